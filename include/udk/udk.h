@@ -13,9 +13,10 @@
 #ifndef UDK_UDK_H
 #define UDK_UDK_H
 
-#include <stdint.h>
-#include <stddef.h>
+#include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -59,11 +59,14 @@ fclosep(FILE **f)
 #define _cleanup_close_ _cleanup_(closep)
 #define _cleanup_fclose_ _cleanup_(fclosep)
 
+#ifndef UDK_STREQ_DEFINED
+#define UDK_STREQ_DEFINED
 static inline bool
 streq(const char *a, const char *b)
 {
 	return a && b && strcmp(a, b) == 0;
 }
+#endif
 
 static inline bool
 startswith(const char *s, const char *prefix)

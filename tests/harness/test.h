@@ -50,6 +50,15 @@ const char *test_tmpdir(void);
 
 #define FAIL(...) test_fail(__FILE__, __LINE__, __VA_ARGS__)
 
+#ifndef UDK_STREQ_DEFINED
+#define UDK_STREQ_DEFINED
+static inline bool
+streq(const char *a, const char *b)
+{
+	return a && b && strcmp(a, b) == 0;
+}
+#endif
+
 #define ASSERT_TRUE(x)                                                                 \
 	do {                                                                           \
 		if (!(x))                                                              \

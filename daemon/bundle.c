@@ -1,0 +1,943 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bundle.c - driver bundles in DriverKit's shape.
+ *
+ *   Name.dext/
+ *     Info.plist          CFBundleIdentifier, CFBundleExecutable,
+ *                         CFBundleVersion, IOKitPersonalities
+ *     Entitlements.plist  (optional here; see the signing docs)
+ *     <executable>
+ *
+ * Loading never fails because of what a bundle contains: every problem is
+ * recorded as a diagnostic naming the file and the key, and the bundle (or
+ * just the personality) is marked unusable.  Other bundles are unaffected.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+
+#include "family-match.h"
+#include "udkd.h"
+#include "util.h"
+
+#define INFO_PLIST "Info.plist"
+#define ENTITLEMENTS_PLIST "Entitlements.plist"
+#define MANIFEST_MAX (1u << 20)
+
+static const struct family_matcher *const family_matchers[] = {
+	&pci_family_matcher,
+	&usb_family_matcher,
+};
+
+/* Top-level Info.plist keys udk reads or tolerates. */
+static const char *const known_info_keys[] = {
+	"CFBundleIdentifier",
+	"CFBundleExecutable",
+	"CFBundleVersion",
+	"CFBundleShortVersionString",
+	"CFBundleName",
+	"CFBundleDisplayName",
+	"CFBundlePackageType",
+	"CFBundleInfoDictionaryVersion",
+	"CFBundleDevelopmentRegion",
+	"CFBundleSupportedPlatforms",
+	"CFBundleSignature",
+	"IOKitPersonalities",
+	"OSBundleUsageDescription",
+	"OSBundleRequired",
+	"OSMinimumDriverKitVersion",
+	"DTPlatformName",
+	"DTSDKName",
+	"NSHumanReadableCopyright",
+	NULL,
+};
+
+/* Personality keys with a meaning; anything else is copied as a property. */
+static const char *const known_personality_keys[] = {
+	"CFBundleIdentifier",
+	"CFBundleIdentifierKernel",
+	"IOClass",
+	"IOUserClass",
+	"IOUserServerName",
+	"IOProviderClass",
+	"IOProbeScore",
+	"IOMatchCategory",
+	"IOPropertyMatch",
+	"IONameMatch",
+	"IOResourceMatch",
+	"IOParentMatch",
+	"IOUserClientClass",
+	"UserClientProperties",
+	"IOPowerManagement",
+	"IOKitDebug",
+	"IOUserServerOneProcess",
+	"UDKDeadlines",
+	"UDKLogLevel",
+	NULL,
+};
+
+void
+bundle_add_diag(struct bundle *b, enum diag_level lvl, const char *file, const char *key, const char *fmt, ...)
+{
+	struct diag *n;
+	va_list ap;
+	char *msg = NULL;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	n = reallocarray(b->diags, b->n_diags + 1, sizeof(*n));
+	if (!n || !msg) {
+		free(msg);
+		return;
+	}
+	b->diags = n;
+	n[b->n_diags] = (struct diag){
+		.level = lvl,
+		.file = file ? strdup(file) : NULL,
+		.key = key ? strdup(key) : NULL,
+		.message = msg,
+	};
+	b->n_diags++;
+}
+
+static void
+personality_free(struct personality *p)
+{
+	if (!p)
+		return;
+	free(p->name);
+	udk_value_unref(p->dict);
+	free(p);
+}
+
+void
+bundle_free(struct bundle *b)
+{
+	if (!b)
+		return;
+	free(b->path);
+	free(b->dirname);
+	free(b->identifier);
+	free(b->version);
+	free(b->executable);
+	udk_value_unref(b->info);
+	udk_value_unref(b->entitlements);
+	for (size_t i = 0; i < b->n_personalities; i++)
+		personality_free(b->personalities[i]);
+	free(b->personalities);
+	for (size_t i = 0; i < b->n_diags; i++) {
+		free(b->diags[i].file);
+		free(b->diags[i].key);
+		free(b->diags[i].message);
+	}
+	free(b->diags);
+	free(b->disabled_reason);
+	free(b);
+}
+
+/* Edit distance, for "did you mean" on misspelt keys. */
+static size_t
+distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	size_t row[64];
+
+	if (la >= ARRAY_SIZE(row) || lb >= ARRAY_SIZE(row))
+		return SIZE_MAX;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t prev = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t cur = row[j];
+			size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+			row[j] = MIN(MIN(row[j] + 1, row[j - 1] + 1), prev + cost);
+			prev = cur;
+		}
+	}
+	return row[lb];
+}
+
+static const char *
+suggest(const char *key, const char *const *known, const char *const *extra)
+{
+	const char *best = NULL;
+	size_t best_d = 3;
+
+	for (const char *const *list = known; list; list = list == known ? extra : NULL)
+		for (const char *const *k = list; *k; k++) {
+			size_t dd = distance(key, *k);
+			if (dd < best_d || (dd == best_d && !best && dd <= 2)) {
+				best_d = dd;
+				best = *k;
+			}
+		}
+	return best_d <= 2 ? best : NULL;
+}
+
+static bool
+in_list(const char *key, const char *const *list)
+{
+	for (const char *const *k = list; k && *k; k++)
+		if (streq(*k, key))
+			return true;
+	return false;
+}
+
+static bool
+reserved_namespace(const char *key)
+{
+	return startswith(key, "IO") || startswith(key, "CFBundle") || startswith(key, "OSBundle") ||
+	       startswith(key, "UDK");
+}
+
+static bool
+family_key(const char *key)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(family_matchers); i++)
+		if (in_list(key, family_matchers[i]->keys))
+			return true;
+	return false;
+}
+
+struct diag_ctx {
+	struct bundle *b;
+	const char *pname;
+	bool failed;
+};
+
+static void
+family_diag(void *ctx, bool error, const char *key, const char *message)
+{
+	struct diag_ctx *c = ctx;
+	char full[256];
+
+	snprintf(full, sizeof(full), "IOKitPersonalities.%s.%s", c->pname, key);
+	bundle_add_diag(c->b, error ? DIAG_ERROR : DIAG_WARNING, INFO_PLIST, full, "%s", message);
+	if (error)
+		c->failed = true;
+}
+
+static const char *
+require_string(struct bundle *b, const struct udk_value *dict, const char *pname, const char *key, bool *failed)
+{
+	struct udk_value *v = udk_dict_get(dict, key);
+	char full[256];
+
+	snprintf(full, sizeof(full), "IOKitPersonalities.%s.%s", pname, key);
+	if (!v) {
+		bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, full, "required key is missing");
+		*failed = true;
+		return NULL;
+	}
+	if (udk_value_get_type(v) != UDK_VALUE_STRING || !*udk_value_get_string(v)) {
+		bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, full, "must be a non-empty <string>, not %s",
+				udk_value_type_name(udk_value_get_type(v)));
+		*failed = true;
+		return NULL;
+	}
+	return udk_value_get_string(v);
+}
+
+static void
+check_personality(struct bundle *b, struct personality *p)
+{
+	const struct udk_value *d = p->dict;
+	char full[256];
+	bool failed = false;
+	struct udk_value *v;
+
+#define KEYPATH(k) (snprintf(full, sizeof(full), "IOKitPersonalities.%s.%s", p->name, (k)), full)
+
+	p->provider_class = require_string(b, d, p->name, "IOProviderClass", &failed);
+	p->user_class = require_string(b, d, p->name, "IOUserClass", &failed);
+	p->server_name = require_string(b, d, p->name, "IOUserServerName", &failed);
+
+	v = udk_dict_get(d, "IOClass");
+	if (!v) {
+		p->io_class = "IOUserService";
+	} else if (udk_value_get_type(v) != UDK_VALUE_STRING) {
+		bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, KEYPATH("IOClass"), "must be a <string>");
+		failed = true;
+	} else {
+		p->io_class = udk_value_get_string(v);
+	}
+
+	if (p->server_name && b->identifier && !streq(p->server_name, b->identifier)) {
+		bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, KEYPATH("IOUserServerName"),
+				"is \"%s\" but must be this bundle's CFBundleIdentifier \"%s\": it names the "
+				"bundle whose process runs the driver",
+				p->server_name, b->identifier);
+		failed = true;
+	}
+	v = udk_dict_get(d, "CFBundleIdentifier");
+	if (v && b->identifier && !streq(udk_value_get_string(v), b->identifier))
+		bundle_add_diag(b, DIAG_WARNING, INFO_PLIST, KEYPATH("CFBundleIdentifier"),
+				"differs from the bundle's CFBundleIdentifier \"%s\"; udk uses the bundle's",
+				b->identifier);
+
+	v = udk_dict_get(d, "IOProbeScore");
+	if (v && udk_value_get_type(v) != UDK_VALUE_INT) {
+		bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, KEYPATH("IOProbeScore"),
+				"must be an <integer>, not %s; e.g. <integer>1000</integer>",
+				udk_value_type_name(udk_value_get_type(v)));
+		failed = true;
+	}
+	p->probe_score = udk_value_get_int(v, 0);
+
+	v = udk_dict_get(d, "IOMatchCategory");
+	if (v && udk_value_get_type(v) != UDK_VALUE_STRING) {
+		bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, KEYPATH("IOMatchCategory"), "must be a <string>");
+		failed = true;
+	}
+	p->match_category = udk_value_get_string(v);
+	if (p->provider_class && streq(p->provider_class, "IOUserResources") && !p->match_category)
+		bundle_add_diag(b, DIAG_WARNING, INFO_PLIST, KEYPATH("IOMatchCategory"),
+				"is missing: a driver on IOUserResources without its own IOMatchCategory takes the "
+				"default category, so no other IOUserResources driver can load. Set it to your "
+				"class name, e.g. \"%s\"",
+				p->user_class ? p->user_class : "com_example_driver");
+	else if (p->match_category && p->provider_class && !streq(p->provider_class, "IOUserResources"))
+		bundle_add_diag(b, DIAG_WARNING, INFO_PLIST, KEYPATH("IOMatchCategory"),
+				"is set to \"%s\": this driver will load beside, not instead of, other drivers of %s "
+				"and may fight them for the device. Most drivers must not set it; remove it unless "
+				"you mean to share the provider",
+				p->match_category, p->provider_class);
+
+	v = udk_dict_get(d, "IOPropertyMatch");
+	if (v) {
+		bool ok = udk_value_get_type(v) == UDK_VALUE_DICT;
+		if (udk_value_get_type(v) == UDK_VALUE_ARRAY) {
+			ok = udk_array_size(v) > 0;
+			for (size_t i = 0; i < udk_array_size(v); i++)
+				if (udk_value_get_type(udk_array_get(v, i)) != UDK_VALUE_DICT)
+					ok = false;
+		}
+		if (!ok) {
+			bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, KEYPATH("IOPropertyMatch"),
+					"must be a <dict> of properties, or an <array> of such dicts");
+			failed = true;
+		}
+	}
+	v = udk_dict_get(d, "IONameMatch");
+	if (v) {
+		bool ok = udk_value_get_type(v) == UDK_VALUE_STRING;
+		if (udk_value_get_type(v) == UDK_VALUE_ARRAY) {
+			ok = udk_array_size(v) > 0;
+			for (size_t i = 0; i < udk_array_size(v); i++)
+				if (udk_value_get_type(udk_array_get(v, i)) != UDK_VALUE_STRING)
+					ok = false;
+		}
+		if (!ok) {
+			bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, KEYPATH("IONameMatch"),
+					"must be a <string> or an <array> of strings");
+			failed = true;
+		}
+	}
+	v = udk_dict_get(d, "IOResourceMatch");
+	if (v && udk_value_get_type(v) != UDK_VALUE_STRING) {
+		bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, KEYPATH("IOResourceMatch"), "must be a <string>");
+		failed = true;
+	}
+	v = udk_dict_get(d, "UserClientProperties");
+	if (v) {
+		if (udk_value_get_type(v) != UDK_VALUE_DICT || !udk_dict_get_string(v, "IOUserClass")) {
+			bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, KEYPATH("UserClientProperties"),
+					"must be a <dict> with an IOUserClass <string> naming the user client class");
+			failed = true;
+		}
+	}
+	v = udk_dict_get(d, "UDKDeadlines");
+	if (v) {
+		static const char *const dl[] = { "Start", "Stop", "NewUserClient", "SetPowerState", NULL };
+		if (udk_value_get_type(v) != UDK_VALUE_DICT) {
+			bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, KEYPATH("UDKDeadlines"),
+					"must be a <dict> of milliseconds: Start, Stop, NewUserClient, SetPowerState");
+			failed = true;
+		} else {
+			for (size_t i = 0; i < udk_dict_size(v); i++) {
+				const char *k = udk_dict_key_at(v, i);
+				struct udk_value *x = udk_dict_value_at(v, i);
+				if (!in_list(k, dl) || udk_value_get_type(x) != UDK_VALUE_INT ||
+				    udk_value_get_int(x, 0) <= 0) {
+					bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, KEYPATH("UDKDeadlines"),
+							"entry \"%s\" must be one of Start, Stop, NewUserClient, "
+							"SetPowerState with a positive <integer> of milliseconds",
+							k);
+					failed = true;
+				}
+			}
+		}
+	}
+
+	for (size_t i = 0; i < ARRAY_SIZE(family_matchers); i++) {
+		struct diag_ctx ctx = { .b = b, .pname = p->name };
+		family_matchers[i]->validate(d, family_diag, &ctx);
+		if (ctx.failed)
+			failed = true;
+	}
+
+	/* misspelt keys in IOKit's namespaces */
+	for (size_t i = 0; i < udk_dict_size(d); i++) {
+		const char *k = udk_dict_key_at(d, i);
+		const char *s;
+
+		if (in_list(k, known_personality_keys) || family_key(k) || !reserved_namespace(k)) {
+			/* a USB key with the wrong case is also worth a warning */
+			if (!in_list(k, known_personality_keys) && !family_key(k) && !reserved_namespace(k)) {
+				for (size_t f = 0; f < ARRAY_SIZE(family_matchers); f++) {
+					s = suggest(k, family_matchers[f]->keys, NULL);
+					if (s && strcasecmp(s, k) == 0)
+						bundle_add_diag(b, DIAG_WARNING, INFO_PLIST, KEYPATH(k),
+								"is not a matching key; did you mean \"%s\"? Keys "
+								"are case sensitive",
+								s);
+				}
+			}
+			continue;
+		}
+		s = suggest(k, known_personality_keys, NULL);
+		for (size_t f = 0; !s && f < ARRAY_SIZE(family_matchers); f++)
+			s = suggest(k, family_matchers[f]->keys, NULL);
+		if (s)
+			bundle_add_diag(b, DIAG_WARNING, INFO_PLIST, KEYPATH(k),
+					"unknown key; did you mean \"%s\"? It is copied into the driver's "
+					"properties but not used for matching",
+					s);
+		else
+			bundle_add_diag(b, DIAG_WARNING, INFO_PLIST, KEYPATH(k),
+					"unknown key in IOKit's namespace; it is copied into the driver's properties "
+					"but udk gives it no meaning");
+	}
+#undef KEYPATH
+	p->valid = !failed;
+}
+
+static int
+load_personalities(struct bundle *b)
+{
+	struct udk_value *ps = udk_dict_get(b->info, "IOKitPersonalities");
+
+	if (!ps) {
+		bundle_add_diag(b, DIAG_WARNING, INFO_PLIST, "IOKitPersonalities",
+				"is missing: this bundle has no personalities and never matches anything");
+		return 0;
+	}
+	if (udk_value_get_type(ps) != UDK_VALUE_DICT) {
+		bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, "IOKitPersonalities",
+				"must be a <dict> of personality name to personality <dict>, not %s",
+				udk_value_type_name(udk_value_get_type(ps)));
+		return 0;
+	}
+	for (size_t i = 0; i < udk_dict_size(ps); i++) {
+		const char *name = udk_dict_key_at(ps, i);
+		struct udk_value *pd = udk_dict_value_at(ps, i);
+		struct personality *p, **n;
+		char full[256];
+
+		snprintf(full, sizeof(full), "IOKitPersonalities.%s", name);
+		if (udk_value_get_type(pd) != UDK_VALUE_DICT) {
+			bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, full, "must be a <dict>, not %s",
+					udk_value_type_name(udk_value_get_type(pd)));
+			continue;
+		}
+		p = calloc(1, sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		p->bundle = b;
+		p->name = strdup(name);
+		p->dict = udk_value_ref(pd);
+		n = reallocarray(b->personalities, b->n_personalities + 1, sizeof(*n));
+		if (!n || !p->name) {
+			personality_free(p);
+			return -ENOMEM;
+		}
+		b->personalities = n;
+		b->personalities[b->n_personalities++] = p;
+		check_personality(b, p);
+	}
+	return 0;
+}
+
+static bool
+valid_identifier(const char *s)
+{
+	if (!s || !*s || strlen(s) > 255)
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!(isalnum((unsigned char)*p) || *p == '.' || *p == '-' || *p == '_'))
+			return false;
+	return s[0] != '.';
+}
+
+static void
+check_executable(struct bundle *b, int dirfd)
+{
+	const char *exe = udk_dict_get_string(b->info, "CFBundleExecutable");
+	struct stat st;
+	char real[PATH_MAX], bundle_real[PATH_MAX];
+
+	if (!exe) {
+		bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, "CFBundleExecutable",
+				udk_dict_get(b->info, "CFBundleExecutable")
+					? "must be a <string> naming the driver executable inside the bundle"
+					: "required key is missing: name the driver executable inside the bundle");
+		return;
+	}
+	if (!*exe || strchr(exe, '/') || streq(exe, ".") || streq(exe, "..")) {
+		bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, "CFBundleExecutable",
+				"\"%s\" must be a plain file name inside the bundle, without '/'", exe);
+		return;
+	}
+	if (fstatat(dirfd, exe, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		bundle_add_diag(b, DIAG_ERROR, exe, NULL,
+				"the executable named by CFBundleExecutable does not exist in %s: build the driver "
+				"and copy it into the bundle",
+				b->dirname);
+		return;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		char *p = strdup_printf("%s/%s", b->path, exe);
+		if (!p || !realpath(p, real) || !realpath(b->path, bundle_real) ||
+		    strncmp(real, bundle_real, strlen(bundle_real)) != 0 || real[strlen(bundle_real)] != '/') {
+			bundle_add_diag(b, DIAG_ERROR, exe, NULL,
+					"is a symbolic link that points outside the bundle; copy the executable into "
+					"the bundle instead");
+			free(p);
+			return;
+		}
+		free(p);
+		if (stat(real, &st) < 0) {
+			bundle_add_diag(b, DIAG_ERROR, exe, NULL, "is a dangling symbolic link");
+			return;
+		}
+	}
+	if (!S_ISREG(st.st_mode)) {
+		bundle_add_diag(b, DIAG_ERROR, exe, NULL, "is not a regular file");
+		return;
+	}
+	if (!(st.st_mode & S_IXUSR)) {
+		bundle_add_diag(b, DIAG_ERROR, exe, NULL, "is not executable: chmod +x %s/%s", b->path, exe);
+		return;
+	}
+	b->executable = strdup_printf("%s/%s", b->path, exe);
+}
+
+int
+bundle_load(const char *path, struct bundle **ret)
+{
+	_cleanup_close_ int dirfd = -1;
+	struct bundle *b;
+	char *buf = NULL;
+	size_t len = 0;
+	struct stat st;
+	int r;
+
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->log_level = -1;
+	b->path = strdup(path);
+	{
+		const char *slash = strrchr(path, '/');
+		b->dirname = strdup(slash ? slash + 1 : path);
+	}
+	if (!b->path || !b->dirname) {
+		bundle_free(b);
+		return -ENOMEM;
+	}
+	*ret = b;
+
+	dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (dirfd < 0) {
+		bundle_add_diag(b, DIAG_ERROR, NULL, NULL, "cannot open the bundle directory: %s", strerror(errno));
+		return 0;
+	}
+	if (fstatat(dirfd, INFO_PLIST, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		b->mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
+	r = read_file_at(dirfd, INFO_PLIST, MANIFEST_MAX, &buf, &len);
+	if (r < 0) {
+		bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, NULL, "%s",
+				r == -ENOENT	? "is missing; every bundle needs an Info.plist"
+				: r == -ELOOP	? "is a symbolic link; bundles must hold the file itself"
+				: r == -EFBIG	? "is larger than 1 MiB"
+						: strerror(-r));
+		return 0;
+	}
+	r = udk_value_from_plist(buf, len, &b->info);
+	free(buf);
+	if (r < 0) {
+		bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, NULL, "%s",
+				udk_error_reason() ? udk_error_reason() : udk_strerror(r));
+		return 0;
+	}
+	if (udk_value_get_type(b->info) != UDK_VALUE_DICT) {
+		bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, NULL, "the top level must be a <dict>, not %s",
+				udk_value_type_name(udk_value_get_type(b->info)));
+		return 0;
+	}
+
+	{
+		struct udk_value *v = udk_dict_get(b->info, "CFBundleIdentifier");
+		if (!v)
+			bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, "CFBundleIdentifier",
+					"required key is missing: set a reverse-DNS name such as com.example.driver");
+		else if (!valid_identifier(udk_value_get_string(v)))
+			bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, "CFBundleIdentifier",
+					"must be a reverse-DNS <string> of letters, digits, '.', '-' and '_'");
+		else
+			b->identifier = strdup(udk_value_get_string(v));
+	}
+	{
+		struct udk_value *v = udk_dict_get(b->info, "CFBundleVersion");
+		if (!v)
+			bundle_add_diag(b, DIAG_WARNING, INFO_PLIST, "CFBundleVersion",
+					"is missing; set a version so `udkctl drivers` can tell builds apart");
+		else if (udk_value_get_type(v) != UDK_VALUE_STRING)
+			bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, "CFBundleVersion", "must be a <string>");
+		else
+			b->version = strdup(udk_value_get_string(v));
+	}
+	{
+		const char *t = udk_dict_get_string(b->info, "CFBundlePackageType");
+		if (t && !streq(t, "DEXT"))
+			bundle_add_diag(b, DIAG_WARNING, INFO_PLIST, "CFBundlePackageType",
+					"is \"%s\"; driver bundles use \"DEXT\"", t);
+	}
+	for (size_t i = 0; i < udk_dict_size(b->info); i++) {
+		const char *k = udk_dict_key_at(b->info, i);
+		if (in_list(k, known_info_keys) || !reserved_namespace(k))
+			continue;
+		const char *s = suggest(k, known_info_keys, NULL);
+		if (s)
+			bundle_add_diag(b, DIAG_WARNING, INFO_PLIST, k, "unknown key; did you mean \"%s\"?", s);
+		else
+			bundle_add_diag(b, DIAG_WARNING, INFO_PLIST, k, "unknown key; udk ignores it");
+	}
+
+	check_executable(b, dirfd);
+
+	r = read_file_at(dirfd, ENTITLEMENTS_PLIST, MANIFEST_MAX, &buf, &len);
+	if (r >= 0) {
+		r = udk_value_from_plist(buf, len, &b->entitlements);
+		free(buf);
+		if (r < 0)
+			bundle_add_diag(b, DIAG_ERROR, ENTITLEMENTS_PLIST, NULL, "%s",
+					udk_error_reason() ? udk_error_reason() : udk_strerror(r));
+		else if (udk_value_get_type(b->entitlements) != UDK_VALUE_DICT)
+			bundle_add_diag(b, DIAG_ERROR, ENTITLEMENTS_PLIST, NULL,
+					"the top level must be a <dict> of entitlement names");
+	} else if (r != -ENOENT) {
+		bundle_add_diag(b, DIAG_ERROR, ENTITLEMENTS_PLIST, NULL, "cannot be read: %s",
+				r == -ELOOP ? "it is a symbolic link" : strerror(-r));
+	}
+
+	r = load_personalities(b);
+	if (r < 0)
+		return r;
+
+	b->loadable = true;
+	for (size_t i = 0; i < b->n_diags; i++)
+		if (b->diags[i].level == DIAG_ERROR && (!b->diags[i].key || !startswith(b->diags[i].key, "IOKitPersonalities.")))
+			b->loadable = false;
+	if (!b->identifier || !b->executable)
+		b->loadable = false;
+	return 0;
+}
+
+static bool
+has_suffix(const char *s, const char *suffix)
+{
+	size_t ls = strlen(s), lx = strlen(suffix);
+	return ls > lx && strcmp(s + ls - lx, suffix) == 0;
+}
+
+static void
+log_bundle(struct udkd *d, struct bundle *b)
+{
+	for (size_t i = 0; i < b->n_diags; i++) {
+		struct diag *g = &b->diags[i];
+		udkd_log(d, g->level == DIAG_ERROR ? UDK_LOG_ERROR : UDK_LOG_WARNING, "bundle", "%s/%s%s%s: %s",
+			 b->path, g->file ? g->file : "", g->key ? ": " : "", g->key ? g->key : "", g->message);
+	}
+	if (b->loadable)
+		log_info(d, "loaded %s (%s) with %zu personalities", b->dirname, b->identifier, b->n_personalities);
+	else
+		log_error(d, "%s cannot be used; see the errors above or run `udkctl drivers %s`", b->path,
+			  b->dirname);
+}
+
+static void
+carry_state(struct bundle *to, struct bundle *from)
+{
+	to->disabled = from->disabled;
+	to->disabled_reason = TAKE_PTR(from->disabled_reason);
+	to->crashes_total = from->crashes_total;
+	to->crashes_consecutive = from->crashes_consecutive;
+	memcpy(to->history, from->history, sizeof(to->history));
+	to->n_history = from->n_history;
+	to->starts = from->starts;
+	to->log_level = from->log_level;
+	to->debug_next = from->debug_next;
+}
+
+/* Stop everything a bundle runs and forget it. */
+static void
+retire_bundle(struct udkd *d, struct bundle *b);
+
+static void
+stop_instances_of(struct udkd *d, struct service *s, void *data)
+{
+	struct bundle *b = data;
+
+	if (s->istate != INST_NONE && s->personality && s->personality->bundle == b)
+		service_terminate(d, s, "its bundle was removed or replaced");
+}
+
+static void
+retire_bundle(struct udkd *d, struct bundle *b)
+{
+	b->removed = true;
+	registry_walk(d, stop_instances_of, b);
+	/* instances that died earlier still point at it; keep it until exit */
+}
+
+int
+bundles_scan(struct udkd *d, unsigned *ret_added, unsigned *ret_removed)
+{
+	unsigned added = 0, removed = 0;
+	char **seen = NULL;
+	size_t n_seen = 0;
+
+	for (size_t i = 0; i < d->n_bundle_dirs; i++) {
+		DIR *dir = opendir(d->bundle_dirs[i]);
+		struct dirent *e;
+
+		if (!dir) {
+			log_warning(d, "cannot read bundle directory %s: %s", d->bundle_dirs[i], strerror(errno));
+			continue;
+		}
+		while ((e = readdir(dir))) {
+			char *path;
+			struct bundle *b = NULL, *old = NULL;
+			struct stat st;
+			uint64_t mtime = 0;
+			char **ns;
+
+			if (!has_suffix(e->d_name, ".dext"))
+				continue;
+			path = strdup_printf("%s/%s", d->bundle_dirs[i], e->d_name);
+			if (!path)
+				continue;
+			ns = reallocarray(seen, n_seen + 1, sizeof(*ns));
+			if (!ns) {
+				free(path);
+				continue;
+			}
+			seen = ns;
+			seen[n_seen++] = path;
+
+			for (size_t j = 0; j < d->n_bundles; j++)
+				if (!d->bundles[j]->removed && streq(d->bundles[j]->path, path))
+					old = d->bundles[j];
+			{
+				char *info = strdup_printf("%s/" INFO_PLIST, path);
+				if (info && lstat(info, &st) == 0)
+					mtime = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
+				free(info);
+			}
+			if (old && old->mtime_ns == mtime)
+				continue;
+			if (bundle_load(path, &b) < 0 || !b)
+				continue;
+			if (old) {
+				carry_state(b, old);
+				retire_bundle(d, old);
+				removed++;
+			}
+			/* one loaded bundle per identifier */
+			for (size_t j = 0; b->identifier && j < d->n_bundles; j++) {
+				struct bundle *o = d->bundles[j];
+				if (!o->removed && o->loadable && streq(o->identifier, b->identifier) &&
+				    !streq(o->path, b->path)) {
+					bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, "CFBundleIdentifier",
+							"\"%s\" is already used by %s; each bundle needs its own "
+							"identifier",
+							b->identifier, o->path);
+					b->loadable = false;
+				}
+			}
+			struct bundle **nb = reallocarray(d->bundles, d->n_bundles + 1, sizeof(*nb));
+			if (!nb) {
+				bundle_free(b);
+				continue;
+			}
+			d->bundles = nb;
+			d->bundles[d->n_bundles++] = b;
+			added++;
+			log_bundle(d, b);
+		}
+		closedir(dir);
+	}
+	/* bundles whose directory disappeared */
+	for (size_t j = 0; j < d->n_bundles; j++) {
+		struct bundle *b = d->bundles[j];
+		bool present = false;
+
+		if (b->removed)
+			continue;
+		for (size_t k = 0; k < n_seen; k++)
+			if (streq(seen[k], b->path))
+				present = true;
+		if (!present) {
+			log_notice(d, "bundle %s was removed", b->path);
+			retire_bundle(d, b);
+			removed++;
+		}
+	}
+	for (size_t k = 0; k < n_seen; k++)
+		free(seen[k]);
+	free(seen);
+	if (ret_added)
+		*ret_added = added;
+	if (ret_removed)
+		*ret_removed = removed;
+	return 0;
+}
+
+struct bundle *
+bundle_find(struct udkd *d, const char *name)
+{
+	if (!name)
+		return NULL;
+	/* identifier, directory name (with or without .dext), user class */
+	for (size_t pass = 0; pass < 3; pass++)
+		for (size_t i = 0; i < d->n_bundles; i++) {
+			struct bundle *b = d->bundles[i];
+			if (b->removed)
+				continue;
+			if (pass == 0 && (streq(b->identifier, name) || streq(b->dirname, name)))
+				return b;
+			if (pass == 1 && has_suffix(b->dirname, ".dext") && strlen(b->dirname) == strlen(name) + 5 &&
+			    strncmp(b->dirname, name, strlen(name)) == 0)
+				return b;
+			if (pass == 2)
+				for (size_t j = 0; j < b->n_personalities; j++)
+					if (streq(b->personalities[j]->user_class, name) ||
+					    streq(b->personalities[j]->name, name))
+						return b;
+		}
+	return NULL;
+}
+
+struct instance_walk {
+	const struct bundle *b;
+	struct udk_value *list;
+};
+
+static void
+list_instances(struct udkd *d, struct service *s, void *data)
+{
+	struct instance_walk *w = data;
+
+	(void)d;
+	if (s->istate == INST_NONE || !s->personality || !s->personality->bundle ||
+	    !streq(s->personality->bundle->identifier, w->b->identifier))
+		return;
+	struct udk_value *inst = udk_value_new_dict();
+	char *path = service_path(s);
+	udk_dict_set_uint(inst, "id", s->id);
+	if (path)
+		udk_dict_set_string(inst, "path", path);
+	free(path);
+	udk_dict_set_string(inst, "personality", s->personality->name);
+	udk_dict_set_string(inst, "state", s->istate == INST_RUNNING	  ? "running"
+					   : s->istate == INST_STARTING	  ? "starting"
+					   : s->istate == INST_LAUNCHING  ? "launching"
+					   : s->istate == INST_STOPPING	  ? "stopping"
+									  : "failed");
+	if (s->owner && s->owner->pid > 0 && s->owner->state != PROC_DEAD)
+		udk_dict_set_int(inst, "pid", s->owner->pid);
+	if (s->provider)
+		udk_dict_set_uint(inst, "provider", s->provider->id);
+	udk_array_append_take(w->list, inst);
+}
+
+struct udk_value *
+bundle_describe(struct udkd *d, const struct bundle *b)
+{
+	struct udk_value *v = udk_value_new_dict();
+	struct udk_value *ps = udk_value_new_array();
+	struct udk_value *ds = udk_value_new_array();
+	struct udk_value *hs = udk_value_new_array();
+	struct instance_walk w = { .b = b, .list = udk_value_new_array() };
+	const char *state;
+
+	udk_dict_set_string(v, "path", b->path);
+	udk_dict_set_string(v, "name", b->dirname);
+	if (b->identifier)
+		udk_dict_set_string(v, "identifier", b->identifier);
+	if (b->version)
+		udk_dict_set_string(v, "version", b->version);
+	if (!b->loadable)
+		state = "invalid";
+	else if (b->disabled)
+		state = "disabled";
+	else
+		state = "enabled";
+	udk_dict_set_string(v, "state", state);
+	if (b->disabled_reason)
+		udk_dict_set_string(v, "reason", b->disabled_reason);
+	udk_dict_set_int(v, "crashes", b->crashes_total);
+	udk_dict_set_int(v, "consecutive_crashes", b->crashes_consecutive);
+	udk_dict_set_int(v, "starts", b->starts);
+	if (b->log_level >= 0)
+		udk_dict_set_string(v, "log_level", udk_log_level_name(b->log_level));
+	for (size_t i = 0; i < b->n_personalities; i++) {
+		struct personality *p = b->personalities[i];
+		struct udk_value *pd = udk_value_new_dict();
+		udk_dict_set_string(pd, "name", p->name);
+		udk_dict_set_bool(pd, "valid", p->valid);
+		if (p->provider_class)
+			udk_dict_set_string(pd, "IOProviderClass", p->provider_class);
+		if (p->user_class)
+			udk_dict_set_string(pd, "IOUserClass", p->user_class);
+		udk_dict_set_int(pd, "IOProbeScore", p->probe_score);
+		if (p->match_category)
+			udk_dict_set_string(pd, "IOMatchCategory", p->match_category);
+		udk_array_append_take(ps, pd);
+	}
+	for (size_t i = 0; i < b->n_diags; i++) {
+		struct udk_value *dd = udk_value_new_dict();
+		udk_dict_set_string(dd, "level", b->diags[i].level == DIAG_ERROR ? "error" : "warning");
+		if (b->diags[i].file)
+			udk_dict_set_string(dd, "file", b->diags[i].file);
+		if (b->diags[i].key)
+			udk_dict_set_string(dd, "key", b->diags[i].key);
+		udk_dict_set_string(dd, "message", b->diags[i].message);
+		udk_array_append_take(ds, dd);
+	}
+	for (unsigned i = 0; i < b->n_history; i++) {
+		const struct crash_record *c = &b->history[i];
+		struct udk_value *hd = udk_value_new_dict();
+		udk_dict_set_uint(hd, "time_ms", c->when_ms);
+		if (c->signal)
+			udk_dict_set_string(hd, "signal", sigabbrev_np(c->signal) ? sigabbrev_np(c->signal) : "?");
+		else
+			udk_dict_set_int(hd, "exit_status", c->exit_status);
+		udk_dict_set_string(hd, "phase", c->phase);
+		udk_array_append_take(hs, hd);
+	}
+	udk_dict_set_take(v, "personalities", ps);
+	udk_dict_set_take(v, "diagnostics", ds);
+	udk_dict_set_take(v, "crash_history", hs);
+	if (b->identifier)
+		registry_walk(d, list_instances, &w);
+	udk_dict_set_take(v, "instances", w.list);
+	return v;
+}

@@ -1,0 +1,804 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * control.c - the control socket, $RUNTIME/udkd.sock.
+ *
+ * Apps (through libudk) and udkctl connect here to read the registry,
+ * subscribe to notifications and open user clients.  udkd brokers a user
+ * client once: it asks the driver's NewUserClient() and hands the app one
+ * end of a fresh socketpair; afterwards the app and the driver talk
+ * directly.  A client that sends something malformed gets OP_ERROR with a
+ * reason and is disconnected; nothing else is affected.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "proto.h"
+#include "udkd.h"
+#include "util.h"
+
+#define MAX_SUBSCRIPTIONS 256
+
+struct subscription {
+	uint64_t cookie;
+	char type[16];
+	struct udk_value *match;
+};
+
+struct client {
+	unsigned refcount;
+	struct client *next;
+	struct udkd *d;
+	int fd;
+	struct loop_source *src;
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	char *name;
+	bool dead;
+	bool hello;
+	struct subscription *subs;
+	size_t n_subs;
+};
+
+struct client *
+client_ref(struct client *c)
+{
+	if (c)
+		c->refcount++;
+	return c;
+}
+
+void
+client_unref(struct client *c)
+{
+	if (!c || --c->refcount > 0)
+		return;
+	for (size_t i = 0; i < c->n_subs; i++)
+		udk_value_unref(c->subs[i].match);
+	free(c->subs);
+	free(c->name);
+	free(c);
+}
+
+static void
+client_close(struct udkd *d, struct client *c)
+{
+	if (c->dead)
+		return;
+	c->dead = true;
+	loop_source_remove(c->src);
+	c->src = NULL;
+	close(c->fd);
+	c->fd = -1;
+	for (struct client **pp = &d->clients; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	client_unref(c);
+}
+
+void
+client_reply(struct udkd *d, struct client *c, uint16_t op, uint32_t serial, int status, const char *reason,
+	     const struct udk_value *body, const int *fds, unsigned n_fds)
+{
+	struct udk_value *b = NULL;
+	int r;
+
+	if (!c || c->dead)
+		return;
+	if (status < 0 && reason) {
+		b = body ? udk_value_copy(body) : udk_value_new_dict();
+		udk_dict_set_string(b, "reason", reason);
+		body = b;
+	}
+	r = wire_send_value(c->fd, op, WIRE_F_REPLY, serial, status, body, fds, n_fds);
+	udk_value_unref(b);
+	if (r < 0)
+		client_close(d, c);
+}
+
+static void
+protocol_error(struct udkd *d, struct client *c, const char *why)
+{
+	struct udk_value *b = udk_value_new_dict();
+
+	log_warning(d, "client %s (pid %d) sent a bad message: %s; disconnecting it", c->name ? c->name : "?",
+		    c->pid, why);
+	udk_dict_set_int(b, "code", -UDK_E_PROTOCOL);
+	udk_dict_set_string(b, "reason", why);
+	wire_send_value(c->fd, OP_ERROR, WIRE_F_ONEWAY, 0, -UDK_E_PROTOCOL, b, NULL, 0);
+	udk_value_unref(b);
+	client_close(d, c);
+}
+
+void
+control_notify(struct udkd *d, struct service *s, const char *type)
+{
+	for (struct client *c = d->clients, *next; c; c = next) {
+		next = c->next;
+		for (size_t i = 0; i < c->n_subs && !c->dead; i++) {
+			struct subscription *sub = &c->subs[i];
+			struct udk_value *b;
+			char *path;
+
+			if (!streq(sub->type, type) || !match_dictionary(d, sub->match, s))
+				continue;
+			b = udk_value_new_dict();
+			path = service_path(s);
+			udk_dict_set_uint(b, "cookie", sub->cookie);
+			udk_dict_set_string(b, "type", type);
+			udk_dict_set_uint(b, "id", s->id);
+			udk_dict_set_string(b, "name", s->name);
+			if (path)
+				udk_dict_set_string(b, "path", path);
+			free(path);
+			if (wire_send_value(c->fd, OP_NOTIFY, WIRE_F_ONEWAY, 0, 0, b, NULL, 0) < 0) {
+				udk_value_unref(b);
+				client_close(d, c);
+				break;
+			}
+			udk_value_unref(b);
+		}
+	}
+}
+
+/* ---- registry queries ---- */
+
+struct tree_ctx {
+	bool props;
+	struct udk_value *list;
+};
+
+static void
+collect_tree(struct udkd *d, struct service *s, void *data)
+{
+	struct tree_ctx *t = data;
+
+	udk_array_append_take(t->list, service_describe(d, s, t->props));
+}
+
+static void
+do_tree(struct udkd *d, struct client *c, struct wire_msg *m)
+{
+	struct tree_ctx t = { udk_dict_get_bool(m->body, "properties", false), udk_value_new_array() };
+	struct udk_value *body = udk_value_new_dict();
+
+	registry_walk(d, collect_tree, &t);
+	udk_dict_set_take(body, "services", t.list);
+	client_reply(d, c, m->h.op, m->h.serial, 0, NULL, body, NULL, 0);
+	udk_value_unref(body);
+}
+
+struct find_ctx {
+	struct udk_value *match;
+	struct udk_value *ids;
+};
+
+static void
+collect_matching(struct udkd *d, struct service *s, void *data)
+{
+	struct find_ctx *f = data;
+
+	if (s->state == SVC_REGISTERED && match_dictionary(d, f->match, s))
+		udk_array_append_take(f->ids, udk_value_new_uint(s->id));
+}
+
+static void
+do_find(struct udkd *d, struct client *c, struct wire_msg *m)
+{
+	struct find_ctx f = { .match = udk_dict_get(m->body, "match"), .ids = udk_value_new_array() };
+	struct udk_value *body = udk_value_new_dict();
+
+	if (udk_value_get_type(f.match) != UDK_VALUE_DICT) {
+		client_reply(d, c, m->h.op, m->h.serial, -EINVAL, "match must be a dictionary", NULL, NULL, 0);
+		udk_value_unref(f.ids);
+		udk_value_unref(body);
+		return;
+	}
+	registry_walk(d, collect_matching, &f);
+	udk_dict_set_take(body, "ids", f.ids);
+	client_reply(d, c, m->h.op, m->h.serial, 0, NULL, body, NULL, 0);
+	udk_value_unref(body);
+}
+
+static struct service *
+service_arg(struct udkd *d, struct wire_msg *m)
+{
+	struct udk_value *idv = udk_dict_get(m->body, "id");
+
+	if (udk_value_get_type(idv) == UDK_VALUE_INT)
+		return service_by_id(d, udk_value_get_uint(idv, 0));
+	if (udk_dict_get_string(m->body, "path"))
+		return service_by_path(d, udk_dict_get_string(m->body, "path"));
+	return NULL;
+}
+
+static void
+do_properties(struct udkd *d, struct client *c, struct wire_msg *m)
+{
+	struct service *s = service_arg(d, m);
+	struct udk_value *body;
+
+	if (!s) {
+		client_reply(d, c, m->h.op, m->h.serial, -UDK_E_NO_SUCH_SERVICE,
+			     "no such service; it may have been terminated", NULL, NULL, 0);
+		return;
+	}
+	body = service_describe(d, s, true);
+	client_reply(d, c, m->h.op, m->h.serial, 0, NULL, body, NULL, 0);
+	udk_value_unref(body);
+}
+
+static void
+do_subscribe(struct udkd *d, struct client *c, struct wire_msg *m)
+{
+	const char *type = udk_dict_get_string(m->body, "type");
+	struct udk_value *match = udk_dict_get(m->body, "match");
+	struct udk_value *cookie = udk_dict_get(m->body, "cookie");
+	struct subscription *n;
+
+	if (!type || (!streq(type, "arrival") && !streq(type, "termination") && !streq(type, "property"))) {
+		client_reply(d, c, m->h.op, m->h.serial, -EINVAL,
+			     "type must be \"arrival\", \"termination\" or \"property\"", NULL, NULL, 0);
+		return;
+	}
+	if (udk_value_get_type(match) != UDK_VALUE_DICT || udk_value_get_type(cookie) != UDK_VALUE_INT) {
+		client_reply(d, c, m->h.op, m->h.serial, -EINVAL, "match must be a dictionary and cookie an integer",
+			     NULL, NULL, 0);
+		return;
+	}
+	if (c->n_subs >= MAX_SUBSCRIPTIONS) {
+		client_reply(d, c, m->h.op, m->h.serial, -ENOSPC, "too many subscriptions on one connection", NULL, NULL,
+			     0);
+		return;
+	}
+	n = reallocarray(c->subs, c->n_subs + 1, sizeof(*n));
+	if (!n) {
+		client_reply(d, c, m->h.op, m->h.serial, -ENOMEM, NULL, NULL, NULL, 0);
+		return;
+	}
+	c->subs = n;
+	n = &c->subs[c->n_subs++];
+	memset(n, 0, sizeof(*n));
+	n->cookie = udk_value_get_uint(cookie, 0);
+	snprintf(n->type, sizeof(n->type), "%s", type);
+	n->match = udk_value_ref(match);
+	client_reply(d, c, m->h.op, m->h.serial, 0, NULL, NULL, NULL, 0);
+}
+
+static void
+do_unsubscribe(struct udkd *d, struct client *c, struct wire_msg *m)
+{
+	uint64_t cookie = udk_value_get_uint(udk_dict_get(m->body, "cookie"), 0);
+	size_t w = 0;
+
+	for (size_t i = 0; i < c->n_subs; i++) {
+		if (c->subs[i].cookie == cookie) {
+			udk_value_unref(c->subs[i].match);
+			continue;
+		}
+		c->subs[w++] = c->subs[i];
+	}
+	c->n_subs = w;
+	client_reply(d, c, m->h.op, m->h.serial, 0, NULL, NULL, NULL, 0);
+}
+
+/* ---- opening user clients ---- */
+
+struct open_req {
+	struct client *client;
+	uint32_t serial;
+	int app_fd;		/* the app's end, sent once the driver agrees */
+	uint64_t service;
+};
+
+static void
+open_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int status, void *data)
+{
+	struct open_req *o = data;
+
+	(void)p;
+	if (status >= 0) {
+		struct udk_value *body = udk_value_new_dict();
+		udk_dict_set_uint(body, "object", udk_value_get_uint(udk_dict_get(reply->body, "object"), 0));
+		udk_dict_set_uint(body, "service", o->service);
+		client_reply(d, o->client, OP_OPEN, o->serial, 0, NULL, body, &o->app_fd, 1);
+		udk_value_unref(body);
+	} else {
+		const char *reason = reply ? udk_dict_get_string(reply->body, "reason") : udk_error_reason();
+		client_reply(d, o->client, OP_OPEN, o->serial, status,
+			     reason ? reason : "the driver refused to open a user client", NULL, NULL, 0);
+	}
+	close(o->app_fd);
+	client_unref(o->client);
+	free(o);
+}
+
+static void
+do_open(struct udkd *d, struct client *c, struct wire_msg *m)
+{
+	struct service *s = service_arg(d, m);
+	int64_t type = udk_dict_get_int(m->body, "type", 0);
+	struct driver_proc *p;
+	struct udk_value *body, *who;
+	struct open_req *o;
+	int sv[2], r;
+
+	if (!s || s->state == SVC_TERMINATED) {
+		client_reply(d, c, m->h.op, m->h.serial, -UDK_E_NO_SUCH_SERVICE,
+			     "no such service; it may have been terminated", NULL, NULL, 0);
+		return;
+	}
+	p = s->owner;
+	/* a driver may register before Start() returns; the request waits
+	 * on its queue until Start() is done */
+	if (!p || (p->state != PROC_RUNNING && p->state != PROC_STARTING)) {
+		client_reply(d, c, m->h.op, m->h.serial, p && p->state != PROC_DEAD ? -EAGAIN : -UDK_E_NO_SUCH_SERVICE,
+			     p && p->state != PROC_DEAD
+				     ? "the driver of this service is still starting; wait for its arrival notification"
+				     : "no running driver answers for this service, so it has no user clients",
+			     NULL, NULL, 0);
+		return;
+	}
+	if (s->state != SVC_REGISTERED) {
+		client_reply(d, c, m->h.op, m->h.serial, -EAGAIN,
+			     "the service is not registered yet; its driver must call udk_service_register()", NULL,
+			     NULL, 0);
+		return;
+	}
+	if (wire_socketpair(sv) < 0) {
+		client_reply(d, c, m->h.op, m->h.serial, -errno, "cannot create a socket pair", NULL, NULL, 0);
+		return;
+	}
+	o = calloc(1, sizeof(*o));
+	if (!o) {
+		close(sv[0]);
+		close(sv[1]);
+		client_reply(d, c, m->h.op, m->h.serial, -ENOMEM, NULL, NULL, NULL, 0);
+		return;
+	}
+	o->client = client_ref(c);
+	o->serial = m->h.serial;
+	o->app_fd = sv[0];
+	o->service = s->id;
+	body = udk_value_new_dict();
+	who = udk_value_new_dict();
+	udk_dict_set_int(who, "pid", c->pid);
+	udk_dict_set_int(who, "uid", c->uid);
+	if (c->name)
+		udk_dict_set_string(who, "name", c->name);
+	udk_dict_set_uint(body, "object", s->id);
+	udk_dict_set_int(body, "type", type);
+	udk_dict_set_take(body, "client", who);
+	r = proc_request(d, p, OP_DRV_NEW_USER_CLIENT, body, &sv[1], 1, d->cfg.request_timeout_ms, open_done, o);
+	udk_value_unref(body);
+	close(sv[1]);
+	if (r < 0) {
+		close(o->app_fd);
+		client_unref(o->client);
+		free(o);
+		client_reply(d, c, m->h.op, m->h.serial, r, "cannot reach the driver", NULL, NULL, 0);
+	}
+}
+
+/* ---- management ---- */
+
+static void
+do_drivers(struct udkd *d, struct client *c, struct wire_msg *m)
+{
+	struct udk_value *body = udk_value_new_dict();
+	struct udk_value *list = udk_value_new_array();
+	const char *only = udk_dict_get_string(m->body, "driver");
+
+	for (size_t i = 0; i < d->n_bundles; i++) {
+		struct bundle *b = d->bundles[i];
+		if (b->removed)
+			continue;
+		if (only && bundle_find(d, only) != b)
+			continue;
+		udk_array_append_take(list, bundle_describe(d, b));
+	}
+	if (only && udk_array_size(list) == 0) {
+		udk_value_unref(list);
+		udk_value_unref(body);
+		client_reply(d, c, m->h.op, m->h.serial, -ENOENT, "no such driver bundle; `udkctl drivers` lists them",
+			     NULL, NULL, 0);
+		return;
+	}
+	udk_dict_set_take(body, "bundles", list);
+	client_reply(d, c, m->h.op, m->h.serial, 0, NULL, body, NULL, 0);
+	udk_value_unref(body);
+}
+
+static struct bundle *
+bundle_arg(struct udkd *d, struct client *c, struct wire_msg *m)
+{
+	const char *name = udk_dict_get_string(m->body, "driver");
+	struct bundle *b = bundle_find(d, name);
+
+	if (!b) {
+		char *why = strdup_printf("no driver bundle, identifier or class named \"%s\"; `udkctl drivers` "
+					  "lists them",
+					  name ? name : "");
+		client_reply(d, c, m->h.op, m->h.serial, -ENOENT, why, NULL, NULL, 0);
+		free(why);
+	}
+	return b;
+}
+
+/* Mutating requests need udkd's uid or root. */
+static bool
+allowed_to_manage(struct udkd *d, struct client *c, struct wire_msg *m)
+{
+	if (c->uid == 0 || c->uid == getuid())
+		return true;
+	client_reply(d, c, m->h.op, m->h.serial, -EPERM,
+		     "only root or the user running udkd may change drivers; run udkctl as that user", NULL, NULL, 0);
+	return false;
+}
+
+static void
+do_restart(struct udkd *d, struct client *c, struct wire_msg *m)
+{
+	struct bundle *b;
+
+	if (!allowed_to_manage(d, c, m) || !(b = bundle_arg(d, c, m)))
+		return;
+	if (!b->loadable) {
+		client_reply(d, c, m->h.op, m->h.serial, -UDK_E_BAD_MANIFEST,
+			     "the bundle has errors; fix them (see `udkctl drivers`) and run `udkctl rescan`", NULL,
+			     NULL, 0);
+		return;
+	}
+	log_notice(d, "restarting %s by request", b->identifier);
+	launcher_restart_bundle(d, b);
+	client_reply(d, c, m->h.op, m->h.serial, 0, NULL, NULL, NULL, 0);
+}
+
+static void
+do_log_level(struct udkd *d, struct client *c, struct wire_msg *m)
+{
+	const char *lv = udk_dict_get_string(m->body, "level");
+	int level = udk_log_level_parse(lv);
+	const char *name = udk_dict_get_string(m->body, "driver");
+	struct bundle *b;
+
+	if (!allowed_to_manage(d, c, m))
+		return;
+	if (level < 0) {
+		client_reply(d, c, m->h.op, m->h.serial, -EINVAL,
+			     "level must be one of error, warning, notice, info, debug", NULL, NULL, 0);
+		return;
+	}
+	if (!name || streq(name, "udkd")) {
+		d->cfg.log_level = level;
+		client_reply(d, c, m->h.op, m->h.serial, 0, NULL, NULL, NULL, 0);
+		return;
+	}
+	if (!(b = bundle_arg(d, c, m)))
+		return;
+	b->log_level = level;
+	{
+		struct udk_value *body = udk_value_new_dict();
+		udk_dict_set_int(body, "level", level);
+		for (struct driver_proc *p = d->procs; p; p = p->next)
+			if (p->bundle == b && p->state != PROC_DEAD)
+				wire_send_value(p->sock, OP_DRV_SET_LOG_LEVEL, WIRE_F_ONEWAY, 0, 0, body, NULL, 0);
+		udk_value_unref(body);
+	}
+	client_reply(d, c, m->h.op, m->h.serial, 0, NULL, NULL, NULL, 0);
+}
+
+static void
+do_debug(struct udkd *d, struct client *c, struct wire_msg *m)
+{
+	struct bundle *b;
+
+	if (!allowed_to_manage(d, c, m) || !(b = bundle_arg(d, c, m)))
+		return;
+	if (b->debug_waiter) {
+		client_reply(d, c, m->h.op, m->h.serial, -EBUSY, "another udkctl debug is already waiting for this driver",
+			     NULL, NULL, 0);
+		return;
+	}
+	b->debug_next = true;
+	b->debug_waiter = client_ref(c);
+	b->debug_serial = m->h.serial;
+	log_notice(d, "%s: the next process starts stopped for a debugger", b->identifier);
+	/* restart what runs now, so the next process is the debug one */
+	launcher_restart_bundle(d, b);
+}
+
+static void
+do_rescan(struct udkd *d, struct client *c, struct wire_msg *m)
+{
+	unsigned added = 0, removed = 0;
+	struct udk_value *body = udk_value_new_dict();
+
+	if (!allowed_to_manage(d, c, m)) {
+		udk_value_unref(body);
+		return;
+	}
+	bundles_scan(d, &added, &removed);
+	match_all(d);
+	udk_dict_set_int(body, "added", added);
+	udk_dict_set_int(body, "removed", removed);
+	client_reply(d, c, m->h.op, m->h.serial, 0, NULL, body, NULL, 0);
+	udk_value_unref(body);
+}
+
+static void
+do_status(struct udkd *d, struct client *c, struct wire_msg *m)
+{
+	struct udk_value *body = udk_value_new_dict();
+	struct udk_value *dirs = udk_value_new_array();
+	unsigned procs = 0;
+
+	for (struct driver_proc *p = d->procs; p; p = p->next)
+		procs++;
+	udk_dict_set_int(body, "pid", getpid());
+	udk_dict_set_string(body, "runtime_dir", d->runtime_dir);
+	for (size_t i = 0; i < d->n_bundle_dirs; i++)
+		udk_array_append_take(dirs, udk_value_new_string(d->bundle_dirs[i]));
+	udk_dict_set_take(body, "bundle_dirs", dirs);
+	udk_dict_set_int(body, "services", (int64_t)d->reg.n_all);
+	udk_dict_set_int(body, "driver_processes", procs);
+	udk_dict_set_int(body, "bundles", (int64_t)d->n_bundles);
+	if (d->machine_path)
+		udk_dict_set_string(body, "machine", d->machine_path);
+	client_reply(d, c, m->h.op, m->h.serial, 0, NULL, body, NULL, 0);
+	udk_value_unref(body);
+}
+
+static void
+do_explain(struct udkd *d, struct client *c, struct wire_msg *m)
+{
+	struct udk_value *rep = NULL;
+	int r = match_explain(d, udk_dict_get_string(m->body, "driver"), udk_dict_get_string(m->body, "service"),
+			      &rep);
+
+	if (r < 0) {
+		client_reply(d, c, m->h.op, m->h.serial, r, udk_error_reason(), NULL, NULL, 0);
+		return;
+	}
+	client_reply(d, c, m->h.op, m->h.serial, 0, NULL, rep, NULL, 0);
+	udk_value_unref(rep);
+}
+
+static void
+do_set_property(struct udkd *d, struct client *c, struct wire_msg *m)
+{
+	struct service *s = service_arg(d, m);
+	const char *key = udk_dict_get_string(m->body, "key");
+	struct udk_value *val = udk_dict_get(m->body, "value");
+	struct udk_value *props;
+
+	if (!allowed_to_manage(d, c, m))
+		return;
+	if (!s || s->owner || !key || !val) {
+		client_reply(d, c, m->h.op, m->h.serial, !s ? -UDK_E_NO_SUCH_SERVICE : -EPERM,
+			     "only services from the machine description can be changed from outside; drivers own "
+			     "theirs",
+			     NULL, NULL, 0);
+		return;
+	}
+	props = udk_value_new_dict();
+	udk_dict_set(props, key, val);
+	service_set_properties(d, s, props);
+	udk_value_unref(props);
+	client_reply(d, c, m->h.op, m->h.serial, 0, NULL, NULL, NULL, 0);
+}
+
+static void
+handle(struct udkd *d, struct client *c, struct wire_msg *m)
+{
+	if (m->h.flags & WIRE_F_REPLY) {
+		protocol_error(d, c, "clients do not send replies to udkd");
+		return;
+	}
+	if (udk_value_get_type(m->body) != UDK_VALUE_DICT && m->h.op != OP_PING) {
+		protocol_error(d, c, "request body must be an encoded dictionary");
+		return;
+	}
+	if (!c->hello && m->h.op != OP_HELLO && m->h.op != OP_PING) {
+		protocol_error(d, c, "the first request must be a hello");
+		return;
+	}
+	switch (m->h.op) {
+	case OP_PING:
+		client_reply(d, c, m->h.op, m->h.serial, 0, NULL, NULL, NULL, 0);
+		break;
+	case OP_HELLO: {
+		struct udk_value *body = udk_value_new_dict();
+		if (udk_dict_get_int(m->body, "version", -1) != PROTO_VERSION) {
+			client_reply(d, c, m->h.op, m->h.serial, -UDK_E_VERSION,
+				     "this udkd speaks another protocol version; use the libudk it came with", NULL,
+				     NULL, 0);
+			udk_value_unref(body);
+			break;
+		}
+		c->hello = true;
+		free(c->name);
+		c->name = udk_dict_get_string(m->body, "name") ? strdup(udk_dict_get_string(m->body, "name")) : NULL;
+		udk_dict_set_int(body, "version", PROTO_VERSION);
+		udk_dict_set_int(body, "pid", getpid());
+		client_reply(d, c, m->h.op, m->h.serial, 0, NULL, body, NULL, 0);
+		udk_value_unref(body);
+		break;
+	}
+	case OP_TREE:
+		do_tree(d, c, m);
+		break;
+	case OP_FIND:
+		do_find(d, c, m);
+		break;
+	case OP_PROPERTIES:
+		do_properties(d, c, m);
+		break;
+	case OP_LOOKUP: {
+		struct service *s = service_by_path(d, udk_dict_get_string(m->body, "path"));
+		struct udk_value *body = udk_value_new_dict();
+		if (s)
+			udk_dict_set_uint(body, "id", s->id);
+		client_reply(d, c, m->h.op, m->h.serial, s ? 0 : -UDK_E_NO_SUCH_SERVICE,
+			     s ? NULL : "no service at that path; `udkctl tree` shows them", body, NULL, 0);
+		udk_value_unref(body);
+		break;
+	}
+	case OP_SUBSCRIBE:
+		do_subscribe(d, c, m);
+		break;
+	case OP_UNSUBSCRIBE:
+		do_unsubscribe(d, c, m);
+		break;
+	case OP_OPEN:
+		do_open(d, c, m);
+		break;
+	case OP_DRIVERS:
+		do_drivers(d, c, m);
+		break;
+	case OP_EXPLAIN:
+		do_explain(d, c, m);
+		break;
+	case OP_RESTART:
+		do_restart(d, c, m);
+		break;
+	case OP_LOG_LEVEL:
+		do_log_level(d, c, m);
+		break;
+	case OP_DEBUG:
+		do_debug(d, c, m);
+		break;
+	case OP_RESCAN:
+		do_rescan(d, c, m);
+		break;
+	case OP_STATUS:
+		do_status(d, c, m);
+		break;
+	case OP_SET_PROPERTY:
+		do_set_property(d, c, m);
+		break;
+	default:
+		client_reply(d, c, m->h.op, m->h.serial, -EOPNOTSUPP, "udkd does not know this request", NULL, NULL, 0);
+		break;
+	}
+}
+
+static void
+on_client(struct loop *l, int fd, uint32_t events, void *data)
+{
+	struct client *c = data;
+	struct udkd *d = c->d;
+
+	(void)l;
+	(void)events;
+	client_ref(c);
+	for (int i = 0; i < 32 && !c->dead; i++) {
+		struct wire_msg m;
+		int r = wire_recv(fd, &m, true);
+
+		if (r == -EAGAIN)
+			break;
+		if (r == -EBADMSG) {
+			protocol_error(d, c, udk_error_reason() ? udk_error_reason() : "malformed message");
+			break;
+		}
+		if (r < 0) {
+			client_close(d, c);
+			break;
+		}
+		if (m.n_fds) {
+			wire_msg_clear(&m);
+			protocol_error(d, c, "requests to udkd carry no file descriptors");
+			break;
+		}
+		handle(d, c, &m);
+		wire_msg_clear(&m);
+	}
+	client_unref(c);
+}
+
+static void
+on_accept(struct loop *l, int fd, uint32_t events, void *data)
+{
+	struct udkd *d = data;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct client *c;
+	int cfd;
+
+	(void)l;
+	(void)events;
+	cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (cfd < 0)
+		return;
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(cfd);
+		return;
+	}
+	c->refcount = 1;
+	c->d = d;
+	c->fd = cfd;
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+		c->pid = cred.pid;
+		c->uid = cred.uid;
+		c->gid = cred.gid;
+	}
+	if (loop_add_fd(d->loop, cfd, EPOLLIN, on_client, c, &c->src) < 0) {
+		close(cfd);
+		free(c);
+		return;
+	}
+	c->next = d->clients;
+	d->clients = c;
+}
+
+int
+control_listen(struct udkd *d)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(d->socket_path) >= sizeof(sa.sun_path))
+		return udk_set_reason(-ENAMETOOLONG, "socket path %s is too long; use a shorter --runtime-dir",
+				      d->socket_path);
+	memcpy(sa.sun_path, d->socket_path, strlen(d->socket_path) + 1);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	/* a socket left by a dead udkd is removed; a live one is not */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		close(fd);
+		return udk_set_reason(-EADDRINUSE, "another udkd is already running on %s", d->socket_path);
+	}
+	close(fd);
+	unlink(d->socket_path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0) {
+		int r = -errno;
+		close(fd);
+		return udk_set_reason(r, "cannot listen on %s: %s", d->socket_path, strerror(-r));
+	}
+	/* anyone may read the registry; management checks the peer's uid */
+	chmod(d->socket_path, 0666);
+	d->listen_fd = fd;
+	return loop_add_fd(d->loop, fd, EPOLLIN, on_accept, d, &d->listen_src);
+}
+
+void
+control_fini(struct udkd *d)
+{
+	while (d->clients)
+		client_close(d, d->clients);
+	if (d->listen_fd >= 0) {
+		loop_source_remove(d->listen_src);
+		close(d->listen_fd);
+		d->listen_fd = -1;
+		unlink(d->socket_path);
+	}
+}

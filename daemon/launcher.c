@@ -1,0 +1,1106 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * launcher.c - driver processes.
+ *
+ * One process per driver instance (IOUserServerName + provider), started
+ * with exactly three descriptors: stdin (/dev/null), stdout/stderr (a pipe
+ * whose lines udkd logs) and fd 3, a SOCK_SEQPACKET socket to udkd.
+ *
+ *   spawn --hello--> START --reply--> running --ping/pong--> ...
+ *
+ * Every request to a driver has a deadline.  A driver that misses one,
+ * stops answering pings, sends a malformed message or dies is killed and
+ * its services terminated; the provider's owner is told so the family can
+ * reset the device; the provider is matched again after a back-off that
+ * doubles with each consecutive crash.  After cfg.crash_limit consecutive
+ * crashes the bundle is disabled with a reason shown by `udkctl drivers`.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "proto.h"
+#include "sandbox.h"
+#include "udkd.h"
+#include "util.h"
+
+struct pending {
+	struct pending *next;
+	struct driver_proc *proc;
+	uint32_t serial;
+	uint16_t op;
+	pending_fn fn;
+	void *data;
+	struct loop_timer *timer;
+	uint64_t sent_ns;
+	uint64_t timeout_ms;
+};
+
+static void proc_dead(struct udkd *d, struct driver_proc *p, int signal, int exit_status);
+
+static const char *
+proc_label(const struct driver_proc *p)
+{
+	return p->bundle && p->bundle->identifier ? p->bundle->identifier : "driver";
+}
+
+struct driver_proc *
+proc_ref(struct driver_proc *p)
+{
+	if (p)
+		p->refcount++;
+	return p;
+}
+
+void
+proc_unref(struct driver_proc *p)
+{
+	if (!p || --p->refcount > 0)
+		return;
+	service_unref(p->instance);
+	service_unref(p->provider);
+	free(p);
+}
+
+static uint64_t
+deadline_for(const struct driver_proc *p, const char *which, uint64_t fallback)
+{
+	struct udk_value *dl = p->personality ? udk_dict_get(p->personality->dict, "UDKDeadlines") : NULL;
+	int64_t v = udk_dict_get_int(dl, which, 0);
+
+	return v > 0 ? (uint64_t)v : fallback;
+}
+
+static void
+pending_unlink(struct driver_proc *p, struct pending *pe)
+{
+	for (struct pending **pp = &p->pending; *pp; pp = &(*pp)->next)
+		if (*pp == pe) {
+			*pp = pe->next;
+			return;
+		}
+}
+
+static const char *
+op_name(uint16_t op)
+{
+	switch (op) {
+	case OP_PING:
+		return "ping";
+	case OP_DRV_START:
+		return "Start()";
+	case OP_DRV_STOP:
+		return "Stop()";
+	case OP_DRV_NEW_USER_CLIENT:
+		return "NewUserClient()";
+	default:
+		return "request";
+	}
+}
+
+static void
+pending_timeout(struct loop *l, void *data)
+{
+	struct pending *pe = data;
+	struct driver_proc *p = pe->proc;
+	struct udkd *d = p->d;
+
+	(void)l;
+	pe->timer = NULL;
+	pending_unlink(p, pe);
+	udk_set_reason(0, "%s of %s (pid %d) did not answer within %llu ms", op_name(pe->op), proc_label(p), p->pid,
+		       (unsigned long long)pe->timeout_ms);
+	pe->fn(d, p, NULL, -UDK_E_DEADLINE, pe->data);
+	proc_unref(p);
+	free(pe);
+}
+
+int
+proc_request(struct udkd *d, struct driver_proc *p, uint16_t op, struct udk_value *body, const int *fds,
+	     unsigned n_fds, uint64_t timeout_ms, pending_fn fn, void *data)
+{
+	struct pending *pe;
+	int r;
+
+	if (p->state == PROC_DEAD)
+		return -UDK_E_DRIVER_DIED;
+	pe = calloc(1, sizeof(*pe));
+	if (!pe)
+		return -ENOMEM;
+	pe->proc = proc_ref(p);
+	pe->serial = ++p->next_serial;
+	pe->op = op;
+	pe->fn = fn;
+	pe->data = data;
+	pe->sent_ns = now_ns();
+	pe->timeout_ms = timeout_ms;
+	r = wire_send_value(p->sock, op, 0, pe->serial, 0, body, fds, n_fds);
+	if (r < 0) {
+		proc_unref(p);
+		free(pe);
+		return r == -EPIPE ? -UDK_E_DRIVER_DIED : r;
+	}
+	if (timeout_ms && !p->debug)
+		loop_add_timer(d->loop, now_ns() + timeout_ms * 1000000ull, pending_timeout, pe, &pe->timer);
+	pe->next = p->pending;
+	p->pending = pe;
+	return 0;
+}
+
+static void
+fail_pending(struct udkd *d, struct driver_proc *p)
+{
+	while (p->pending) {
+		struct pending *pe = p->pending;
+		p->pending = pe->next;
+		if (pe->timer)
+			loop_timer_cancel(d->loop, pe->timer);
+		udk_set_reason(0, "%s (pid %d) died before answering %s", proc_label(p), p->pid, op_name(pe->op));
+		pe->fn(d, p, NULL, -UDK_E_DRIVER_DIED, pe->data);
+		proc_unref(pe->proc);
+		free(pe);
+	}
+}
+
+void
+proc_kill(struct udkd *d, struct driver_proc *p, const char *why)
+{
+	if (p->state == PROC_DEAD || p->kill_sent)
+		return;
+	if (why)
+		log_warning(d, "killing %s (pid %d): %s", proc_label(p), p->pid, why);
+	p->kill_sent = true;
+	if (p->pidfd >= 0)
+		syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0);
+	else if (p->pid > 0)
+		kill(p->pid, SIGKILL);
+}
+
+/* ---- sending to a driver ---- */
+
+static void
+log_line(struct udkd *d, struct driver_proc *p, int level, const char *msg)
+{
+	char src[300];
+	int want = p->bundle && p->bundle->log_level >= 0 ? p->bundle->log_level : d->cfg.log_level;
+
+	if (level > want)
+		return;
+	snprintf(src, sizeof(src), "%s[%d]", proc_label(p), p->pid);
+	udkd_log(d, level, src, "%s", msg);
+}
+
+static void
+on_log(struct loop *l, int fd, uint32_t events, void *data)
+{
+	struct driver_proc *p = data;
+	struct udkd *d = p->d;
+	ssize_t n;
+
+	(void)l;
+	(void)events;
+	n = read(fd, p->logbuf + p->loglen, sizeof(p->logbuf) - 1 - p->loglen);
+	if (n <= 0) {
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (p->loglen) {
+			p->logbuf[p->loglen] = '\0';
+			log_line(d, p, UDK_LOG_NOTICE, p->logbuf);
+			p->loglen = 0;
+		}
+		loop_source_remove(p->log_src);
+		p->log_src = NULL;
+		close(p->log_fd);
+		p->log_fd = -1;
+		return;
+	}
+	p->loglen += (size_t)n;
+	for (;;) {
+		char *nl = memchr(p->logbuf, '\n', p->loglen);
+		if (!nl) {
+			if (p->loglen == sizeof(p->logbuf) - 1) {
+				p->logbuf[p->loglen] = '\0';
+				log_line(d, p, UDK_LOG_NOTICE, p->logbuf);
+				p->loglen = 0;
+			}
+			break;
+		}
+		*nl = '\0';
+		log_line(d, p, UDK_LOG_NOTICE, p->logbuf);
+		p->loglen -= (size_t)(nl + 1 - p->logbuf);
+		memmove(p->logbuf, nl + 1, p->loglen);
+	}
+}
+
+/* ---- watchdog ---- */
+
+static void watchdog_tick(struct loop *l, void *data);
+
+static void
+ping_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int status, void *data)
+{
+	(void)reply;
+	(void)data;
+	p->ping_outstanding = false;
+	if (status == -UDK_E_DEADLINE && p->state != PROC_DEAD) {
+		log_error(d, "%s (pid %d) stopped answering: no reply to a ping for %llu ms", proc_label(p), p->pid,
+			  (unsigned long long)d->cfg.watchdog_ms);
+		if (p->instance && !p->instance->fail_reason)
+			p->instance->fail_reason = strdup_printf("stopped answering (hung for %llu ms)",
+								 (unsigned long long)d->cfg.watchdog_ms);
+		proc_kill(d, p, NULL);
+	}
+}
+
+static void
+schedule_watchdog(struct udkd *d, struct driver_proc *p)
+{
+	if (!d->cfg.watchdog_ms || p->debug || p->state == PROC_DEAD)
+		return;
+	loop_add_timer(d->loop, now_ns() + d->cfg.watchdog_ms * 1000000ull, watchdog_tick, proc_ref(p), &p->watchdog);
+}
+
+static void
+watchdog_tick(struct loop *l, void *data)
+{
+	struct driver_proc *p = data;
+	struct udkd *d = p->d;
+
+	(void)l;
+	p->watchdog = NULL;
+	if (p->state == PROC_RUNNING && !p->ping_outstanding) {
+		if (proc_request(d, p, OP_PING, NULL, NULL, 0, d->cfg.watchdog_ms, ping_done, NULL) == 0)
+			p->ping_outstanding = true;
+	}
+	schedule_watchdog(d, p);
+	proc_unref(p);
+}
+
+/* ---- start ---- */
+
+static struct udk_value *
+provider_description(struct service *s)
+{
+	struct udk_value *v = udk_value_new_dict();
+
+	udk_dict_set_uint(v, "id", s->id);
+	udk_dict_set_string(v, "name", s->name);
+	udk_dict_set(v, "classes", s->classes);
+	udk_dict_set(v, "properties", s->props);
+	return v;
+}
+
+static void
+start_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int status, void *data)
+{
+	struct service *inst = p->instance;
+	const char *reason;
+
+	(void)data;
+	if (status >= 0) {
+		p->state = PROC_RUNNING;
+		p->started_ns = now_ns();
+		inst->istate = INST_RUNNING;
+		p->bundle->starts++;
+		log_info(d, "%s started %s on %s (pid %d, %.1f ms after spawn)", proc_label(p),
+			 p->personality->user_class, p->provider->name, p->pid,
+			 (double)(p->started_ns - p->spawned_ns) / 1e6);
+		schedule_watchdog(d, p);
+		/* the instance may hold a free category for other personalities */
+		match_service(d, inst);
+		return;
+	}
+	reason = reply ? udk_dict_get_string(reply->body, "reason") : udk_error_reason();
+	if (status == -UDK_E_DEADLINE) {
+		free(inst->fail_reason);
+		inst->fail_reason = strdup_printf("Start() did not return within %llu ms",
+						  (unsigned long long)deadline_for(p, "Start", d->cfg.start_timeout_ms));
+		log_error(d, "%s: %s; killing it", proc_label(p), inst->fail_reason);
+		proc_kill(d, p, NULL);
+		return;
+	}
+	if (status == -UDK_E_DRIVER_DIED)
+		return; /* proc_dead() handles it */
+	/* Start() returned an error: not a crash; try the next personality */
+	free(inst->fail_reason);
+	inst->fail_reason = strdup_printf("Start() failed: %s%s%s", udk_error_name(status), reason ? ": " : "",
+					  reason ? reason : "");
+	log_warning(d, "%s on %s: %s", proc_label(p), p->provider->name, inst->fail_reason);
+	{
+		struct service *prov = p->provider;
+		struct exclusion *n = reallocarray(prov->excluded, prov->n_excluded + 1, sizeof(*n));
+		if (n) {
+			prov->excluded = n;
+			prov->excluded[prov->n_excluded].personality = p->personality;
+			prov->excluded[prov->n_excluded].reason = strdup(inst->fail_reason ? inst->fail_reason : "");
+			prov->n_excluded++;
+		}
+	}
+	inst->istate = INST_FAILED;
+	p->state = PROC_STOPPING;
+	p->provider->n_stopping++;
+	proc_kill(d, p, NULL);
+	service_terminate(d, inst, "Start() failed");
+}
+
+static void
+send_start(struct udkd *d, struct driver_proc *p)
+{
+	struct udk_value *body = udk_value_new_dict();
+	struct service *inst = p->instance;
+	int r;
+
+	udk_dict_set_uint(body, "object", inst->id);
+	udk_dict_set_string(body, "class", p->personality->user_class);
+	udk_dict_set(body, "classes", inst->classes);
+	udk_dict_set_take(body, "provider", provider_description(p->provider));
+	udk_dict_set(body, "properties", inst->props);
+	udk_dict_set_string(body, "bundle", p->bundle->path);
+	p->state = PROC_STARTING;
+	inst->istate = INST_STARTING;
+	r = proc_request(d, p, OP_DRV_START, body, NULL, 0, deadline_for(p, "Start", d->cfg.start_timeout_ms),
+			 start_done, NULL);
+	udk_value_unref(body);
+	if (r < 0)
+		proc_kill(d, p, "cannot send Start()");
+}
+
+/* ---- requests from the driver ---- */
+
+static void
+reply_to(struct driver_proc *p, const struct wire_msg *m, int status, const char *reason, struct udk_value *body)
+{
+	struct udk_value *b = body;
+
+	if (m->h.flags & WIRE_F_ONEWAY)
+		return;
+	if (status < 0 && reason) {
+		b = udk_value_new_dict();
+		udk_dict_set_string(b, "reason", reason);
+	}
+	wire_send_value(p->sock, m->h.op, WIRE_F_REPLY, m->h.serial, status, b, NULL, 0);
+	if (b != body)
+		udk_value_unref(b);
+}
+
+/* A service this process may act on: its instance or what it published. */
+static struct service *
+owned_service(struct udkd *d, struct driver_proc *p, struct udk_value *idv)
+{
+	struct service *s;
+
+	if (udk_value_get_type(idv) != UDK_VALUE_INT)
+		return NULL;
+	s = service_by_id(d, udk_value_get_uint(idv, 0));
+	if (!s || s->owner != p || s->state == SVC_TERMINATED)
+		return NULL;
+	return s;
+}
+
+static void
+handle_hello(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
+{
+	int64_t version = udk_dict_get_int(m->body, "version", -1);
+	struct udk_value *body;
+	int level = p->bundle->log_level >= 0 ? p->bundle->log_level : d->cfg.log_level;
+
+	if (p->state != PROC_LAUNCHING) {
+		reply_to(p, m, -EPROTO, "hello sent twice", NULL);
+		return;
+	}
+	if (version != PROTO_VERSION) {
+		reply_to(p, m, -UDK_E_VERSION, "this udkd speaks another protocol version", NULL);
+		if (p->instance)
+			p->instance->fail_reason = strdup_printf("the driver runtime speaks protocol %lld, udkd speaks %d: "
+								 "rebuild the driver against this udk",
+								 (long long)version, PROTO_VERSION);
+		proc_kill(d, p, "protocol version mismatch");
+		return;
+	}
+	body = udk_value_new_dict();
+	udk_dict_set_int(body, "log_level", level);
+	reply_to(p, m, 0, NULL, body);
+	udk_value_unref(body);
+	if (p->hello_timer) {
+		loop_timer_cancel(d->loop, p->hello_timer);
+		p->hello_timer = NULL;
+		proc_unref(p);
+	}
+	send_start(d, p);
+}
+
+static void
+handle_publish(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
+{
+	struct service *provider = owned_service(d, p, udk_dict_get(m->body, "provider"));
+	const char *name = udk_dict_get_string(m->body, "name");
+	struct udk_value *classes = udk_dict_get(m->body, "classes");
+	struct udk_value *props = udk_dict_get(m->body, "properties");
+	struct service *s = NULL;
+	struct udk_value *body;
+	int r;
+
+	if (!provider) {
+		reply_to(p, m, -EPERM, "the provider of a new service must be this driver or a service it published",
+			 NULL);
+		return;
+	}
+	if (!name || !*name || strchr(name, '/') || strlen(name) > 128) {
+		reply_to(p, m, -EINVAL, "a service name must be 1..128 characters without '/'", NULL);
+		return;
+	}
+	if (udk_value_get_type(classes) != UDK_VALUE_ARRAY || udk_array_size(classes) == 0 ||
+	    udk_array_size(classes) > 32) {
+		reply_to(p, m, -EINVAL, "classes must be an array of 1..32 class names", NULL);
+		return;
+	}
+	for (size_t i = 0; i < udk_array_size(classes); i++)
+		if (!udk_value_get_string(udk_array_get(classes, i))) {
+			reply_to(p, m, -EINVAL, "every class name must be a string", NULL);
+			return;
+		}
+	if (props && udk_value_get_type(props) != UDK_VALUE_DICT) {
+		reply_to(p, m, -EINVAL, "properties must be a dictionary", NULL);
+		return;
+	}
+	{
+		/* always end the chain in IOService */
+		struct udk_value *chain = udk_value_copy(classes);
+		const char *last = udk_value_get_string(udk_array_get(chain, udk_array_size(chain) - 1));
+		if (chain && !streq(last, "IOService"))
+			udk_array_append_take(chain, udk_value_new_string("IOService"));
+		r = service_new(d, provider, name, chain, props, &s);
+	}
+	if (r < 0) {
+		reply_to(p, m, r, "cannot create the service", NULL);
+		return;
+	}
+	s->owner = p;
+	body = udk_value_new_dict();
+	udk_dict_set_uint(body, "id", s->id);
+	udk_dict_set_string(body, "name", s->name);
+	reply_to(p, m, 0, NULL, body);
+	udk_value_unref(body);
+}
+
+static void
+handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
+{
+	if (m->h.flags & WIRE_F_REPLY) {
+		struct pending *pe = NULL;
+		for (struct pending *x = p->pending; x; x = x->next)
+			if (x->serial == m->h.serial)
+				pe = x;
+		if (!pe) {
+			log_debug(d, "%s: late reply to serial %u ignored", proc_label(p), m->h.serial);
+			return;
+		}
+		pending_unlink(p, pe);
+		if (pe->timer)
+			loop_timer_cancel(d->loop, pe->timer);
+		pe->fn(d, p, m, m->h.status, pe->data);
+		proc_unref(pe->proc);
+		free(pe);
+		return;
+	}
+	if (m->h.op != OP_DRV_LOG && m->h.op != OP_PING && udk_value_get_type(m->body) != UDK_VALUE_DICT) {
+		reply_to(p, m, -EBADMSG, "request body must be a dictionary", NULL);
+		return;
+	}
+	switch (m->h.op) {
+	case OP_PING:
+		reply_to(p, m, 0, NULL, NULL);
+		break;
+	case OP_DRV_HELLO:
+		handle_hello(d, p, m);
+		break;
+	case OP_DRV_PUBLISH:
+		handle_publish(d, p, m);
+		break;
+	case OP_DRV_REGISTER: {
+		struct service *s = owned_service(d, p, udk_dict_get(m->body, "id"));
+		if (!s) {
+			reply_to(p, m, -EPERM, "RegisterService() on a service this driver does not own", NULL);
+			break;
+		}
+		reply_to(p, m, 0, NULL, NULL);
+		service_register(d, s);
+		break;
+	}
+	case OP_DRV_SET_PROPERTIES: {
+		struct service *s = owned_service(d, p, udk_dict_get(m->body, "id"));
+		if (!s) {
+			reply_to(p, m, -EPERM, "SetProperties() on a service this driver does not own", NULL);
+			break;
+		}
+		int r = service_set_properties(d, s, udk_dict_get(m->body, "properties"));
+		reply_to(p, m, r, r < 0 ? "properties must be a dictionary" : NULL, NULL);
+		break;
+	}
+	case OP_DRV_TERMINATE: {
+		struct service *s = owned_service(d, p, udk_dict_get(m->body, "id"));
+		if (!s || s == p->instance) {
+			reply_to(p, m, -EPERM,
+				 "Terminate() works on services this driver published; a driver ends by returning "
+				 "from Stop()",
+				 NULL);
+			break;
+		}
+		reply_to(p, m, 0, NULL, NULL);
+		service_terminate(d, s, "terminated by its publisher");
+		break;
+	}
+	case OP_DRV_PUBLISH_RESOURCE: {
+		const char *name = udk_dict_get_string(m->body, "name");
+		struct udk_value *list = udk_dict_get(d->reg.user_resources->props, "IOResources");
+		if (!name || !*name || strlen(name) > 128) {
+			reply_to(p, m, -EINVAL, "a resource name must be 1..128 characters", NULL);
+			break;
+		}
+		bool have = false;
+		for (size_t i = 0; i < udk_array_size(list); i++)
+			if (streq(udk_value_get_string(udk_array_get(list, i)), name))
+				have = true;
+		if (!have)
+			udk_array_append_take(list, udk_value_new_string(name));
+		reply_to(p, m, 0, NULL, NULL);
+		if (!have)
+			match_all(d);
+		break;
+	}
+	case OP_DRV_LOG: {
+		const char *msg = udk_dict_get_string(m->body, "message");
+		int64_t level = udk_dict_get_int(m->body, "level", UDK_LOG_INFO);
+		if (msg)
+			log_line(d, p, (int)MIN(MAX(level, UDK_LOG_ERROR), UDK_LOG_DEBUG), msg);
+		break;
+	}
+	default:
+		reply_to(p, m, -EOPNOTSUPP, "udkd does not handle this request from a driver", NULL);
+		break;
+	}
+}
+
+static void
+on_sock(struct loop *l, int fd, uint32_t events, void *data)
+{
+	struct driver_proc *p = data;
+	struct udkd *d = p->d;
+
+	(void)l;
+	proc_ref(p);
+	for (int i = 0; i < 64 && p->state != PROC_DEAD; i++) {
+		struct wire_msg m;
+		int r = wire_recv(fd, &m, true);
+
+		if (r == -EAGAIN)
+			break;
+		if (r == -ECONNRESET || (r < 0 && r != -EBADMSG)) {
+			/* the process closed its socket: it is exiting or broken */
+			loop_source_remove(p->sock_src);
+			p->sock_src = NULL;
+			if (!p->kill_sent && p->state != PROC_STOPPING)
+				log_debug(d, "%s (pid %d) closed its connection", proc_label(p), p->pid);
+			proc_kill(d, p, NULL);
+			break;
+		}
+		if (r == -EBADMSG) {
+			const char *why = udk_error_reason();
+			char *msg = strdup_printf("sent a malformed message: %s", why ? why : "?");
+			if (p->instance && !p->instance->fail_reason)
+				p->instance->fail_reason = strdup(msg ? msg : "sent a malformed message");
+			proc_kill(d, p, msg);
+			free(msg);
+			break;
+		}
+		handle_message(d, p, &m);
+		wire_msg_clear(&m);
+	}
+	(void)events;
+	proc_unref(p);
+}
+
+static void
+on_pidfd(struct loop *l, int fd, uint32_t events, void *data)
+{
+	struct driver_proc *p = data;
+	siginfo_t si;
+
+	(void)l;
+	(void)events;
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
+		return;
+	if (si.si_code == CLD_EXITED)
+		proc_dead(p->d, p, 0, si.si_status);
+	else
+		proc_dead(p->d, p, si.si_status, 0);
+}
+
+/* ---- death and restart ---- */
+
+struct rematch {
+	struct udkd *d;
+	struct service *provider;
+};
+
+static void
+rematch_later(struct loop *l, void *data)
+{
+	struct rematch *rm = data;
+	struct service *prov = rm->provider;
+
+	(void)l;
+	prov->rematch_timer = NULL;
+	if (prov->state == SVC_REGISTERED)
+		match_service(rm->d, prov);
+	service_unref(prov);
+	free(rm);
+}
+
+static uint64_t
+backoff_ms(struct udkd *d, unsigned consecutive)
+{
+	uint64_t ms;
+
+	if (consecutive <= 1)
+		return 0; /* the first crash restarts at once */
+	ms = d->cfg.restart_base_ms;
+	for (unsigned i = 2; i < consecutive && ms < d->cfg.restart_max_ms; i++)
+		ms *= 2;
+	return MIN(ms, d->cfg.restart_max_ms);
+}
+
+static void
+record_crash(struct udkd *d, struct driver_proc *p, int signal, int exit_status, const char *phase)
+{
+	struct bundle *b = p->bundle;
+	struct crash_record *c;
+	uint64_t ran_ms = p->started_ns ? (now_ns() - p->started_ns) / 1000000ull : 0;
+
+	if (p->started_ns && ran_ms >= d->cfg.stable_ms)
+		b->crashes_consecutive = 0;
+	b->crashes_total++;
+	b->crashes_consecutive++;
+	if (b->n_history == CRASH_HISTORY) {
+		memmove(&b->history[0], &b->history[1], sizeof(b->history[0]) * (CRASH_HISTORY - 1));
+		b->n_history--;
+	}
+	c = &b->history[b->n_history++];
+	memset(c, 0, sizeof(*c));
+	c->when_ms = wall_ms();
+	c->signal = signal;
+	c->exit_status = exit_status;
+	snprintf(c->phase, sizeof(c->phase), "%s", phase);
+
+	if (b->crashes_consecutive >= d->cfg.crash_limit && !b->disabled) {
+		b->disabled = true;
+		free(b->disabled_reason);
+		if (signal)
+			b->disabled_reason = strdup_printf(
+				"crash loop: crashed %u times in a row (last: killed by SIG%s during %s). Fix the "
+				"driver, then run `udkctl restart %s`",
+				b->crashes_consecutive, sigabbrev_np(signal) ? sigabbrev_np(signal) : "?", phase,
+				b->identifier);
+		else
+			b->disabled_reason = strdup_printf(
+				"crash loop: failed %u times in a row (last: exited with status %d during %s). Fix "
+				"the driver, then run `udkctl restart %s`",
+				b->crashes_consecutive, exit_status, phase, b->identifier);
+		log_error(d, "%s disabled: %s", b->identifier, b->disabled_reason);
+	}
+}
+
+static void
+proc_dead(struct udkd *d, struct driver_proc *p, int signal, int exit_status)
+{
+	enum proc_state was = p->state;
+	struct service *inst = p->instance;
+	struct service *prov = p->provider;
+	bool expected = was == PROC_STOPPING;
+	const char *phase = was == PROC_LAUNCHING ? "launch"
+			    : was == PROC_STARTING ? "start"
+			    : was == PROC_RUNNING  ? "running"
+						   : "stop";
+	char how[64];
+
+	if (p->state == PROC_DEAD)
+		return;
+	proc_ref(p);
+	p->state = PROC_DEAD;
+	if (signal)
+		snprintf(how, sizeof(how), "killed by SIG%s", sigabbrev_np(signal) ? sigabbrev_np(signal) : "?");
+	else
+		snprintf(how, sizeof(how), "exited with status %d", exit_status);
+
+	/* drain its last words before the pipe goes */
+	if (p->log_src) {
+		for (int i = 0; i < 64 && p->log_fd >= 0; i++)
+			on_log(d->loop, p->log_fd, EPOLLIN, p);
+	}
+	loop_source_remove(p->sock_src);
+	loop_source_remove(p->pid_src);
+	loop_source_remove(p->log_src);
+	p->sock_src = p->pid_src = p->log_src = NULL;
+	if (p->watchdog) {
+		loop_timer_cancel(d->loop, p->watchdog);
+		p->watchdog = NULL;
+		proc_unref(p); /* the watchdog's reference */
+	}
+	if (p->hello_timer) {
+		loop_timer_cancel(d->loop, p->hello_timer);
+		p->hello_timer = NULL;
+		proc_unref(p);
+	}
+	close(p->sock);
+	p->sock = -1;
+	if (p->pidfd >= 0)
+		close(p->pidfd);
+	p->pidfd = -1;
+	if (p->log_fd >= 0)
+		close(p->log_fd);
+	p->log_fd = -1;
+	fail_pending(d, p);
+
+	/* unlink from the process list */
+	for (struct driver_proc **pp = &d->procs; *pp; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+
+	if (expected) {
+		log_info(d, "%s (pid %d) %s", proc_label(p), p->pid, how);
+		if (prov->n_stopping)
+			prov->n_stopping--;
+	} else {
+		log_error(d, "%s (pid %d) %s during %s", proc_label(p), p->pid, how, phase);
+		if (inst && !inst->fail_reason)
+			inst->fail_reason = strdup_printf("%s during %s", how, phase);
+		if (!d->shutting_down)
+			record_crash(d, p, signal, exit_status, phase);
+	}
+	if (inst && inst->state != SVC_TERMINATED) {
+		inst->istate = INST_FAILED;
+		service_terminate(d, inst, how);
+	}
+	if (!expected && prov->state == SVC_REGISTERED && !d->shutting_down) {
+		prov->client_deaths++;
+		launcher_notify_provider(d, prov, "client-died");
+	}
+	/* let the debugger's udkctl know */
+	if (p->debug && p->bundle->debug_waiter) {
+		client_reply(d, p->bundle->debug_waiter, OP_DEBUG, p->bundle->debug_serial, -UDK_E_DRIVER_DIED,
+			     "the driver exited before a debugger attached", NULL, NULL, 0);
+		client_unref(p->bundle->debug_waiter);
+		p->bundle->debug_waiter = NULL;
+	}
+	if (prov->state == SVC_REGISTERED && !d->shutting_down) {
+		uint64_t delay = expected ? 0 : backoff_ms(d, p->bundle->crashes_consecutive);
+		if (delay == 0 && !prov->rematch_timer) {
+			match_service(d, prov);
+		} else if (!prov->rematch_timer) {
+			struct rematch *rm = calloc(1, sizeof(*rm));
+			if (rm) {
+				rm->d = d;
+				rm->provider = service_ref(prov);
+				log_info(d, "restarting drivers on %s in %llu ms", prov->name, (unsigned long long)delay);
+				loop_add_timer(d->loop, now_ns() + delay * 1000000ull, rematch_later, rm,
+					       &prov->rematch_timer);
+			}
+		}
+	}
+	/* drop the process list's reference; ours (taken above) is the last */
+	p->refcount--;
+	proc_unref(p);
+}
+
+/* ---- spawning ---- */
+
+static void
+child_exec(struct udkd *d, struct driver_proc *p, int sock, int logw, const char *exe)
+{
+	char fdenv[32], levelenv[32];
+	char *bundle_env = NULL, *server_env = NULL;
+	char *argv[] = { (char *)exe, NULL };
+	char *envp[10];
+	int n = 0;
+	sigset_t all;
+	int devnull;
+
+	/* signals: udkd blocks some for its signalfd */
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	if (setsid() < 0)
+		_exit(126);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(logw, 1) < 0 || dup2(logw, 2) < 0 || dup2(sock, 3) < 0)
+		_exit(126);
+	/* fds 0-3 only */
+	syscall(SYS_close_range, 4, ~0u, 0);
+	fd_set_cloexec(3, false);
+
+	snprintf(fdenv, sizeof(fdenv), "UDK_DRIVER_FD=3");
+	snprintf(levelenv, sizeof(levelenv), "UDK_LOG_LEVEL=%d",
+		 p->bundle->log_level >= 0 ? p->bundle->log_level : d->cfg.log_level);
+	bundle_env = strdup_printf("UDK_BUNDLE_PATH=%s", p->bundle->path);
+	server_env = strdup_printf("UDK_SERVER_NAME=%s", p->bundle->identifier);
+	envp[n++] = fdenv;
+	envp[n++] = levelenv;
+	if (bundle_env)
+		envp[n++] = bundle_env;
+	if (server_env)
+		envp[n++] = server_env;
+	envp[n++] = (char *)"PATH=/usr/bin:/bin";
+	if (p->debug)
+		envp[n++] = (char *)"UDK_DEBUG_WAIT=1";
+	/* sanitizer settings follow the daemon's, so CI runs see driver reports */
+	{
+		static const char *const pass[] = { "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS" };
+		for (size_t i = 0; i < ARRAY_SIZE(pass) && n < 9; i++) {
+			const char *v = getenv(pass[i]);
+			if (v)
+				envp[n++] = strdup_printf("%s=%s", pass[i], v);
+		}
+	}
+	envp[n] = NULL;
+	if (chdir(p->bundle->path) < 0)
+		_exit(126);
+	if (d->cfg.sandbox && sandbox_apply_pre_exec(p->bundle->path, exe) < 0) {
+		dprintf(2, "udkd: cannot sandbox the driver: %s\n", udk_error_reason() ? udk_error_reason() : "?");
+		_exit(126);
+	}
+	execve(exe, argv, envp);
+	dprintf(2, "udkd: cannot execute %s: %s\n", exe, strerror(errno));
+	_exit(127);
+}
+
+static void
+hello_timeout(struct loop *l, void *data)
+{
+	struct driver_proc *p = data;
+
+	(void)l;
+	p->hello_timer = NULL;
+	if (p->state == PROC_LAUNCHING) {
+		if (p->instance && !p->instance->fail_reason)
+			p->instance->fail_reason = strdup_printf(
+				"the process never said hello within %llu ms: is it linked with libudk-driver and does "
+				"main() call udk_driver_main()?",
+				(unsigned long long)deadline_for(p, "Start", p->d->cfg.start_timeout_ms));
+		proc_kill(p->d, p, "no hello from the driver runtime");
+	}
+	proc_unref(p);
+}
+
+int
+launcher_start_instance(struct udkd *d, struct service *inst)
+{
+	struct personality *pers = inst->personality;
+	struct bundle *b = pers->bundle;
+	struct driver_proc *p;
+	int sv[2] = { -1, -1 }, lp[2] = { -1, -1 };
+	pid_t pid;
+	int r;
+
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->refcount = 1;
+	p->d = d;
+	p->pidfd = p->sock = p->log_fd = -1;
+	p->bundle = b;
+	p->personality = pers;
+	p->provider = service_ref(inst->provider);
+	p->instance = service_ref(inst);
+	p->state = PROC_LAUNCHING;
+	p->debug = b->debug_next;
+	inst->owner = p;
+
+	r = wire_socketpair(sv);
+	if (r < 0)
+		goto fail;
+	if (pipe2(lp, O_CLOEXEC) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	p->spawned_ns = now_ns();
+	pid = fork();
+	if (pid < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (pid == 0)
+		child_exec(d, p, sv[1], lp[1], b->executable);
+	close(sv[1]);
+	close(lp[1]);
+	sv[1] = lp[1] = -1;
+	p->pid = pid;
+	p->sock = sv[0];
+	p->log_fd = lp[0];
+	fd_set_nonblock(p->log_fd, true);
+	p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (p->pidfd < 0) {
+		r = -errno;
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		goto fail;
+	}
+	loop_add_fd(d->loop, p->sock, EPOLLIN, on_sock, p, &p->sock_src);
+	loop_add_fd(d->loop, p->pidfd, EPOLLIN, on_pidfd, p, &p->pid_src);
+	loop_add_fd(d->loop, p->log_fd, EPOLLIN, on_log, p, &p->log_src);
+	p->next = d->procs;
+	d->procs = p;
+
+	if (p->debug) {
+		b->debug_next = false;
+		log_notice(d, "%s started stopped for a debugger: gdb -p %d (then 'continue')", b->identifier, pid);
+		if (b->debug_waiter) {
+			struct udk_value *body = udk_value_new_dict();
+			char *cmd = strdup_printf("gdb -p %d -ex continue", pid);
+			udk_dict_set_int(body, "pid", pid);
+			if (cmd)
+				udk_dict_set_string(body, "command", cmd);
+			free(cmd);
+			client_reply(d, b->debug_waiter, OP_DEBUG, b->debug_serial, 0, NULL, body, NULL, 0);
+			udk_value_unref(body);
+			client_unref(b->debug_waiter);
+			b->debug_waiter = NULL;
+		}
+	} else {
+		uint64_t ms = deadline_for(p, "Start", d->cfg.start_timeout_ms);
+		loop_add_timer(d->loop, now_ns() + ms * 1000000ull, hello_timeout, proc_ref(p), &p->hello_timer);
+	}
+	return 0;
+fail:
+	if (sv[0] >= 0)
+		close(sv[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	if (lp[0] >= 0)
+		close(lp[0]);
+	if (lp[1] >= 0)
+		close(lp[1]);
+	inst->owner = NULL;
+	inst->istate = INST_FAILED;
+	inst->fail_reason = strdup_printf("cannot spawn the driver process: %s", strerror(-r));
+	proc_unref(p);
+	return r;
+}
+
+static void
+stop_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int status, void *data)
+{
+	(void)reply;
+	(void)data;
+	if (status == -UDK_E_DEADLINE)
+		log_warning(d, "%s (pid %d): Stop() did not return within %llu ms", proc_label(p), p->pid,
+			    (unsigned long long)deadline_for(p, "Stop", d->cfg.stop_timeout_ms));
+	/* a driver process serves one instance: once stopped, it goes */
+	proc_kill(d, p, NULL);
+}
+
+void
+launcher_stop_instance(struct udkd *d, struct service *inst, const char *why)
+{
+	struct driver_proc *p = inst->owner;
+	struct udk_value *body;
+
+	if (!p || p->instance != inst || p->state == PROC_DEAD || p->state == PROC_STOPPING) {
+		inst->istate = INST_STOPPING;
+		return;
+	}
+	log_info(d, "stopping %s (pid %d): %s", proc_label(p), p->pid, why);
+	inst->istate = INST_STOPPING;
+	p->state = PROC_STOPPING;
+	p->provider->n_stopping++;
+	if (p->started_ns == 0) {
+		/* never started: nothing to stop */
+		proc_kill(d, p, NULL);
+		return;
+	}
+	body = udk_value_new_dict();
+	udk_dict_set_uint(body, "object", inst->id);
+	if (proc_request(d, p, OP_DRV_STOP, body, NULL, 0, deadline_for(p, "Stop", d->cfg.stop_timeout_ms), stop_done,
+			 NULL) < 0)
+		proc_kill(d, p, NULL);
+	udk_value_unref(body);
+}
+
+void
+launcher_notify_provider(struct udkd *d, struct service *provider, const char *event)
+{
+	struct driver_proc *owner = provider->owner;
+	struct udk_value *body;
+
+	if (!owner || owner->state == PROC_DEAD || owner->sock < 0)
+		return;
+	body = udk_value_new_dict();
+	udk_dict_set_uint(body, "object", provider->id);
+	udk_dict_set_string(body, "event", event);
+	wire_send_value(owner->sock, OP_DRV_PROVIDER_EVENT, WIRE_F_ONEWAY, 0, 0, body, NULL, 0);
+	udk_value_unref(body);
+}
+
+static void
+clear_exclusions(struct udkd *d, struct service *s, void *data)
+{
+	struct bundle *b = data;
+	size_t w = 0;
+
+	(void)d;
+	for (size_t i = 0; i < s->n_excluded; i++) {
+		if (s->excluded[i].personality->bundle != b)
+			s->excluded[w++] = s->excluded[i];
+		else
+			free(s->excluded[i].reason);
+	}
+	s->n_excluded = w;
+}
+
+static void
+stop_bundle_instances(struct udkd *d, struct service *s, void *data)
+{
+	struct bundle *b = data;
+
+	if (s->istate != INST_NONE && s->personality && s->personality->bundle == b && s->state != SVC_TERMINATED)
+		service_terminate(d, s, "restarted by request");
+}
+
+int
+launcher_restart_bundle(struct udkd *d, struct bundle *b)
+{
+	b->disabled = false;
+	free(b->disabled_reason);
+	b->disabled_reason = NULL;
+	b->crashes_consecutive = 0;
+	registry_walk(d, clear_exclusions, b);
+	registry_walk(d, stop_bundle_instances, b);
+	/* providers rematch as the old processes exit; free ones now */
+	match_all(d);
+	return 0;
+}
+
+void
+launcher_fini(struct udkd *d)
+{
+	uint64_t deadline = now_ns() + d->cfg.stop_timeout_ms * 1000000ull;
+
+	/* ask politely, then kill, then reap */
+	for (struct driver_proc *p = d->procs; p; p = p->next)
+		if (p->instance && p->state != PROC_DEAD && p->state != PROC_STOPPING)
+			launcher_stop_instance(d, p->instance, "udkd is shutting down");
+	while (d->procs && now_ns() < deadline)
+		loop_run_once(d->loop, 50);
+	for (struct driver_proc *p = d->procs; p; p = p->next)
+		proc_kill(d, p, NULL);
+	deadline = now_ns() + 5000000000ull;
+	while (d->procs && now_ns() < deadline)
+		loop_run_once(d->loop, 50);
+}

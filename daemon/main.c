@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main.c - udkd, the udk manager daemon.
+ *
+ * udkd runs unprivileged ("embedded mode") with one runtime directory that
+ * holds its socket.  It loads driver bundles from the bundle directories,
+ * creates the services of the machine description, matches drivers to
+ * them and runs each driver in its own process.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+
+#include "udkd.h"
+#include "util.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: udkd [OPTIONS]\n"
+		"\n"
+		"The udk manager daemon.\n"
+		"\n"
+		"  --runtime-dir DIR        socket and state (default $XDG_RUNTIME_DIR/udk, else /run/udk)\n"
+		"  --bundles DIR            a directory of *.dext bundles (repeatable; default\n"
+		"                           /usr/local/lib/udk/drivers and /usr/lib/udk/drivers)\n"
+		"  --machine FILE           machine description plist (services and devices to create)\n"
+		"  --log-level LEVEL        error, warning, notice, info (default) or debug\n"
+		"  --syslog                 log to syslog instead of stderr\n"
+		"  --start-timeout-ms N     deadline for a driver's Start() (default 10000)\n"
+		"  --stop-timeout-ms N      deadline for Stop() before the process is killed (default 3000)\n"
+		"  --request-timeout-ms N   deadline for NewUserClient() and other requests (default 5000)\n"
+		"  --watchdog-ms N          ping drivers this often; no answer within N ms kills (default 5000,\n"
+		"                           0 disables)\n"
+		"  --crash-limit N          consecutive crashes before a driver is disabled (default 5)\n"
+		"  --restart-base-ms N      back-off after the second crash, doubled each time (default 200)\n"
+		"  --restart-max-ms N       longest back-off (default 30000)\n"
+		"  --no-sandbox             run drivers without seccomp/landlock (debugging only)\n"
+		"  -h, --help\n");
+}
+
+static int
+parse_ms(const char *s, uint64_t *ret)
+{
+	if (parse_u64(s, ret) < 0) {
+		fprintf(stderr, "udkd: \"%s\" is not a number of milliseconds\n", s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static char *
+default_runtime_dir(void)
+{
+	const char *x = getenv("XDG_RUNTIME_DIR");
+
+	if (x && *x)
+		return strdup_printf("%s/udk", x);
+	return strdup("/run/udk");
+}
+
+static void
+on_signal(struct loop *l, int fd, uint32_t events, void *data)
+{
+	struct udkd *d = data;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	if (read(fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	if (si.ssi_signo == SIGHUP) {
+		log_notice(d, "SIGHUP: rescanning bundles");
+		bundles_scan(d, NULL, NULL);
+		match_all(d);
+		return;
+	}
+	log_notice(d, "%s: shutting down", sigabbrev_np((int)si.ssi_signo));
+	loop_quit(l);
+}
+
+static void
+rescan_now(struct loop *l, void *data)
+{
+	struct udkd *d = data;
+	unsigned added = 0, removed = 0;
+
+	(void)l;
+	d->rescan_timer = NULL;
+	bundles_scan(d, &added, &removed);
+	if (added || removed)
+		match_all(d);
+}
+
+static void
+watch_bundle_dirs(struct udkd *d)
+{
+	for (size_t i = 0; i < d->n_bundle_dirs; i++)
+		inotify_add_watch(d->inotify_fd, d->bundle_dirs[i],
+				  IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM | IN_ONLYDIR);
+}
+
+static void
+on_inotify(struct loop *l, int fd, uint32_t events, void *data)
+{
+	struct udkd *d = data;
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+	(void)events;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	/* bundles are copied in several steps: wait for quiet */
+	if (d->rescan_timer)
+		loop_timer_cancel(l, d->rescan_timer);
+	loop_add_timer(l, now_ns() + 300000000ull, rescan_now, d, &d->rescan_timer);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "runtime-dir", required_argument, NULL, 'r' },
+		{ "bundles", required_argument, NULL, 'b' },
+		{ "machine", required_argument, NULL, 'm' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "syslog", no_argument, NULL, 's' },
+		{ "start-timeout-ms", required_argument, NULL, 1 },
+		{ "stop-timeout-ms", required_argument, NULL, 2 },
+		{ "request-timeout-ms", required_argument, NULL, 3 },
+		{ "watchdog-ms", required_argument, NULL, 4 },
+		{ "crash-limit", required_argument, NULL, 5 },
+		{ "restart-base-ms", required_argument, NULL, 6 },
+		{ "restart-max-ms", required_argument, NULL, 7 },
+		{ "no-sandbox", no_argument, NULL, 8 },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct udkd d = {
+		.cfg = {
+			.start_timeout_ms = 10000,
+			.stop_timeout_ms = 3000,
+			.request_timeout_ms = 5000,
+			.watchdog_ms = 5000,
+			.restart_base_ms = 200,
+			.restart_max_ms = 30000,
+			.crash_limit = 5,
+			.stable_ms = 30000,
+			.log_level = UDK_LOG_INFO,
+			.sandbox = true,
+		},
+		.listen_fd = -1,
+		.signal_fd = -1,
+		.inotify_fd = -1,
+	};
+	sigset_t mask;
+	uint64_t v;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "r:b:m:l:sh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			free(d.runtime_dir);
+			d.runtime_dir = strdup(optarg);
+			break;
+		case 'b': {
+			char **n = reallocarray(d.bundle_dirs, d.n_bundle_dirs + 1, sizeof(*n));
+			if (!n)
+				return 1;
+			d.bundle_dirs = n;
+			d.bundle_dirs[d.n_bundle_dirs++] = strdup(optarg);
+			break;
+		}
+		case 'm':
+			d.machine_path = strdup(optarg);
+			break;
+		case 'l':
+			r = udk_log_level_parse(optarg);
+			if (r < 0) {
+				fprintf(stderr, "udkd: unknown log level \"%s\"; use error, warning, notice, info or debug\n",
+					optarg);
+				return 2;
+			}
+			d.cfg.log_level = r;
+			break;
+		case 's':
+			d.cfg.syslog = true;
+			break;
+		case 1:
+			if (parse_ms(optarg, &d.cfg.start_timeout_ms) < 0)
+				return 2;
+			break;
+		case 2:
+			if (parse_ms(optarg, &d.cfg.stop_timeout_ms) < 0)
+				return 2;
+			break;
+		case 3:
+			if (parse_ms(optarg, &d.cfg.request_timeout_ms) < 0)
+				return 2;
+			break;
+		case 4:
+			if (parse_ms(optarg, &d.cfg.watchdog_ms) < 0)
+				return 2;
+			break;
+		case 5:
+			if (parse_ms(optarg, &v) < 0 || v == 0 || v > 1000) {
+				fprintf(stderr, "udkd: --crash-limit must be 1..1000\n");
+				return 2;
+			}
+			d.cfg.crash_limit = (unsigned)v;
+			break;
+		case 6:
+			if (parse_ms(optarg, &d.cfg.restart_base_ms) < 0)
+				return 2;
+			break;
+		case 7:
+			if (parse_ms(optarg, &d.cfg.restart_max_ms) < 0)
+				return 2;
+			break;
+		case 8:
+			d.cfg.sandbox = false;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "udkd: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (d.cfg.syslog)
+		log_open_syslog();
+	if (!d.runtime_dir)
+		d.runtime_dir = default_runtime_dir();
+	if (d.n_bundle_dirs == 0) {
+		static const char *const defaults[] = { "/usr/local/lib/udk/drivers", "/usr/lib/udk/drivers" };
+		d.bundle_dirs = calloc(2, sizeof(char *));
+		for (size_t i = 0; i < 2; i++)
+			if (access(defaults[i], R_OK) == 0)
+				d.bundle_dirs[d.n_bundle_dirs++] = strdup(defaults[i]);
+	}
+	r = mkdir_p(d.runtime_dir, 0755);
+	if (r < 0) {
+		log_error(&d, "cannot create runtime directory %s: %s", d.runtime_dir, strerror(-r));
+		return 1;
+	}
+	d.socket_path = strdup_printf("%s/udkd.sock", d.runtime_dir);
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+
+	if ((r = loop_new(&d.loop)) < 0 || (r = registry_init(&d)) < 0) {
+		log_error(&d, "cannot initialise: %s", strerror(-r));
+		return 1;
+	}
+	r = control_listen(&d);
+	if (r < 0) {
+		log_error(&d, "%s", udk_error_reason() ? udk_error_reason() : strerror(-r));
+		return 1;
+	}
+	d.signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	loop_add_fd(d.loop, d.signal_fd, EPOLLIN, on_signal, &d, &d.signal_src);
+	d.inotify_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (d.inotify_fd >= 0) {
+		watch_bundle_dirs(&d);
+		loop_add_fd(d.loop, d.inotify_fd, EPOLLIN, on_inotify, &d, &d.inotify_src);
+	}
+
+	bundles_scan(&d, NULL, NULL);
+	service_register(&d, d.reg.user_resources);
+	if (d.machine_path) {
+		r = machine_load(&d, d.machine_path);
+		if (r < 0) {
+			log_error(&d, "%s", udk_error_reason() ? udk_error_reason() : strerror(-r));
+			control_fini(&d);
+			return 1;
+		}
+	}
+	log_notice(&d, "ready on %s (%zu bundles from %zu directories)", d.socket_path, d.n_bundles,
+		   d.n_bundle_dirs);
+
+	loop_run(d.loop);
+
+	d.shutting_down = true;
+	launcher_fini(&d);
+	control_fini(&d);
+	registry_fini(&d);
+	for (size_t i = 0; i < d.n_bundles; i++)
+		bundle_free(d.bundles[i]);
+	free(d.bundles);
+	for (size_t i = 0; i < d.n_bundle_dirs; i++)
+		free(d.bundle_dirs[i]);
+	free(d.bundle_dirs);
+	loop_source_remove(d.signal_src);
+	loop_source_remove(d.inotify_src);
+	if (d.signal_fd >= 0)
+		close(d.signal_fd);
+	if (d.inotify_fd >= 0)
+		close(d.inotify_fd);
+	loop_free(d.loop);
+	free(d.runtime_dir);
+	free(d.socket_path);
+	free(d.machine_path);
+	return 0;
+}

@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * udkd.h - the manager daemon's internal interfaces, one section per file.
+ *
+ *   main.c      options, startup, the event loop
+ *   log.c       logging to stderr or syslog, per-driver levels
+ *   registry.c  the service tree, class chains, paths, notifications
+ *   bundle.c    reading Name.dext bundles and checking their manifests
+ *   match.c     personalities against services; the explain report
+ *   launcher.c  driver processes: spawn, protocol, deadlines, crash policy
+ *   control.c   the control socket used by apps and udkctl
+ *   machine.c   the machine description: services (and devices) to create
+ */
+#ifndef UDKD_H
+#define UDKD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <udk/value.h>
+
+#include "loop.h"
+#include "wire.h"
+
+struct udkd;
+struct service;
+struct bundle;
+struct personality;
+struct driver_proc;
+struct client;
+
+/* ---- log.c ---- */
+
+void udkd_log(struct udkd *d, int level, const char *source, const char *fmt, ...) UDK_PRINTF(4, 5);
+#define log_error(d, ...) udkd_log(d, UDK_LOG_ERROR, "udkd", __VA_ARGS__)
+#define log_warning(d, ...) udkd_log(d, UDK_LOG_WARNING, "udkd", __VA_ARGS__)
+#define log_notice(d, ...) udkd_log(d, UDK_LOG_NOTICE, "udkd", __VA_ARGS__)
+#define log_info(d, ...) udkd_log(d, UDK_LOG_INFO, "udkd", __VA_ARGS__)
+#define log_debug(d, ...) udkd_log(d, UDK_LOG_DEBUG, "udkd", __VA_ARGS__)
+void log_open_syslog(void);
+
+/* ---- registry.c ---- */
+
+enum service_state {
+	SVC_PUBLISHED,		/* in the tree, not yet matchable */
+	SVC_REGISTERED,		/* RegisterService() done: matchable, visible to finds */
+	SVC_TERMINATED,		/* gone; kept only while referenced */
+};
+
+enum instance_state {
+	INST_NONE,		/* not a driver instance */
+	INST_LAUNCHING,		/* process spawned, waiting for its hello */
+	INST_STARTING,		/* Start() sent */
+	INST_RUNNING,		/* Start() returned success */
+	INST_STOPPING,		/* Stop() sent or process being killed */
+	INST_FAILED,		/* Start() failed or process died */
+};
+
+struct exclusion {
+	struct personality *personality;
+	char *reason;			/* what Start() said */
+};
+
+struct service {
+	unsigned refcount;
+	uint64_t id;
+	char *name;
+	struct udk_value *classes;	/* array of class names, most derived first */
+	struct udk_value *props;	/* dictionary */
+	struct service *provider;	/* parent; NULL for the root */
+	struct service **children;
+	size_t n_children, cap_children;
+	enum service_state state;
+
+	/* who answers for this service */
+	struct driver_proc *owner;	/* driver process that published it or runs it */
+
+	/* driver instances only */
+	enum instance_state istate;
+	struct personality *personality;
+	char *category;			/* IOMatchCategory or IODefaultMatchCategory */
+	int64_t score;
+	char *fail_reason;		/* why Start failed, for udkctl */
+
+	/* providers only */
+	struct exclusion *excluded;	/* Start() failed here; not tried again */
+	size_t n_excluded;
+	struct loop_timer *rematch_timer;
+	unsigned n_stopping;		/* instances on it whose process is still exiting */
+	unsigned client_deaths;		/* drivers on this provider that died */
+};
+
+struct registry {
+	struct service *root;
+	struct service *user_resources;
+	uint64_t next_id;
+	/* flat index by id */
+	struct service **all;
+	size_t n_all, cap_all;
+};
+
+int registry_init(struct udkd *d);
+void registry_fini(struct udkd *d);
+struct service *service_ref(struct service *s);
+void service_unref(struct service *s);
+/* Create a child of @provider (state PUBLISHED); @classes is taken over. */
+int service_new(struct udkd *d, struct service *provider, const char *name, struct udk_value *classes,
+		struct udk_value *props, struct service **ret);
+struct service *service_by_id(struct udkd *d, uint64_t id);
+struct service *service_by_path(struct udkd *d, const char *path);
+/* "/Root/IOUserResources/..." (malloc'ed). */
+char *service_path(const struct service *s);
+bool service_is_a(const struct service *s, const char *class_name);
+/* Make matchable, notify arrivals, run matching. */
+void service_register(struct udkd *d, struct service *s);
+/* Terminate @s and everything below it; stops their drivers. */
+void service_terminate(struct udkd *d, struct service *s, const char *why);
+/* Merge properties and tell property subscribers. */
+int service_set_properties(struct udkd *d, struct service *s, const struct udk_value *props);
+/* A description: {id, name, path, classes, state, properties?, driver...}. */
+struct udk_value *service_describe(struct udkd *d, const struct service *s, bool with_props);
+/* Class chain for a known class name, e.g. IOPCIDevice -> [IOPCIDevice, IOService]. */
+struct udk_value *class_chain_for(const char *class_name);
+/* Apply @fn to every live service, depth first. */
+void registry_walk(struct udkd *d, void (*fn)(struct udkd *, struct service *, void *), void *data);
+
+/* ---- bundle.c ---- */
+
+enum diag_level { DIAG_WARNING, DIAG_ERROR };
+
+struct diag {
+	enum diag_level level;
+	char *file;			/* "Info.plist" */
+	char *key;			/* "IOKitPersonalities.Foo.IOProbeScore" or NULL */
+	char *message;			/* what is wrong and what to do */
+};
+
+struct personality {
+	struct bundle *bundle;
+	char *name;			/* key under IOKitPersonalities */
+	struct udk_value *dict;
+	const char *provider_class;	/* borrowed from dict */
+	const char *user_class;
+	const char *server_name;
+	const char *io_class;
+	const char *match_category;	/* NULL: default category */
+	int64_t probe_score;
+	bool valid;
+};
+
+struct crash_record {
+	uint64_t when_ms;		/* wall clock */
+	int signal;			/* 0 if it exited */
+	int exit_status;
+	char phase[16];			/* "launch", "start", "running", "stop" */
+};
+
+#define CRASH_HISTORY 8
+
+struct bundle {
+	char *path;			/* .../Name.dext */
+	char *dirname;			/* Name.dext */
+	char *identifier;		/* CFBundleIdentifier */
+	char *version;
+	char *executable;		/* absolute path */
+	struct udk_value *info;
+	struct udk_value *entitlements;
+	struct personality **personalities;
+	size_t n_personalities;
+	struct diag *diags;
+	size_t n_diags;
+	bool loadable;			/* no errors that stop it from running */
+	uint64_t mtime_ns;		/* Info.plist mtime at load, to notice edits */
+
+	/* run state, kept across rescans of the same identifier */
+	bool disabled;
+	char *disabled_reason;
+	unsigned crashes_total;
+	unsigned crashes_consecutive;
+	struct crash_record history[CRASH_HISTORY];
+	unsigned n_history;
+	unsigned starts;		/* successful Start() count */
+	int log_level;			/* -1: daemon default */
+	bool debug_next;		/* start the next process stopped */
+	struct client *debug_waiter;	/* udkctl debug waiting for the pid */
+	uint32_t debug_serial;
+	bool removed;			/* bundle directory went away */
+};
+
+/* Read one bundle directory; never fails for bad content, it records diags. */
+int bundle_load(const char *path, struct bundle **ret);
+void bundle_free(struct bundle *b);
+void bundle_add_diag(struct bundle *b, enum diag_level lvl, const char *file, const char *key,
+		     const char *fmt, ...) UDK_PRINTF(5, 6);
+/* Scan every bundle directory; add new, reload changed, retire removed bundles. */
+int bundles_scan(struct udkd *d, unsigned *ret_added, unsigned *ret_removed);
+struct bundle *bundle_find(struct udkd *d, const char *name);
+struct udk_value *bundle_describe(struct udkd *d, const struct bundle *b);
+
+/* ---- match.c ---- */
+
+/*
+ * Evaluate @p against @s.  Returns true on a match and sets *ret_score.
+ * When @report is an array, one {key, result, detail} dictionary per key
+ * examined is appended to it, in plain words.
+ */
+bool match_personality(struct udkd *d, const struct personality *p, const struct service *s, int64_t *ret_score,
+		       struct udk_value *report);
+/* Same for a matching dictionary sent by an app (IOProviderClass, ...). */
+bool match_dictionary(struct udkd *d, const struct udk_value *match, const struct service *s);
+/* Run driver matching on @s: start the best personality per free category. */
+void match_service(struct udkd *d, struct service *s);
+/* Re-run matching for every registered service (a bundle came or went). */
+void match_all(struct udkd *d);
+/* The full "why (not)" report for udkctl explain. */
+int match_explain(struct udkd *d, const char *driver, const char *service, struct udk_value **ret);
+
+/* ---- launcher.c ---- */
+
+enum proc_state {
+	PROC_LAUNCHING,
+	PROC_STARTING,
+	PROC_RUNNING,
+	PROC_STOPPING,
+	PROC_DEAD,
+};
+
+struct pending;
+typedef void (*pending_fn)(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int status, void *data);
+
+struct driver_proc {
+	unsigned refcount;
+	struct udkd *d;
+	struct driver_proc *next;	/* in udkd's process list */
+	pid_t pid;
+	int pidfd;
+	int sock;
+	int log_fd;			/* the driver's stdout/stderr */
+	struct loop_source *sock_src, *pid_src, *log_src;
+	struct bundle *bundle;
+	struct personality *personality;
+	struct service *provider;
+	struct service *instance;
+	enum proc_state state;
+	uint32_t next_serial;
+	struct pending *pending;
+	uint64_t spawned_ns;
+	uint64_t started_ns;
+	bool debug;			/* waiting for a debugger: no deadlines */
+	bool kill_sent;
+	struct loop_timer *watchdog;	/* next ping */
+	struct loop_timer *hello_timer;	/* hello deadline */
+	bool ping_outstanding;
+	char logbuf[1024];
+	size_t loglen;
+};
+
+int launcher_start_instance(struct udkd *d, struct service *instance);
+/* Ask the driver to stop, then kill it after the stop deadline. */
+void launcher_stop_instance(struct udkd *d, struct service *instance, const char *why);
+/* Send a request; @fn runs exactly once: with the reply, or with
+ * UDK_E_DRIVER_DIED / UDK_E_DEADLINE. */
+int proc_request(struct udkd *d, struct driver_proc *p, uint16_t op, struct udk_value *body, const int *fds,
+		 unsigned n_fds, uint64_t timeout_ms, pending_fn fn, void *data);
+void proc_kill(struct udkd *d, struct driver_proc *p, const char *why);
+struct driver_proc *proc_ref(struct driver_proc *p);
+void proc_unref(struct driver_proc *p);
+void launcher_fini(struct udkd *d);
+/* Re-enable a disabled bundle and restart its instances. */
+int launcher_restart_bundle(struct udkd *d, struct bundle *b);
+/* Tell a provider's owner that a driver on it died (so it can reset). */
+void launcher_notify_provider(struct udkd *d, struct service *provider, const char *event);
+
+/* ---- control.c ---- */
+
+int control_listen(struct udkd *d);
+void control_fini(struct udkd *d);
+/* Tell subscribers about @s: "arrival", "termination" or "property". */
+void control_notify(struct udkd *d, struct service *s, const char *type);
+struct client *client_ref(struct client *c);
+void client_unref(struct client *c);
+/* Answer request @serial of @c; @reason goes with a failure. No-op if @c is gone. */
+void client_reply(struct udkd *d, struct client *c, uint16_t op, uint32_t serial, int status, const char *reason,
+		  const struct udk_value *body, const int *fds, unsigned n_fds);
+
+/* ---- machine.c ---- */
+
+int machine_load(struct udkd *d, const char *path);
+
+/* ---- main.c ---- */
+
+struct udkd_config {
+	uint64_t start_timeout_ms;	/* Start() deadline */
+	uint64_t stop_timeout_ms;	/* Stop() deadline before SIGKILL */
+	uint64_t request_timeout_ms;	/* NewUserClient and other requests */
+	uint64_t watchdog_ms;		/* ping interval; 0 disables */
+	uint64_t restart_base_ms;	/* first retry delay after the immediate one */
+	uint64_t restart_max_ms;
+	unsigned crash_limit;		/* consecutive crashes before disabling */
+	uint64_t stable_ms;		/* running this long resets the crash count */
+	int log_level;
+	bool syslog;
+	bool sandbox;
+};
+
+struct udkd {
+	struct loop *loop;
+	struct udkd_config cfg;
+	char *runtime_dir;
+	char *socket_path;
+	char **bundle_dirs;
+	size_t n_bundle_dirs;
+	char *machine_path;
+	int listen_fd;
+	struct loop_source *listen_src;
+	struct registry reg;
+	struct bundle **bundles;
+	size_t n_bundles;
+	struct driver_proc *procs;
+	struct client *clients;
+	bool shutting_down;
+	int signal_fd;
+	struct loop_source *signal_src;
+	int inotify_fd;
+	struct loop_source *inotify_src;
+	struct loop_timer *rescan_timer;
+};
+
+#endif

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * client.h - the app side: finding services, notifications, and user
+ * clients (IOServiceGetMatchingServices, IOServiceAddMatchingNotification,
+ * IOServiceOpen, IOConnectCallMethod, IOConnectMapMemory).
+ *
+ * A udk_client is a connection to udkd.  Opening a user client asks udkd
+ * once; after that the udk_connection talks to the driver process
+ * directly, with no hop through udkd.
+ *
+ * Threads: a udk_client and a udk_connection may be used from several
+ * threads at once.  Notifications and async completions are delivered by
+ * udk_client_dispatch() and udk_connection_dispatch(), on the thread that
+ * calls them, never behind your back.
+ */
+#ifndef UDK_CLIENT_H
+#define UDK_CLIENT_H
+
+#include <udk/buffer.h>
+#include <udk/udk.h>
+#include <udk/value.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct udk_client;
+struct udk_connection;
+struct udk_notification;
+
+/*
+ * Connect to udkd.  @runtime_dir NULL means $UDK_RUNTIME_DIR, else
+ * $XDG_RUNTIME_DIR/udk, else /run/udk.  UDK_E_DAEMON_UNREACHABLE when no
+ * udkd listens there.
+ */
+UDK_EXPORT int udk_client_new(const char *runtime_dir, struct udk_client **ret);
+UDK_EXPORT struct udk_client *udk_client_ref(struct udk_client *c);
+UDK_EXPORT struct udk_client *udk_client_unref(struct udk_client *c);
+
+/* Poll this fd for POLLIN, then call udk_client_dispatch(). */
+UDK_EXPORT int udk_client_get_fd(struct udk_client *c);
+/*
+ * Deliver pending notifications, waiting up to @timeout_ms (-1: forever,
+ * 0: not at all) for the first.  Returns how many were delivered.
+ */
+UDK_EXPORT int udk_client_dispatch(struct udk_client *c, int timeout_ms);
+
+/* ---- the registry ---- */
+
+/*
+ * Registered services matching @match (IOProviderClass, IONameMatch,
+ * IOPropertyMatch, IORegistryEntryID, family keys; any other key must equal
+ * the property).  *ret_ids is malloc'ed.
+ */
+UDK_EXPORT int udk_client_find_services(struct udk_client *c, const struct udk_value *match, uint64_t **ret_ids,
+					size_t *ret_n);
+/* The first registered service of class @class_name; UDK_E_NO_SUCH_SERVICE. */
+UDK_EXPORT int udk_client_find_service(struct udk_client *c, const char *class_name, uint64_t *ret_id);
+/* A path like "/Root/IOUserResources/MyDriver" (or an id) to an id. */
+UDK_EXPORT int udk_client_lookup_path(struct udk_client *c, const char *path, uint64_t *ret_id);
+/*
+ * Everything about a service: {id, name, path, classes, state, provider,
+ * properties, ...}.
+ */
+UDK_EXPORT int udk_client_copy_service(struct udk_client *c, uint64_t id, struct udk_value **ret);
+/* The whole tree, depth first: {services: [...]}. */
+UDK_EXPORT int udk_client_copy_tree(struct udk_client *c, bool with_properties, struct udk_value **ret);
+/*
+ * Wait until a registered service matches @match, up to @timeout_ms (-1:
+ * forever).  -ETIMEDOUT when none came.
+ */
+UDK_EXPORT int udk_client_wait_for_service(struct udk_client *c, const struct udk_value *match, int timeout_ms,
+					   uint64_t *ret_id);
+
+enum udk_notification_type {
+	UDK_NOTIFY_ARRIVAL = 1,		/* registered (first match) */
+	UDK_NOTIFY_TERMINATION,		/* terminated */
+	UDK_NOTIFY_PROPERTY,		/* properties changed */
+};
+
+typedef void (*udk_notify_fn)(struct udk_client *c, enum udk_notification_type type, uint64_t id,
+			      const char *name, void *userdata);
+
+/*
+ * Call @fn for services matching @match as they come, go or change.  For
+ * arrivals, services already registered are NOT reported; use
+ * udk_client_find_services() after adding the notification.
+ */
+UDK_EXPORT int udk_client_add_notification(struct udk_client *c, enum udk_notification_type type,
+					   const struct udk_value *match, udk_notify_fn fn, void *userdata,
+					   struct udk_notification **ret);
+UDK_EXPORT void udk_notification_remove(struct udk_notification *n);
+
+/* A matching dictionary {IOProviderClass: class_name}. */
+UDK_EXPORT struct udk_value *udk_matching_class(const char *class_name);
+
+/* ---- user clients ---- */
+
+/*
+ * IOServiceOpen: ask the driver of @service for a user client of @type.
+ * The driver's new_user_client decides.  Refusals come with a reason.
+ */
+UDK_EXPORT int udk_client_open(struct udk_client *c, uint64_t service, uint32_t type, struct udk_connection **ret);
+UDK_EXPORT struct udk_connection *udk_connection_ref(struct udk_connection *conn);
+/* The last reference closes the connection. */
+UDK_EXPORT struct udk_connection *udk_connection_unref(struct udk_connection *conn);
+/* IOServiceClose: later calls fail with UDK_E_TERMINATED. */
+UDK_EXPORT int udk_connection_close(struct udk_connection *conn);
+
+/*
+ * IOConnectCallMethod.  Up to 16 scalars each way; structures inline up to
+ * 4096 bytes, larger ones are passed through memory automatically.
+ * @n_out and @sout_len are in/out: capacity in, what the driver returned
+ * out.  Pointers may be NULL when their count is 0.
+ *
+ * UDK_E_DRIVER_DIED when the driver process dies before answering (and
+ * for every later call on this connection).
+ */
+UDK_EXPORT int udk_connection_call(struct udk_connection *conn, uint64_t selector, const uint64_t *in,
+				   uint32_t n_in, const void *sin, size_t sin_len, uint64_t *out, uint32_t *n_out,
+				   void *sout, size_t *sout_len);
+
+typedef void (*udk_async_fn)(struct udk_connection *conn, int status, const uint64_t *values, uint32_t count,
+			     void *userdata);
+
+/*
+ * IOConnectCallAsyncMethod: like udk_connection_call (which returns the
+ * method's immediate result), then @fn runs from udk_connection_dispatch()
+ * when the driver completes.  @fn runs exactly once, with
+ * UDK_E_DRIVER_DIED if the driver dies first.  Memory the driver writes is
+ * in place when @fn runs.
+ */
+UDK_EXPORT int udk_connection_call_async(struct udk_connection *conn, uint64_t selector, const uint64_t *in,
+					 uint32_t n_in, const void *sin, size_t sin_len, uint64_t *out,
+					 uint32_t *n_out, void *sout, size_t *sout_len, udk_async_fn fn,
+					 void *userdata);
+
+/* Poll for POLLIN, then udk_connection_dispatch() delivers completions. */
+UDK_EXPORT int udk_connection_get_fd(struct udk_connection *conn);
+UDK_EXPORT int udk_connection_dispatch(struct udk_connection *conn, int timeout_ms);
+
+/*
+ * IOConnectMapMemory64: map the memory the driver shares for @type.  The
+ * buffer is read-only when the driver made it so (enforced by the kernel).
+ */
+UDK_EXPORT int udk_connection_map_memory(struct udk_connection *conn, uint64_t type, uint64_t options,
+					 struct udk_buffer **ret);
+
+/* Fail calls with UDK_E_DEADLINE after @ms (0, the default: wait). */
+UDK_EXPORT int udk_connection_set_timeout(struct udk_connection *conn, int ms);
+/* The registry id of the service this connection was opened on. */
+UDK_EXPORT uint64_t udk_connection_get_service(const struct udk_connection *conn);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

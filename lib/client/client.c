@@ -1,0 +1,479 @@
+/* SPDX-License-Identifier: MIT */
+/* client.c - an app's connection to udkd (see include/udk/client.h). */
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "private.h"
+#include "proto.h"
+#include "util.h"
+
+struct udk_notification {
+	struct udk_notification *next;
+	struct udk_client *client;
+	uint64_t cookie;
+	enum udk_notification_type type;
+	udk_notify_fn fn;
+	void *userdata;
+	bool removed;
+};
+
+struct event {
+	struct event *next;
+	uint64_t cookie;
+	enum udk_notification_type type;
+	uint64_t id;
+	char *name;
+};
+
+struct udk_client {
+	int refcount;
+	struct rpc rpc;
+	pthread_mutex_t lock;		/* notifications, events */
+	struct udk_notification *notifications;
+	struct event *events, **events_tail;
+	uint64_t next_cookie;
+};
+
+static const char *const type_names[] = {
+	[UDK_NOTIFY_ARRIVAL] = "arrival",
+	[UDK_NOTIFY_TERMINATION] = "termination",
+	[UDK_NOTIFY_PROPERTY] = "property",
+};
+
+int
+udk_client_default_runtime_dir(char *buf, size_t len)
+{
+	const char *e = getenv("UDK_RUNTIME_DIR");
+	int n;
+
+	if (e && *e)
+		n = snprintf(buf, len, "%s", e);
+	else if ((e = getenv("XDG_RUNTIME_DIR")) && *e)
+		n = snprintf(buf, len, "%s/udk", e);
+	else
+		n = snprintf(buf, len, "/run/udk");
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static void
+on_unsolicited(struct rpc *r, struct wire_msg *m)
+{
+	struct udk_client *c = r->owner;
+	struct event *e;
+	const char *type;
+
+	if (m->h.op != OP_NOTIFY)
+		return;
+	type = udk_dict_get_string(m->body, "type");
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return;
+	e->cookie = udk_value_get_uint(udk_dict_get(m->body, "cookie"), 0);
+	e->id = udk_value_get_uint(udk_dict_get(m->body, "id"), 0);
+	e->name = strdup(udk_dict_get_string(m->body, "name") ? udk_dict_get_string(m->body, "name") : "");
+	e->type = streq(type, "arrival") ? UDK_NOTIFY_ARRIVAL
+		  : streq(type, "termination") ? UDK_NOTIFY_TERMINATION
+					       : UDK_NOTIFY_PROPERTY;
+	pthread_mutex_lock(&c->lock);
+	*c->events_tail = e;
+	c->events_tail = &e->next;
+	pthread_mutex_unlock(&c->lock);
+}
+
+UDK_EXPORT int
+udk_client_new(const char *runtime_dir, struct udk_client **ret)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[200];
+	struct udk_client *c;
+	struct udk_value *hello, *reply = NULL;
+	int fd, r;
+
+	udk_return_val_if_fail(ret, -EINVAL);
+	if (runtime_dir)
+		snprintf(dir, sizeof(dir), "%s", runtime_dir);
+	else if (udk_client_default_runtime_dir(dir, sizeof(dir)) < 0)
+		return -ENAMETOOLONG;
+	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/udkd.sock", dir) >= sizeof(sa.sun_path))
+		return udk_set_reason(-ENAMETOOLONG, "runtime directory %s is too long for a socket path", dir);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = errno;
+		close(fd);
+		return udk_set_reason(-UDK_E_DAEMON_UNREACHABLE,
+				      "cannot connect to udkd at %s (%s); is udkd running with --runtime-dir %s?",
+				      sa.sun_path, strerror(r), dir);
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return -ENOMEM;
+	}
+	c->refcount = 1;
+	c->next_cookie = 1;
+	c->events_tail = &c->events;
+	pthread_mutex_init(&c->lock, NULL);
+	rpc_init(&c->rpc, fd, -UDK_E_DAEMON_UNREACHABLE, "udkd closed the connection", on_unsolicited, NULL, c);
+
+	hello = udk_value_new_dict();
+	udk_dict_set_int(hello, "version", PROTO_VERSION);
+	{
+		char name[64] = "";
+		FILE *f = fopen("/proc/self/comm", "re");
+		if (f) {
+			if (fgets(name, sizeof(name), f))
+				name[strcspn(name, "\n")] = '\0';
+			fclose(f);
+		}
+		udk_dict_set_string(hello, "name", name);
+	}
+	r = rpc_call_value(&c->rpc, OP_HELLO, hello, 10000, &reply, NULL);
+	udk_value_unref(hello);
+	udk_value_unref(reply);
+	if (r < 0) {
+		udk_client_unref(c);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
+UDK_EXPORT struct udk_client *
+udk_client_ref(struct udk_client *c)
+{
+	if (c)
+		__atomic_add_fetch(&c->refcount, 1, __ATOMIC_RELAXED);
+	return c;
+}
+
+UDK_EXPORT struct udk_client *
+udk_client_unref(struct udk_client *c)
+{
+	if (!c || __atomic_sub_fetch(&c->refcount, 1, __ATOMIC_ACQ_REL) > 0)
+		return NULL;
+	rpc_fini(&c->rpc);
+	while (c->notifications) {
+		struct udk_notification *n = c->notifications;
+		c->notifications = n->next;
+		free(n);
+	}
+	while (c->events) {
+		struct event *e = c->events;
+		c->events = e->next;
+		free(e->name);
+		free(e);
+	}
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	return NULL;
+}
+
+int
+udk_client_call(struct udk_client *c, uint16_t op, const struct udk_value *body, struct udk_value **ret_body)
+{
+	struct udk_value *empty = NULL;
+	int r;
+
+	udk_return_val_if_fail(c, -EINVAL);
+	if (!body)
+		body = empty = udk_value_new_dict();
+	udk_clear_reason();
+	r = rpc_call_value(&c->rpc, op, body, -1, ret_body, NULL);
+	udk_value_unref(empty);
+	return r;
+}
+
+UDK_EXPORT int
+udk_client_get_fd(struct udk_client *c)
+{
+	return c ? c->rpc.fd : -EINVAL;
+}
+
+UDK_EXPORT int
+udk_client_dispatch(struct udk_client *c, int timeout_ms)
+{
+	int delivered = 0;
+
+	udk_return_val_if_fail(c, -EINVAL);
+	pthread_mutex_lock(&c->lock);
+	bool have = c->events != NULL;
+	pthread_mutex_unlock(&c->lock);
+	if (!have)
+		rpc_pump(&c->rpc, timeout_ms);
+	else
+		rpc_pump(&c->rpc, 0);
+	for (;;) {
+		struct event *e;
+		struct udk_notification *target = NULL;
+
+		pthread_mutex_lock(&c->lock);
+		e = c->events;
+		if (e) {
+			c->events = e->next;
+			if (!c->events)
+				c->events_tail = &c->events;
+			for (struct udk_notification *n = c->notifications; n; n = n->next)
+				if (n->cookie == e->cookie && !n->removed)
+					target = n;
+		}
+		pthread_mutex_unlock(&c->lock);
+		if (!e)
+			break;
+		if (target) {
+			target->fn(c, e->type, e->id, e->name, target->userdata);
+			delivered++;
+		}
+		free(e->name);
+		free(e);
+	}
+	if (c->rpc.dead && !delivered)
+		return c->rpc.dead_status;
+	return delivered;
+}
+
+UDK_EXPORT struct udk_value *
+udk_matching_class(const char *class_name)
+{
+	struct udk_value *m = udk_value_new_dict();
+
+	if (m && class_name)
+		udk_dict_set_string(m, "IOProviderClass", class_name);
+	return m;
+}
+
+UDK_EXPORT int
+udk_client_find_services(struct udk_client *c, const struct udk_value *match, uint64_t **ret_ids, size_t *ret_n)
+{
+	struct udk_value *body, *reply = NULL, *ids;
+	uint64_t *out;
+	size_t n;
+	int r;
+
+	udk_return_val_if_fail(c && udk_value_get_type(match) == UDK_VALUE_DICT && ret_ids && ret_n, -EINVAL);
+	body = udk_value_new_dict();
+	udk_dict_set(body, "match", (struct udk_value *)match);
+	r = udk_client_call(c, OP_FIND, body, &reply);
+	udk_value_unref(body);
+	if (r < 0)
+		return r;
+	ids = udk_dict_get(reply, "ids");
+	n = udk_array_size(ids);
+	out = calloc(n ? n : 1, sizeof(*out));
+	if (!out) {
+		udk_value_unref(reply);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		out[i] = udk_value_get_uint(udk_array_get(ids, i), 0);
+	udk_value_unref(reply);
+	*ret_ids = out;
+	*ret_n = n;
+	return 0;
+}
+
+UDK_EXPORT int
+udk_client_find_service(struct udk_client *c, const char *class_name, uint64_t *ret_id)
+{
+	struct udk_value *m = udk_matching_class(class_name);
+	uint64_t *ids = NULL;
+	size_t n = 0;
+	int r;
+
+	udk_return_val_if_fail(c && class_name && ret_id, -EINVAL);
+	r = udk_client_find_services(c, m, &ids, &n);
+	udk_value_unref(m);
+	if (r < 0)
+		return r;
+	if (n == 0) {
+		free(ids);
+		return udk_set_reason(-UDK_E_NO_SUCH_SERVICE,
+				      "no registered service of class %s; `udkctl tree` shows what exists and `udkctl "
+				      "explain` why a driver did not load",
+				      class_name);
+	}
+	*ret_id = ids[0];
+	free(ids);
+	return 0;
+}
+
+UDK_EXPORT int
+udk_client_lookup_path(struct udk_client *c, const char *path, uint64_t *ret_id)
+{
+	struct udk_value *body, *reply = NULL;
+	int r;
+
+	udk_return_val_if_fail(c && path && ret_id, -EINVAL);
+	body = udk_value_new_dict();
+	udk_dict_set_string(body, "path", path);
+	r = udk_client_call(c, OP_LOOKUP, body, &reply);
+	udk_value_unref(body);
+	if (r >= 0)
+		*ret_id = udk_value_get_uint(udk_dict_get(reply, "id"), 0);
+	udk_value_unref(reply);
+	return r;
+}
+
+UDK_EXPORT int
+udk_client_copy_service(struct udk_client *c, uint64_t id, struct udk_value **ret)
+{
+	struct udk_value *body;
+	int r;
+
+	udk_return_val_if_fail(c && ret, -EINVAL);
+	body = udk_value_new_dict();
+	udk_dict_set_uint(body, "id", id);
+	r = udk_client_call(c, OP_PROPERTIES, body, ret);
+	udk_value_unref(body);
+	return r;
+}
+
+UDK_EXPORT int
+udk_client_copy_tree(struct udk_client *c, bool with_properties, struct udk_value **ret)
+{
+	struct udk_value *body;
+	int r;
+
+	udk_return_val_if_fail(c && ret, -EINVAL);
+	body = udk_value_new_dict();
+	udk_dict_set_bool(body, "properties", with_properties);
+	r = udk_client_call(c, OP_TREE, body, ret);
+	udk_value_unref(body);
+	return r;
+}
+
+UDK_EXPORT int
+udk_client_add_notification(struct udk_client *c, enum udk_notification_type type, const struct udk_value *match,
+			    udk_notify_fn fn, void *userdata, struct udk_notification **ret)
+{
+	struct udk_notification *n;
+	struct udk_value *body;
+	int r;
+
+	udk_return_val_if_fail(c && fn && udk_value_get_type(match) == UDK_VALUE_DICT, -EINVAL);
+	udk_return_val_if_fail(type >= UDK_NOTIFY_ARRIVAL && type <= UDK_NOTIFY_PROPERTY, -EINVAL);
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	n->client = c;
+	n->type = type;
+	n->fn = fn;
+	n->userdata = userdata;
+	pthread_mutex_lock(&c->lock);
+	n->cookie = c->next_cookie++;
+	n->next = c->notifications;
+	c->notifications = n;
+	pthread_mutex_unlock(&c->lock);
+	body = udk_value_new_dict();
+	udk_dict_set_uint(body, "cookie", n->cookie);
+	udk_dict_set_string(body, "type", type_names[type]);
+	udk_dict_set(body, "match", (struct udk_value *)match);
+	r = udk_client_call(c, OP_SUBSCRIBE, body, NULL);
+	udk_value_unref(body);
+	if (r < 0) {
+		n->removed = true;
+		return r;
+	}
+	if (ret)
+		*ret = n;
+	return 0;
+}
+
+UDK_EXPORT void
+udk_notification_remove(struct udk_notification *n)
+{
+	struct udk_value *body;
+
+	if (!n || n->removed)
+		return;
+	n->removed = true;
+	body = udk_value_new_dict();
+	udk_dict_set_uint(body, "cookie", n->cookie);
+	udk_client_call(n->client, OP_UNSUBSCRIBE, body, NULL);
+	udk_value_unref(body);
+}
+
+struct waiter {
+	uint64_t id;
+	bool found;
+};
+
+static void
+wait_cb(struct udk_client *c, enum udk_notification_type type, uint64_t id, const char *name, void *userdata)
+{
+	struct waiter *w = userdata;
+
+	(void)c;
+	(void)type;
+	(void)name;
+	if (!w->found) {
+		w->found = true;
+		w->id = id;
+	}
+}
+
+UDK_EXPORT int
+udk_client_wait_for_service(struct udk_client *c, const struct udk_value *match, int timeout_ms, uint64_t *ret_id)
+{
+	struct waiter w = { 0 };
+	struct udk_notification *n = NULL;
+	uint64_t deadline = timeout_ms >= 0 ? now_ms() + (uint64_t)timeout_ms : 0;
+	uint64_t *ids = NULL;
+	size_t count = 0;
+	int r;
+
+	udk_return_val_if_fail(c && ret_id, -EINVAL);
+	/* subscribe first, then look: nothing can slip between the two */
+	r = udk_client_add_notification(c, UDK_NOTIFY_ARRIVAL, match, wait_cb, &w, &n);
+	if (r < 0)
+		return r;
+	r = udk_client_find_services(c, match, &ids, &count);
+	if (r >= 0 && count) {
+		w.found = true;
+		w.id = ids[0];
+	}
+	free(ids);
+	while (r >= 0 && !w.found) {
+		int left = -1;
+		if (deadline) {
+			uint64_t now = now_ms();
+			if (now >= deadline) {
+				r = udk_set_reason(-ETIMEDOUT, "no matching service arrived within %d ms", timeout_ms);
+				break;
+			}
+			left = (int)(deadline - now);
+		}
+		r = udk_client_dispatch(c, left);
+	}
+	udk_notification_remove(n);
+	if (w.found) {
+		*ret_id = w.id;
+		return 0;
+	}
+	return r < 0 ? r : -ETIMEDOUT;
+}
+
+UDK_EXPORT int
+udk_client_open(struct udk_client *c, uint64_t service, uint32_t type, struct udk_connection **ret)
+{
+	struct udk_value *body, *reply = NULL;
+	int fd = -1, r;
+
+	udk_return_val_if_fail(c && ret, -EINVAL);
+	body = udk_value_new_dict();
+	udk_dict_set_uint(body, "id", service);
+	udk_dict_set_int(body, "type", type);
+	udk_clear_reason();
+	r = rpc_call_value(&c->rpc, OP_OPEN, body, -1, &reply, &fd);
+	udk_value_unref(body);
+	udk_value_unref(reply);
+	if (r < 0) {
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	if (fd < 0)
+		return udk_set_reason(-UDK_E_PROTOCOL, "udkd answered the open without a connection");
+	return connection_new(fd, service, ret);
+}

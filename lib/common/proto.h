@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * proto.h - every message udk processes exchange (internal).
+ *
+ * Three kinds of connection, all framed by wire.h:
+ *
+ *   app/udkctl  <-> udkd     the control socket  $RUNTIME/udkd.sock
+ *   driver      <-> udkd     a socketpair made at spawn, fd 3 in the driver
+ *   app         <-> driver   a socketpair per user client, brokered by udkd
+ *
+ * Control messages carry an encoded udk_value dictionary; the keys are
+ * listed beside each op.  The external-method hot path carries the packed
+ * structs at the end of this file.  Every request gets exactly one reply
+ * (WIRE_F_REPLY, same serial) unless it is sent WIRE_F_ONEWAY.  A reply's
+ * status is 0 or a negative code; failed replies may carry {reason}.
+ */
+#ifndef UDK_COMMON_PROTO_H
+#define UDK_COMMON_PROTO_H
+
+#include <stdint.h>
+
+/* Bumped on any incompatible change; peers compare it in their hello. */
+#define PROTO_VERSION 1
+
+enum proto_op {
+	OP_PING = 1,		/* any direction, {} -> {} */
+	OP_ERROR = 2,		/* oneway {code, reason}, sent before a disconnect */
+
+	/* app/udkctl -> udkd */
+	OP_HELLO = 100,		/* {version, name} -> {version, pid} */
+	OP_TREE,		/* {properties: bool} -> {services: [service]} */
+	OP_FIND,		/* {match: dict} -> {ids: [int]} */
+	OP_PROPERTIES,		/* {id} -> service */
+	OP_LOOKUP,		/* {path} -> {id} */
+	OP_SUBSCRIBE,		/* {cookie, type, match} -> {} */
+	OP_UNSUBSCRIBE,		/* {cookie} -> {} */
+	OP_OPEN,		/* {id, type} -> {object} + fd: socket to the driver */
+	OP_DRIVERS,		/* {} -> {bundles: [bundle]} */
+	OP_EXPLAIN,		/* {driver, service} -> {report} */
+	OP_RESTART,		/* {driver} -> {} */
+	OP_LOG_LEVEL,		/* {driver, level} -> {} */
+	OP_DEBUG,		/* {driver, on} -> {pid, command} */
+	OP_RESCAN,		/* {} -> {added, removed} */
+	OP_STATUS,		/* {} -> {pid, runtime_dir, ...} */
+	OP_SET_PROPERTY,	/* {id, key, value} -> {}: test provider services */
+
+	/* udkd -> app */
+	OP_NOTIFY = 150,	/* oneway {cookie, type, id, name} */
+
+	/* driver <-> udkd */
+	OP_DRV_HELLO = 200,	/* driver -> udkd {version, pid, classes} -> {log_level} */
+	OP_DRV_START,		/* udkd -> driver {object, class, provider, properties} -> {} */
+	OP_DRV_STOP,		/* udkd -> driver {object} -> {} */
+	OP_DRV_NEW_USER_CLIENT,	/* udkd -> driver {object, type, client} + fd -> {object} */
+	OP_DRV_PUBLISH,		/* driver -> udkd {provider, name, classes, properties} -> {id} */
+	OP_DRV_REGISTER,	/* driver -> udkd {id} -> {} */
+	OP_DRV_SET_PROPERTIES,	/* driver -> udkd {id, properties} -> {} (merge) */
+	OP_DRV_TERMINATE,	/* driver -> udkd {id} -> {} */
+	OP_DRV_LOG,		/* driver -> udkd oneway {level, message} */
+	OP_DRV_SET_LOG_LEVEL,	/* udkd -> driver oneway {level} */
+	OP_DRV_PROVIDER_EVENT,	/* udkd -> driver oneway {object, event} */
+	OP_DRV_PUBLISH_RESOURCE,/* driver -> udkd {name} -> {} */
+
+	/* app <-> driver: user clients */
+	OP_UC_CALL = 300,	/* app -> driver: struct proto_call -> struct proto_call_reply */
+	OP_UC_MEMORY,		/* driver -> app {segments, direction} -> fd (copy of the range) */
+	OP_UC_COMPLETION,	/* driver -> app oneway: struct proto_completion */
+	OP_UC_MAP,		/* app -> driver {type, options} -> {options, size} + fd */
+	OP_UC_CLOSE,		/* app -> driver {} -> {} */
+};
+
+/* Connection roles, from the service ids' point of view. */
+#define PROTO_MAX_SCALARS 16u
+#define PROTO_MAX_INLINE_STRUCT 4096u
+#define PROTO_MAX_SEGMENTS 32u
+
+/* UC_CALL flags */
+enum {
+	CALL_F_STRUCT_IN_FD = 1 << 0,	/* struct input is the first fd (large) */
+	CALL_F_STRUCT_OUT_FD = 1 << 1,	/* output buffer is the next fd (large) */
+	CALL_F_ASYNC = 1 << 2,		/* completion will follow with async_ref */
+};
+
+struct proto_call {
+	uint64_t selector;
+	uint64_t async_ref;		/* CALL_F_ASYNC: echoed in the completion */
+	uint32_t flags;
+	uint32_t scalar_in_count;	/* <= PROTO_MAX_SCALARS */
+	uint32_t scalar_out_max;	/* <= PROTO_MAX_SCALARS */
+	uint32_t struct_in_size;	/* inline bytes after the scalars, or fd size */
+	uint32_t struct_out_max;	/* capacity for inline output, or fd size */
+	uint32_t reserved;
+	/* uint64_t scalar_in[scalar_in_count]; uint8_t struct_in[]; */
+};
+
+struct proto_call_reply {
+	uint32_t scalar_out_count;
+	uint32_t struct_out_size;	/* inline bytes after the scalars */
+	/* uint64_t scalar_out[]; uint8_t struct_out[]; then, on failure,
+	 * a NUL-terminated reason */
+};
+
+struct proto_completion {
+	uint64_t async_ref;
+	int32_t status;
+	uint32_t count;			/* <= PROTO_MAX_SCALARS */
+	/* uint64_t values[count] */
+};
+
+_Static_assert(sizeof(struct proto_call) == 40, "proto_call layout");
+_Static_assert(sizeof(struct proto_call_reply) == 8, "proto_call_reply layout");
+_Static_assert(sizeof(struct proto_completion) == 16, "proto_completion layout");
+
+#endif

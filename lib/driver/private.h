@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * private.h - the driver runtime's internals, one section per file.
+ *
+ *   runtime.c     udk_driver_main, the connection to udkd, its I/O thread
+ *   queue.c       dispatch queues and timers
+ *   service.c     service objects, properties, child services
+ *   userclient.c  user client connections: calls, checks, completions
+ *   memory.c      memory descriptors and client memory
+ */
+#ifndef UDK_DRIVER_PRIVATE_H
+#define UDK_DRIVER_PRIVATE_H
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#include <udk/buffer.h>
+#include <udk/driver.h>
+#include <udk/userclient.h>
+
+#include "loop.h"
+#include "wire.h"
+
+/* ---- queue.c ---- */
+
+struct udk_queue {
+	int refcount;
+	char name[64];
+	struct loop *loop;
+	pthread_t thread;
+	bool own_thread;	/* false for the default queue on the main thread */
+	bool stopping;
+	pid_t tid;
+};
+
+/* The queue the calling thread runs, or NULL. */
+struct udk_queue *queue_current(void);
+/* Wrap the calling thread (main) as queue @name; run it with queue_run(). */
+int queue_new_on_this_thread(const char *name, struct udk_queue **ret);
+void queue_run(struct udk_queue *q);
+struct loop *queue_loop(struct udk_queue *q);
+
+/* ---- service.c ---- */
+
+enum object_kind {
+	OBJ_DRIVER,		/* an instance of a driver class (udkd started it) */
+	OBJ_PROXY,		/* a service of another process, e.g. the provider */
+	OBJ_NUB,		/* a child this driver published */
+	OBJ_USER_CLIENT,	/* a user client */
+};
+
+struct uc_conn;
+
+struct udk_service {
+	int refcount;
+	enum object_kind kind;
+	uint64_t id;
+	char *name;
+	char *class_name;
+	const struct udk_class *cls;	/* NULL for proxies and plain nubs */
+	void *ivars;
+	pthread_mutex_t lock;
+	struct udk_value *props;	/* under lock */
+	struct udk_service *provider;	/* reference */
+	struct udk_queue *queue;	/* default queue (reference) */
+	struct udk_service *publisher;	/* nubs: the driver object that published it */
+	bool started;
+	bool terminated;
+	struct uc_conn *conn;		/* user clients */
+	struct udk_service *next;	/* in the runtime's object list */
+};
+
+int service_object_new(enum object_kind kind, uint64_t id, const char *name, const char *class_name,
+		       const struct udk_class *cls, const struct udk_value *props, struct udk_queue *queue,
+		       struct udk_service **ret);
+/* Find a live object by registry id (reference), or NULL. */
+struct udk_service *object_by_id(uint64_t id);
+const struct udk_class *class_by_name(const char *name);
+
+/* ---- runtime.c ---- */
+
+struct runtime {
+	int sock;			/* to udkd */
+	pthread_t io_thread;
+	pthread_mutex_t lock;		/* pending, objects */
+	struct rt_waiter *waiters;
+	uint32_t next_serial;
+	bool connected;
+	const struct udk_class *const *classes;
+	struct udk_queue *default_queue;
+	struct udk_service *objects;
+	int log_level;
+	uint64_t next_local_id;		/* ids for user clients (not in the registry) */
+};
+
+extern struct runtime rt;
+
+/* A request to udkd; waits for the reply.  Any thread. */
+int rt_call(uint16_t op, struct udk_value *body, struct udk_value **ret_reply);
+/* Send a reply on the udkd socket (request handlers). */
+void rt_reply(uint16_t op, uint32_t serial, int status, struct udk_value *body);
+
+/* ---- userclient.c ---- */
+
+/* Attach the app's socket @fd to a new user client @uc (takes @fd). */
+int uc_attach(struct udk_service *uc, int fd, pid_t pid, uid_t uid);
+
+/* The call being served on this thread (memory.c needs it). */
+struct call_ctx {
+	struct uc_conn *conn;
+	struct udk_service *client;
+	uint32_t serial;
+	bool async;
+	struct call_ctx *outer;
+};
+struct call_ctx *uc_current_call(void);
+/* Send a request to the app and wait for its reply on the same socket. */
+int uc_request(struct uc_conn *c, uint16_t op, struct udk_value *body, struct wire_msg *ret_reply);
+/* Register a descriptor whose bytes go back to the app with the reply. */
+int uc_conn_fd(struct uc_conn *c);
+
+/* ---- memory.c ---- */
+
+/* A descriptor over @len bytes of memfd @fd at @offset (takes @fd). */
+int md_from_fd(int fd, uint64_t offset, uint64_t len, uint32_t direction, bool writable,
+	       struct udk_memory_descriptor **ret);
+
+/* ---- buffer.c (lib/common) ---- */
+
+int udk_buffer_from_fd(int fd, bool writable, struct udk_buffer **ret);
+int udk_buffer_get_fd(const struct udk_buffer *b);
+/* A descriptor the peer may map: read-only when the buffer says so. */
+int udk_buffer_peer_fd(const struct udk_buffer *b);
+
+#endif

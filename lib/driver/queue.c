@@ -1,0 +1,400 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * queue.c - serial dispatch queues and timers.
+ *
+ * A queue is a thread running an epoll loop (lib/common/loop.c).  Blocks
+ * are posted to the loop; timers and connections are loop sources, so
+ * everything attached to a queue runs on that thread, one thing at a time.
+ * Loop state is only touched on the queue's own thread: other threads post
+ * a block that does it.
+ */
+#include <sys/syscall.h>
+
+#include "private.h"
+#include "util.h"
+
+static _Thread_local struct udk_queue *tl_queue;
+
+struct queue_block {
+	udk_block_fn fn;
+	void *ctx;
+};
+
+struct udk_queue *
+queue_current(void)
+{
+	return tl_queue;
+}
+
+struct loop *
+queue_loop(struct udk_queue *q)
+{
+	return q->loop;
+}
+
+static void *
+queue_thread(void *data)
+{
+	struct udk_queue *q = data;
+	char tname[16];
+
+	tl_queue = q;
+	q->tid = (pid_t)syscall(SYS_gettid);
+	memcpy(tname, q->name, sizeof(tname) - 1);
+	tname[sizeof(tname) - 1] = '\0';
+	pthread_setname_np(pthread_self(), tname);
+	while (!q->stopping)
+		loop_run_once(q->loop, -1);
+	/* run what was queued before the stop */
+	loop_run_once(q->loop, 0);
+	loop_free(q->loop);
+	free(q);
+	return NULL;
+}
+
+static struct udk_queue *
+queue_alloc(const char *name)
+{
+	struct udk_queue *q = calloc(1, sizeof(*q));
+
+	if (!q)
+		return NULL;
+	q->refcount = 1;
+	snprintf(q->name, sizeof(q->name), "%s", name ? name : "queue");
+	if (loop_new(&q->loop) < 0) {
+		free(q);
+		return NULL;
+	}
+	return q;
+}
+
+UDK_EXPORT int
+udk_queue_create(const char *name, struct udk_queue **ret)
+{
+	struct udk_queue *q;
+	int r;
+
+	udk_return_val_if_fail(ret, -EINVAL);
+	q = queue_alloc(name);
+	if (!q)
+		return -ENOMEM;
+	q->own_thread = true;
+	r = pthread_create(&q->thread, NULL, queue_thread, q);
+	if (r) {
+		loop_free(q->loop);
+		free(q);
+		return -r;
+	}
+	pthread_detach(q->thread);
+	*ret = q;
+	return 0;
+}
+
+int
+queue_new_on_this_thread(const char *name, struct udk_queue **ret)
+{
+	struct udk_queue *q = queue_alloc(name);
+
+	if (!q)
+		return -ENOMEM;
+	q->tid = (pid_t)syscall(SYS_gettid);
+	q->thread = pthread_self();
+	tl_queue = q;
+	*ret = q;
+	return 0;
+}
+
+void
+queue_run(struct udk_queue *q)
+{
+	while (!q->stopping)
+		loop_run_once(q->loop, -1);
+}
+
+UDK_EXPORT struct udk_queue *
+udk_queue_ref(struct udk_queue *q)
+{
+	if (q)
+		__atomic_add_fetch(&q->refcount, 1, __ATOMIC_RELAXED);
+	return q;
+}
+
+static void
+stop_block(struct loop *l, void *data)
+{
+	struct udk_queue *q = data;
+
+	(void)l;
+	q->stopping = true;
+}
+
+UDK_EXPORT struct udk_queue *
+udk_queue_unref(struct udk_queue *q)
+{
+	if (!q || __atomic_sub_fetch(&q->refcount, 1, __ATOMIC_ACQ_REL) > 0)
+		return NULL;
+	if (!q->own_thread)
+		return NULL; /* the main thread's queue lives as long as the process */
+	/* the thread frees the queue once it has drained */
+	if (loop_post(q->loop, stop_block, q) < 0)
+		q->stopping = true;
+	return NULL;
+}
+
+UDK_EXPORT const char *
+udk_queue_get_name(const struct udk_queue *q)
+{
+	return q ? q->name : NULL;
+}
+
+static void
+run_block(struct loop *l, void *data)
+{
+	struct queue_block *b = data;
+
+	(void)l;
+	b->fn(b->ctx);
+	free(b);
+}
+
+UDK_EXPORT int
+udk_queue_dispatch_async(struct udk_queue *q, udk_block_fn fn, void *ctx)
+{
+	struct queue_block *b;
+	int r;
+
+	udk_return_val_if_fail(q && fn, -EINVAL);
+	if (q->stopping)
+		return -ESHUTDOWN;
+	b = malloc(sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->fn = fn;
+	b->ctx = ctx;
+	r = loop_post(q->loop, run_block, b);
+	if (r < 0)
+		free(b);
+	return r;
+}
+
+struct sync_block {
+	udk_block_fn fn;
+	void *ctx;
+	pthread_mutex_t m;
+	pthread_cond_t c;
+	bool done;
+};
+
+static void
+run_sync(void *data)
+{
+	struct sync_block *s = data;
+
+	s->fn(s->ctx);
+	pthread_mutex_lock(&s->m);
+	s->done = true;
+	pthread_cond_signal(&s->c);
+	pthread_mutex_unlock(&s->m);
+}
+
+UDK_EXPORT int
+udk_queue_dispatch_sync(struct udk_queue *q, udk_block_fn fn, void *ctx)
+{
+	struct sync_block s = { .fn = fn, .ctx = ctx };
+	int r;
+
+	udk_return_val_if_fail(q && fn, -EINVAL);
+	if (tl_queue == q)
+		return udk_set_reason(-EDEADLK, "dispatch_sync to queue \"%s\" from itself would wait forever",
+				      q->name);
+	pthread_mutex_init(&s.m, NULL);
+	pthread_cond_init(&s.c, NULL);
+	r = udk_queue_dispatch_async(q, run_sync, &s);
+	if (r >= 0) {
+		pthread_mutex_lock(&s.m);
+		while (!s.done)
+			pthread_cond_wait(&s.c, &s.m);
+		pthread_mutex_unlock(&s.m);
+	}
+	pthread_cond_destroy(&s.c);
+	pthread_mutex_destroy(&s.m);
+	return r;
+}
+
+UDK_EXPORT bool
+udk_queue_is_current(const struct udk_queue *q)
+{
+	return q && tl_queue == q;
+}
+
+UDK_EXPORT uint64_t
+udk_time_now_ns(void)
+{
+	return now_ns();
+}
+
+/* ---- timers ---- */
+
+struct udk_timer {
+	int refcount;
+	struct udk_queue *queue;
+	udk_timer_fn fn;
+	void *ctx;
+	pthread_mutex_t lock;
+	uint64_t deadline;
+	uint64_t interval;
+	uint64_t generation;	/* bumped by arm and cancel */
+	bool armed;
+	uint64_t fires;
+	/* queue thread only */
+	struct loop_timer *lt;
+	uint64_t installed_generation;
+};
+
+struct timer_op {
+	struct udk_timer *t;
+};
+
+static void timer_fire(struct loop *l, void *data);
+
+static void
+timer_install(struct loop *l, void *data)
+{
+	struct udk_timer *t = data;
+	uint64_t deadline, gen;
+	bool armed;
+
+	pthread_mutex_lock(&t->lock);
+	deadline = t->deadline;
+	gen = t->generation;
+	armed = t->armed;
+	pthread_mutex_unlock(&t->lock);
+	if (t->lt) {
+		loop_timer_cancel(l, t->lt);
+		t->lt = NULL;
+		udk_timer_unref(t); /* the installed timer's reference */
+	}
+	if (armed && loop_add_timer(l, deadline, timer_fire, udk_timer_ref(t), &t->lt) == 0)
+		t->installed_generation = gen;
+	else if (armed)
+		udk_timer_unref(t);
+	udk_timer_unref(t); /* the post's reference */
+}
+
+static void
+timer_fire(struct loop *l, void *data)
+{
+	struct udk_timer *t = data;
+	uint64_t now = now_ns();
+	bool run;
+
+	t->lt = NULL;
+	pthread_mutex_lock(&t->lock);
+	run = t->armed && t->generation == t->installed_generation;
+	if (run) {
+		t->fires++;
+		if (t->interval) {
+			/* next period, skipping missed ones */
+			do
+				t->deadline += t->interval;
+			while (t->deadline <= now);
+		} else {
+			t->armed = false;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (run) {
+		t->fn(t, now, t->ctx);
+		pthread_mutex_lock(&t->lock);
+		bool again = t->armed && t->interval && t->generation == t->installed_generation;
+		uint64_t deadline = t->deadline;
+		pthread_mutex_unlock(&t->lock);
+		if (again && loop_add_timer(l, deadline, timer_fire, udk_timer_ref(t), &t->lt) < 0)
+			udk_timer_unref(t);
+	}
+	udk_timer_unref(t);
+}
+
+UDK_EXPORT int
+udk_timer_create(struct udk_queue *q, udk_timer_fn fn, void *ctx, struct udk_timer **ret)
+{
+	struct udk_timer *t;
+
+	udk_return_val_if_fail(q && fn && ret, -EINVAL);
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->refcount = 1;
+	t->queue = udk_queue_ref(q);
+	t->fn = fn;
+	t->ctx = ctx;
+	pthread_mutex_init(&t->lock, NULL);
+	*ret = t;
+	return 0;
+}
+
+UDK_EXPORT struct udk_timer *
+udk_timer_ref(struct udk_timer *t)
+{
+	if (t)
+		__atomic_add_fetch(&t->refcount, 1, __ATOMIC_RELAXED);
+	return t;
+}
+
+UDK_EXPORT struct udk_timer *
+udk_timer_unref(struct udk_timer *t)
+{
+	if (!t || __atomic_sub_fetch(&t->refcount, 1, __ATOMIC_ACQ_REL) > 0)
+		return NULL;
+	pthread_mutex_destroy(&t->lock);
+	udk_queue_unref(t->queue);
+	free(t);
+	return NULL;
+}
+
+static int
+post_install(struct udk_timer *t)
+{
+	int r = loop_post(t->queue->loop, timer_install, udk_timer_ref(t));
+
+	if (r < 0)
+		udk_timer_unref(t);
+	return r;
+}
+
+UDK_EXPORT int
+udk_timer_arm(struct udk_timer *t, uint64_t deadline_ns, uint64_t interval_ns)
+{
+	udk_return_val_if_fail(t, -EINVAL);
+	pthread_mutex_lock(&t->lock);
+	t->deadline = deadline_ns;
+	t->interval = interval_ns;
+	t->armed = true;
+	t->generation++;
+	pthread_mutex_unlock(&t->lock);
+	return post_install(t);
+}
+
+UDK_EXPORT int
+udk_timer_cancel(struct udk_timer *t)
+{
+	udk_return_val_if_fail(t, -EINVAL);
+	pthread_mutex_lock(&t->lock);
+	t->armed = false;
+	t->generation++;
+	pthread_mutex_unlock(&t->lock);
+	return post_install(t);
+}
+
+UDK_EXPORT uint64_t
+udk_timer_get_fire_count(const struct udk_timer *t)
+{
+	uint64_t n;
+
+	if (!t)
+		return 0;
+	pthread_mutex_lock((pthread_mutex_t *)&t->lock);
+	n = t->fires;
+	pthread_mutex_unlock((pthread_mutex_t *)&t->lock);
+	return n;
+}

@@ -1,0 +1,680 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * userclient.c - user client connections in the driver process.
+ *
+ * Each user client owns a connection (a SOCK_SEQPACKET socket to one app)
+ * and a queue.  The socket is a source on that queue's loop, so a call is
+ * read, checked, dispatched and answered on one thread with no hand-off.
+ * While a method runs, the driver may ask the app for memory
+ * (udk_user_client_create_memory_descriptor): the request goes out on the
+ * same socket and the reply is read right there; any other message that
+ * arrives meanwhile waits in a backlog and is served after the call.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+
+#include "private.h"
+#include "proto.h"
+#include "util.h"
+
+#define HAS_OP(cls, field)                                                                                     \
+	((cls) && (cls)->struct_size >= offsetof(struct udk_class, field) + sizeof((cls)->field) && (cls)->field)
+
+/* How long the driver waits for the app to answer a memory request. */
+#define APP_REPLY_TIMEOUT_MS 10000
+
+struct backlog {
+	struct backlog *next;
+	struct wire_msg m;
+};
+
+struct uc_conn {
+	int refcount;
+	int fd;
+	struct udk_service *uc;
+	struct udk_queue *queue;
+	struct loop_source *src;	/* queue thread only */
+	pid_t pid;
+	uid_t uid;
+	uint32_t next_serial;
+	struct backlog *backlog, **backlog_tail;
+	bool closed;
+};
+
+struct udk_async_ref {
+	struct uc_conn *conn;
+	uint64_t ref;
+	bool heap;
+};
+
+static _Thread_local struct call_ctx *tl_call;
+
+struct call_ctx *
+uc_current_call(void)
+{
+	return tl_call;
+}
+
+int
+uc_conn_fd(struct uc_conn *c)
+{
+	return c->fd;
+}
+
+static struct uc_conn *
+conn_ref(struct uc_conn *c)
+{
+	__atomic_add_fetch(&c->refcount, 1, __ATOMIC_RELAXED);
+	return c;
+}
+
+static void
+conn_unref(struct uc_conn *c)
+{
+	if (!c || __atomic_sub_fetch(&c->refcount, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	while (c->backlog) {
+		struct backlog *b = c->backlog;
+		c->backlog = b->next;
+		wire_msg_clear(&b->m);
+		free(b);
+	}
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c);
+}
+
+UDK_EXPORT int
+udk_user_client_create(struct udk_service *provider, const char *class_name, struct udk_service **ret)
+{
+	const struct udk_class *cls = class_by_name(class_name);
+	struct udk_queue *q = NULL;
+	struct udk_service *uc = NULL;
+	char qname[64];
+	int r;
+
+	udk_return_val_if_fail(provider && class_name && ret, -EINVAL);
+	if (!cls)
+		return udk_error_set(-UDK_E_UNSUPPORTED,
+				     "user client class \"%s\" is not a class of this executable; add it to "
+				     "udk_driver_main()",
+				     class_name);
+	snprintf(qname, sizeof(qname), "uc-%s", class_name);
+	r = udk_queue_create(qname, &q);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&rt.lock);
+	uint64_t id = rt.next_local_id++;
+	pthread_mutex_unlock(&rt.lock);
+	r = service_object_new(OBJ_USER_CLIENT, id, class_name, class_name, cls, NULL, q, &uc);
+	udk_queue_unref(q);
+	if (r < 0)
+		return r;
+	uc->provider = udk_service_ref(provider);
+	*ret = uc;
+	return 0;
+}
+
+UDK_EXPORT int
+udk_user_client_get_peer(struct udk_service *client, int *ret_pid, int *ret_uid)
+{
+	udk_return_val_if_fail(client && client->conn, -EINVAL);
+	if (ret_pid)
+		*ret_pid = client->conn->pid;
+	if (ret_uid)
+		*ret_uid = (int)client->conn->uid;
+	return 0;
+}
+
+/* ---- dispatch checks ---- */
+
+static const char *
+method_label(const struct udk_method_dispatch *d, uint64_t selector, char *buf, size_t len)
+{
+	if (d && d->name)
+		snprintf(buf, len, "selector %llu (%s)", (unsigned long long)selector, d->name);
+	else
+		snprintf(buf, len, "selector %llu", (unsigned long long)selector);
+	return buf;
+}
+
+UDK_EXPORT int
+udk_user_client_dispatch(struct udk_service *client, struct udk_method_args *args,
+			 const struct udk_method_dispatch *d, void *reference)
+{
+	char label[96];
+	uint64_t in_size, out_size;
+
+	udk_return_val_if_fail(client && args, -EINVAL);
+	if (!d || !d->function)
+		return udk_error_set(-UDK_E_UNKNOWN_SELECTOR, "%s is not implemented by %s",
+				     method_label(d, args->selector, label, sizeof(label)), client->class_name);
+	method_label(d, args->selector, label, sizeof(label));
+	if (d->check_completion_exists != UDK_METHOD_VARIABLE) {
+		if (d->check_completion_exists && !args->completion)
+			return udk_error_set(-UDK_E_COMPLETION,
+					     "%s must be called asynchronously (udk_connection_call_async)", label);
+		if (!d->check_completion_exists && args->completion)
+			return udk_error_set(-UDK_E_COMPLETION,
+					     "%s must be called synchronously (udk_connection_call)", label);
+	}
+	if (d->check_scalar_input_count != UDK_METHOD_VARIABLE &&
+	    args->scalar_input_count != d->check_scalar_input_count)
+		return udk_error_set(-UDK_E_SCALAR_COUNT, "%s: %u scalar inputs given, the driver expects %u", label,
+				     args->scalar_input_count, d->check_scalar_input_count);
+	in_size = args->struct_input_descriptor ? udk_memory_descriptor_get_length(args->struct_input_descriptor)
+						: args->struct_input_size;
+	if (d->check_structure_input_size != UDK_METHOD_VARIABLE && in_size != d->check_structure_input_size)
+		return udk_error_set(-UDK_E_STRUCT_SIZE, "%s: structure input is %llu bytes, the driver expects %u",
+				     label, (unsigned long long)in_size, d->check_structure_input_size);
+	if (d->check_scalar_output_count != UDK_METHOD_VARIABLE &&
+	    args->scalar_output_count != d->check_scalar_output_count)
+		return udk_error_set(-UDK_E_SCALAR_COUNT,
+				     "%s: the app asks for %u scalar outputs, the driver returns %u", label,
+				     args->scalar_output_count, d->check_scalar_output_count);
+	out_size = args->struct_output_descriptor ? udk_memory_descriptor_get_length(args->struct_output_descriptor)
+						  : args->struct_output_size;
+	if (d->check_structure_output_size != UDK_METHOD_VARIABLE && out_size != d->check_structure_output_size)
+		return udk_error_set(-UDK_E_STRUCT_SIZE,
+				     "%s: the app's output buffer is %llu bytes, the driver writes %u", label,
+				     (unsigned long long)out_size, d->check_structure_output_size);
+	return d->function(client, reference, args);
+}
+
+/* ---- serving calls ---- */
+
+static int
+send_call_reply(struct uc_conn *c, uint32_t serial, int status, const struct udk_method_args *a,
+		const char *reason)
+{
+	struct proto_call_reply rep = { 0 };
+	struct iovec iov[4];
+	unsigned n = 0;
+
+	if (status >= 0) {
+		rep.scalar_out_count = a->scalar_output_count;
+		rep.struct_out_size = a->struct_output_descriptor ? 0 : (uint32_t)a->struct_output_size;
+	}
+	iov[n++] = (struct iovec){ &rep, sizeof(rep) };
+	if (rep.scalar_out_count)
+		iov[n++] = (struct iovec){ (void *)a->scalar_output, 8u * rep.scalar_out_count };
+	if (rep.struct_out_size)
+		iov[n++] = (struct iovec){ a->struct_output, rep.struct_out_size };
+	if (status < 0 && reason)
+		iov[n++] = (struct iovec){ (void *)reason, strlen(reason) + 1 };
+	return wire_sendv(c->fd, OP_UC_CALL, WIRE_F_REPLY, serial, status, iov, n, NULL, 0);
+}
+
+static void
+refuse(struct uc_conn *c, const struct wire_msg *m, int status, const char *fmt, ...) UDK_PRINTF(4, 5);
+
+static void
+refuse(struct uc_conn *c, const struct wire_msg *m, int status, const char *fmt, ...)
+{
+	char why[512];
+	va_list ap;
+	struct udk_method_args none = { 0 };
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	udk_log(UDK_LOG_DEBUG, "refused a call from pid %d: %s", c->pid, why);
+	send_call_reply(c, m->h.serial, status, &none, why);
+}
+
+static int
+check_memfd(int fd, uint64_t need, bool sealed_write, uint64_t *ret_size)
+{
+	struct stat st;
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || seals < 0)
+		return -1;
+	if ((seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW))
+		return -1;
+	if (sealed_write && !(seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)))
+		return -1;
+	if ((uint64_t)st.st_size < need)
+		return -1;
+	*ret_size = (uint64_t)st.st_size;
+	return 0;
+}
+
+static void
+handle_call(struct uc_conn *c, struct wire_msg *m)
+{
+	struct udk_service *uc = c->uc;
+	const struct udk_class *cls = uc->cls;
+	struct proto_call pc;
+	uint64_t scalar_in[PROTO_MAX_SCALARS];
+	uint64_t scalar_out[PROTO_MAX_SCALARS] = { 0 };
+	uint8_t struct_out[PROTO_MAX_INLINE_STRUCT];
+	struct udk_method_args args = { 0 };
+	struct udk_async_ref aref = { .conn = c };
+	struct call_ctx ctx = { .conn = c, .client = uc, .serial = m->h.serial };
+	size_t expect;
+	unsigned fds_expected = 0, fd_i = 0;
+	uint64_t fdsize = 0;
+	int r;
+
+	if (m->len < sizeof(pc)) {
+		refuse(c, m, -UDK_E_PROTOCOL, "call message of %zu bytes is shorter than its %zu-byte header", m->len,
+		       sizeof(pc));
+		return;
+	}
+	memcpy(&pc, m->payload, sizeof(pc));
+	if (pc.flags & ~(uint32_t)(CALL_F_STRUCT_IN_FD | CALL_F_STRUCT_OUT_FD | CALL_F_ASYNC)) {
+		refuse(c, m, -UDK_E_PROTOCOL, "call carries unknown flags 0x%x", pc.flags);
+		return;
+	}
+	if (pc.scalar_in_count > PROTO_MAX_SCALARS || pc.scalar_out_max > PROTO_MAX_SCALARS) {
+		refuse(c, m, -UDK_E_SCALAR_COUNT, "at most %u scalars each way; the call has %u in and asks for %u out",
+		       PROTO_MAX_SCALARS, pc.scalar_in_count, pc.scalar_out_max);
+		return;
+	}
+	if (!(pc.flags & CALL_F_STRUCT_IN_FD) && pc.struct_in_size > PROTO_MAX_INLINE_STRUCT) {
+		refuse(c, m, -UDK_E_STRUCT_SIZE,
+		       "inline structure input is limited to %u bytes, the call has %u; larger inputs travel in memory",
+		       PROTO_MAX_INLINE_STRUCT, pc.struct_in_size);
+		return;
+	}
+	if (!(pc.flags & CALL_F_STRUCT_OUT_FD) && pc.struct_out_max > PROTO_MAX_INLINE_STRUCT) {
+		refuse(c, m, -UDK_E_STRUCT_SIZE, "inline structure output is limited to %u bytes, the call asks for %u",
+		       PROTO_MAX_INLINE_STRUCT, pc.struct_out_max);
+		return;
+	}
+	expect = sizeof(pc) + 8u * pc.scalar_in_count + ((pc.flags & CALL_F_STRUCT_IN_FD) ? 0 : pc.struct_in_size);
+	if (m->len != expect) {
+		refuse(c, m, -UDK_E_PROTOCOL, "call message is %zu bytes but its header describes %zu", m->len, expect);
+		return;
+	}
+	fds_expected = !!(pc.flags & CALL_F_STRUCT_IN_FD) + !!(pc.flags & CALL_F_STRUCT_OUT_FD);
+	if (m->n_fds != fds_expected) {
+		refuse(c, m, -UDK_E_PROTOCOL, "call carries %u file descriptors, its flags announce %u", m->n_fds,
+		       fds_expected);
+		return;
+	}
+	memcpy(scalar_in, m->payload + sizeof(pc), 8u * pc.scalar_in_count);
+	args.selector = pc.selector;
+	args.scalar_input = scalar_in;
+	args.scalar_input_count = pc.scalar_in_count;
+	args.scalar_output = scalar_out;
+	args.scalar_output_count = pc.scalar_out_max;
+	if (pc.flags & CALL_F_STRUCT_IN_FD) {
+		int fd = wire_msg_take_fd(m, fd_i++);
+		if (check_memfd(fd, pc.struct_in_size, true, &fdsize) < 0 ||
+		    md_from_fd(fd, 0, pc.struct_in_size, UDK_MEMORY_DIRECTION_OUT, false,
+			       &args.struct_input_descriptor) < 0) {
+			if (fd >= 0)
+				close(fd);
+			refuse(c, m, -UDK_E_PROTOCOL,
+			       "large structure input must be a memfd sealed against writes and resizing, of at least "
+			       "%u bytes",
+			       pc.struct_in_size);
+			return;
+		}
+	} else {
+		args.struct_input = pc.struct_in_size ? m->payload + sizeof(pc) + 8u * pc.scalar_in_count : NULL;
+		args.struct_input_size = pc.struct_in_size;
+	}
+	if (pc.flags & CALL_F_STRUCT_OUT_FD) {
+		int fd = wire_msg_take_fd(m, fd_i++);
+		if (check_memfd(fd, pc.struct_out_max, false, &fdsize) < 0 ||
+		    md_from_fd(fd, 0, pc.struct_out_max, UDK_MEMORY_DIRECTION_IN, true,
+			       &args.struct_output_descriptor) < 0) {
+			if (fd >= 0)
+				close(fd);
+			udk_memory_descriptor_unref(args.struct_input_descriptor);
+			refuse(c, m, -UDK_E_PROTOCOL,
+			       "large structure output must be a writable memfd sealed against resizing, of at least %u "
+			       "bytes",
+			       pc.struct_out_max);
+			return;
+		}
+	} else {
+		args.struct_output = struct_out;
+		args.struct_output_size = pc.struct_out_max;
+	}
+	if (pc.flags & CALL_F_ASYNC) {
+		aref.ref = pc.async_ref;
+		args.completion = &aref;
+		ctx.async = true;
+	}
+
+	ctx.outer = tl_call;
+	tl_call = &ctx;
+	udk_clear_reason();
+	if (HAS_OP(cls, external_method)) {
+		r = cls->external_method(uc, pc.selector, &args);
+	} else {
+		const struct udk_method_dispatch *d = NULL;
+		if (HAS_OP(cls, methods) && pc.selector < cls->n_methods)
+			d = &cls->methods[pc.selector];
+		r = udk_user_client_dispatch(uc, &args, d, NULL);
+	}
+	tl_call = ctx.outer;
+
+	/* a driver may not claim more than the app made room for */
+	if (args.scalar_output_count > pc.scalar_out_max)
+		args.scalar_output_count = pc.scalar_out_max;
+	if (!args.struct_output_descriptor && args.struct_output_size > pc.struct_out_max)
+		args.struct_output_size = pc.struct_out_max;
+	{
+		const char *why = r < 0 ? udk_error_reason() : NULL;
+		send_call_reply(c, m->h.serial, r, &args, why ? why : (r < 0 ? udk_strerror(r) : NULL));
+	}
+	udk_memory_descriptor_unref(args.struct_input_descriptor);
+	udk_memory_descriptor_unref(args.struct_output_descriptor);
+}
+
+static void
+handle_map(struct uc_conn *c, struct wire_msg *m)
+{
+	const struct udk_class *cls = c->uc->cls;
+	uint64_t type = udk_value_get_uint(udk_dict_get(m->body, "type"), 0);
+	uint64_t options = udk_value_get_uint(udk_dict_get(m->body, "options"), 0);
+	struct udk_buffer *buf = NULL;
+	struct udk_value *body = udk_value_new_dict();
+	int r, fd = -1;
+
+	udk_clear_reason();
+	if (!HAS_OP(cls, copy_client_memory_for_type))
+		r = udk_error_set(-UDK_E_UNSUPPORTED, "%s shares no memory (no copy_client_memory_for_type)",
+				  c->uc->class_name);
+	else
+		r = cls->copy_client_memory_for_type(c->uc, type, &options, &buf);
+	if (r >= 0 && !buf)
+		r = udk_error_set(-EINVAL, "copy_client_memory_for_type returned no buffer");
+	if (r >= 0) {
+		fd = udk_buffer_peer_fd(buf);
+		if (fd < 0)
+			r = fd;
+	}
+	if (r >= 0) {
+		udk_dict_set_uint(body, "size", udk_buffer_get_size(buf));
+		udk_dict_set_uint(body, "options", options);
+		wire_send_value(c->fd, m->h.op, WIRE_F_REPLY, m->h.serial, 0, body, &fd, 1);
+	} else {
+		const char *why = udk_error_reason();
+		udk_dict_set_string(body, "reason", why ? why : udk_strerror(r));
+		wire_send_value(c->fd, m->h.op, WIRE_F_REPLY, m->h.serial, r, body, NULL, 0);
+	}
+	if (fd >= 0)
+		close(fd);
+	udk_buffer_unref(buf);
+	udk_value_unref(body);
+}
+
+static void conn_close(struct uc_conn *c);
+
+static void
+handle_message(struct uc_conn *c, struct wire_msg *m)
+{
+	if (m->h.flags & WIRE_F_REPLY)
+		return; /* a late answer to a request that already gave up */
+	switch (m->h.op) {
+	case OP_UC_CALL:
+		handle_call(c, m);
+		break;
+	case OP_UC_MAP:
+		if (udk_value_get_type(m->body) != UDK_VALUE_DICT || m->n_fds) {
+			wire_send_value(c->fd, m->h.op, WIRE_F_REPLY, m->h.serial, -UDK_E_PROTOCOL, NULL, NULL, 0);
+			break;
+		}
+		handle_map(c, m);
+		break;
+	case OP_UC_CLOSE:
+		wire_send_value(c->fd, m->h.op, WIRE_F_REPLY, m->h.serial, 0, NULL, NULL, 0);
+		conn_close(c);
+		break;
+	case OP_PING:
+		wire_send_value(c->fd, m->h.op, WIRE_F_REPLY, m->h.serial, 0, NULL, NULL, 0);
+		break;
+	default:
+		if (!(m->h.flags & WIRE_F_ONEWAY)) {
+			struct udk_value *b = udk_value_new_dict();
+			udk_dict_set_string(b, "reason", "a user client does not know this request");
+			wire_send_value(c->fd, m->h.op, WIRE_F_REPLY, m->h.serial, -EOPNOTSUPP, b, NULL, 0);
+			udk_value_unref(b);
+		}
+	}
+}
+
+static void
+conn_close(struct uc_conn *c)
+{
+	struct udk_service *uc = c->uc;
+
+	if (c->closed)
+		return;
+	__atomic_store_n(&c->closed, true, __ATOMIC_RELEASE);
+	loop_source_remove(c->src);
+	c->src = NULL;
+	shutdown(c->fd, SHUT_RDWR);
+	if (HAS_OP(uc->cls, client_closed))
+		uc->cls->client_closed(uc);
+	if (uc->started && HAS_OP(uc->cls, stop))
+		uc->cls->stop(uc, uc->provider);
+	uc->started = false;
+	uc->terminated = true;
+	uc->conn = NULL;
+	c->uc = NULL;
+	udk_service_unref(uc);
+	conn_unref(c); /* the source's reference */
+}
+
+static void backlog_kick(struct loop *l, void *data);
+
+static void
+on_readable(struct loop *l, int fd, uint32_t events, void *data)
+{
+	struct uc_conn *c = data;
+
+	(void)l;
+	(void)events;
+	conn_ref(c);
+	for (int i = 0; i < 64 && !c->closed; i++) {
+		struct wire_msg m;
+		int r;
+
+		if (c->backlog) {
+			struct backlog *b = c->backlog;
+			c->backlog = b->next;
+			if (!c->backlog)
+				c->backlog_tail = &c->backlog;
+			handle_message(c, &b->m);
+			wire_msg_clear(&b->m);
+			free(b);
+			continue;
+		}
+		r = wire_recv(fd, &m, true);
+		if (r == -EAGAIN)
+			break;
+		if (r == -EBADMSG) {
+			/* answer the serial if the header survived, and keep serving */
+			struct udk_method_args none = { 0 };
+			if (m.h.op == OP_UC_CALL && !(m.h.flags & WIRE_F_REPLY))
+				send_call_reply(c, m.h.serial, -UDK_E_PROTOCOL, &none,
+						udk_error_reason() ? udk_error_reason() : "malformed message");
+			continue;
+		}
+		if (r < 0) {
+			conn_close(c);
+			break;
+		}
+		handle_message(c, &m);
+		wire_msg_clear(&m);
+	}
+	/* more queued than one round serves: come back without waiting */
+	if (!c->closed && c->backlog && loop_post(l, backlog_kick, conn_ref(c)) < 0)
+		conn_unref(c);
+	conn_unref(c);
+}
+
+static void
+backlog_kick(struct loop *l, void *data)
+{
+	struct uc_conn *c = data;
+
+	if (!c->closed)
+		on_readable(l, c->fd, EPOLLIN, c);
+	conn_unref(c);
+}
+
+struct attach_ctx {
+	struct uc_conn *c;
+	int r;
+};
+
+static void
+attach_on_queue(void *data)
+{
+	struct attach_ctx *a = data;
+	struct uc_conn *c = a->c;
+	struct udk_service *uc = c->uc;
+
+	if (HAS_OP(uc->cls, start)) {
+		a->r = uc->cls->start(uc, uc->provider);
+		if (a->r < 0)
+			return;
+	}
+	uc->started = true;
+	a->r = loop_add_fd(queue_loop(uc->queue), c->fd, EPOLLIN, on_readable, c, &c->src);
+}
+
+int
+uc_attach(struct udk_service *uc, int fd, pid_t pid, uid_t uid)
+{
+	struct uc_conn *c;
+	struct attach_ctx a;
+	int r;
+
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return -ENOMEM;
+	}
+	c->refcount = 1;
+	c->fd = fd;
+	c->pid = pid;
+	c->uid = uid;
+	c->uc = udk_service_ref(uc);
+	c->queue = uc->queue;
+	c->backlog_tail = &c->backlog;
+	fd_set_nonblock(fd, true);
+	uc->conn = c;
+	a.c = c;
+	a.r = 0;
+	/* Start() and the socket both live on the user client's queue */
+	r = udk_queue_dispatch_sync(uc->queue, attach_on_queue, &a);
+	if (r >= 0)
+		r = a.r;
+	if (r < 0) {
+		uc->conn = NULL;
+		c->uc = NULL;
+		udk_service_unref(uc);
+		conn_unref(c);
+	}
+	return r;
+}
+
+int
+uc_request(struct uc_conn *c, uint16_t op, struct udk_value *body, struct wire_msg *ret_reply)
+{
+	uint32_t serial = ++c->next_serial | 0x80000000u;
+	uint64_t deadline = now_ms() + APP_REPLY_TIMEOUT_MS;
+	int r;
+
+	if (c->closed)
+		return -UDK_E_TERMINATED;
+	r = wire_send_value(c->fd, op, 0, serial, 0, body, NULL, 0);
+	if (r < 0)
+		return r == -EPIPE ? udk_set_reason(-UDK_E_TERMINATED, "the app closed the connection") : r;
+	for (;;) {
+		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+		struct wire_msg m;
+		int64_t left = (int64_t)(deadline - now_ms());
+
+		if (left <= 0)
+			return udk_set_reason(-UDK_E_DEADLINE, "the app did not answer a memory request within %d ms",
+					      APP_REPLY_TIMEOUT_MS);
+		r = poll(&pfd, 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			continue;
+		r = wire_recv(c->fd, &m, true);
+		if (r == -EAGAIN)
+			continue;
+		if (r == -EBADMSG)
+			return udk_set_reason(-UDK_E_PROTOCOL, "the app sent a malformed reply");
+		if (r < 0)
+			return udk_set_reason(-UDK_E_TERMINATED, "the app went away during the call");
+		if ((m.h.flags & WIRE_F_REPLY) && m.h.serial == serial && m.h.op == op) {
+			*ret_reply = m;
+			return 0;
+		}
+		/* not ours: serve it after the current call */
+		struct backlog *b = malloc(sizeof(*b));
+		if (!b) {
+			wire_msg_clear(&m);
+			continue;
+		}
+		b->m = m;
+		b->next = NULL;
+		*c->backlog_tail = b;
+		c->backlog_tail = &b->next;
+	}
+}
+
+/* ---- async completions ---- */
+
+UDK_EXPORT int
+udk_async_ref_copy(const struct udk_async_ref *ref, struct udk_async_ref **ret)
+{
+	struct udk_async_ref *n;
+
+	udk_return_val_if_fail(ref && ref->conn && ret, -EINVAL);
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	n->conn = conn_ref(ref->conn);
+	n->ref = ref->ref;
+	n->heap = true;
+	*ret = n;
+	return 0;
+}
+
+UDK_EXPORT void
+udk_async_ref_free(struct udk_async_ref *ref)
+{
+	if (!ref || !ref->heap)
+		return;
+	conn_unref(ref->conn);
+	free(ref);
+}
+
+UDK_EXPORT int
+udk_async_complete(const struct udk_async_ref *ref, int status, const uint64_t *values, uint32_t count)
+{
+	struct proto_completion pc;
+	struct iovec iov[2];
+	int r;
+
+	udk_return_val_if_fail(ref && ref->conn && count <= PROTO_MAX_SCALARS && (values || !count), -EINVAL);
+	if (__atomic_load_n(&ref->conn->closed, __ATOMIC_ACQUIRE))
+		return udk_set_reason(-UDK_E_TERMINATED, "the app that made the call has gone");
+	pc.async_ref = ref->ref;
+	pc.status = status;
+	pc.count = count;
+	iov[0] = (struct iovec){ &pc, sizeof(pc) };
+	iov[1] = (struct iovec){ (void *)values, 8u * count };
+	r = wire_sendv(ref->conn->fd, OP_UC_COMPLETION, WIRE_F_ONEWAY, 0, status, iov, count ? 2 : 1, NULL, 0);
+	if (r == -EPIPE)
+		return udk_set_reason(-UDK_E_TERMINATED, "the app that made the call has gone");
+	return r;
+}

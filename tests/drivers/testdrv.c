@@ -1,0 +1,428 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * testdrv - one driver executable whose behaviour the tests choose through
+ * the personality property "TestBehavior":
+ *
+ *   normal        start, set Started=true, register
+ *   crash-start   abort() inside start
+ *   fail-start    return an error with a reason from start
+ *   hang-start    never return from start
+ *   exit-start    exit(3) inside start
+ *   publish-nub   start, publish and register a child "TestNub", and count
+ *                 NubResets when a driver on it dies
+ *   hang-later    start normally, then block the default queue after 300 ms
+ *
+ * Its user client (TestUserClient) has the selectors in enum below.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <udk/buffer.h>
+#include <udk/driver.h>
+#include <udk/userclient.h>
+
+enum {
+	SEL_ECHO,		/* struct in -> same struct out */
+	SEL_ADD,		/* 2 scalars -> 1 scalar */
+	SEL_SLEEP,		/* 1 scalar: milliseconds */
+	SEL_GET_PID,		/* -> 1 scalar */
+	SEL_CRASH,		/* abort() */
+	SEL_EDID,		/* struct {size, uaddr}: fill client memory (OutIn) */
+	SEL_ASYNC_ADD,		/* async, 2 scalars: completes 20 ms later with their sum */
+	SEL_READ_CLIENT,	/* struct {size, uaddr}: read client memory, return checksum */
+	SEL_FILL_OUT,		/* 1 scalar byte value: fill whatever output buffer */
+	SEL_SUM_IN,		/* any struct in -> 1 scalar: byte sum */
+	SEL_WRITE_RO,		/* struct {size, uaddr}: try to write an OUT descriptor */
+	SEL_COUNT,
+};
+
+struct drv_ivars {
+	struct udk_service *nub;
+	struct udk_timer *hang_timer;
+	int resets;
+};
+
+struct uc_ivars {
+	struct udk_timer *timer;
+	struct udk_async_ref *pending;
+	uint64_t pending_sum;
+	struct udk_buffer *shared;
+};
+
+struct edid_args {
+	uint64_t size;
+	uint64_t uaddr;
+};
+
+static const char *
+behavior(struct udk_service *self)
+{
+	static char buf[64];
+
+	if (udk_service_get_string_property(self, "TestBehavior", buf, sizeof(buf)) < 0)
+		return "normal";
+	return buf;
+}
+
+static void
+hang_now(struct udk_timer *t, uint64_t now, void *ctx)
+{
+	(void)t;
+	(void)now;
+	(void)ctx;
+	udk_log_notice("hang-later: blocking the default queue now");
+	for (;;)
+		pause();
+}
+
+static int
+drv_start(struct udk_service *self, struct udk_service *provider)
+{
+	struct drv_ivars *iv = udk_service_get_ivars(self);
+	const char *b = behavior(self);
+	struct udk_value *props;
+	int r;
+
+	udk_log_info("testdrv starting on %s as %s", udk_service_get_name(provider), b);
+	if (strcmp(b, "crash-start") == 0)
+		abort();
+	if (strcmp(b, "exit-start") == 0)
+		exit(3);
+	if (strcmp(b, "fail-start") == 0)
+		return udk_error_set(-ENODEV, "the test device is not there (fail-start)");
+	if (strcmp(b, "hang-start") == 0)
+		for (;;)
+			pause();
+
+	props = udk_value_new_dict();
+	udk_dict_set_bool(props, "Started", true);
+	udk_dict_set_int(props, "DriverPid", getpid());
+	r = udk_service_set_properties(self, props);
+	udk_value_unref(props);
+	if (r < 0)
+		return r;
+
+	if (strcmp(b, "publish-nub") == 0) {
+		static const char *const classes[] = { "TestNub", NULL };
+		struct udk_value *np = udk_value_new_dict();
+		udk_dict_set_string(np, "TestNubKind", "widget");
+		udk_dict_set_int(np, "NubResets", 0);
+		r = udk_service_create_child(self, "TestNub", classes, np, &iv->nub);
+		udk_value_unref(np);
+		if (r < 0)
+			return r;
+		r = udk_service_register(iv->nub);
+		if (r < 0)
+			return r;
+	}
+	if (strcmp(b, "hang-later") == 0) {
+		r = udk_timer_create(udk_service_get_default_queue(self), hang_now, NULL, &iv->hang_timer);
+		if (r < 0)
+			return r;
+		udk_timer_arm(iv->hang_timer, udk_time_now_ns() + 300000000ull, 0);
+	}
+	return udk_service_register(self);
+}
+
+static int
+drv_stop(struct udk_service *self, struct udk_service *provider)
+{
+	struct drv_ivars *iv = udk_service_get_ivars(self);
+
+	(void)provider;
+	udk_service_unref(iv->nub);
+	iv->nub = NULL;
+	return 0;
+}
+
+static void
+drv_nub_client_died(struct udk_service *self, struct udk_service *nub)
+{
+	struct drv_ivars *iv = udk_service_get_ivars(self);
+	struct udk_value *p = udk_value_new_dict();
+
+	/* a real family would reset the device here */
+	iv->resets++;
+	udk_log_notice("a driver on %s died: resetting the device (reset %d)", udk_service_get_name(nub), iv->resets);
+	udk_dict_set_int(p, "NubResets", iv->resets);
+	udk_service_set_properties(nub, p);
+	udk_value_unref(p);
+}
+
+/* ---- user client ---- */
+
+static int
+m_echo(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	(void)uc;
+	(void)ref;
+	if (a->struct_input_descriptor) {
+		uint64_t len = udk_memory_descriptor_get_length(a->struct_input_descriptor);
+		void *p;
+		if (!a->struct_output_descriptor || udk_memory_descriptor_get_length(a->struct_output_descriptor) < len)
+			return udk_error_set(-EINVAL, "echo of %llu bytes needs an output at least as large",
+					     (unsigned long long)len);
+		udk_memory_descriptor_map(a->struct_input_descriptor, &p, NULL);
+		return udk_memory_descriptor_write(a->struct_output_descriptor, 0, p, len);
+	}
+	if (a->struct_input_size > a->struct_output_size)
+		return udk_error_set(-EINVAL, "output buffer too small for the echo");
+	memcpy(a->struct_output, a->struct_input, a->struct_input_size);
+	a->struct_output_size = a->struct_input_size;
+	return 0;
+}
+
+static int
+m_add(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	(void)uc;
+	(void)ref;
+	a->scalar_output[0] = a->scalar_input[0] + a->scalar_input[1];
+	a->scalar_output_count = 1;
+	return 0;
+}
+
+static int
+m_sleep(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	(void)uc;
+	(void)ref;
+	usleep((useconds_t)(a->scalar_input[0] * 1000));
+	return 0;
+}
+
+static int
+m_get_pid(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	(void)uc;
+	(void)ref;
+	a->scalar_output[0] = (uint64_t)getpid();
+	a->scalar_output_count = 1;
+	return 0;
+}
+
+static int
+m_crash(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	(void)uc;
+	(void)ref;
+	(void)a;
+	abort();
+}
+
+/* The seed's EDID case: the app passes {size, uaddr}; the driver fills it. */
+static int
+m_edid(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	const struct edid_args *e = a->struct_input;
+	struct udk_address_segment seg = { e->uaddr, e->size };
+	struct udk_memory_descriptor *md = NULL;
+	uint8_t *p;
+	uint64_t len;
+	int r;
+
+	(void)ref;
+	r = udk_user_client_create_memory_descriptor(uc, UDK_MEMORY_DIRECTION_INOUT, 1, &seg, &md);
+	if (r < 0)
+		return r;
+	r = udk_memory_descriptor_map(md, (void **)&p, &len);
+	if (r >= 0) {
+		/* an EDID header, then a counting pattern */
+		static const uint8_t hdr[8] = { 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00 };
+		for (uint64_t i = 0; i < len; i++)
+			p[i] = i < 8 ? hdr[i] : (uint8_t)(i * 7 + 3);
+	}
+	udk_memory_descriptor_unref(md);
+	return r;
+}
+
+static int
+m_read_client(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	const struct edid_args *e = a->struct_input;
+	struct udk_address_segment seg = { e->uaddr, e->size };
+	struct udk_memory_descriptor *md = NULL;
+	uint8_t *p;
+	uint64_t len, sum = 0;
+	int r;
+
+	(void)ref;
+	r = udk_user_client_create_memory_descriptor(uc, UDK_MEMORY_DIRECTION_OUT, 1, &seg, &md);
+	if (r < 0)
+		return r;
+	udk_memory_descriptor_map(md, (void **)&p, &len);
+	for (uint64_t i = 0; i < len; i++)
+		sum += p[i];
+	a->scalar_output[0] = sum;
+	a->scalar_output_count = 1;
+	udk_memory_descriptor_unref(md);
+	return 0;
+}
+
+static int
+m_write_ro(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	const struct edid_args *e = a->struct_input;
+	struct udk_address_segment seg = { e->uaddr, e->size };
+	struct udk_memory_descriptor *md = NULL;
+	uint8_t x = 0x5a;
+	int r;
+
+	(void)ref;
+	r = udk_user_client_create_memory_descriptor(uc, UDK_MEMORY_DIRECTION_OUT, 1, &seg, &md);
+	if (r < 0)
+		return r;
+	r = udk_memory_descriptor_write(md, 0, &x, 1);
+	udk_memory_descriptor_unref(md);
+	return r;
+}
+
+static int
+m_fill_out(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	(void)uc;
+	(void)ref;
+	if (a->struct_output_descriptor) {
+		void *p;
+		uint64_t len;
+		udk_memory_descriptor_map(a->struct_output_descriptor, &p, &len);
+		memset(p, (int)a->scalar_input[0], len);
+		return 0;
+	}
+	memset(a->struct_output, (int)a->scalar_input[0], a->struct_output_size);
+	return 0;
+}
+
+static int
+m_sum_in(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	const uint8_t *p = a->struct_input;
+	uint64_t len = a->struct_input_size, sum = 0;
+
+	(void)uc;
+	(void)ref;
+	if (a->struct_input_descriptor)
+		udk_memory_descriptor_map(a->struct_input_descriptor, (void **)&p, &len);
+	for (uint64_t i = 0; i < len; i++)
+		sum += p[i];
+	a->scalar_output[0] = sum;
+	a->scalar_output_count = 1;
+	return 0;
+}
+
+static void
+async_fire(struct udk_timer *t, uint64_t now, void *ctx)
+{
+	struct uc_ivars *iv = ctx;
+	uint64_t v[2];
+
+	(void)t;
+	(void)now;
+	if (!iv->pending)
+		return;
+	v[0] = iv->pending_sum;
+	v[1] = 42;
+	udk_async_complete(iv->pending, 0, v, 2);
+	udk_async_ref_free(iv->pending);
+	iv->pending = NULL;
+}
+
+static int
+m_async_add(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	struct uc_ivars *iv = udk_service_get_ivars(uc);
+	int r;
+
+	(void)ref;
+	if (iv->pending)
+		return udk_error_set(-EBUSY, "one asynchronous add at a time");
+	if (!iv->timer) {
+		r = udk_timer_create(udk_service_get_default_queue(uc), async_fire, iv, &iv->timer);
+		if (r < 0)
+			return r;
+	}
+	r = udk_async_ref_copy(a->completion, &iv->pending);
+	if (r < 0)
+		return r;
+	iv->pending_sum = a->scalar_input[0] + a->scalar_input[1];
+	return udk_timer_arm(iv->timer, udk_time_now_ns() + 20000000ull, 0);
+}
+
+#define V UDK_METHOD_VARIABLE
+static const struct udk_method_dispatch methods[SEL_COUNT] = {
+	[SEL_ECHO] = { m_echo, "Echo", 0, 0, V, 0, V },
+	[SEL_ADD] = { m_add, "Add", 0, 2, 0, 1, 0 },
+	[SEL_SLEEP] = { m_sleep, "Sleep", 0, 1, 0, 0, 0 },
+	[SEL_GET_PID] = { m_get_pid, "GetPid", 0, 0, 0, 1, 0 },
+	[SEL_CRASH] = { m_crash, "Crash", 0, 0, 0, 0, 0 },
+	[SEL_EDID] = { m_edid, "GetEdid", 0, 0, sizeof(struct edid_args), 0, 0 },
+	[SEL_ASYNC_ADD] = { m_async_add, "AsyncAdd", 1, 2, 0, 0, 0 },
+	[SEL_READ_CLIENT] = { m_read_client, "ReadClient", 0, 0, sizeof(struct edid_args), 1, 0 },
+	[SEL_FILL_OUT] = { m_fill_out, "FillOut", 0, 1, 0, 0, V },
+	[SEL_SUM_IN] = { m_sum_in, "SumIn", 0, 0, V, 1, 0 },
+	[SEL_WRITE_RO] = { m_write_ro, "WriteReadOnly", 0, 0, sizeof(struct edid_args), 0, 0 },
+};
+#undef V
+
+static int
+uc_copy_memory(struct udk_service *uc, uint64_t type, uint64_t *options, struct udk_buffer **ret)
+{
+	struct uc_ivars *iv = udk_service_get_ivars(uc);
+	int r;
+
+	(void)options;
+	if (type > 1)
+		return udk_error_set(-EINVAL, "memory type %llu does not exist (0: read-write, 1: read-only)",
+				     (unsigned long long)type);
+	if (!iv->shared) {
+		r = udk_buffer_create(65536, type == 1 ? UDK_BUFFER_PEER_READONLY : 0, &iv->shared);
+		if (r < 0)
+			return r;
+		memset(udk_buffer_get_address(iv->shared), 0xab, 65536);
+	}
+	*ret = udk_buffer_ref(iv->shared);
+	return 0;
+}
+
+static void
+uc_free(struct udk_service *uc)
+{
+	struct uc_ivars *iv = udk_service_get_ivars(uc);
+
+	if (iv->timer) {
+		udk_timer_cancel(iv->timer);
+		udk_timer_unref(iv->timer);
+	}
+	udk_async_ref_free(iv->pending);
+	udk_buffer_unref(iv->shared);
+}
+
+static const struct udk_class test_driver = {
+	UDK_CLASS_INIT,
+	.name = "TestDriver",
+	.ivars_size = sizeof(struct drv_ivars),
+	.start = drv_start,
+	.stop = drv_stop,
+	.nub_client_died = drv_nub_client_died,
+};
+
+static const struct udk_class test_user_client = {
+	UDK_CLASS_INIT,
+	.name = "TestUserClient",
+	.ivars_size = sizeof(struct uc_ivars),
+	.free = uc_free,
+	.methods = methods,
+	.n_methods = SEL_COUNT,
+	.copy_client_memory_for_type = uc_copy_memory,
+};
+
+int
+main(int argc, char **argv)
+{
+	static const struct udk_class *const classes[] = { &test_driver, &test_user_client, NULL };
+
+	return udk_driver_main(argc, argv, classes);
+}

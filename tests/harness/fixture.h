@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fixture.h - a private udkd for one test: its own runtime directory,
+ * bundle directory and machine description, started and stopped by pid.
+ */
+#ifndef UDK_TEST_FIXTURE_H
+#define UDK_TEST_FIXTURE_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include <udk/client.h>
+
+struct fixture {
+	char dir[256];
+	char runtime[300];
+	char bundles[300];
+	char machine[300];
+	char log[300];
+	pid_t udkd;
+	struct udk_client *client;
+};
+
+/* Paths of built programs. */
+const char *build_path(const char *rel);
+
+void fixture_init(struct fixture *f);
+/*
+ * Write bundle @dirname (e.g. "Test.dext") with identifier @id, the test
+ * driver executable, and @personalities: the XML inside the
+ * IOKitPersonalities <dict>.
+ */
+void fixture_add_bundle(struct fixture *f, const char *dirname, const char *id, const char *personalities);
+/* Same with a whole Info.plist text and the executable to copy (NULL: none). */
+void fixture_add_raw_bundle(struct fixture *f, const char *dirname, const char *info_plist, const char *exe);
+/* The Services array content of the machine description. */
+void fixture_set_machine(struct fixture *f, const char *services);
+/* Start udkd with extra arguments (NULL-terminated) and connect. */
+void fixture_start(struct fixture *f, ...);
+/* SIGTERM udkd and require a clean exit; closes the client. */
+void fixture_stop(struct fixture *f);
+/* Run udkctl with the fixture's runtime dir; returns malloc'ed stdout+stderr. */
+char *fixture_udkctl(struct fixture *f, int *ret_status, const char *args);
+/* udkd's log so far (malloc'ed). */
+char *fixture_log(struct fixture *f);
+/* Wait until a registered service of @class exists; returns its id. */
+uint64_t fixture_wait_class(struct fixture *f, const char *class_name, int timeout_ms);
+/* Poll @cond every 20 ms until true or @timeout_ms passes. */
+bool fixture_poll(int timeout_ms, bool (*cond)(void *), void *data);
+/* True when udkctl's output for @args contains @needle (polled). */
+bool fixture_wait_output(struct fixture *f, const char *args, const char *needle, int timeout_ms);
+/* Write @text to @path. */
+void write_text(const char *path, const char *text);
+
+/* The test driver's selectors (tests/drivers/testdrv.c). */
+enum {
+	SEL_ECHO,
+	SEL_ADD,
+	SEL_SLEEP,
+	SEL_GET_PID,
+	SEL_CRASH,
+	SEL_EDID,
+	SEL_ASYNC_ADD,
+	SEL_READ_CLIENT,
+	SEL_FILL_OUT,
+	SEL_SUM_IN,
+	SEL_WRITE_RO,
+};
+
+/* A personality of the test driver, as XML, for fixture_add_bundle(). */
+#define TEST_PERSONALITY(name, id, provider, extra)                                                            \
+	"<key>" name "</key><dict>"                                                                            \
+	"<key>CFBundleIdentifier</key><string>" id "</string>"                                                 \
+	"<key>IOClass</key><string>IOUserService</string>"                                                     \
+	"<key>IOUserClass</key><string>TestDriver</string>"                                                    \
+	"<key>IOUserServerName</key><string>" id "</string>"                                                   \
+	"<key>IOProviderClass</key><string>" provider "</string>"                                              \
+	"<key>UserClientProperties</key><dict><key>IOClass</key><string>IOUserUserClient</string>"             \
+	"<key>IOUserClass</key><string>TestUserClient</string></dict>" extra "</dict>"
+
+#endif

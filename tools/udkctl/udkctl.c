@@ -1,0 +1,623 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * udkctl - look into and steer udkd.
+ *
+ * Every command prints plain text, or JSON with --json.  Failures print
+ * what went wrong and what to do, and exit non-zero.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+
+#include <udk/client.h>
+
+#include "buf.h"
+#include "private.h"
+#include "proto.h"
+#include "util.h"
+
+static bool opt_json;
+static const char *opt_runtime_dir;
+static int opt_wait_s;
+
+static int
+fail(int r, const char *what)
+{
+	const char *why = udk_error_reason();
+
+	if (opt_json) {
+		struct udk_value *e = udk_value_new_dict();
+		char *s = NULL;
+		udk_dict_set_string(e, "error", udk_error_name(r));
+		udk_dict_set_string(e, "message", why ? why : udk_strerror(r));
+		if (udk_value_to_json(e, true, &s) >= 0)
+			printf("%s\n", s);
+		free(s);
+		udk_value_unref(e);
+	}
+	fprintf(stderr, "udkctl: %s: %s (%s)\n", what, why ? why : udk_strerror(r), udk_error_name(r));
+	return 1;
+}
+
+static void
+print_json(const struct udk_value *v)
+{
+	char *s = NULL;
+
+	if (udk_value_to_json(v, true, &s) >= 0)
+		printf("%s\n", s);
+	free(s);
+}
+
+static int
+connect_udkd(struct udk_client **ret)
+{
+	uint64_t deadline = now_ms() + (uint64_t)opt_wait_s * 1000u;
+	int r;
+
+	for (;;) {
+		r = udk_client_new(opt_runtime_dir, ret);
+		if (r >= 0 || r != -UDK_E_DAEMON_UNREACHABLE || now_ms() >= deadline)
+			return r;
+		usleep(50000);
+	}
+}
+
+static char *
+classes_str(const struct udk_value *classes)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	for (size_t i = 0; i < udk_array_size(classes); i++) {
+		if (i)
+			buf_putc(&b, ':');
+		buf_puts(&b, udk_value_get_string(udk_array_get(classes, i)));
+	}
+	return buf_steal_string(&b);
+}
+
+static void
+print_value_line(const char *indent, const char *key, const struct udk_value *v)
+{
+	char *j = NULL;
+
+	udk_value_to_json(v, false, &j);
+	printf("%s\"%s\" = %s\n", indent, key, j ? j : "?");
+	free(j);
+}
+
+/* ---- tree ---- */
+
+static int
+cmd_tree(struct udk_client *c, int argc, char **argv)
+{
+	bool props = false;
+	const char *root = NULL;
+	struct udk_value *tree = NULL, *list;
+	char *root_path = NULL;
+	int r;
+
+	for (int i = 0; i < argc; i++) {
+		if (streq(argv[i], "--properties") || streq(argv[i], "-p"))
+			props = true;
+		else if (!root)
+			root = argv[i];
+		else {
+			fprintf(stderr, "udkctl tree: unexpected \"%s\"\n", argv[i]);
+			return 2;
+		}
+	}
+	r = udk_client_copy_tree(c, props, &tree);
+	if (r < 0)
+		return fail(r, "cannot read the registry");
+	list = udk_dict_get(tree, "services");
+	if (root) {
+		uint64_t id;
+		struct udk_value *svc = NULL;
+		if (udk_client_lookup_path(c, root, &id) < 0 || udk_client_copy_service(c, id, &svc) < 0) {
+			udk_value_unref(tree);
+			return fail(-UDK_E_NO_SUCH_SERVICE, root);
+		}
+		root_path = strdup(udk_dict_get_string(svc, "path"));
+		udk_value_unref(svc);
+	}
+	if (opt_json) {
+		if (!root_path) {
+			print_json(tree);
+		} else {
+			struct udk_value *sub = udk_value_new_array();
+			for (size_t i = 0; i < udk_array_size(list); i++) {
+				struct udk_value *s = udk_array_get(list, i);
+				const char *p = udk_dict_get_string(s, "path");
+				size_t rl = strlen(root_path);
+				if (streq(p, root_path) || (strncmp(p, root_path, rl) == 0 && p[rl] == '/') ||
+				    streq(root_path, "/"))
+					udk_array_append(sub, s);
+			}
+			struct udk_value *o = udk_value_new_dict();
+			udk_dict_set_take(o, "services", sub);
+			print_json(o);
+			udk_value_unref(o);
+		}
+		udk_value_unref(tree);
+		free(root_path);
+		return 0;
+	}
+	for (size_t i = 0; i < udk_array_size(list); i++) {
+		struct udk_value *s = udk_array_get(list, i);
+		const char *path = udk_dict_get_string(s, "path");
+		const char *drv = udk_dict_get_string(s, "driver");
+		char *cls = classes_str(udk_dict_get(s, "classes"));
+		char indent[256] = "";
+		int depth = 0;
+
+		if (root_path && !streq(root_path, "/")) {
+			size_t rl = strlen(root_path);
+			if (!streq(path, root_path) && !(strncmp(path, root_path, rl) == 0 && path[rl] == '/')) {
+				free(cls);
+				continue;
+			}
+		}
+		for (const char *p = path; *p; p++)
+			if (*p == '/')
+				depth++;
+		if (streq(path, "/"))
+			depth = 0;
+		for (int k = 0; k < depth && k < 60; k++)
+			strcat(indent, "  ");
+		printf("%s+-o %s  <%s, id 0x%" PRIx64 ", %s", indent, udk_dict_get_string(s, "name"), cls ? cls : "?",
+		       udk_value_get_uint(udk_dict_get(s, "id"), 0), udk_dict_get_string(s, "state"));
+		if (drv) {
+			printf(", driver %s", drv);
+			if (udk_dict_get(s, "pid"))
+				printf(" pid %" PRId64, udk_dict_get_int(s, "pid", 0));
+			if (udk_dict_get_string(s, "bundle"))
+				printf(" from %s", udk_dict_get_string(s, "bundle"));
+		}
+		printf(">\n");
+		if (udk_dict_get_string(s, "reason"))
+			printf("%s      reason: %s\n", indent, udk_dict_get_string(s, "reason"));
+		if (props) {
+			struct udk_value *pp = udk_dict_get(s, "properties");
+			char pin[300];
+			snprintf(pin, sizeof(pin), "%s    | ", indent);
+			for (size_t k = 0; k < udk_dict_size(pp); k++)
+				print_value_line(pin, udk_dict_key_at(pp, k), udk_dict_value_at(pp, k));
+		}
+		free(cls);
+	}
+	udk_value_unref(tree);
+	free(root_path);
+	return 0;
+}
+
+static int
+cmd_props(struct udk_client *c, int argc, char **argv)
+{
+	struct udk_value *svc = NULL, *pp;
+	uint64_t id;
+	int r;
+
+	if (argc != 1) {
+		fprintf(stderr, "usage: udkctl props PATH-OR-ID\n");
+		return 2;
+	}
+	r = udk_client_lookup_path(c, argv[0], &id);
+	if (r >= 0)
+		r = udk_client_copy_service(c, id, &svc);
+	if (r < 0)
+		return fail(r, argv[0]);
+	if (opt_json) {
+		print_json(svc);
+	} else {
+		pp = udk_dict_get(svc, "properties");
+		printf("%s (id 0x%" PRIx64 ")\n", udk_dict_get_string(svc, "path"), id);
+		for (size_t k = 0; k < udk_dict_size(pp); k++)
+			print_value_line("  ", udk_dict_key_at(pp, k), udk_dict_value_at(pp, k));
+	}
+	udk_value_unref(svc);
+	return 0;
+}
+
+/* ---- drivers ---- */
+
+static void
+print_bundle(const struct udk_value *b)
+{
+	struct udk_value *ps = udk_dict_get(b, "personalities");
+	struct udk_value *ds = udk_dict_get(b, "diagnostics");
+	struct udk_value *is = udk_dict_get(b, "instances");
+	struct udk_value *hs = udk_dict_get(b, "crash_history");
+	const char *id = udk_dict_get_string(b, "identifier");
+	const char *state = udk_dict_get_string(b, "state");
+
+	printf("%s (%s)%s%s: %s\n", id ? id : "(no identifier)", udk_dict_get_string(b, "name"),
+	       udk_dict_get_string(b, "version") ? " " : "",
+	       udk_dict_get_string(b, "version") ? udk_dict_get_string(b, "version") : "", state);
+	if (udk_dict_get_string(b, "reason"))
+		printf("  reason: %s\n", udk_dict_get_string(b, "reason"));
+	printf("  path: %s\n", udk_dict_get_string(b, "path"));
+	for (size_t i = 0; i < udk_array_size(ps); i++) {
+		struct udk_value *p = udk_array_get(ps, i);
+		printf("  personality %s: IOProviderClass %s, IOUserClass %s, IOProbeScore %" PRId64 "%s%s%s\n",
+		       udk_dict_get_string(p, "name"),
+		       udk_dict_get_string(p, "IOProviderClass") ? udk_dict_get_string(p, "IOProviderClass") : "?",
+		       udk_dict_get_string(p, "IOUserClass") ? udk_dict_get_string(p, "IOUserClass") : "?",
+		       udk_dict_get_int(p, "IOProbeScore", 0), udk_dict_get_string(p, "IOMatchCategory") ? ", IOMatchCategory " : "",
+		       udk_dict_get_string(p, "IOMatchCategory") ? udk_dict_get_string(p, "IOMatchCategory") : "",
+		       udk_dict_get_bool(p, "valid", false) ? "" : " (has errors, never matches)");
+	}
+	for (size_t i = 0; i < udk_array_size(is); i++) {
+		struct udk_value *in = udk_array_get(is, i);
+		printf("  instance %s: %s", udk_dict_get_string(in, "path"), udk_dict_get_string(in, "state"));
+		if (udk_dict_get(in, "pid"))
+			printf(", pid %" PRId64, udk_dict_get_int(in, "pid", 0));
+		printf("\n");
+	}
+	printf("  started %" PRId64 " times, crashed %" PRId64 " times (%" PRId64 " in a row)\n",
+	       udk_dict_get_int(b, "starts", 0), udk_dict_get_int(b, "crashes", 0),
+	       udk_dict_get_int(b, "consecutive_crashes", 0));
+	for (size_t i = 0; i < udk_array_size(hs); i++) {
+		struct udk_value *h = udk_array_get(hs, i);
+		time_t t = (time_t)(udk_value_get_uint(udk_dict_get(h, "time_ms"), 0) / 1000);
+		struct tm tm;
+		char when[32];
+		localtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%H:%M:%S", &tm);
+		if (udk_dict_get_string(h, "signal"))
+			printf("    %s killed by SIG%s during %s\n", when, udk_dict_get_string(h, "signal"),
+			       udk_dict_get_string(h, "phase"));
+		else
+			printf("    %s exited with status %" PRId64 " during %s\n", when,
+			       udk_dict_get_int(h, "exit_status", 0), udk_dict_get_string(h, "phase"));
+	}
+	for (size_t i = 0; i < udk_array_size(ds); i++) {
+		struct udk_value *d = udk_array_get(ds, i);
+		printf("  %s: %s%s%s: %s\n", udk_dict_get_string(d, "level"),
+		       udk_dict_get_string(d, "file") ? udk_dict_get_string(d, "file") : "bundle",
+		       udk_dict_get_string(d, "key") ? " " : "",
+		       udk_dict_get_string(d, "key") ? udk_dict_get_string(d, "key") : "", udk_dict_get_string(d, "message"));
+	}
+}
+
+static int
+cmd_drivers(struct udk_client *c, int argc, char **argv)
+{
+	struct udk_value *body = udk_value_new_dict(), *reply = NULL, *list;
+	int r;
+
+	if (argc > 1) {
+		fprintf(stderr, "usage: udkctl drivers [DRIVER]\n");
+		return 2;
+	}
+	if (argc == 1)
+		udk_dict_set_string(body, "driver", argv[0]);
+	r = udk_client_call(c, OP_DRIVERS, body, &reply);
+	udk_value_unref(body);
+	if (r < 0)
+		return fail(r, "cannot list drivers");
+	if (opt_json) {
+		print_json(reply);
+	} else {
+		list = udk_dict_get(reply, "bundles");
+		if (udk_array_size(list) == 0)
+			printf("no driver bundles; start udkd with --bundles DIR\n");
+		for (size_t i = 0; i < udk_array_size(list); i++) {
+			if (i)
+				printf("\n");
+			print_bundle(udk_array_get(list, i));
+		}
+	}
+	udk_value_unref(reply);
+	return 0;
+}
+
+/* ---- explain ---- */
+
+static int
+cmd_explain(struct udk_client *c, int argc, char **argv)
+{
+	struct udk_value *body, *rep = NULL, *ps;
+	int r;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: udkctl explain BUNDLE-OR-CLASS SERVICE-PATH\n"
+				"  e.g. udkctl explain com.example.driver /Root/pci0\n");
+		return 2;
+	}
+	body = udk_value_new_dict();
+	udk_dict_set_string(body, "driver", argv[0]);
+	udk_dict_set_string(body, "service", argv[1]);
+	r = udk_client_call(c, OP_EXPLAIN, body, &rep);
+	udk_value_unref(body);
+	if (r < 0)
+		return fail(r, "cannot explain");
+	if (opt_json) {
+		print_json(rep);
+		udk_value_unref(rep);
+		return 0;
+	}
+	{
+		char *cls = classes_str(udk_dict_get(rep, "classes"));
+		printf("%s on %s (id 0x%" PRIx64 ", classes %s)\n", argv[0], udk_dict_get_string(rep, "service"),
+		       udk_value_get_uint(udk_dict_get(rep, "id"), 0), cls ? cls : "?");
+		free(cls);
+	}
+	ps = udk_dict_get(rep, "personalities");
+	for (size_t i = 0; i < udk_array_size(ps); i++) {
+		struct udk_value *p = udk_array_get(ps, i);
+		struct udk_value *checks = udk_dict_get(p, "checks");
+		printf("\n  %s %s: %s\n", udk_dict_get_string(p, "bundle"),
+		       udk_dict_get_string(p, "personality") ? udk_dict_get_string(p, "personality") : "",
+		       udk_dict_get_string(p, "verdict"));
+		for (size_t k = 0; k < udk_array_size(checks); k++) {
+			struct udk_value *ck = udk_array_get(checks, k);
+			const char *res = udk_dict_get_string(ck, "result");
+			printf("    %-7s %s: %s\n", streq(res, "matched") ? "ok" : streq(res, "failed") ? "FAILED" : "note",
+			       udk_dict_get_string(ck, "key"), udk_dict_get_string(ck, "detail"));
+		}
+	}
+	udk_value_unref(rep);
+	return 0;
+}
+
+/* ---- management ---- */
+
+static int
+simple(struct udk_client *c, uint16_t op, const char *what, struct udk_value *body, const char *done_msg)
+{
+	struct udk_value *reply = NULL;
+	int r = udk_client_call(c, op, body, &reply);
+
+	udk_value_unref(body);
+	if (r < 0)
+		return fail(r, what);
+	if (opt_json)
+		print_json(reply ? reply : udk_value_new_dict());
+	else if (done_msg)
+		printf("%s\n", done_msg);
+	udk_value_unref(reply);
+	return 0;
+}
+
+static int
+cmd_restart(struct udk_client *c, int argc, char **argv)
+{
+	struct udk_value *body;
+	char msg[300];
+
+	if (argc != 1) {
+		fprintf(stderr, "usage: udkctl restart DRIVER\n");
+		return 2;
+	}
+	body = udk_value_new_dict();
+	udk_dict_set_string(body, "driver", argv[0]);
+	snprintf(msg, sizeof(msg), "%s: enabled, crash count cleared, instances restarting", argv[0]);
+	return simple(c, OP_RESTART, "cannot restart", body, msg);
+}
+
+static int
+cmd_log_level(struct udk_client *c, int argc, char **argv)
+{
+	struct udk_value *body;
+	char msg[300];
+
+	if (argc < 1 || argc > 2) {
+		fprintf(stderr, "usage: udkctl log-level [DRIVER|udkd] LEVEL   (error, warning, notice, info, debug)\n");
+		return 2;
+	}
+	body = udk_value_new_dict();
+	if (argc == 2)
+		udk_dict_set_string(body, "driver", argv[0]);
+	udk_dict_set_string(body, "level", argv[argc - 1]);
+	snprintf(msg, sizeof(msg), "log level of %s is now %s", argc == 2 ? argv[0] : "udkd", argv[argc - 1]);
+	return simple(c, OP_LOG_LEVEL, "cannot set the log level", body, msg);
+}
+
+static int
+cmd_debug(struct udk_client *c, int argc, char **argv)
+{
+	struct udk_value *body, *reply = NULL;
+	int r;
+
+	if (argc != 1) {
+		fprintf(stderr, "usage: udkctl debug DRIVER\n");
+		return 2;
+	}
+	body = udk_value_new_dict();
+	udk_dict_set_string(body, "driver", argv[0]);
+	if (!opt_json)
+		printf("restarting %s stopped for a debugger; waiting for it to match...\n", argv[0]);
+	fflush(stdout);
+	r = udk_client_call(c, OP_DEBUG, body, &reply);
+	udk_value_unref(body);
+	if (r < 0)
+		return fail(r, "cannot debug");
+	if (opt_json)
+		print_json(reply);
+	else
+		printf("%s is waiting as pid %" PRId64 ". Attach with:\n  %s\n(deadlines are off for it; "
+		       "'continue' in gdb lets it say hello to udkd)\n",
+		       argv[0], udk_dict_get_int(reply, "pid", 0), udk_dict_get_string(reply, "command"));
+	udk_value_unref(reply);
+	return 0;
+}
+
+static int
+cmd_rescan(struct udk_client *c, int argc, char **argv)
+{
+	struct udk_value *reply = NULL;
+	int r;
+
+	(void)argv;
+	if (argc) {
+		fprintf(stderr, "usage: udkctl rescan\n");
+		return 2;
+	}
+	r = udk_client_call(c, OP_RESCAN, NULL, &reply);
+	if (r < 0)
+		return fail(r, "cannot rescan");
+	if (opt_json)
+		print_json(reply);
+	else
+		printf("%" PRId64 " bundles loaded or reloaded, %" PRId64 " removed\n", udk_dict_get_int(reply, "added", 0),
+		       udk_dict_get_int(reply, "removed", 0));
+	udk_value_unref(reply);
+	return 0;
+}
+
+static int
+cmd_status(struct udk_client *c, int argc, char **argv)
+{
+	struct udk_value *reply = NULL;
+	int r;
+
+	(void)argc;
+	(void)argv;
+	r = udk_client_call(c, OP_STATUS, NULL, &reply);
+	if (r < 0)
+		return fail(r, "cannot read status");
+	if (opt_json)
+		print_json(reply);
+	else
+		printf("udkd pid %" PRId64 ", runtime %s: %" PRId64 " services, %" PRId64 " bundles, %" PRId64
+		       " driver processes\n",
+		       udk_dict_get_int(reply, "pid", 0), udk_dict_get_string(reply, "runtime_dir"),
+		       udk_dict_get_int(reply, "services", 0), udk_dict_get_int(reply, "bundles", 0),
+		       udk_dict_get_int(reply, "driver_processes", 0));
+	udk_value_unref(reply);
+	return 0;
+}
+
+static int
+cmd_wait(struct udk_client *c, int argc, char **argv)
+{
+	struct udk_value *m;
+	uint64_t id;
+	int timeout = 30000, r;
+
+	if (argc < 1 || argc > 2) {
+		fprintf(stderr, "usage: udkctl wait CLASS [TIMEOUT-SECONDS]\n");
+		return 2;
+	}
+	if (argc == 2)
+		timeout = atoi(argv[1]) * 1000;
+	m = udk_matching_class(argv[0]);
+	r = udk_client_wait_for_service(c, m, timeout, &id);
+	udk_value_unref(m);
+	if (r < 0)
+		return fail(r, argv[0]);
+	if (opt_json) {
+		struct udk_value *o = udk_value_new_dict();
+		udk_dict_set_uint(o, "id", id);
+		print_json(o);
+		udk_value_unref(o);
+	} else {
+		printf("0x%" PRIx64 "\n", id);
+	}
+	return 0;
+}
+
+static int
+cmd_set_property(struct udk_client *c, int argc, char **argv)
+{
+	struct udk_value *body;
+	uint64_t id, n;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: udkctl set-property PATH KEY VALUE   (a machine-description service)\n");
+		return 2;
+	}
+	if (udk_client_lookup_path(c, argv[0], &id) < 0)
+		return fail(-UDK_E_NO_SUCH_SERVICE, argv[0]);
+	body = udk_value_new_dict();
+	udk_dict_set_uint(body, "id", id);
+	udk_dict_set_string(body, "key", argv[1]);
+	if (parse_u64(argv[2], &n) == 0)
+		udk_dict_set_int(body, "value", (int64_t)n);
+	else if (streq(argv[2], "true") || streq(argv[2], "false"))
+		udk_dict_set_bool(body, "value", streq(argv[2], "true"));
+	else
+		udk_dict_set_string(body, "value", argv[2]);
+	return simple(c, OP_SET_PROPERTY, "cannot set the property", body, NULL);
+}
+
+static const struct command {
+	const char *name;
+	int (*fn)(struct udk_client *c, int argc, char **argv);
+	const char *help;
+} commands[] = {
+	{ "status", cmd_status, "                      udkd's pid, runtime directory and counts" },
+	{ "tree", cmd_tree, "[--properties] [PATH]   the registry, like ioreg" },
+	{ "props", cmd_props, "PATH-OR-ID             one service's properties" },
+	{ "drivers", cmd_drivers, "[DRIVER]             bundles, personalities, state, crashes, diagnostics" },
+	{ "explain", cmd_explain, "DRIVER SERVICE       why a driver matches a service or not, key by key" },
+	{ "restart", cmd_restart, "DRIVER               re-enable a disabled driver and restart its instances" },
+	{ "log-level", cmd_log_level, "[DRIVER] LEVEL     error, warning, notice, info or debug" },
+	{ "debug", cmd_debug, "DRIVER                 restart the driver stopped, print the gdb command" },
+	{ "rescan", cmd_rescan, "                      reload bundles from the bundle directories" },
+	{ "wait", cmd_wait, "CLASS [SECONDS]         wait until a service of CLASS is registered" },
+	{ "set-property", cmd_set_property, "PATH KEY VALUE  change a machine-description service" },
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "Usage: udkctl [--json] [--runtime-dir DIR] [--wait SECONDS] COMMAND [ARGS]\n\nCommands:\n");
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		fprintf(f, "  %s %s\n", commands[i].name, commands[i].help);
+	fprintf(f, "\nDRIVER is a bundle identifier, a bundle directory name or an IOUserClass.\n"
+		   "SERVICE and PATH are registry paths (/IOUserResources/...) or ids (0x100000001).\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "runtime-dir", required_argument, NULL, 'r' },
+		{ "wait", required_argument, NULL, 'w' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct udk_client *c = NULL;
+	int o, r;
+
+	while ((o = getopt_long(argc, argv, "+jr:w:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'j':
+			opt_json = true;
+			break;
+		case 'r':
+			opt_runtime_dir = optarg;
+			break;
+		case 'w':
+			opt_wait_s = atoi(optarg);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+		if (!streq(commands[i].name, argv[optind]))
+			continue;
+		r = connect_udkd(&c);
+		if (r < 0)
+			return fail(r, "cannot reach udkd");
+		r = commands[i].fn(c, argc - optind - 1, argv + optind + 1);
+		udk_client_unref(c);
+		return r;
+	}
+	fprintf(stderr, "udkctl: unknown command \"%s\"\n", argv[optind]);
+	usage(stderr);
+	return 2;
+}
