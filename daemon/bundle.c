@@ -931,6 +931,8 @@ bundle_describe(struct udkd *d, const struct bundle *b)
 		else
 			udk_dict_set_int(hd, "exit_status", c->exit_status);
 		udk_dict_set_string(hd, "phase", c->phase);
+		if (c->last_words[0])
+			udk_dict_set_string(hd, "last_output", c->last_words);
 		udk_array_append_take(hs, hd);
 	}
 	udk_dict_set_take(v, "personalities", ps);

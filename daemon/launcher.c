@@ -187,6 +187,8 @@ log_line(struct udkd *d, struct driver_proc *p, int level, const char *msg)
 	char src[300];
 	int want = p->bundle && p->bundle->log_level >= 0 ? p->bundle->log_level : d->cfg.log_level;
 
+	strncpy(p->last_line, msg, sizeof(p->last_line) - 1);
+	p->last_line[sizeof(p->last_line) - 1] = '\0';
 	if (level > want)
 		return;
 	snprintf(src, sizeof(src), "%s[%d]", proc_label(p), p->pid);
@@ -695,6 +697,7 @@ record_crash(struct udkd *d, struct driver_proc *p, int signal, int exit_status,
 	c->signal = signal;
 	c->exit_status = exit_status;
 	snprintf(c->phase, sizeof(c->phase), "%s", phase);
+	memcpy(c->last_words, p->last_line, sizeof(c->last_words));
 
 	if (b->crashes_consecutive >= d->cfg.crash_limit && !b->disabled) {
 		b->disabled = true;
@@ -807,7 +810,7 @@ proc_dead(struct udkd *d, struct driver_proc *p, int signal, int exit_status)
 			if (rm) {
 				rm->d = d;
 				rm->provider = service_ref(prov);
-				log_info(d, "restarting drivers on %s in %llu ms", prov->name, (unsigned long long)delay);
+				log_info(d, "matching %s again in %llu ms", prov->name, (unsigned long long)delay);
 				loop_add_timer(d->loop, now_ns() + delay * 1000000ull, rematch_later, rm,
 					       &prov->rematch_timer);
 			}

@@ -166,10 +166,15 @@ main(int argc, char **argv)
 			break;
 		case 'b': {
 			char **n = reallocarray(d.bundle_dirs, d.n_bundle_dirs + 1, sizeof(*n));
+			char *abs = realpath(optarg, NULL);
 			if (!n)
 				return 1;
 			d.bundle_dirs = n;
-			d.bundle_dirs[d.n_bundle_dirs++] = strdup(optarg);
+			if (!abs) {
+				fprintf(stderr, "udkd: bundle directory %s: %s\n", optarg, strerror(errno));
+				return 2;
+			}
+			d.bundle_dirs[d.n_bundle_dirs++] = abs;
 			break;
 		}
 		case 'm':

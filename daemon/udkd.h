@@ -154,6 +154,7 @@ struct crash_record {
 	int signal;			/* 0 if it exited */
 	int exit_status;
 	char phase[16];			/* "launch", "start", "running", "stop" */
+	char last_words[160];		/* the driver's last line of output */
 };
 
 #define CRASH_HISTORY 8
@@ -254,6 +255,7 @@ struct driver_proc {
 	bool ping_outstanding;
 	char logbuf[1024];
 	size_t loglen;
+	char last_line[160];
 };
 
 int launcher_start_instance(struct udkd *d, struct service *instance);

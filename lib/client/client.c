@@ -439,7 +439,7 @@ udk_client_wait_for_service(struct udk_client *c, const struct udk_value *match,
 		if (deadline) {
 			uint64_t now = now_ms();
 			if (now >= deadline) {
-				r = udk_set_reason(-ETIMEDOUT, "no matching service arrived within %d ms", timeout_ms);
+				r = -ETIMEDOUT;
 				break;
 			}
 			left = (int)(deadline - now);
@@ -451,7 +451,12 @@ udk_client_wait_for_service(struct udk_client *c, const struct udk_value *match,
 		*ret_id = w.id;
 		return 0;
 	}
-	return r < 0 ? r : -ETIMEDOUT;
+	if (r == -ETIMEDOUT || r >= 0)
+		return udk_set_reason(-ETIMEDOUT,
+				      "no matching service was registered within %d ms; `udkctl tree` shows what exists, "
+				      "`udkctl drivers` which drivers failed",
+				      timeout_ms);
+	return r;
 }
 
 UDK_EXPORT int

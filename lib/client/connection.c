@@ -516,15 +516,10 @@ call_common(struct udk_connection *conn, uint64_t selector, const uint64_t *in, 
 		copybacks_drop(cs.copybacks);
 	} else {
 		struct proto_call_reply rep;
-		if (reply.len < sizeof(rep)) {
-			r = udk_set_reason(-UDK_E_PROTOCOL, "the driver's reply is truncated");
-		} else {
-			memcpy(&rep, reply.payload, sizeof(rep));
-			if (rep.scalar_out_count > scalar_cap || rep.struct_out_size > out_cap ||
-			    reply.len != sizeof(rep) + 8u * rep.scalar_out_count + rep.struct_out_size) {
-				r = udk_set_reason(-UDK_E_PROTOCOL,
-						   "the driver's reply does not fit what the call asked for");
-			} else {
+		size_t inline_cap = (pc.flags & CALL_F_STRUCT_OUT_FD) ? 0 : out_cap;
+		r = proto_call_reply_decode(reply.payload, reply.len, scalar_cap, inline_cap, &rep);
+		if (r >= 0) {
+			{
 				if (rep.scalar_out_count)
 					memcpy(out, reply.payload + sizeof(rep), 8u * rep.scalar_out_count);
 				if (n_out)

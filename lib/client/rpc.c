@@ -234,8 +234,12 @@ rpc_call_value(struct rpc *r, uint16_t op, const struct udk_value *body, int tim
 	if (e < 0)
 		return e;
 	e = m.h.status;
-	if (e < 0)
+	if (e < 0) {
+		/* failures hand back nothing but the reason */
 		udk_set_reason_str(udk_dict_get_string(m.body, "reason"));
+		wire_msg_clear(&m);
+		return e;
+	}
 	if (ret_fd)
 		*ret_fd = wire_msg_take_fd(&m, 0);
 	if (ret_body)

@@ -17,6 +17,7 @@
 #ifndef UDK_COMMON_PROTO_H
 #define UDK_COMMON_PROTO_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Bumped on any incompatible change; peers compare it in their hello. */
@@ -106,6 +107,19 @@ struct proto_completion {
 	uint32_t count;			/* <= PROTO_MAX_SCALARS */
 	/* uint64_t values[count] */
 };
+
+/* A decoded call; pointers point into the message. */
+struct call_view {
+	struct proto_call call;
+	const uint8_t *scalars;		/* call.scalar_in_count little-endian u64 */
+	const uint8_t *struct_in;	/* inline input, or NULL */
+};
+
+/* Check every size and count of a UC_CALL payload; -UDK_E_* with a reason. */
+int proto_call_decode(const uint8_t *p, size_t len, unsigned n_fds, struct call_view *v);
+/* Check a reply against what the caller made room for. */
+int proto_call_reply_decode(const uint8_t *p, size_t len, uint32_t scalar_cap, size_t struct_cap,
+			    struct proto_call_reply *rep);
 
 _Static_assert(sizeof(struct proto_call) == 40, "proto_call layout");
 _Static_assert(sizeof(struct proto_call_reply) == 8, "proto_call_reply layout");

@@ -139,7 +139,8 @@ wire_sendv(int sock, uint16_t op, uint16_t flags, uint32_t serial, int32_t statu
 		buf_free(&b);
 		if (mfd < 0)
 			return mfd;
-		memcpy(allfds, fds, sizeof(int) * n_fds);
+		if (n_fds)
+			memcpy(allfds, fds, sizeof(int) * n_fds);
 		allfds[n_fds] = mfd;
 		h = (struct wire_header){ WIRE_HEADER_SIZE + 8, op, (uint16_t)(flags | WIRE_F_LARGE), serial, status };
 		v[0] = (struct iovec){ &h, sizeof(h) };

@@ -164,7 +164,7 @@ udk_user_client_dispatch(struct udk_service *client, struct udk_method_args *arg
 	}
 	if (d->check_scalar_input_count != UDK_METHOD_VARIABLE &&
 	    args->scalar_input_count != d->check_scalar_input_count)
-		return udk_error_set(-UDK_E_SCALAR_COUNT, "%s: %u scalar inputs given, the driver expects %u", label,
+		return udk_error_set(-UDK_E_SCALAR_COUNT, "%s: %u scalar input(s) given, the driver expects %u", label,
 				     args->scalar_input_count, d->check_scalar_input_count);
 	in_size = args->struct_input_descriptor ? udk_memory_descriptor_get_length(args->struct_input_descriptor)
 						: args->struct_input_size;
@@ -174,7 +174,7 @@ udk_user_client_dispatch(struct udk_service *client, struct udk_method_args *arg
 	if (d->check_scalar_output_count != UDK_METHOD_VARIABLE &&
 	    args->scalar_output_count != d->check_scalar_output_count)
 		return udk_error_set(-UDK_E_SCALAR_COUNT,
-				     "%s: the app asks for %u scalar outputs, the driver returns %u", label,
+				     "%s: the app asks for %u scalar output(s), the driver returns %u", label,
 				     args->scalar_output_count, d->check_scalar_output_count);
 	out_size = args->struct_output_descriptor ? udk_memory_descriptor_get_length(args->struct_output_descriptor)
 						  : args->struct_output_size;
@@ -256,47 +256,18 @@ handle_call(struct uc_conn *c, struct wire_msg *m)
 	struct udk_method_args args = { 0 };
 	struct udk_async_ref aref = { .conn = c };
 	struct call_ctx ctx = { .conn = c, .client = uc, .serial = m->h.serial };
-	size_t expect;
-	unsigned fds_expected = 0, fd_i = 0;
+	unsigned fd_i = 0;
 	uint64_t fdsize = 0;
 	int r;
 
-	if (m->len < sizeof(pc)) {
-		refuse(c, m, -UDK_E_PROTOCOL, "call message of %zu bytes is shorter than its %zu-byte header", m->len,
-		       sizeof(pc));
-		return;
-	}
-	memcpy(&pc, m->payload, sizeof(pc));
-	if (pc.flags & ~(uint32_t)(CALL_F_STRUCT_IN_FD | CALL_F_STRUCT_OUT_FD | CALL_F_ASYNC)) {
-		refuse(c, m, -UDK_E_PROTOCOL, "call carries unknown flags 0x%x", pc.flags);
-		return;
-	}
-	if (pc.scalar_in_count > PROTO_MAX_SCALARS || pc.scalar_out_max > PROTO_MAX_SCALARS) {
-		refuse(c, m, -UDK_E_SCALAR_COUNT, "at most %u scalars each way; the call has %u in and asks for %u out",
-		       PROTO_MAX_SCALARS, pc.scalar_in_count, pc.scalar_out_max);
-		return;
-	}
-	if (!(pc.flags & CALL_F_STRUCT_IN_FD) && pc.struct_in_size > PROTO_MAX_INLINE_STRUCT) {
-		refuse(c, m, -UDK_E_STRUCT_SIZE,
-		       "inline structure input is limited to %u bytes, the call has %u; larger inputs travel in memory",
-		       PROTO_MAX_INLINE_STRUCT, pc.struct_in_size);
-		return;
-	}
-	if (!(pc.flags & CALL_F_STRUCT_OUT_FD) && pc.struct_out_max > PROTO_MAX_INLINE_STRUCT) {
-		refuse(c, m, -UDK_E_STRUCT_SIZE, "inline structure output is limited to %u bytes, the call asks for %u",
-		       PROTO_MAX_INLINE_STRUCT, pc.struct_out_max);
-		return;
-	}
-	expect = sizeof(pc) + 8u * pc.scalar_in_count + ((pc.flags & CALL_F_STRUCT_IN_FD) ? 0 : pc.struct_in_size);
-	if (m->len != expect) {
-		refuse(c, m, -UDK_E_PROTOCOL, "call message is %zu bytes but its header describes %zu", m->len, expect);
-		return;
-	}
-	fds_expected = !!(pc.flags & CALL_F_STRUCT_IN_FD) + !!(pc.flags & CALL_F_STRUCT_OUT_FD);
-	if (m->n_fds != fds_expected) {
-		refuse(c, m, -UDK_E_PROTOCOL, "call carries %u file descriptors, its flags announce %u", m->n_fds,
-		       fds_expected);
-		return;
+	{
+		struct call_view v;
+		r = proto_call_decode(m->payload, m->len, m->n_fds, &v);
+		if (r < 0) {
+			refuse(c, m, r, "%s", udk_error_reason() ? udk_error_reason() : "malformed call");
+			return;
+		}
+		pc = v.call;
 	}
 	memcpy(scalar_in, m->payload + sizeof(pc), 8u * pc.scalar_in_count);
 	args.selector = pc.selector;

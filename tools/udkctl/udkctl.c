@@ -271,6 +271,8 @@ print_bundle(const struct udk_value *b)
 		else
 			printf("    %s exited with status %" PRId64 " during %s\n", when,
 			       udk_dict_get_int(h, "exit_status", 0), udk_dict_get_string(h, "phase"));
+		if (udk_dict_get_string(h, "last_output"))
+			printf("      last output: %s\n", udk_dict_get_string(h, "last_output"));
 	}
 	for (size_t i = 0; i < udk_array_size(ds); i++) {
 		struct udk_value *d = udk_array_get(ds, i);

@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hello - the udk example driver.  Copy it to start a driver of your own.
+ *
+ * It attaches to IOUserResources (no hardware), registers itself so apps
+ * can find it, and offers a user client with:
+ *   - a structure method (Greet) and a scalar method (Add),
+ *   - GetEdid: the app passes {size, uaddr}; the driver maps the app's
+ *     buffer with a memory descriptor and writes into it, the case from
+ *     "CreateMemoryDescriptorFromClient can't write data to user?",
+ *   - TickAsync: an asynchronous method completed later from a timer.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <udk/driver.h>
+#include <udk/userclient.h>
+
+#include "hello.h"
+
+struct hello_uc {
+	struct udk_timer *timer;
+	struct udk_async_ref *pending;
+	uint64_t ticks_left;
+	uint64_t ticks;
+};
+
+static int
+hello_start(struct udk_service *self, struct udk_service *provider)
+{
+	udk_log_info("hello: starting on %s", udk_service_get_name(provider));
+	/* visible to apps (udk_client_find_service) from here on */
+	return udk_service_register(self);
+}
+
+static int
+greet(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	char name[64] = "";
+	int n;
+
+	(void)uc;
+	(void)ref;
+	memcpy(name, a->struct_input, a->struct_input_size < sizeof(name) - 1 ? a->struct_input_size : sizeof(name) - 1);
+	n = snprintf(a->struct_output, a->struct_output_size, "Hello, %s, from pid %d!", name, getpid());
+	if (n < 0 || (size_t)n >= a->struct_output_size)
+		return udk_error_set(-ENOBUFS, "the greeting needs %d bytes of output", n + 1);
+	a->struct_output_size = (size_t)n + 1;
+	return 0;
+}
+
+static int
+add(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	(void)uc;
+	(void)ref;
+	a->scalar_output[0] = a->scalar_input[0] + a->scalar_input[1];
+	return 0;
+}
+
+static int
+get_edid(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	const struct hello_edid *e = a->struct_input;
+	struct udk_address_segment seg = { e->uaddr, e->size };
+	struct udk_memory_descriptor *md = NULL;
+	uint8_t edid[HELLO_EDID_SIZE];
+	int r;
+
+	(void)ref;
+	if (e->size > sizeof(edid))
+		return udk_error_set(-EINVAL, "an EDID is at most %d bytes, the app asked for %llu", HELLO_EDID_SIZE,
+				     (unsigned long long)e->size);
+	/* a fake monitor: EDID header, then bytes that checksum to zero per block */
+	memset(edid, 0, sizeof(edid));
+	memcpy(edid, "\x00\xff\xff\xff\xff\xff\xff\x00", 8);
+	memcpy(edid + 8, "\x5a\xa5UDK1", 6);
+	for (int block = 0; block < 2; block++) {
+		uint8_t sum = 0;
+		for (int i = 0; i < 127; i++)
+			sum += edid[block * 128 + i];
+		edid[block * 128 + 127] = (uint8_t)(0x100 - sum);
+	}
+	/* OutIn, as in the forum post: udk writes back into the app's buffer */
+	r = udk_user_client_create_memory_descriptor(uc, UDK_MEMORY_DIRECTION_INOUT, 1, &seg, &md);
+	if (r < 0)
+		return r;
+	r = udk_memory_descriptor_write(md, 0, edid, e->size);
+	udk_memory_descriptor_unref(md);
+	return r;
+}
+
+static void
+tick(struct udk_timer *t, uint64_t now, void *ctx)
+{
+	struct hello_uc *iv = ctx;
+	uint64_t v;
+
+	(void)now;
+	iv->ticks++;
+	if (!iv->pending || --iv->ticks_left > 0)
+		return;
+	udk_timer_cancel(t);
+	v = iv->ticks;
+	udk_async_complete(iv->pending, 0, &v, 1);
+	udk_async_ref_free(iv->pending);
+	iv->pending = NULL;
+}
+
+static int
+tick_async(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	struct hello_uc *iv = udk_service_get_ivars(uc);
+	int r;
+
+	(void)ref;
+	if (iv->pending)
+		return udk_error_set(-EBUSY, "a TickAsync call is already waiting");
+	if (a->scalar_input[0] == 0 || a->scalar_input[0] > 1000)
+		return udk_error_set(-EINVAL, "ticks must be 1..1000");
+	if (!iv->timer && (r = udk_timer_create(udk_service_get_default_queue(uc), tick, iv, &iv->timer)) < 0)
+		return r;
+	r = udk_async_ref_copy(a->completion, &iv->pending);
+	if (r < 0)
+		return r;
+	iv->ticks_left = a->scalar_input[0];
+	/* every 10 ms */
+	return udk_timer_arm(iv->timer, udk_time_now_ns() + 10000000ull, 10000000ull);
+}
+
+static void
+hello_uc_free(struct udk_service *uc)
+{
+	struct hello_uc *iv = udk_service_get_ivars(uc);
+
+	if (iv->timer) {
+		udk_timer_cancel(iv->timer);
+		udk_timer_unref(iv->timer);
+	}
+	udk_async_ref_free(iv->pending);
+}
+
+/* Checked before any method runs: counts, sizes, sync or async. */
+static const struct udk_method_dispatch hello_methods[HELLO_SELECTOR_COUNT] = {
+	[HELLO_GREET] = { .function = greet, .name = "Greet",
+			  .check_scalar_input_count = 0, .check_structure_input_size = UDK_METHOD_VARIABLE,
+			  .check_scalar_output_count = 0, .check_structure_output_size = UDK_METHOD_VARIABLE },
+	[HELLO_ADD] = { .function = add, .name = "Add",
+			.check_scalar_input_count = 2, .check_scalar_output_count = 1 },
+	[HELLO_GET_EDID] = { .function = get_edid, .name = "GetEdid",
+			     .check_structure_input_size = sizeof(struct hello_edid) },
+	[HELLO_TICK_ASYNC] = { .function = tick_async, .name = "TickAsync",
+			       .check_completion_exists = 1, .check_scalar_input_count = 1 },
+};
+
+static const struct udk_class hello_driver = {
+	UDK_CLASS_INIT,
+	.name = "HelloDriver",
+	.start = hello_start,
+};
+
+static const struct udk_class hello_user_client = {
+	UDK_CLASS_INIT,
+	.name = "HelloUserClient",
+	.ivars_size = sizeof(struct hello_uc),
+	.free = hello_uc_free,
+	.methods = hello_methods,
+	.n_methods = HELLO_SELECTOR_COUNT,
+};
+
+int
+main(int argc, char **argv)
+{
+	static const struct udk_class *const classes[] = { &hello_driver, &hello_user_client, NULL };
+
+	return udk_driver_main(argc, argv, classes);
+}

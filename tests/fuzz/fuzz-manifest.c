@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A whole bundle manifest: the input becomes Info.plist of a bundle that
+ * udkd's loader reads and checks, personality by personality.
+ */
+#include <stdarg.h>
+#include <sys/stat.h>
+
+#include "udkd.h"
+#include "util.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* the loader's only ties to the rest of udkd */
+void
+udkd_log(struct udkd *d, int level, const char *source, const char *fmt, ...)
+{
+	(void)d;
+	(void)level;
+	(void)source;
+	(void)fmt;
+}
+void
+registry_walk(struct udkd *d, void (*fn)(struct udkd *, struct service *, void *), void *data)
+{
+	(void)d;
+	(void)fn;
+	(void)data;
+}
+void
+service_terminate(struct udkd *d, struct service *s, const char *why)
+{
+	(void)d;
+	(void)s;
+	(void)why;
+}
+char *
+service_path(const struct service *s)
+{
+	(void)s;
+	return strdup("/");
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static char dir[256];
+	char path[300];
+	struct bundle *b = NULL;
+	FILE *f;
+
+	if (size > 256 * 1024)
+		return 0;
+	if (!dir[0]) {
+		const char *t = getenv("TMPDIR");
+		snprintf(dir, sizeof(dir), "%s/udk-fuzz-XXXXXX", t ? t : "/tmp");
+		if (!mkdtemp(dir))
+			abort();
+		snprintf(path, sizeof(path), "%s/F.dext", dir);
+		mkdir(path, 0755);
+		snprintf(path, sizeof(path), "%s/F.dext/exe", dir);
+		f = fopen(path, "w");
+		if (f)
+			fclose(f);
+		chmod(path, 0755);
+	}
+	snprintf(path, sizeof(path), "%s/F.dext/Info.plist", dir);
+	f = fopen(path, "w");
+	if (!f)
+		abort();
+	fwrite(data, 1, size, f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/F.dext", dir);
+	if (bundle_load(path, &b) == 0)
+		bundle_free(b);
+	return 0;
+}
