@@ -873,6 +873,14 @@ child_exec(struct udkd *d, struct driver_proc *p, int sock, int logw, const char
 		}
 	}
 	envp[n] = NULL;
+	{
+		/* udkd raised its own descriptor limit; drivers get the usual one */
+		struct rlimit nofile;
+		if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur > 1024) {
+			nofile.rlim_cur = 1024;
+			setrlimit(RLIMIT_NOFILE, &nofile);
+		}
+	}
 	if (chdir(p->bundle->path) < 0)
 		_exit(126);
 	if (d->cfg.sandbox && sandbox_apply_pre_exec(p->bundle->path, exe) < 0) {

@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 
@@ -257,6 +258,14 @@ main(int argc, char **argv)
 	}
 	d.socket_path = strdup_printf("%s/udkd.sock", d.runtime_dir);
 
+	{
+		/* three descriptors per driver process: take what the system allows */
+		struct rlimit nofile;
+		if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+			nofile.rlim_cur = nofile.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &nofile);
+		}
+	}
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);

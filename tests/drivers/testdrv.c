@@ -8,9 +8,12 @@
  *   fail-start    return an error with a reason from start
  *   hang-start    never return from start
  *   exit-start    exit(3) inside start
+ *   garbage       write junk on the udkd socket, then wait
  *   publish-nub   start, publish and register a child "TestNub", and count
  *                 NubResets when a driver on it dies
  *   hang-later    start normally, then block the default queue after 300 ms
+ *
+ * With the property "TestResource", start also publishes that resource.
  *
  * Its user client (TestUserClient) has the selectors in enum below.
  */
@@ -96,6 +99,14 @@ drv_start(struct udk_service *self, struct udk_service *provider)
 	if (strcmp(b, "hang-start") == 0)
 		for (;;)
 			pause();
+	if (strcmp(b, "garbage") == 0) {
+		/* a hostile driver: junk on its udkd socket (fd 3) */
+		static const uint8_t junk[7] = { 0xff, 0xfe, 0xfd, 0x00, 0x01, 0x02, 0x03 };
+		if (write(3, junk, sizeof(junk)) < 0)
+			return -errno;
+		for (;;)
+			pause();
+	}
 
 	props = udk_value_new_dict();
 	udk_dict_set_bool(props, "Started", true);
@@ -117,6 +128,15 @@ drv_start(struct udk_service *self, struct udk_service *provider)
 		r = udk_service_register(iv->nub);
 		if (r < 0)
 			return r;
+	}
+	{
+		char res[128];
+		/* publish a resource for IOResourceMatch tests */
+		if (udk_service_get_string_property(self, "TestResource", res, sizeof(res)) == 0) {
+			r = udk_service_publish_resource(self, res);
+			if (r < 0)
+				return r;
+		}
 	}
 	if (strcmp(b, "hang-later") == 0) {
 		r = udk_timer_create(udk_service_get_default_queue(self), hang_now, NULL, &iv->hang_timer);

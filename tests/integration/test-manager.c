@@ -566,3 +566,29 @@ ok:
 	ASSERT_TRUE(fixture_wait_output(&f, "drivers " ID_A, "running, pid", 10000));
 	fixture_stop(&f);
 }
+
+TEST(driver_sending_garbage_is_killed_and_udkd_carries_on)
+{
+	struct fixture f;
+	char *out;
+	int st;
+
+	fixture_init(&f);
+	fixture_add_bundle(&f, "A.dext", ID_A,
+			   TEST_PERSONALITY("A", ID_A, "IOUserResources",
+					    "<key>IOMatchCategory</key><string>T</string>"
+					    "<key>TestBehavior</key><string>garbage</string>"));
+	fixture_add_bundle(&f, "B.dext", ID_B,
+			   TEST_PERSONALITY("B", ID_B, "IOUserResources", "<key>IOMatchCategory</key><string>B</string>"));
+	fixture_start(&f, "--crash-limit", "2", "--restart-base-ms", "20", NULL);
+	ASSERT_TRUE(fixture_wait_output(&f, "drivers " ID_A, ": disabled", 10000));
+	out = fixture_log(&f);
+	ASSERT_CONTAINS(out, "sent a malformed message: message of 7 bytes is shorter than its 16-byte header");
+	free(out);
+	/* the well-behaved driver and udkd are fine */
+	out = fixture_udkctl(&f, &st, "drivers " ID_B);
+	ASSERT_EQ(st, 0);
+	ASSERT_CONTAINS(out, "running, pid");
+	free(out);
+	fixture_stop(&f);
+}
