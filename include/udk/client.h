@@ -146,6 +146,21 @@ UDK_EXPORT int udk_connection_dispatch(struct udk_connection *conn, int timeout_
 UDK_EXPORT int udk_connection_map_memory(struct udk_connection *conn, uint64_t type, uint64_t options,
 					 struct udk_buffer **ret);
 
+/*
+ * Map the data queue the driver offers for @type (see ring.h).  The app
+ * gets the role opposite to the driver's.
+ */
+struct udk_ring;
+UDK_EXPORT int udk_connection_map_data_queue(struct udk_connection *conn, uint64_t type, struct udk_ring **ret);
+
+/*
+ * Spin instead of sleeping while a call is out: synchronous calls then go
+ * through a shared page that both the app and the driver poll, for the
+ * lowest latency, at the cost of a busy CPU on each side while calls
+ * flow.  Both sides fall back to sleeping after a short idle spin.
+ */
+UDK_EXPORT int udk_connection_set_spin(struct udk_connection *conn, bool spin);
+
 /* Fail calls with UDK_E_DEADLINE after @ms (0, the default: wait). */
 UDK_EXPORT int udk_connection_set_timeout(struct udk_connection *conn, int ms);
 /* The registry id of the service this connection was opened on. */

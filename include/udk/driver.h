@@ -36,6 +36,7 @@ extern "C" {
 
 struct udk_service;
 struct udk_buffer;
+struct udk_ring;
 struct udk_method_args;
 struct udk_method_dispatch;
 
@@ -100,6 +101,11 @@ struct udk_class {
 					   struct udk_buffer **ret);
 	/* The app closed the connection or died. */
 	void (*client_closed)(struct udk_service *self);
+	/*
+	 * A data queue an app maps with udk_connection_map_data_queue(): return
+	 * a ring this side created (udk_ring_create); the app gets the other role.
+	 */
+	int (*copy_data_queue_for_type)(struct udk_service *self, uint64_t type, struct udk_ring **ret);
 };
 
 #define UDK_CLASS_INIT .struct_size = sizeof(struct udk_class), .api_version = UDK_API_VERSION

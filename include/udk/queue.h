@@ -59,6 +59,21 @@ UDK_EXPORT int udk_timer_cancel(struct udk_timer *t);
 /* Number of times the handler ran. */
 UDK_EXPORT uint64_t udk_timer_get_fire_count(const struct udk_timer *t);
 
+struct udk_ring;
+struct udk_ring_source;
+
+typedef void (*udk_ring_fn)(struct udk_ring *r, void *ctx);
+
+/*
+ * IODataQueueDispatchSource: run @fn on @q whenever the peer rings @r's
+ * doorbell (records arrived for a consumer, space freed for a producer).
+ * @fn should drain what it can; it runs again if more arrives meanwhile.
+ */
+UDK_EXPORT int udk_ring_source_create(struct udk_ring *r, struct udk_queue *q, udk_ring_fn fn, void *ctx,
+				      struct udk_ring_source **ret);
+/* Stop delivering: @fn does not run after this returns.  Not from within @fn. */
+UDK_EXPORT void udk_ring_source_destroy(struct udk_ring_source *s);
+
 #ifdef __cplusplus
 }
 #endif

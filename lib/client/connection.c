@@ -19,10 +19,18 @@
  * for its reply, so it cannot reach the app's memory outside a call.
  */
 #include <fcntl.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 
+#include <udk/ring.h>
+
+#include "buf.h"
 #include "private.h"
 #include "proto.h"
+#include "ring-private.h"
+#include "value-private.h"
 #include "util.h"
 
 struct copyback {
@@ -66,6 +74,13 @@ struct udk_connection {
 	struct completion *done, **done_tail;
 	uint64_t next_async;
 	bool closed;
+	/* spin mode: sync calls through a shared page */
+	pthread_mutex_t spin_lock;
+	struct proto_spin_page *spin;
+	int spin_req_bell, spin_rep_bell;
+	uint32_t spin_seq;
+	bool spin_on;
+	uint32_t spin_budget;
 };
 
 static void
@@ -363,6 +378,8 @@ connection_new(int fd, uint64_t service, struct udk_connection **ret)
 	conn->done_tail = &conn->done;
 	conn->next_async = 1;
 	pthread_mutex_init(&conn->lock, NULL);
+	pthread_mutex_init(&conn->spin_lock, NULL);
+	conn->spin_req_bell = conn->spin_rep_bell = -1;
 	rpc_init(&conn->rpc, fd, -UDK_E_DRIVER_DIED,
 		 "the driver process died or closed the connection; wait for the service to return (an arrival "
 		 "notification) and open it again",
@@ -409,6 +426,12 @@ udk_connection_unref(struct udk_connection *conn)
 		copybacks_drop(op->copybacks);
 		free(op);
 	}
+	if (conn->spin) {
+		munmap(conn->spin, sizeof(*conn->spin));
+		close(conn->spin_req_bell);
+		close(conn->spin_rep_bell);
+	}
+	pthread_mutex_destroy(&conn->spin_lock);
 	pthread_mutex_destroy(&conn->lock);
 	free(conn);
 	return NULL;
@@ -432,6 +455,169 @@ UDK_EXPORT int
 udk_connection_get_fd(struct udk_connection *conn)
 {
 	return conn ? conn->rpc.fd : -EINVAL;
+}
+
+/* ---- spin mode ---- */
+
+static inline void
+cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+UDK_EXPORT int
+udk_connection_set_spin(struct udk_connection *conn, bool spin)
+{
+	struct proto_spin_page *sp;
+	struct wire_msg m;
+	int fds[3] = { -1, -1, -1 }, r;
+
+	udk_return_val_if_fail(conn, -EINVAL);
+	pthread_mutex_lock(&conn->spin_lock);
+	if (!spin || conn->spin) {
+		conn->spin_on = spin && conn->spin;
+		pthread_mutex_unlock(&conn->spin_lock);
+		return 0;
+	}
+	fds[0] = memfd_create("udk-spin", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	fds[1] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	fds[2] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fds[0] < 0 || fds[1] < 0 || fds[2] < 0 || ftruncate(fds[0], sizeof(*sp)) < 0 ||
+	    fcntl(fds[0], F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	sp = mmap(NULL, sizeof(*sp), PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+	if (sp == MAP_FAILED) {
+		r = -errno;
+		goto fail;
+	}
+	sp->magic = PROTO_SPIN_MAGIC;
+	sp->version = 1;
+	r = rpc_call(&conn->rpc, OP_UC_SPIN, 0, NULL, 0, fds, 3, conn->timeout_ms > 0 ? conn->timeout_ms : -1, NULL,
+		     &m);
+	if (r >= 0) {
+		r = m.h.status;
+		wire_msg_clear(&m);
+	}
+	if (r < 0) {
+		munmap(sp, sizeof(*sp));
+		goto fail;
+	}
+	close(fds[0]);
+	conn->spin = sp;
+	conn->spin_req_bell = fds[1];
+	conn->spin_rep_bell = fds[2];
+	conn->spin_on = true;
+	conn->spin_budget = 1u << 16;
+	pthread_mutex_unlock(&conn->spin_lock);
+	return 0;
+fail:
+	for (int i = 0; i < 3; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	pthread_mutex_unlock(&conn->spin_lock);
+	return r;
+}
+
+/*
+ * One synchronous call through the spin page.  Called with spin_lock held.
+ * The reply (proto_call_reply + payload) is copied into @out.
+ */
+static int
+spin_call(struct udk_connection *conn, const struct iovec *iov, unsigned n_iov, struct call_state *cs,
+	  uint8_t *out, uint32_t *out_len, int *status)
+{
+	struct proto_spin_page *sp = conn->spin;
+	struct rpc_pending pend = { .user = cs };
+	uint64_t deadline = conn->timeout_ms > 0 ? now_ms() + (uint64_t)conn->timeout_ms : 0;
+	uint32_t seq, len = 0;
+	int r = 0;
+
+	for (unsigned i = 0; i < n_iov; i++) {
+		memcpy(sp->req + len, iov[i].iov_base, iov[i].iov_len);
+		len += (uint32_t)iov[i].iov_len;
+	}
+	seq = ++conn->spin_seq;
+	pend.serial = PROTO_SPIN_SERIAL | (seq & 0x3fffffffu);
+	/* memory requests during the call name this serial */
+	rpc_add_pending(&conn->rpc, &pend);
+	sp->req_len = len;
+	/* store-release paired with the driver's load-acquire in spin_poll():
+	 * the request is written before it is published */
+	atomic_store_explicit(&sp->req_seq, seq, memory_order_release);
+	/* full fence paired with the driver's in spin_sleeping() */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&sp->driver_waiting, memory_order_relaxed)) {
+		uint64_t one = 1;
+		if (write(conn->spin_req_bell, &one, sizeof(one)) < 0) {
+			/* saturated: the driver is being woken anyway */
+		}
+	}
+	for (;;) {
+		bool got = false;
+
+		for (uint32_t i = 1; i <= conn->spin_budget; i++) {
+			/* load-acquire paired with the driver's store-release of
+			 * rep_seq in spin_reply() */
+			if (atomic_load_explicit(&sp->rep_seq, memory_order_acquire) == seq) {
+				got = true;
+				break;
+			}
+			if ((i & 1023) == 0) {
+				/* memory requests and death notices come on the socket */
+				rpc_pump(&conn->rpc, 0);
+				if (conn->rpc.dead)
+					break;
+			}
+			cpu_relax();
+		}
+		if (got)
+			break;
+		if (conn->rpc.dead) {
+			r = conn->rpc.dead_status;
+			udk_set_reason_str(conn->rpc.dead_reason);
+			break;
+		}
+		atomic_store_explicit(&sp->app_waiting, 1, memory_order_relaxed);
+		/* full fence paired with the driver's after it publishes rep_seq */
+		atomic_thread_fence(memory_order_seq_cst);
+		if (atomic_load_explicit(&sp->rep_seq, memory_order_acquire) != seq) {
+			struct pollfd pfd[2] = { { conn->spin_rep_bell, POLLIN, 0 }, { conn->rpc.fd, POLLIN, 0 } };
+			int timeout = 1000;
+			uint64_t v;
+			if (deadline) {
+				uint64_t now = now_ms();
+				if (now >= deadline) {
+					atomic_store_explicit(&sp->app_waiting, 0, memory_order_relaxed);
+					r = udk_set_reason(-UDK_E_DEADLINE, "no answer within %d ms", conn->timeout_ms);
+					/* the page is out of step now: stop spinning */
+					conn->spin_on = false;
+					break;
+				}
+				timeout = (int)MIN(deadline - now, 1000u);
+			}
+			poll(pfd, 2, timeout);
+			if (read(conn->spin_rep_bell, &v, sizeof(v)) < 0) {
+				/* not rung */
+			}
+			if (pfd[1].revents)
+				rpc_pump(&conn->rpc, 0);
+		}
+		atomic_store_explicit(&sp->app_waiting, 0, memory_order_relaxed);
+	}
+	rpc_remove_pending(&conn->rpc, &pend);
+	if (r < 0)
+		return r;
+	len = sp->rep_len;
+	if (len > PROTO_SPIN_AREA)
+		return udk_set_reason(-UDK_E_PROTOCOL, "the driver's spin reply is longer than its slot");
+	memcpy(out, sp->rep, len);
+	*out_len = len;
+	*status = sp->rep_status;
+	return 0;
 }
 
 static int
@@ -494,6 +680,33 @@ call_common(struct udk_connection *conn, uint64_t selector, const uint64_t *in, 
 	if (sin_len && !(pc.flags & CALL_F_STRUCT_IN_FD))
 		iov[n_iov++] = (struct iovec){ (void *)sin, sin_len };
 
+	if (conn->spin_on && !op && n_fds == 0) {
+		uint8_t *buf = malloc(PROTO_SPIN_AREA + 1);
+		uint32_t blen = 0;
+		int st = 0;
+		if (!buf)
+			return -ENOMEM;
+		pthread_mutex_lock(&conn->spin_lock);
+		r = conn->spin_on ? spin_call(conn, iov, n_iov, &cs, buf, &blen, &st) : -EAGAIN;
+		pthread_mutex_unlock(&conn->spin_lock);
+		if (r == -EAGAIN) {
+			free(buf);
+			goto socket;
+		}
+		if (r < 0) {
+			free(buf);
+			copybacks_drop(cs.copybacks);
+			return r;
+		}
+		/* the same reply the socket would carry */
+		wire_msg_init(&reply);
+		reply.h.status = st;
+		reply.payload = buf;
+		reply.len = blen;
+		buf[blen] = 0;
+		goto decode;
+	}
+socket:
 	r = rpc_call(&conn->rpc, OP_UC_CALL, 0, iov, n_iov, fds, n_fds, conn->timeout_ms > 0 ? conn->timeout_ms : -1,
 		     &cs, &reply);
 	if (pc.flags & CALL_F_STRUCT_IN_FD)
@@ -504,6 +717,7 @@ call_common(struct udk_connection *conn, uint64_t selector, const uint64_t *in, 
 			close(fds[n_fds - 1]);
 		return r;
 	}
+decode:
 	r = reply.h.status;
 	if (r < 0) {
 		/* the reason follows the fixed part */
@@ -650,5 +864,54 @@ udk_connection_map_memory(struct udk_connection *conn, uint64_t type, uint64_t o
 	r = udk_buffer_from_fd(fd, true, ret);
 	if (r < 0)
 		close(fd);
+	return r;
+}
+
+UDK_EXPORT int
+udk_connection_map_data_queue(struct udk_connection *conn, uint64_t type, struct udk_ring **ret)
+{
+	struct udk_value *body;
+	struct wire_msg m;
+	struct buf b;
+	struct iovec iov;
+	int fds[3], r;
+	int64_t role;
+
+	udk_return_val_if_fail(conn && ret, -EINVAL);
+	body = udk_value_new_dict();
+	udk_dict_set_uint(body, "type", type);
+	buf_init(&b, 0);
+	value_encode(&b, body);
+	udk_value_unref(body);
+	if (b.err) {
+		r = b.err;
+		buf_free(&b);
+		return r;
+	}
+	iov = (struct iovec){ b.p, b.len };
+	udk_clear_reason();
+	r = rpc_call(&conn->rpc, OP_UC_MAP_RING, WIRE_F_VALUE, &iov, 1, NULL, 0,
+		     conn->timeout_ms > 0 ? conn->timeout_ms : -1, NULL, &m);
+	buf_free(&b);
+	if (r < 0)
+		return r;
+	r = m.h.status;
+	if (r < 0) {
+		udk_set_reason_str(udk_dict_get_string(m.body, "reason"));
+		wire_msg_clear(&m);
+		return r;
+	}
+	role = udk_dict_get_int(m.body, "role", 0);
+	if (m.n_fds != 3 || (role != UDK_RING_PRODUCER && role != UDK_RING_CONSUMER)) {
+		wire_msg_clear(&m);
+		return udk_set_reason(-UDK_E_PROTOCOL, "the driver's data queue answer is malformed");
+	}
+	for (int i = 0; i < 3; i++)
+		fds[i] = wire_msg_take_fd(&m, (unsigned)i);
+	wire_msg_clear(&m);
+	r = ring_import(fds, (enum udk_ring_role)role, ret);
+	if (r < 0)
+		for (int i = 0; i < 3; i++)
+			close(fds[i]);
 	return r;
 }

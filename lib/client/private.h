@@ -66,6 +66,10 @@ int rpc_pump(struct rpc *r, int timeout_ms);
 /* Under r->lock: the pending entry for @serial that is not done, or NULL. */
 struct rpc_pending *rpc_find_pending_locked(struct rpc *r, uint32_t serial);
 void rpc_mark_dead(struct rpc *r, int status, const char *reason);
+/* A request that travels elsewhere (the spin page) but whose serial the
+ * peer may name in its own requests. */
+void rpc_add_pending(struct rpc *r, struct rpc_pending *p);
+void rpc_remove_pending(struct rpc *r, struct rpc_pending *p);
 
 /* ---- buffer.c (lib/common) ---- */
 

@@ -283,3 +283,25 @@ rpc_pump(struct rpc *r, int timeout_ms)
 	pthread_mutex_unlock(&r->lock);
 	return handled;
 }
+
+void
+rpc_add_pending(struct rpc *r, struct rpc_pending *p)
+{
+	pthread_mutex_lock(&r->lock);
+	p->done = false;
+	p->next = r->pending;
+	r->pending = p;
+	pthread_mutex_unlock(&r->lock);
+}
+
+void
+rpc_remove_pending(struct rpc *r, struct rpc_pending *p)
+{
+	pthread_mutex_lock(&r->lock);
+	for (struct rpc_pending **pp = &r->pending; *pp; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	pthread_mutex_unlock(&r->lock);
+}

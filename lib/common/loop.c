@@ -37,6 +37,8 @@ struct loop {
 	struct loop_source *dead;	/* freed after the current dispatch */
 	pthread_mutex_t post_lock;
 	struct post *posts, **posts_tail;
+	struct loop_idle idle;
+	bool has_idle;
 };
 
 int
@@ -192,12 +194,32 @@ run_posts(struct loop *l)
 	}
 }
 
+void
+loop_set_idle(struct loop *l, const struct loop_idle *idle)
+{
+	if (idle) {
+		l->idle = *idle;
+		l->has_idle = true;
+	} else {
+		l->has_idle = false;
+	}
+}
+
+static inline void
+cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
 int
 loop_run_once(struct loop *l, int timeout_ms)
 {
 	struct epoll_event evs[32];
 	uint64_t now = now_ns();
-	int n;
+	bool slept = false;
+	int n = 0;
 
 	if (l->timers) {
 		uint64_t d = l->timers->deadline;
@@ -205,9 +227,33 @@ loop_run_once(struct loop *l, int timeout_ms)
 		if (timeout_ms < 0 || until < timeout_ms)
 			timeout_ms = until;
 	}
+	if (l->has_idle && timeout_ms != 0) {
+		uint64_t end = now + l->idle.spin_ns;
+		for (unsigned i = 1;; i++) {
+			if (l->idle.poll(l->idle.data))
+				goto ran;
+			if ((i & 127) == 0) {
+				n = epoll_wait(l->epfd, evs, ARRAY_SIZE(evs), 0);
+				if (n > 0)
+					goto dispatch;
+				if (now_ns() >= end)
+					break;
+			}
+			cpu_relax();
+		}
+		l->idle.sleeping(l->idle.data, true);
+		slept = true;
+		if (l->idle.poll(l->idle.data)) {
+			l->idle.sleeping(l->idle.data, false);
+			goto ran;
+		}
+	}
 	n = epoll_wait(l->epfd, evs, ARRAY_SIZE(evs), timeout_ms);
+	if (slept && l->has_idle)
+		l->idle.sleeping(l->idle.data, false);
 	if (n < 0 && errno != EINTR)
 		return -errno;
+dispatch:
 	for (int i = 0; i < n; i++) {
 		struct loop_source *s = evs[i].data.ptr;
 		if (!s) {
@@ -221,6 +267,7 @@ loop_run_once(struct loop *l, int timeout_ms)
 			continue;
 		s->fn(l, s->fd, evs[i].events, s->data);
 	}
+ran:
 	run_posts(l);
 	now = now_ns();
 	while (l->timers && l->timers->deadline <= now && !l->quit) {

@@ -35,6 +35,20 @@ int loop_add_timer(struct loop *l, uint64_t deadline_ns, loop_timer_fn fn, void 
  */
 void loop_timer_cancel(struct loop *l, struct loop_timer *t);
 
+/*
+ * Spin before sleeping: with an idle hook, loop_run_once() first calls
+ * poll() for up to spin_ns (checking the epoll set now and then), and only
+ * sleeps after telling the peer with sleeping(true).  For shared-memory
+ * channels whose peer would rather not pay for a wake-up.
+ */
+struct loop_idle {
+	bool (*poll)(void *data);		/* true: found and did work */
+	void (*sleeping)(void *data, bool asleep);
+	void *data;
+	uint64_t spin_ns;
+};
+void loop_set_idle(struct loop *l, const struct loop_idle *idle);
+
 /* Dispatch what is ready, waiting at most @timeout_ms (-1: until something). */
 int loop_run_once(struct loop *l, int timeout_ms);
 /* Run until loop_quit(). */

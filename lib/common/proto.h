@@ -17,6 +17,7 @@
 #ifndef UDK_COMMON_PROTO_H
 #define UDK_COMMON_PROTO_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,6 +69,8 @@ enum proto_op {
 	OP_UC_COMPLETION,	/* driver -> app oneway: struct proto_completion */
 	OP_UC_MAP,		/* app -> driver {type, options} -> {options, size} + fd */
 	OP_UC_CLOSE,		/* app -> driver {} -> {} */
+	OP_UC_MAP_RING,		/* app -> driver {type} -> {role} + 3 fds (memfd, data bell, space bell) */
+	OP_UC_SPIN,		/* app -> driver {} + 3 fds (page, request bell, reply bell) -> {} */
 };
 
 /* Connection roles, from the service ids' point of view. */
@@ -120,6 +123,37 @@ int proto_call_decode(const uint8_t *p, size_t len, unsigned n_fds, struct call_
 /* Check a reply against what the caller made room for. */
 int proto_call_reply_decode(const uint8_t *p, size_t len, uint32_t scalar_cap, size_t struct_cap,
 			    struct proto_call_reply *rep);
+
+/*
+ * The spin page of a user client that opted into spinning (OP_UC_SPIN):
+ * one request and one reply slot.  The app writes a UC_CALL payload into
+ * req and publishes req_seq; the driver, polling, serves it and publishes
+ * rep_seq.  A side that stops polling sets its *_waiting flag and sleeps
+ * on an eventfd the other side rings.
+ */
+#define PROTO_SPIN_MAGIC 0x4e495053u /* "SPIN" */
+#define PROTO_SPIN_AREA 8192u
+#define PROTO_SPIN_SERIAL 0x40000000u	/* serials of spin calls */
+
+struct proto_spin_page {
+	uint32_t magic;
+	uint32_t version;
+	uint8_t pad0[56];
+	/* written by the app */
+	_Atomic uint32_t req_seq;
+	_Atomic uint32_t app_waiting;
+	uint32_t req_len;
+	uint8_t pad1[52];
+	/* written by the driver */
+	_Atomic uint32_t rep_seq;
+	_Atomic uint32_t driver_waiting;
+	uint32_t rep_len;
+	int32_t rep_status;
+	uint8_t pad2[48];
+	uint8_t pad3[64];
+	uint8_t req[PROTO_SPIN_AREA];
+	uint8_t rep[PROTO_SPIN_AREA];
+};
 
 _Static_assert(sizeof(struct proto_call) == 40, "proto_call layout");
 _Static_assert(sizeof(struct proto_call_reply) == 8, "proto_call_reply layout");

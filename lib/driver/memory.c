@@ -11,6 +11,7 @@
  */
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include "private.h"
 #include "proto.h"
@@ -21,12 +22,112 @@ struct udk_memory_descriptor {
 	uint32_t direction;
 	uint64_t length;
 	bool writable;
-	int fd;			/* -1 when backed by a buffer */
+	int fd;			/* -1 when backed by a buffer or a cached map */
 	void *map;		/* page-aligned mapping (fd) */
 	size_t map_len;
 	uint8_t *addr;		/* first byte */
 	struct udk_buffer *buffer;
+	struct shared_map *shared;
 };
+
+/*
+ * Mappings of the app's udk_buffers, kept per connection so a buffer used
+ * call after call is mapped (and its pages faulted in) once, not per call.
+ */
+struct shared_map {
+	int refcount;
+	struct shared_map *next;
+	dev_t dev;
+	ino_t ino;
+	uint64_t size;
+	void *addr;
+	bool writable;
+};
+
+#define MAP_CACHE_MAX 16
+
+static void
+shared_map_unref(struct shared_map *m)
+{
+	if (m && __atomic_sub_fetch(&m->refcount, 1, __ATOMIC_ACQ_REL) == 0) {
+		munmap(m->addr, m->size);
+		free(m);
+	}
+}
+
+void
+map_cache_clear(struct shared_map **cache)
+{
+	while (*cache) {
+		struct shared_map *m = *cache;
+		*cache = m->next;
+		shared_map_unref(m);
+	}
+}
+
+/* The cached mapping of memfd @fd (which is consumed), or a new one. */
+static int
+map_cache_get(struct shared_map **cache, int fd, struct shared_map **ret)
+{
+	struct stat st;
+	struct shared_map *m, **pp;
+	size_t n = 0;
+
+	if (fstat(fd, &st) < 0 || st.st_size <= 0) {
+		close(fd);
+		return -EBADF;
+	}
+	for (pp = cache; *pp; pp = &(*pp)->next, n++) {
+		m = *pp;
+		if (m->dev == st.st_dev && m->ino == st.st_ino && m->size == (uint64_t)st.st_size) {
+			/* most recently used first */
+			*pp = m->next;
+			m->next = *cache;
+			*cache = m;
+			close(fd);
+			__atomic_add_fetch(&m->refcount, 1, __ATOMIC_RELAXED);
+			*ret = m;
+			return 0;
+		}
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		close(fd);
+		return -ENOMEM;
+	}
+	m->refcount = 2; /* the cache and the caller */
+	m->dev = st.st_dev;
+	m->ino = st.st_ino;
+	m->size = (uint64_t)st.st_size;
+	m->writable = true;
+	m->addr = mmap(NULL, m->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m->addr == MAP_FAILED) {
+		m->writable = false;
+		m->addr = mmap(NULL, m->size, PROT_READ, MAP_SHARED, fd, 0);
+	}
+	close(fd);
+	if (m->addr == MAP_FAILED) {
+		int e = -errno;
+		free(m);
+		return e;
+	}
+	m->next = *cache;
+	*cache = m;
+	/* drop the least recently used beyond the limit */
+	for (pp = &m->next, n = 1; *pp; pp = &(*pp)->next, n++)
+		if (n >= MAP_CACHE_MAX) {
+			struct shared_map *old = *pp;
+			*pp = NULL;
+			while (old) {
+				struct shared_map *next = old->next;
+				shared_map_unref(old);
+				old = next;
+			}
+			break;
+		}
+	*ret = m;
+	return 0;
+}
 
 static int
 md_alloc(uint32_t direction, uint64_t length, struct udk_memory_descriptor **ret)
@@ -98,6 +199,7 @@ udk_memory_descriptor_unref(struct udk_memory_descriptor *md)
 		munmap(md->map, md->map_len);
 		close(md->fd);
 	}
+	shared_map_unref(md->shared);
 	udk_buffer_unref(md->buffer);
 	free(md);
 	return NULL;
@@ -197,6 +299,7 @@ udk_user_client_create_memory_descriptor(struct udk_service *client, uint32_t di
 	struct udk_value *body, *list;
 	struct wire_msg reply;
 	uint64_t total = 0, offset, length;
+	bool shared;
 	int fd, r;
 
 	udk_return_val_if_fail(client && segs && ret, -EINVAL);
@@ -238,6 +341,7 @@ udk_user_client_create_memory_descriptor(struct udk_service *client, uint32_t di
 	}
 	offset = udk_value_get_uint(udk_dict_get(reply.body, "offset"), 0);
 	length = udk_value_get_uint(udk_dict_get(reply.body, "length"), 0);
+	shared = streq(udk_dict_get_string(reply.body, "kind"), "shared");
 	fd = wire_msg_take_fd(&reply, 0);
 	if (fd < 0 || length != total) {
 		if (fd >= 0)
@@ -256,6 +360,23 @@ udk_user_client_create_memory_descriptor(struct udk_service *client, uint32_t di
 			return udk_error_set(-UDK_E_PROTOCOL, "the app's memory answer is not a sealed memfd of the "
 							      "right size");
 		}
+	}
+	if (shared) {
+		/* one of the app's udk_buffers: map once per connection */
+		struct shared_map *m = NULL;
+		struct udk_memory_descriptor *md;
+		r = map_cache_get(uc_conn_map_cache(ctx->conn), fd, &m);
+		if (r < 0)
+			return r;
+		if (offset > m->size || length > m->size - offset || (r = md_alloc(direction, length, &md)) < 0) {
+			shared_map_unref(m);
+			return r < 0 ? r : udk_error_set(-UDK_E_PROTOCOL, "the app's buffer is smaller than the range");
+		}
+		md->shared = m;
+		md->addr = (uint8_t *)m->addr + offset;
+		md->writable = m->writable && (direction & UDK_MEMORY_DIRECTION_IN);
+		*ret = md;
+		return 0;
 	}
 	r = md_from_fd(fd, offset, length, direction, true, ret);
 	if (r < 0)

@@ -116,11 +116,14 @@ struct call_ctx {
 struct call_ctx *uc_current_call(void);
 /* Send a request to the app and wait for its reply on the same socket. */
 int uc_request(struct uc_conn *c, uint16_t op, struct udk_value *body, struct wire_msg *ret_reply);
-/* Register a descriptor whose bytes go back to the app with the reply. */
 int uc_conn_fd(struct uc_conn *c);
+struct shared_map;
+/* The connection's cache of the app's buffers, mapped (memory.c). */
+struct shared_map **uc_conn_map_cache(struct uc_conn *c);
 
 /* ---- memory.c ---- */
 
+void map_cache_clear(struct shared_map **cache);
 /* A descriptor over @len bytes of memfd @fd at @offset (takes @fd). */
 int md_from_fd(int fd, uint64_t offset, uint64_t len, uint32_t direction, bool writable,
 	       struct udk_memory_descriptor **ret);

@@ -398,3 +398,95 @@ udk_timer_get_fire_count(const struct udk_timer *t)
 	pthread_mutex_unlock((pthread_mutex_t *)&t->lock);
 	return n;
 }
+
+/* ---- ring doorbells on a queue ---- */
+
+#include <udk/ring.h>
+
+struct udk_ring_source {
+	struct udk_ring *ring;
+	struct udk_queue *q;
+	udk_ring_fn fn;
+	void *ctx;
+	struct loop_source *src;	/* queue thread only */
+	bool dead;
+};
+
+static void
+ring_ready(struct loop *l, int fd, uint32_t events, void *data)
+{
+	struct udk_ring_source *s = data;
+	uint64_t v;
+
+	(void)l;
+	(void)events;
+	if (read(fd, &v, sizeof(v)) < 0) {
+		/* nothing to drain */
+	}
+	for (int i = 0; i < 64 && !s->dead; i++) {
+		s->fn(s->ring, s->ctx);
+		/* ask for the next ring; if work came meanwhile, go again */
+		if (udk_ring_arm_doorbell(s->ring) == 0)
+			break;
+	}
+}
+
+static void
+ring_source_attach(void *data)
+{
+	struct udk_ring_source *s = data;
+
+	if (loop_add_fd(s->q->loop, udk_ring_get_fd(s->ring), EPOLLIN, ring_ready, s, &s->src) == 0 &&
+	    udk_ring_arm_doorbell(s->ring) == 1)
+		ring_ready(s->q->loop, udk_ring_get_fd(s->ring), EPOLLIN, s);
+}
+
+UDK_EXPORT int
+udk_ring_source_create(struct udk_ring *r, struct udk_queue *q, udk_ring_fn fn, void *ctx,
+		       struct udk_ring_source **ret)
+{
+	struct udk_ring_source *s;
+	int e;
+
+	udk_return_val_if_fail(r && q && fn && ret, -EINVAL);
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->ring = udk_ring_ref(r);
+	s->q = udk_queue_ref(q);
+	s->fn = fn;
+	s->ctx = ctx;
+	e = udk_queue_is_current(q) ? (ring_source_attach(s), 0) : udk_queue_dispatch_sync(q, ring_source_attach, s);
+	if (e < 0 || !s->src) {
+		udk_ring_unref(s->ring);
+		udk_queue_unref(s->q);
+		free(s);
+		return e < 0 ? e : -ENOMEM;
+	}
+	*ret = s;
+	return 0;
+}
+
+static void
+ring_source_detach(void *data)
+{
+	struct udk_ring_source *s = data;
+
+	loop_source_remove(s->src);
+	s->src = NULL;
+}
+
+UDK_EXPORT void
+udk_ring_source_destroy(struct udk_ring_source *s)
+{
+	if (!s)
+		return;
+	s->dead = true;
+	if (udk_queue_is_current(s->q))
+		ring_source_detach(s);
+	else
+		udk_queue_dispatch_sync(s->q, ring_source_detach, s);
+	udk_ring_unref(s->ring);
+	udk_queue_unref(s->q);
+	free(s);
+}

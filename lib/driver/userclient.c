@@ -12,6 +12,7 @@
  */
 #include <fcntl.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -19,6 +20,7 @@
 
 #include "private.h"
 #include "proto.h"
+#include "ring-private.h"
 #include "util.h"
 
 #define HAS_OP(cls, field)                                                                                     \
@@ -42,7 +44,15 @@ struct uc_conn {
 	uid_t uid;
 	uint32_t next_serial;
 	struct backlog *backlog, **backlog_tail;
+	struct shared_map *map_cache;
 	bool closed;
+	/* spin mode (OP_UC_SPIN); queue thread only */
+	struct proto_spin_page *spin;
+	int spin_req_bell, spin_rep_bell;
+	struct loop_source *spin_src;
+	uint32_t spin_seen;
+	bool reply_via_spin;
+	uint8_t *spin_buf;
 };
 
 struct udk_async_ref {
@@ -65,6 +75,12 @@ uc_conn_fd(struct uc_conn *c)
 	return c->fd;
 }
 
+struct shared_map **
+uc_conn_map_cache(struct uc_conn *c)
+{
+	return &c->map_cache;
+}
+
 static struct uc_conn *
 conn_ref(struct uc_conn *c)
 {
@@ -83,6 +99,7 @@ conn_unref(struct uc_conn *c)
 		wire_msg_clear(&b->m);
 		free(b);
 	}
+	map_cache_clear(&c->map_cache);
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c);
@@ -187,6 +204,32 @@ udk_user_client_dispatch(struct udk_service *client, struct udk_method_args *arg
 
 /* ---- serving calls ---- */
 
+static void
+spin_reply(struct uc_conn *c, int status, const struct iovec *iov, unsigned n)
+{
+	struct proto_spin_page *sp = c->spin;
+	size_t off = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		size_t k = MIN(iov[i].iov_len, PROTO_SPIN_AREA - off);
+		memcpy(sp->rep + off, iov[i].iov_base, k);
+		off += k;
+	}
+	sp->rep_len = (uint32_t)off;
+	sp->rep_status = status;
+	/* store-release paired with the app's load-acquire of rep_seq in
+	 * spin_call(): the reply is written before it is published */
+	atomic_store_explicit(&sp->rep_seq, c->spin_seen, memory_order_release);
+	/* full fence paired with the app's, after it sets app_waiting */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&sp->app_waiting, memory_order_relaxed)) {
+		uint64_t one = 1;
+		if (write(c->spin_rep_bell, &one, sizeof(one)) < 0) {
+			/* the counter is full: the app is being woken anyway */
+		}
+	}
+}
+
 static int
 send_call_reply(struct uc_conn *c, uint32_t serial, int status, const struct udk_method_args *a,
 		const char *reason)
@@ -205,7 +248,11 @@ send_call_reply(struct uc_conn *c, uint32_t serial, int status, const struct udk
 	if (rep.struct_out_size)
 		iov[n++] = (struct iovec){ a->struct_output, rep.struct_out_size };
 	if (status < 0 && reason)
-		iov[n++] = (struct iovec){ (void *)reason, strlen(reason) + 1 };
+		iov[n++] = (struct iovec){ (void *)reason, MIN(strlen(reason) + 1, 1024) };
+	if (c->reply_via_spin) {
+		spin_reply(c, status, iov, n);
+		return 0;
+	}
 	return wire_sendv(c->fd, OP_UC_CALL, WIRE_F_REPLY, serial, status, iov, n, NULL, 0);
 }
 
@@ -380,6 +427,156 @@ handle_map(struct uc_conn *c, struct wire_msg *m)
 	udk_value_unref(body);
 }
 
+static void
+handle_map_ring(struct uc_conn *c, struct wire_msg *m)
+{
+	const struct udk_class *cls = c->uc->cls;
+	uint64_t type = udk_value_get_uint(udk_dict_get(m->body, "type"), 0);
+	struct udk_ring *ring = NULL;
+	struct udk_value *body = udk_value_new_dict();
+	int r, fds[3];
+
+	udk_clear_reason();
+	if (!HAS_OP(cls, copy_data_queue_for_type))
+		r = udk_error_set(-UDK_E_UNSUPPORTED, "%s offers no data queues (no copy_data_queue_for_type)",
+				  c->uc->class_name);
+	else
+		r = cls->copy_data_queue_for_type(c->uc, type, &ring);
+	if (r >= 0 && !ring)
+		r = udk_error_set(-EINVAL, "copy_data_queue_for_type returned no ring");
+	if (r >= 0) {
+		ring_export(ring, fds);
+		udk_dict_set_int(body, "role", udk_ring_get_role(ring) == UDK_RING_PRODUCER ? UDK_RING_CONSUMER
+											 : UDK_RING_PRODUCER);
+		wire_send_value(c->fd, m->h.op, WIRE_F_REPLY, m->h.serial, 0, body, fds, 3);
+	} else {
+		const char *why = udk_error_reason();
+		udk_dict_set_string(body, "reason", why ? why : udk_strerror(r));
+		wire_send_value(c->fd, m->h.op, WIRE_F_REPLY, m->h.serial, r, body, NULL, 0);
+	}
+	udk_ring_unref(ring);
+	udk_value_unref(body);
+}
+
+/* ---- spin mode ---- */
+
+static void handle_call(struct uc_conn *c, struct wire_msg *m);
+
+/* The idle hook of the queue: is there a spin request?  Serve it. */
+static bool
+spin_poll(void *data)
+{
+	struct uc_conn *c = data;
+	struct proto_spin_page *sp = c->spin;
+	struct wire_msg m;
+	uint32_t seq, len;
+
+	if (!sp || c->closed)
+		return false;
+	/* load-acquire paired with the app's store-release of req_seq in
+	 * spin_call(): the request is complete */
+	seq = atomic_load_explicit(&sp->req_seq, memory_order_acquire);
+	if (seq == c->spin_seen)
+		return false;
+	c->spin_seen = seq;
+	len = sp->req_len;
+	wire_msg_init(&m);
+	m.h.op = OP_UC_CALL;
+	m.h.serial = PROTO_SPIN_SERIAL | (seq & 0x3fffffffu);
+	c->reply_via_spin = true;
+	if (len > PROTO_SPIN_AREA) {
+		struct udk_method_args none = { 0 };
+		send_call_reply(c, m.h.serial, -UDK_E_PROTOCOL, &none, "spin request longer than its slot");
+	} else {
+		/* work on a private copy: the app could change the page meanwhile */
+		memcpy(c->spin_buf, sp->req, len);
+		m.payload = c->spin_buf;
+		m.len = len;
+		handle_call(c, &m);
+	}
+	c->reply_via_spin = false;
+	m.payload = NULL;
+	return true;
+}
+
+static void
+spin_sleeping(void *data, bool asleep)
+{
+	struct uc_conn *c = data;
+
+	atomic_store_explicit(&c->spin->driver_waiting, asleep, memory_order_relaxed);
+	/* full fence paired with the app's, after it publishes req_seq: it
+	 * sees us asleep and rings, or we see its request */
+	if (asleep)
+		atomic_thread_fence(memory_order_seq_cst);
+}
+
+static void
+spin_bell(struct loop *l, int fd, uint32_t events, void *data)
+{
+	uint64_t v;
+
+	(void)l;
+	(void)events;
+	if (read(fd, &v, sizeof(v)) < 0) {
+		/* nothing to drain */
+	}
+	while (spin_poll(data))
+		;
+}
+
+static void
+spin_teardown(struct uc_conn *c)
+{
+	if (!c->spin)
+		return;
+	loop_set_idle(queue_loop(c->queue), NULL);
+	loop_source_remove(c->spin_src);
+	c->spin_src = NULL;
+	munmap(c->spin, sizeof(*c->spin));
+	c->spin = NULL;
+	close(c->spin_req_bell);
+	close(c->spin_rep_bell);
+	free(c->spin_buf);
+	c->spin_buf = NULL;
+}
+
+static void
+handle_spin_setup(struct uc_conn *c, struct wire_msg *m)
+{
+	struct loop_idle idle = { spin_poll, spin_sleeping, c, 200000 };
+	struct proto_spin_page *sp;
+	uint64_t size;
+	int fds[3], st = 0;
+
+	if (m->n_fds != 3 || c->spin) {
+		wire_send_value(c->fd, m->h.op, WIRE_F_REPLY, m->h.serial, c->spin ? -EBUSY : -UDK_E_PROTOCOL, NULL,
+				NULL, 0);
+		return;
+	}
+	for (int i = 0; i < 3; i++)
+		fds[i] = wire_msg_take_fd(m, (unsigned)i);
+	if (check_memfd(fds[0], sizeof(*sp), false, &size) < 0 || size != sizeof(*sp))
+		st = -UDK_E_PROTOCOL;
+	sp = st < 0 ? MAP_FAILED : mmap(NULL, sizeof(*sp), PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+	close(fds[0]);
+	if (sp == MAP_FAILED || sp->magic != PROTO_SPIN_MAGIC || !(c->spin_buf = malloc(PROTO_SPIN_AREA))) {
+		if (sp != MAP_FAILED)
+			munmap(sp, sizeof(*sp));
+		close(fds[1]);
+		close(fds[2]);
+		wire_send_value(c->fd, m->h.op, WIRE_F_REPLY, m->h.serial, st < 0 ? st : -UDK_E_PROTOCOL, NULL, NULL, 0);
+		return;
+	}
+	c->spin = sp;
+	c->spin_req_bell = fds[1];
+	c->spin_rep_bell = fds[2];
+	c->spin_seen = atomic_load_explicit(&sp->req_seq, memory_order_acquire);
+	loop_add_fd(queue_loop(c->queue), c->spin_req_bell, EPOLLIN, spin_bell, c, &c->spin_src);
+	loop_set_idle(queue_loop(c->queue), &idle);
+	wire_send_value(c->fd, m->h.op, WIRE_F_REPLY, m->h.serial, 0, NULL, NULL, 0);
+}
+
 static void conn_close(struct uc_conn *c);
 
 static void
@@ -397,6 +594,16 @@ handle_message(struct uc_conn *c, struct wire_msg *m)
 			break;
 		}
 		handle_map(c, m);
+		break;
+	case OP_UC_MAP_RING:
+		if (udk_value_get_type(m->body) != UDK_VALUE_DICT || m->n_fds) {
+			wire_send_value(c->fd, m->h.op, WIRE_F_REPLY, m->h.serial, -UDK_E_PROTOCOL, NULL, NULL, 0);
+			break;
+		}
+		handle_map_ring(c, m);
+		break;
+	case OP_UC_SPIN:
+		handle_spin_setup(c, m);
 		break;
 	case OP_UC_CLOSE:
 		wire_send_value(c->fd, m->h.op, WIRE_F_REPLY, m->h.serial, 0, NULL, NULL, 0);
@@ -423,6 +630,7 @@ conn_close(struct uc_conn *c)
 	if (c->closed)
 		return;
 	__atomic_store_n(&c->closed, true, __ATOMIC_RELEASE);
+	spin_teardown(c);
 	loop_source_remove(c->src);
 	c->src = NULL;
 	shutdown(c->fd, SHUT_RDWR);

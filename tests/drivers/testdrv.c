@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <udk/buffer.h>
+#include <udk/ring.h>
 #include <udk/driver.h>
 #include <udk/userclient.h>
 
@@ -39,6 +40,11 @@ enum {
 	SEL_FILL_OUT,		/* 1 scalar byte value: fill whatever output buffer */
 	SEL_SUM_IN,		/* any struct in -> 1 scalar: byte sum */
 	SEL_WRITE_RO,		/* struct {size, uaddr}: try to write an OUT descriptor */
+	SEL_COPY,		/* struct {len, src, dst}: copy app memory src -> dst (bulk bench) */
+	SEL_STREAM,		/* scalars count, size: enqueue records into data queue 0 */
+	SEL_LATE_WRITE,		/* struct {size, uaddr}: keep an InOut descriptor, write 0xEE 20 ms later */
+	SEL_LATE_MEMORY,	/* struct {size, uaddr}: 20 ms later try to map it (outside the call) */
+	SEL_LATE_RESULT,	/* -> 1 scalar: the late map's result code */
 	SEL_COUNT,
 };
 
@@ -49,6 +55,13 @@ struct drv_ivars {
 };
 
 struct uc_ivars {
+	struct udk_service *self;
+	struct udk_memory_descriptor *late_md;
+	struct udk_address_segment late_seg;
+	int64_t late_result;
+	struct udk_timer *late_timer;
+	struct udk_ring *ring;
+	struct udk_queue *stream_q;
 	struct udk_timer *timer;
 	struct udk_async_ref *pending;
 	uint64_t pending_sum;
@@ -58,6 +71,12 @@ struct uc_ivars {
 struct edid_args {
 	uint64_t size;
 	uint64_t uaddr;
+};
+
+struct copy_args {
+	uint64_t len;
+	uint64_t src;
+	uint64_t dst;
 };
 
 static const char *
@@ -371,6 +390,163 @@ m_async_add(struct udk_service *uc, void *ref, struct udk_method_args *a)
 	return udk_timer_arm(iv->timer, udk_time_now_ns() + 20000000ull, 0);
 }
 
+static int
+m_copy(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	const struct copy_args *c = a->struct_input;
+	struct udk_address_segment src = { c->src, c->len }, dst = { c->dst, c->len };
+	struct udk_memory_descriptor *ms = NULL, *md = NULL;
+	void *ps, *pd;
+	int r;
+
+	(void)ref;
+	r = udk_user_client_create_memory_descriptor(uc, UDK_MEMORY_DIRECTION_OUT, 1, &src, &ms);
+	if (r >= 0)
+		r = udk_user_client_create_memory_descriptor(uc, UDK_MEMORY_DIRECTION_IN, 1, &dst, &md);
+	if (r >= 0) {
+		udk_memory_descriptor_map(ms, &ps, NULL);
+		udk_memory_descriptor_map(md, &pd, NULL);
+		memcpy(pd, ps, c->len);
+	}
+	udk_memory_descriptor_unref(ms);
+	udk_memory_descriptor_unref(md);
+	return r;
+}
+
+struct stream {
+	struct udk_ring *ring;
+	uint64_t count, size;
+};
+
+static void
+stream_block(void *ctx)
+{
+	struct stream *st = ctx;
+	static uint8_t rec[1 << 16];
+
+	for (uint64_t i = 0; i < st->count; i++) {
+		memcpy(rec, &i, sizeof(i));
+		if (udk_ring_enqueue_wait(st->ring, rec, (uint32_t)st->size, 10000) < 0)
+			break;
+	}
+	udk_ring_unref(st->ring);
+	free(st);
+}
+
+static int
+m_stream(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	struct uc_ivars *iv = udk_service_get_ivars(uc);
+	int r;
+
+	(void)ref;
+	if (!iv->ring)
+		return udk_error_set(-ENXIO, "map data queue 0 first");
+	if (a->scalar_input[1] < 8 || a->scalar_input[1] > udk_ring_get_max_record(iv->ring))
+		return udk_error_set(-EINVAL, "record size must be 8..%u", udk_ring_get_max_record(iv->ring));
+	if (!iv->stream_q && (r = udk_queue_create("stream", &iv->stream_q)) < 0)
+		return r;
+	struct stream *st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->ring = udk_ring_ref(iv->ring);
+	st->count = a->scalar_input[0];
+	st->size = a->scalar_input[1];
+	/* produce on another queue so this call returns at once */
+	r = udk_queue_dispatch_async(iv->stream_q, stream_block, st);
+	if (r < 0) {
+		udk_ring_unref(st->ring);
+		free(st);
+	}
+	return r;
+}
+
+static int
+uc_copy_ring(struct udk_service *uc, uint64_t type, struct udk_ring **ret)
+{
+	struct uc_ivars *iv = udk_service_get_ivars(uc);
+	int r;
+
+	if (type != 0)
+		return udk_error_set(-EINVAL, "data queue %llu does not exist", (unsigned long long)type);
+	if (!iv->ring && (r = udk_ring_create(1u << 20, UDK_RING_PRODUCER, &iv->ring)) < 0)
+		return r;
+	*ret = udk_ring_ref(iv->ring);
+	return 0;
+}
+
+static void
+late_fire(struct udk_timer *t, uint64_t now, void *ctx)
+{
+	struct uc_ivars *iv = ctx;
+	uint8_t x = 0xee;
+
+	(void)t;
+	(void)now;
+	if (iv->late_md) {
+		udk_memory_descriptor_write(iv->late_md, 0, &x, 1);
+		udk_memory_descriptor_unref(iv->late_md);
+		iv->late_md = NULL;
+	} else {
+		struct udk_memory_descriptor *md = NULL;
+		/* outside any call from the app: must be refused */
+		iv->late_result = udk_user_client_create_memory_descriptor(iv->self, UDK_MEMORY_DIRECTION_IN, 1,
+									   &iv->late_seg, &md);
+		udk_memory_descriptor_unref(md);
+	}
+}
+
+static int
+arm_late(struct udk_service *uc)
+{
+	struct uc_ivars *iv = udk_service_get_ivars(uc);
+	int r;
+
+	iv->self = uc;
+	if (!iv->late_timer &&
+	    (r = udk_timer_create(udk_service_get_default_queue(uc), late_fire, iv, &iv->late_timer)) < 0)
+		return r;
+	return udk_timer_arm(iv->late_timer, udk_time_now_ns() + 20000000ull, 0);
+}
+
+static int
+m_late_write(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	struct uc_ivars *iv = udk_service_get_ivars(uc);
+	const struct edid_args *e = a->struct_input;
+	struct udk_address_segment seg = { e->uaddr, e->size };
+	int r;
+
+	(void)ref;
+	udk_memory_descriptor_unref(iv->late_md);
+	iv->late_md = NULL;
+	r = udk_user_client_create_memory_descriptor(uc, UDK_MEMORY_DIRECTION_INOUT, 1, &seg, &iv->late_md);
+	return r < 0 ? r : arm_late(uc);
+}
+
+static int
+m_late_memory(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	struct uc_ivars *iv = udk_service_get_ivars(uc);
+	const struct edid_args *e = a->struct_input;
+
+	(void)ref;
+	iv->late_seg = (struct udk_address_segment){ e->uaddr, e->size };
+	iv->late_result = 1;
+	return arm_late(uc);
+}
+
+static int
+m_late_result(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	struct uc_ivars *iv = udk_service_get_ivars(uc);
+
+	(void)ref;
+	a->scalar_output[0] = (uint64_t)iv->late_result;
+	a->scalar_output_count = 1;
+	return 0;
+}
+
 #define V UDK_METHOD_VARIABLE
 static const struct udk_method_dispatch methods[SEL_COUNT] = {
 	[SEL_ECHO] = { m_echo, "Echo", 0, 0, V, 0, V },
@@ -384,6 +560,11 @@ static const struct udk_method_dispatch methods[SEL_COUNT] = {
 	[SEL_FILL_OUT] = { m_fill_out, "FillOut", 0, 1, 0, 0, V },
 	[SEL_SUM_IN] = { m_sum_in, "SumIn", 0, 0, V, 1, 0 },
 	[SEL_WRITE_RO] = { m_write_ro, "WriteReadOnly", 0, 0, sizeof(struct edid_args), 0, 0 },
+	[SEL_COPY] = { m_copy, "Copy", 0, 0, sizeof(struct copy_args), 0, 0 },
+	[SEL_STREAM] = { m_stream, "Stream", 0, 2, 0, 0, 0 },
+	[SEL_LATE_WRITE] = { m_late_write, "LateWrite", 0, 0, sizeof(struct edid_args), 0, 0 },
+	[SEL_LATE_MEMORY] = { m_late_memory, "LateMemory", 0, 0, sizeof(struct edid_args), 0, 0 },
+	[SEL_LATE_RESULT] = { m_late_result, "LateResult", 0, 0, 0, 1, 0 },
 };
 #undef V
 
@@ -408,9 +589,28 @@ uc_copy_memory(struct udk_service *uc, uint64_t type, uint64_t *options, struct 
 }
 
 static void
+uc_closed(struct udk_service *uc)
+{
+	struct uc_ivars *iv = udk_service_get_ivars(uc);
+	uint64_t v = 0;
+
+	udk_log_notice("TestUserClient: the client closed");
+	if (iv->pending) {
+		int r = udk_async_complete(iv->pending, 0, &v, 1);
+		udk_log_notice("TestUserClient: completing after the client left: %s", udk_error_name(r));
+	}
+}
+
+static void
 uc_free(struct udk_service *uc)
 {
 	struct uc_ivars *iv = udk_service_get_ivars(uc);
+
+	if (iv->late_timer) {
+		udk_timer_cancel(iv->late_timer);
+		udk_timer_unref(iv->late_timer);
+	}
+	udk_memory_descriptor_unref(iv->late_md);
 
 	if (iv->timer) {
 		udk_timer_cancel(iv->timer);
@@ -418,6 +618,19 @@ uc_free(struct udk_service *uc)
 	}
 	udk_async_ref_free(iv->pending);
 	udk_buffer_unref(iv->shared);
+	if (iv->stream_q) {
+		/* let a running stream see the ring go away: it stops at -EPIPE/timeout */
+		udk_queue_unref(iv->stream_q);
+	}
+	udk_ring_unref(iv->ring);
+}
+
+static int
+drv_new_user_client(struct udk_service *self, uint32_t type, struct udk_service **ret)
+{
+	if (type == 7)
+		return udk_error_set(-EPERM, "user client type 7 is reserved for the factory tool");
+	return udk_user_client_create(self, "TestUserClient", ret);
 }
 
 static const struct udk_class test_driver = {
@@ -427,6 +640,7 @@ static const struct udk_class test_driver = {
 	.start = drv_start,
 	.stop = drv_stop,
 	.nub_client_died = drv_nub_client_died,
+	.new_user_client = drv_new_user_client,
 };
 
 static const struct udk_class test_user_client = {
@@ -437,6 +651,8 @@ static const struct udk_class test_user_client = {
 	.methods = methods,
 	.n_methods = SEL_COUNT,
 	.copy_client_memory_for_type = uc_copy_memory,
+	.copy_data_queue_for_type = uc_copy_ring,
+	.client_closed = uc_closed,
 };
 
 int

@@ -65,6 +65,11 @@ enum {
 	SEL_FILL_OUT,
 	SEL_SUM_IN,
 	SEL_WRITE_RO,
+	SEL_COPY,
+	SEL_STREAM,
+	SEL_LATE_WRITE,
+	SEL_LATE_MEMORY,
+	SEL_LATE_RESULT,
 };
 
 /* A personality of the test driver, as XML, for fixture_add_bundle(). */
