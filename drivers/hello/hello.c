@@ -8,18 +8,25 @@
  *   - GetEdid: the app passes {size, uaddr}; the driver maps the app's
  *     buffer with a memory descriptor and writes into it, the case from
  *     "CreateMemoryDescriptorFromClient can't write data to user?",
- *   - TickAsync: an asynchronous method completed later from a timer.
+ *   - TickAsync: an asynchronous method completed later from a timer,
+ *   - Checksum: a structure of any size (large ones arrive as memory),
+ *   - a read-only status page apps map (copy_client_memory_for_type),
+ *   - a data queue of events (copy_data_queue_for_type).
  */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <udk/buffer.h>
 #include <udk/driver.h>
+#include <udk/ring.h>
 #include <udk/userclient.h>
 
 #include "hello.h"
 
 struct hello_uc {
+	struct udk_buffer *status;	/* shared read-only with the app */
+	struct udk_ring *events;	/* data queue 0: we produce */
 	struct udk_timer *timer;
 	struct udk_async_ref *pending;
 	uint64_t ticks_left;
@@ -129,10 +136,99 @@ tick_async(struct udk_service *uc, void *ref, struct udk_method_args *a)
 	return udk_timer_arm(iv->timer, udk_time_now_ns() + 10000000ull, 10000000ull);
 }
 
+static struct hello_status *
+status_of(struct udk_service *uc)
+{
+	struct hello_uc *iv = udk_service_get_ivars(uc);
+
+	return iv->status ? udk_buffer_get_address(iv->status) : NULL;
+}
+
+static int
+checksum(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	const uint8_t *p = a->struct_input;
+	uint64_t len = a->struct_input_size, sum = 0;
+
+	(void)uc;
+	(void)ref;
+	/* more than 4 KiB arrives as a read-only memory descriptor */
+	if (a->struct_input_descriptor)
+		udk_memory_descriptor_map(a->struct_input_descriptor, (void **)&p, &len);
+	for (uint64_t i = 0; i < len; i++)
+		sum += p[i];
+	a->scalar_output[0] = sum;
+	return 0;
+}
+
+static int
+start_events(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	struct hello_uc *iv = udk_service_get_ivars(uc);
+	struct hello_status *st = status_of(uc);
+
+	(void)ref;
+	if (!iv->events)
+		return udk_error_set(-ENXIO, "map data queue 0 (udk_connection_map_data_queue) first");
+	for (uint64_t i = 0; i < a->scalar_input[0]; i++) {
+		struct hello_event ev = { i, udk_time_now_ns() };
+		int r = udk_ring_enqueue(iv->events, &ev, sizeof(ev));
+		if (r < 0)
+			return udk_error_set(r, "the queue filled up after %llu events; read faster",
+					     (unsigned long long)i);
+		if (st)
+			st->events++;
+	}
+	return 0;
+}
+
+/* A user client starts when an app opens it (NewUserClient). */
+static int
+hello_uc_start(struct udk_service *uc, struct udk_service *provider)
+{
+	struct hello_uc *iv = udk_service_get_ivars(uc);
+
+	(void)provider;
+	/* the status page: the kernel keeps the app's mapping read-only */
+	return udk_buffer_create(4096, UDK_BUFFER_PEER_READONLY, &iv->status);
+}
+
+static int
+hello_copy_memory(struct udk_service *uc, uint64_t type, uint64_t *options, struct udk_buffer **ret)
+{
+	struct hello_uc *iv = udk_service_get_ivars(uc);
+
+	(void)options;
+	if (type != HELLO_MEMORY_STATUS)
+		return udk_error_set(-EINVAL, "memory type %llu does not exist", (unsigned long long)type);
+	*ret = udk_buffer_ref(iv->status);
+	return 0;
+}
+
+static int
+hello_copy_data_queue(struct udk_service *uc, uint64_t type, struct udk_ring **ret)
+{
+	struct hello_uc *iv = udk_service_get_ivars(uc);
+	int r;
+
+	if (type != 0)
+		return udk_error_set(-EINVAL, "data queue %llu does not exist", (unsigned long long)type);
+	if (!iv->events && (r = udk_ring_create(64 * 1024, UDK_RING_PRODUCER, &iv->events)) < 0)
+		return r;
+	*ret = udk_ring_ref(iv->events);
+	return 0;
+}
+
+/* Count every call in the status page, then dispatch through the table. */
+static int hello_external_method(struct udk_service *uc, uint64_t selector, struct udk_method_args *args);
+
 static void
 hello_uc_free(struct udk_service *uc)
 {
 	struct hello_uc *iv = udk_service_get_ivars(uc);
+
+	udk_buffer_unref(iv->status);
+	udk_ring_unref(iv->events);
 
 	if (iv->timer) {
 		udk_timer_cancel(iv->timer);
@@ -152,7 +248,23 @@ static const struct udk_method_dispatch hello_methods[HELLO_SELECTOR_COUNT] = {
 			     .check_structure_input_size = sizeof(struct hello_edid) },
 	[HELLO_TICK_ASYNC] = { .function = tick_async, .name = "TickAsync",
 			       .check_completion_exists = 1, .check_scalar_input_count = 1 },
+	[HELLO_CHECKSUM] = { .function = checksum, .name = "Checksum",
+			     .check_structure_input_size = UDK_METHOD_VARIABLE, .check_scalar_output_count = 1 },
+	[HELLO_START_EVENTS] = { .function = start_events, .name = "StartEvents",
+				 .check_scalar_input_count = 1 },
 };
+
+static int
+hello_external_method(struct udk_service *uc, uint64_t selector, struct udk_method_args *args)
+{
+	struct hello_status *st = status_of(uc);
+	const struct udk_method_dispatch *d = selector < HELLO_SELECTOR_COUNT ? &hello_methods[selector] : NULL;
+
+	if (st)
+		st->calls++;
+	/* the table's checks run before the method, as without this hook */
+	return udk_user_client_dispatch(uc, args, d, NULL);
+}
 
 static const struct udk_class hello_driver = {
 	UDK_CLASS_INIT,
@@ -164,9 +276,13 @@ static const struct udk_class hello_user_client = {
 	UDK_CLASS_INIT,
 	.name = "HelloUserClient",
 	.ivars_size = sizeof(struct hello_uc),
+	.start = hello_uc_start,
 	.free = hello_uc_free,
 	.methods = hello_methods,
 	.n_methods = HELLO_SELECTOR_COUNT,
+	.external_method = hello_external_method,
+	.copy_client_memory_for_type = hello_copy_memory,
+	.copy_data_queue_for_type = hello_copy_data_queue,
 };
 
 int

@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <stdlib.h>
+
 #include <udk/client.h>
+#include <udk/ring.h>
 
 #include "hello.h"
 
@@ -83,6 +86,55 @@ main(int argc, char **argv)
 		return die("TickAsync", r);
 	while (!done)
 		udk_connection_dispatch(conn, 1000);
+
+	/* a structure over 4 KiB travels in memory, transparently */
+	{
+		size_t big = 1 << 20;
+		uint8_t *blob = malloc(big);
+		uint64_t sum = 0, expect = 0;
+		n_out = 1;
+		for (size_t i = 0; i < big; i++) {
+			blob[i] = (uint8_t)i;
+			expect += blob[i];
+		}
+		r = udk_connection_call(conn, HELLO_CHECKSUM, NULL, 0, blob, big, &sum, &n_out, NULL, NULL);
+		free(blob);
+		if (r < 0)
+			return die("Checksum", r);
+		printf("  Checksum of 1 MiB: %" PRIu64 " (%s)\n", sum, sum == expect ? "right" : "WRONG");
+	}
+
+	/* events through a data queue */
+	{
+		struct udk_ring *events = NULL;
+		uint64_t n = 1000;
+		r = udk_connection_map_data_queue(conn, 0, &events);
+		if (r < 0)
+			return die("map data queue", r);
+		r = udk_connection_call(conn, HELLO_START_EVENTS, &n, 1, NULL, 0, NULL, NULL, NULL, NULL);
+		if (r < 0)
+			return die("StartEvents", r);
+		uint64_t got = 0;
+		struct hello_event ev;
+		uint32_t len;
+		while (udk_ring_dequeue_wait(events, &ev, sizeof(ev), &len, 1000) == 0 && ev.seq == got)
+			if (++got == n)
+				break;
+		printf("  data queue: %" PRIu64 " of %" PRIu64 " events, in order\n", got, n);
+		udk_ring_unref(events);
+	}
+
+	/* the driver's status page, mapped read-only */
+	{
+		struct udk_buffer *page = NULL;
+		r = udk_connection_map_memory(conn, HELLO_MEMORY_STATUS, 0, &page);
+		if (r < 0)
+			return die("map status", r);
+		const struct hello_status *st = udk_buffer_get_address(page);
+		printf("  status page (%s): %" PRIu64 " calls, %" PRIu64 " events\n",
+		       udk_buffer_is_writable(page) ? "writable" : "read-only", st->calls, st->events);
+		udk_buffer_unref(page);
+	}
 
 	udk_connection_unref(conn);
 	udk_client_unref(c);
