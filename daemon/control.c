@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "outbox.h"
 #include "proto.h"
 #include "udkd.h"
 #include "util.h"
@@ -39,6 +40,7 @@ struct client {
 	bool hello;
 	struct subscription *subs;
 	size_t n_subs;
+	struct outbox out;
 };
 
 struct client *
@@ -56,6 +58,7 @@ client_unref(struct client *c)
 		return;
 	for (size_t i = 0; i < c->n_subs; i++)
 		udk_value_unref(c->subs[i].match);
+	outbox_clear(&c->out);
 	free(c->subs);
 	free(c->name);
 	free(c);
@@ -79,13 +82,33 @@ client_close(struct udkd *d, struct client *c)
 	client_unref(c);
 }
 
+/* Send without ever blocking; a client that does not read is dropped. */
+static int
+client_send(struct udkd *d, struct client *c, uint16_t op, uint16_t flags, uint32_t serial, int32_t status,
+	    const struct udk_value *body, const int *fds, unsigned n_fds)
+{
+	int r;
+
+	if (c->dead)
+		return -EPIPE;
+	r = outbox_send(&c->out, c->fd, op, flags, serial, status, body, fds, n_fds);
+	if (r == 1) {
+		loop_source_set_events(c->src, EPOLLIN | EPOLLOUT);
+		return 0;
+	}
+	if (r == -ENOBUFS)
+		log_warning(d, "client %s (pid %d) does not read what udkd sends; disconnecting it",
+			    c->name ? c->name : "?", c->pid);
+	if (r < 0)
+		client_close(d, c);
+	return r;
+}
+
 void
 client_reply(struct udkd *d, struct client *c, uint16_t op, uint32_t serial, int status, const char *reason,
 	     const struct udk_value *body, const int *fds, unsigned n_fds)
 {
 	struct udk_value *b = NULL;
-	int r;
-
 	if (!c || c->dead)
 		return;
 	if (status < 0 && reason) {
@@ -93,10 +116,8 @@ client_reply(struct udkd *d, struct client *c, uint16_t op, uint32_t serial, int
 		udk_dict_set_string(b, "reason", reason);
 		body = b;
 	}
-	r = wire_send_value(c->fd, op, WIRE_F_REPLY, serial, status, body, fds, n_fds);
+	client_send(d, c, op, WIRE_F_REPLY, serial, status, body, fds, n_fds);
 	udk_value_unref(b);
-	if (r < 0)
-		client_close(d, c);
 }
 
 static void
@@ -108,7 +129,7 @@ protocol_error(struct udkd *d, struct client *c, const char *why)
 		    c->pid, why);
 	udk_dict_set_int(b, "code", -UDK_E_PROTOCOL);
 	udk_dict_set_string(b, "reason", why);
-	wire_send_value(c->fd, OP_ERROR, WIRE_F_ONEWAY, 0, -UDK_E_PROTOCOL, b, NULL, 0);
+	client_send(d, c, OP_ERROR, WIRE_F_ONEWAY, 0, -UDK_E_PROTOCOL, b, NULL, 0);
 	udk_value_unref(b);
 	client_close(d, c);
 }
@@ -134,9 +155,8 @@ control_notify(struct udkd *d, struct service *s, const char *type)
 			if (path)
 				udk_dict_set_string(b, "path", path);
 			free(path);
-			if (wire_send_value(c->fd, OP_NOTIFY, WIRE_F_ONEWAY, 0, 0, b, NULL, 0) < 0) {
+			if (client_send(d, c, OP_NOTIFY, WIRE_F_ONEWAY, 0, 0, b, NULL, 0) < 0) {
 				udk_value_unref(b);
-				client_close(d, c);
 				break;
 			}
 			udk_value_unref(b);
@@ -485,7 +505,7 @@ do_log_level(struct udkd *d, struct client *c, struct wire_msg *m)
 		udk_dict_set_int(body, "level", level);
 		for (struct driver_proc *p = d->procs; p; p = p->next)
 			if (p->bundle == b && p->state != PROC_DEAD)
-				wire_send_value(p->sock, OP_DRV_SET_LOG_LEVEL, WIRE_F_ONEWAY, 0, 0, body, NULL, 0);
+				proc_send(d, p, OP_DRV_SET_LOG_LEVEL, WIRE_F_ONEWAY, 0, 0, body, NULL, 0);
 		udk_value_unref(body);
 	}
 	client_reply(d, c, m->h.op, m->h.serial, 0, NULL, NULL, NULL, 0);
@@ -693,9 +713,15 @@ on_client(struct loop *l, int fd, uint32_t events, void *data)
 	struct udkd *d = c->d;
 
 	(void)l;
-	(void)events;
 	client_ref(c);
-	for (int i = 0; i < 32 && !c->dead; i++) {
+	if (events & EPOLLOUT) {
+		int r = outbox_flush(&c->out, c->fd);
+		if (r < 0)
+			client_close(d, c);
+		else if (r == 0)
+			loop_source_set_events(c->src, EPOLLIN);
+	}
+	for (int i = 0; i < 32 && !c->dead && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)); i++) {
 		struct wire_msg m;
 		int r = wire_recv(fd, &m, true);
 
@@ -742,6 +768,7 @@ on_accept(struct loop *l, int fd, uint32_t events, void *data)
 	c->refcount = 1;
 	c->d = d;
 	c->fd = cfd;
+	outbox_init(&c->out);
 	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
 		c->pid = cred.pid;
 		c->uid = cred.uid;

@@ -137,11 +137,11 @@ proc_request(struct udkd *d, struct driver_proc *p, uint16_t op, struct udk_valu
 	pe->data = data;
 	pe->sent_ns = now_ns();
 	pe->timeout_ms = timeout_ms;
-	r = wire_send_value(p->sock, op, 0, pe->serial, 0, body, fds, n_fds);
+	r = proc_send(d, p, op, 0, pe->serial, 0, body, fds, n_fds);
 	if (r < 0) {
 		proc_unref(p);
 		free(pe);
-		return r == -EPIPE ? -UDK_E_DRIVER_DIED : r;
+		return r;
 	}
 	if (timeout_ms && !p->debug)
 		loop_add_timer(d->loop, now_ns() + timeout_ms * 1000000ull, pending_timeout, pe, &pe->timer);
@@ -180,6 +180,28 @@ proc_kill(struct udkd *d, struct driver_proc *p, const char *why)
 }
 
 /* ---- sending to a driver ---- */
+
+int
+proc_send(struct udkd *d, struct driver_proc *p, uint16_t op, uint16_t flags, uint32_t serial, int32_t status,
+	  const struct udk_value *body, const int *fds, unsigned n_fds)
+{
+	int r;
+
+	if (p->state == PROC_DEAD || p->sock < 0)
+		return -UDK_E_DRIVER_DIED;
+	r = outbox_send(&p->out, p->sock, op, flags, serial, status, body, fds, n_fds);
+	if (r == 1) {
+		if (p->sock_src)
+			loop_source_set_events(p->sock_src, EPOLLIN | EPOLLOUT);
+		return 0;
+	}
+	if (r == -ENOBUFS) {
+		if (p->instance && !p->instance->fail_reason)
+			p->instance->fail_reason = strdup("stopped reading its connection to udkd");
+		proc_kill(d, p, "it stopped reading its connection to udkd");
+	}
+	return r == -EPIPE ? -UDK_E_DRIVER_DIED : r;
+}
 
 static void
 log_line(struct udkd *d, struct driver_proc *p, int level, const char *msg)
@@ -383,7 +405,7 @@ reply_to(struct driver_proc *p, const struct wire_msg *m, int status, const char
 		b = udk_value_new_dict();
 		udk_dict_set_string(b, "reason", reason);
 	}
-	wire_send_value(p->sock, m->h.op, WIRE_F_REPLY, m->h.serial, status, b, NULL, 0);
+	proc_send(p->d, p, m->h.op, WIRE_F_REPLY, m->h.serial, status, b, NULL, 0);
 	if (b != body)
 		udk_value_unref(b);
 }
@@ -594,7 +616,14 @@ on_sock(struct loop *l, int fd, uint32_t events, void *data)
 
 	(void)l;
 	proc_ref(p);
-	for (int i = 0; i < 64 && p->state != PROC_DEAD; i++) {
+	if ((events & EPOLLOUT) && p->state != PROC_DEAD) {
+		int r = outbox_flush(&p->out, fd);
+		if (r == 0 && p->sock_src)
+			loop_source_set_events(p->sock_src, EPOLLIN);
+		else if (r < 0)
+			proc_kill(d, p, NULL);
+	}
+	for (int i = 0; i < 64 && p->state != PROC_DEAD && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)); i++) {
 		struct wire_msg m;
 		int r = wire_recv(fd, &m, true);
 
@@ -621,7 +650,6 @@ on_sock(struct loop *l, int fd, uint32_t events, void *data)
 		handle_message(d, p, &m);
 		wire_msg_clear(&m);
 	}
-	(void)events;
 	proc_unref(p);
 }
 
@@ -758,6 +786,7 @@ proc_dead(struct udkd *d, struct driver_proc *p, int signal, int exit_status)
 		p->hello_timer = NULL;
 		proc_unref(p);
 	}
+	outbox_clear(&p->out);
 	close(p->sock);
 	p->sock = -1;
 	if (p->pidfd >= 0)
@@ -925,6 +954,7 @@ launcher_start_instance(struct udkd *d, struct service *inst)
 		return -ENOMEM;
 	p->refcount = 1;
 	p->d = d;
+	outbox_init(&p->out);
 	p->pidfd = p->sock = p->log_fd = -1;
 	p->bundle = b;
 	p->personality = pers;
@@ -954,6 +984,7 @@ launcher_start_instance(struct udkd *d, struct service *inst)
 	sv[1] = lp[1] = -1;
 	p->pid = pid;
 	p->sock = sv[0];
+	fd_set_nonblock(p->sock, true);
 	p->log_fd = lp[0];
 	fd_set_nonblock(p->log_fd, true);
 	p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
@@ -1055,7 +1086,7 @@ launcher_notify_provider(struct udkd *d, struct service *provider, const char *e
 	body = udk_value_new_dict();
 	udk_dict_set_uint(body, "object", provider->id);
 	udk_dict_set_string(body, "event", event);
-	wire_send_value(owner->sock, OP_DRV_PROVIDER_EVENT, WIRE_F_ONEWAY, 0, 0, body, NULL, 0);
+	proc_send(d, owner, OP_DRV_PROVIDER_EVENT, WIRE_F_ONEWAY, 0, 0, body, NULL, 0);
 	udk_value_unref(body);
 }
 

@@ -21,6 +21,7 @@
 #include <udk/value.h>
 
 #include "loop.h"
+#include "outbox.h"
 #include "wire.h"
 
 struct udkd;
@@ -252,6 +253,7 @@ struct driver_proc {
 	bool kill_sent;
 	struct loop_timer *watchdog;	/* next ping */
 	struct loop_timer *hello_timer;	/* hello deadline */
+	struct outbox out;		/* what the driver has not read yet */
 	bool ping_outstanding;
 	char logbuf[1024];
 	size_t loglen;
@@ -266,6 +268,9 @@ void launcher_stop_instance(struct udkd *d, struct service *instance, const char
 int proc_request(struct udkd *d, struct driver_proc *p, uint16_t op, struct udk_value *body, const int *fds,
 		 unsigned n_fds, uint64_t timeout_ms, pending_fn fn, void *data);
 void proc_kill(struct udkd *d, struct driver_proc *p, const char *why);
+/* Send without blocking; a driver that stops reading is killed. */
+int proc_send(struct udkd *d, struct driver_proc *p, uint16_t op, uint16_t flags, uint32_t serial, int32_t status,
+	      const struct udk_value *body, const int *fds, unsigned n_fds);
 struct driver_proc *proc_ref(struct driver_proc *p);
 void proc_unref(struct driver_proc *p);
 void launcher_fini(struct udkd *d);
