@@ -126,10 +126,13 @@ TEST(across_processes)
 	cons = peer_of(prod);
 	pid = fork();
 	if (pid == 0) {
-		for (uint32_t i = 0; i < 100000; i++)
+		int st2 = 0;
+		udk_ring_unref(cons); /* the child only produces */
+		for (uint32_t i = 0; i < 100000 && !st2; i++)
 			if (udk_ring_enqueue_wait(prod, &i, sizeof(i), 10000) < 0)
-				_exit(1);
-		_exit(0);
+				st2 = 1;
+		udk_ring_unref(prod);
+		_exit(st2);
 	}
 	for (uint32_t i = 0; i < 100000; i++) {
 		uint32_t v = 0, len;
