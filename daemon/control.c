@@ -352,6 +352,12 @@ do_open(struct udkd *d, struct client *c, struct wire_msg *m)
 		return;
 	}
 	p = s->owner;
+	if (p && p->kind == PROC_KIND_MODEL) {
+		client_reply(d, c, m->h.op, m->h.serial, -UDK_E_UNSUPPORTED,
+			     "this service is the device itself; open the driver that is attached to it", NULL, NULL,
+			     0);
+		return;
+	}
 	/* a driver may register before Start() returns; the request waits
 	 * on its queue until Start() is done */
 	if (!p || (p->state != PROC_RUNNING && p->state != PROC_STARTING)) {
@@ -612,6 +618,44 @@ do_set_property(struct udkd *d, struct client *c, struct wire_msg *m)
 }
 
 static void
+do_sim(struct udkd *d, struct client *c, struct wire_msg *m)
+{
+	const char *action = udk_dict_get_string(m->body, "action");
+	const char *name = udk_dict_get_string(m->body, "name");
+	struct device_model *dm = NULL;
+	struct udk_value *body;
+	int r = 0;
+
+	if (!streq(action, "list")) {
+		if (!allowed_to_manage(d, c, m))
+			return;
+		dm = device_find(d, name);
+		if (!dm) {
+			char *why = strdup_printf("no device \"%s\" in the machine description; `udkctl sim list` "
+						  "shows them",
+						  name ? name : "");
+			client_reply(d, c, m->h.op, m->h.serial, -ENOENT, why, NULL, NULL, 0);
+			free(why);
+			return;
+		}
+	}
+	if (streq(action, "plug"))
+		r = device_plug(d, dm);
+	else if (streq(action, "unplug"))
+		device_unplug(d, dm, "unplugged by request");
+	else if (!streq(action, "list"))
+		r = udk_set_reason(-EINVAL, "action must be list, plug or unplug");
+	if (r < 0) {
+		client_reply(d, c, m->h.op, m->h.serial, r, udk_error_reason(), NULL, NULL, 0);
+		return;
+	}
+	body = udk_value_new_dict();
+	udk_dict_set_take(body, "devices", devices_describe(d));
+	client_reply(d, c, m->h.op, m->h.serial, 0, NULL, body, NULL, 0);
+	udk_value_unref(body);
+}
+
+static void
 handle(struct udkd *d, struct client *c, struct wire_msg *m)
 {
 	if (m->h.flags & WIRE_F_REPLY) {
@@ -699,6 +743,9 @@ handle(struct udkd *d, struct client *c, struct wire_msg *m)
 		break;
 	case OP_SET_PROPERTY:
 		do_set_property(d, c, m);
+		break;
+	case OP_SIM:
+		do_sim(d, c, m);
 		break;
 	default:
 		client_reply(d, c, m->h.op, m->h.serial, -EOPNOTSUPP, "udkd does not know this request", NULL, NULL, 0);

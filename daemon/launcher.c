@@ -44,7 +44,15 @@ static void proc_dead(struct udkd *d, struct driver_proc *p, int signal, int exi
 static const char *
 proc_label(const struct driver_proc *p)
 {
+	if (p->label)
+		return p->label;
 	return p->bundle && p->bundle->identifier ? p->bundle->identifier : "driver";
+}
+
+static int
+proc_log_level(const struct udkd *d, const struct driver_proc *p)
+{
+	return p->bundle && p->bundle->log_level >= 0 ? p->bundle->log_level : d->cfg.log_level;
 }
 
 struct driver_proc *
@@ -62,6 +70,7 @@ proc_unref(struct driver_proc *p)
 		return;
 	service_unref(p->instance);
 	service_unref(p->provider);
+	free(p->label);
 	free(p);
 }
 
@@ -207,7 +216,7 @@ static void
 log_line(struct udkd *d, struct driver_proc *p, int level, const char *msg)
 {
 	char src[300];
-	int want = p->bundle && p->bundle->log_level >= 0 ? p->bundle->log_level : d->cfg.log_level;
+	int want = proc_log_level(d, p);
 
 	strncpy(p->last_line, msg, sizeof(p->last_line) - 1);
 	p->last_line[sizeof(p->last_line) - 1] = '\0';
@@ -394,20 +403,27 @@ send_start(struct udkd *d, struct driver_proc *p)
 
 /* ---- requests from the driver ---- */
 
-static void
-reply_to(struct driver_proc *p, const struct wire_msg *m, int status, const char *reason, struct udk_value *body)
+void
+proc_reply(struct driver_proc *p, const struct wire_msg *m, int status, const char *reason, struct udk_value *body,
+	   const int *fds, unsigned n_fds)
 {
 	struct udk_value *b = body;
 
 	if (m->h.flags & WIRE_F_ONEWAY)
 		return;
 	if (status < 0 && reason) {
-		b = udk_value_new_dict();
+		b = body ? udk_value_copy(body) : udk_value_new_dict();
 		udk_dict_set_string(b, "reason", reason);
 	}
-	proc_send(p->d, p, m->h.op, WIRE_F_REPLY, m->h.serial, status, b, NULL, 0);
+	proc_send(p->d, p, m->h.op, WIRE_F_REPLY, m->h.serial, status, b, fds, n_fds);
 	if (b != body)
 		udk_value_unref(b);
+}
+
+static void
+reply_to(struct driver_proc *p, const struct wire_msg *m, int status, const char *reason, struct udk_value *body)
+{
+	proc_reply(p, m, status, reason, body, NULL, 0);
 }
 
 /* A service this process may act on: its instance or what it published. */
@@ -429,7 +445,7 @@ handle_hello(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 {
 	int64_t version = udk_dict_get_int(m->body, "version", -1);
 	struct udk_value *body;
-	int level = p->bundle->log_level >= 0 ? p->bundle->log_level : d->cfg.log_level;
+	int level = proc_log_level(d, p);
 
 	if (p->state != PROC_LAUNCHING) {
 		reply_to(p, m, -EPROTO, "hello sent twice", NULL);
@@ -534,7 +550,14 @@ handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 		reply_to(p, m, -EBADMSG, "request body must be a dictionary", NULL);
 		return;
 	}
+	if (p->kind == PROC_KIND_MODEL && m->h.op != OP_PING && m->h.op != OP_DRV_LOG) {
+		devices_handle_message(d, p, m);
+		return;
+	}
 	switch (m->h.op) {
+	case OP_DRV_OPEN_PROVIDER:
+		devices_open_provider(d, p, m);
+		break;
 	case OP_PING:
 		reply_to(p, m, 0, NULL, NULL);
 		break;
@@ -804,6 +827,13 @@ proc_dead(struct udkd *d, struct driver_proc *p, int signal, int exit_status)
 			break;
 		}
 
+	if (p->kind == PROC_KIND_MODEL) {
+		if (p->model)
+			devices_model_died(d, p->model, how, expected || d->shutting_down);
+		p->refcount--;
+		proc_unref(p);
+		return;
+	}
 	if (expected) {
 		log_info(d, "%s (pid %d) %s", proc_label(p), p->pid, how);
 		if (prov->n_stopping)
@@ -853,12 +883,12 @@ proc_dead(struct udkd *d, struct driver_proc *p, int signal, int exit_status)
 /* ---- spawning ---- */
 
 static void
-child_exec(struct udkd *d, struct driver_proc *p, int sock, int logw, const char *exe)
+child_exec(struct udkd *d, struct driver_proc *p, int sock, int logw, const char *exe, const char *cwd,
+	   char *const *extra_env)
 {
-	char fdenv[32], levelenv[32];
-	char *bundle_env = NULL, *server_env = NULL;
+	char levelenv[32];
 	char *argv[] = { (char *)exe, NULL };
-	char *envp[10];
+	char *envp[16];
 	int n = 0;
 	sigset_t all;
 	int devnull;
@@ -878,24 +908,18 @@ child_exec(struct udkd *d, struct driver_proc *p, int sock, int logw, const char
 	syscall(SYS_close_range, 4, ~0u, 0);
 	fd_set_cloexec(3, false);
 
-	snprintf(fdenv, sizeof(fdenv), "UDK_DRIVER_FD=3");
-	snprintf(levelenv, sizeof(levelenv), "UDK_LOG_LEVEL=%d",
-		 p->bundle->log_level >= 0 ? p->bundle->log_level : d->cfg.log_level);
-	bundle_env = strdup_printf("UDK_BUNDLE_PATH=%s", p->bundle->path);
-	server_env = strdup_printf("UDK_SERVER_NAME=%s", p->bundle->identifier);
-	envp[n++] = fdenv;
+	snprintf(levelenv, sizeof(levelenv), "UDK_LOG_LEVEL=%d", proc_log_level(d, p));
+	envp[n++] = (char *)"UDK_DRIVER_FD=3";
 	envp[n++] = levelenv;
-	if (bundle_env)
-		envp[n++] = bundle_env;
-	if (server_env)
-		envp[n++] = server_env;
 	envp[n++] = (char *)"PATH=/usr/bin:/bin";
+	for (size_t i = 0; extra_env && extra_env[i] && n < 10; i++)
+		envp[n++] = extra_env[i];
 	if (p->debug)
 		envp[n++] = (char *)"UDK_DEBUG_WAIT=1";
 	/* sanitizer settings follow the daemon's, so CI runs see driver reports */
 	{
 		static const char *const pass[] = { "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS" };
-		for (size_t i = 0; i < ARRAY_SIZE(pass) && n < 9; i++) {
+		for (size_t i = 0; i < ARRAY_SIZE(pass) && n < 15; i++) {
 			const char *v = getenv(pass[i]);
 			if (v)
 				envp[n++] = strdup_printf("%s=%s", pass[i], v);
@@ -903,22 +927,79 @@ child_exec(struct udkd *d, struct driver_proc *p, int sock, int logw, const char
 	}
 	envp[n] = NULL;
 	{
-		/* udkd raised its own descriptor limit; drivers get the usual one */
+		/* udkd raised its own descriptor limit; children get the usual one */
 		struct rlimit nofile;
 		if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur > 1024) {
 			nofile.rlim_cur = 1024;
 			setrlimit(RLIMIT_NOFILE, &nofile);
 		}
 	}
-	if (chdir(p->bundle->path) < 0)
+	if (chdir(cwd) < 0)
 		_exit(126);
-	if (d->cfg.sandbox && sandbox_apply_pre_exec(p->bundle->path, exe) < 0) {
+	/* drivers are confined; device models are udk's own simulation */
+	if (p->kind == PROC_KIND_DRIVER && d->cfg.sandbox && sandbox_apply_pre_exec(cwd, exe) < 0) {
 		dprintf(2, "udkd: cannot sandbox the driver: %s\n", udk_error_reason() ? udk_error_reason() : "?");
 		_exit(126);
 	}
 	execve(exe, argv, envp);
 	dprintf(2, "udkd: cannot execute %s: %s\n", exe, strerror(errno));
 	_exit(127);
+}
+
+/* Fork and exec @exe with fd 3 to udkd and its output to our log. */
+static int
+proc_spawn(struct udkd *d, struct driver_proc *p, const char *exe, const char *cwd, char *const *extra_env)
+{
+	int sv[2] = { -1, -1 }, lp[2] = { -1, -1 };
+	pid_t pid;
+	int r;
+
+	r = wire_socketpair(sv);
+	if (r < 0)
+		return r;
+	if (pipe2(lp, O_CLOEXEC) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	p->spawned_ns = now_ns();
+	pid = fork();
+	if (pid < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (pid == 0)
+		child_exec(d, p, sv[1], lp[1], exe, cwd, extra_env);
+	close(sv[1]);
+	close(lp[1]);
+	p->pid = pid;
+	p->sock = sv[0];
+	fd_set_nonblock(p->sock, true);
+	p->log_fd = lp[0];
+	fd_set_nonblock(p->log_fd, true);
+	p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (p->pidfd < 0) {
+		r = -errno;
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		close(p->sock);
+		close(p->log_fd);
+		p->sock = p->log_fd = -1;
+		return r;
+	}
+	loop_add_fd(d->loop, p->sock, EPOLLIN, on_sock, p, &p->sock_src);
+	loop_add_fd(d->loop, p->pidfd, EPOLLIN, on_pidfd, p, &p->pid_src);
+	loop_add_fd(d->loop, p->log_fd, EPOLLIN, on_log, p, &p->log_src);
+	p->next = d->procs;
+	d->procs = p;
+	return 0;
+fail:
+	for (int i = 0; i < 2; i++) {
+		if (sv[i] >= 0)
+			close(sv[i]);
+		if (lp[i] >= 0)
+			close(lp[i]);
+	}
+	return r;
 }
 
 static void
@@ -928,7 +1009,9 @@ hello_timeout(struct loop *l, void *data)
 
 	(void)l;
 	p->hello_timer = NULL;
-	if (p->state == PROC_LAUNCHING) {
+	if (p->state == PROC_LAUNCHING && p->kind == PROC_KIND_MODEL) {
+		proc_kill(p->d, p, "the device model never said hello: does it call udk_dm_run()?");
+	} else if (p->state == PROC_LAUNCHING) {
 		if (p->instance && !p->instance->fail_reason)
 			p->instance->fail_reason = strdup_printf(
 				"the process never said hello within %llu ms: is it linked with libudk-driver and does "
@@ -945,7 +1028,6 @@ launcher_start_instance(struct udkd *d, struct service *inst)
 	struct personality *pers = inst->personality;
 	struct bundle *b = pers->bundle;
 	struct driver_proc *p;
-	int sv[2] = { -1, -1 }, lp[2] = { -1, -1 };
 	pid_t pid;
 	int r;
 
@@ -964,42 +1046,16 @@ launcher_start_instance(struct udkd *d, struct service *inst)
 	p->debug = b->debug_next;
 	inst->owner = p;
 
-	r = wire_socketpair(sv);
-	if (r < 0)
-		goto fail;
-	if (pipe2(lp, O_CLOEXEC) < 0) {
-		r = -errno;
-		goto fail;
+	{
+		char *env[3] = { strdup_printf("UDK_BUNDLE_PATH=%s", b->path),
+				 strdup_printf("UDK_SERVER_NAME=%s", b->identifier), NULL };
+		r = proc_spawn(d, p, b->executable, b->path, env);
+		free(env[0]);
+		free(env[1]);
+		if (r < 0)
+			goto fail;
 	}
-	p->spawned_ns = now_ns();
-	pid = fork();
-	if (pid < 0) {
-		r = -errno;
-		goto fail;
-	}
-	if (pid == 0)
-		child_exec(d, p, sv[1], lp[1], b->executable);
-	close(sv[1]);
-	close(lp[1]);
-	sv[1] = lp[1] = -1;
-	p->pid = pid;
-	p->sock = sv[0];
-	fd_set_nonblock(p->sock, true);
-	p->log_fd = lp[0];
-	fd_set_nonblock(p->log_fd, true);
-	p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (p->pidfd < 0) {
-		r = -errno;
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		goto fail;
-	}
-	loop_add_fd(d->loop, p->sock, EPOLLIN, on_sock, p, &p->sock_src);
-	loop_add_fd(d->loop, p->pidfd, EPOLLIN, on_pidfd, p, &p->pid_src);
-	loop_add_fd(d->loop, p->log_fd, EPOLLIN, on_log, p, &p->log_src);
-	p->next = d->procs;
-	d->procs = p;
-
+	pid = p->pid;
 	if (p->debug) {
 		b->debug_next = false;
 		log_notice(d, "%s started stopped for a debugger: gdb -p %d (then 'continue')", b->identifier, pid);
@@ -1021,19 +1077,60 @@ launcher_start_instance(struct udkd *d, struct service *inst)
 	}
 	return 0;
 fail:
-	if (sv[0] >= 0)
-		close(sv[0]);
-	if (sv[1] >= 0)
-		close(sv[1]);
-	if (lp[0] >= 0)
-		close(lp[0]);
-	if (lp[1] >= 0)
-		close(lp[1]);
 	inst->owner = NULL;
 	inst->istate = INST_FAILED;
 	inst->fail_reason = strdup_printf("cannot spawn the driver process: %s", strerror(-r));
 	proc_unref(p);
 	return r;
+}
+
+int
+launcher_start_model(struct udkd *d, struct device_model *m, const char *exe)
+{
+	struct driver_proc *p = calloc(1, sizeof(*p));
+	char *env[2] = { NULL, NULL };
+	char *dir, *slash;
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	p->refcount = 1;
+	p->d = d;
+	p->kind = PROC_KIND_MODEL;
+	p->model = m;
+	p->label = strdup_printf("model %s", m->name);
+	outbox_init(&p->out);
+	p->pidfd = p->sock = p->log_fd = -1;
+	p->state = PROC_LAUNCHING;
+	dir = strdup(exe);
+	slash = dir ? strrchr(dir, '/') : NULL;
+	if (slash)
+		*slash = '\0';
+	env[0] = strdup_printf("UDK_DEVICE_NAME=%s", m->name);
+	r = proc_spawn(d, p, exe, dir && slash ? dir : "/", env);
+	free(env[0]);
+	free(dir);
+	if (r < 0) {
+		proc_unref(p);
+		return r;
+	}
+	m->proc = p;
+	loop_add_timer(d->loop, now_ns() + d->cfg.start_timeout_ms * 1000000ull, hello_timeout, proc_ref(p),
+		       &p->hello_timer);
+	return 0;
+}
+
+void
+launcher_model_ready(struct driver_proc *p)
+{
+	if (p->hello_timer) {
+		loop_timer_cancel(p->d->loop, p->hello_timer);
+		p->hello_timer = NULL;
+		proc_unref(p);
+	}
+	p->state = PROC_RUNNING;
+	p->started_ns = now_ns();
+	schedule_watchdog(p->d, p);
 }
 
 static void

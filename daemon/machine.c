@@ -15,8 +15,20 @@
  *   </dict>
  *
  * Services are children of the root unless nested under Children.  Class
- * may also be an array, the full chain, most derived first.  Simulated
- * devices (device-model processes) are described in docs/simulation.md.
+ * may also be an array, the full chain, most derived first.
+ *
+ *     <key>Devices</key>
+ *     <array>
+ *       <dict>
+ *         <key>Name</key>        <string>capture0</string>
+ *         <key>Model</key>       <string>capture-card</string>  (in --models DIR)
+ *         <key>Location</key>    <string>00:03.0</string>       (optional)
+ *         <key>Plugged</key>     <false/>                       (optional: plug later)
+ *         <key>Properties</key>  <dict>...</dict>               (for the model)
+ *       </dict>
+ *     </array>
+ *
+ * Each device is a device-model process (docs/simulation.md).
  */
 #include "udkd.h"
 #include "util.h"
@@ -91,12 +103,17 @@ machine_load(struct udkd *d, const char *path)
 	}
 	if (udk_dict_get(m, "Services"))
 		r = load_services(d, d->reg.root, udk_dict_get(m, "Services"), path, &all, &n_all);
+	if (r >= 0 && udk_dict_get(m, "Devices"))
+		r = devices_load(d, udk_dict_get(m, "Devices"), path);
 	udk_value_unref(m);
 	if (r >= 0) {
 		/* register (and so match) once the whole tree exists */
 		for (size_t i = 0; i < n_all; i++)
 			service_register(d, all[i]);
 		log_info(d, "machine %s: %zu services", path, n_all);
+		for (struct device_model *dm = d->devices; dm; dm = dm->next)
+			if (dm->plugged && device_plug(d, dm) < 0)
+				log_error(d, "%s", udk_error_reason() ? udk_error_reason() : "cannot plug a device");
 	}
 	free(all);
 	return r;

@@ -8,6 +8,7 @@
  * them and runs each driver in its own process.
  */
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <sys/inotify.h>
 #include <sys/resource.h>
@@ -29,6 +30,9 @@ usage(FILE *f)
 		"  --bundles DIR            a directory of *.dext bundles (repeatable; default\n"
 		"                           /usr/local/lib/udk/drivers and /usr/lib/udk/drivers)\n"
 		"  --machine FILE           machine description plist (services and devices to create)\n"
+		"  --models DIR             where device-model executables are (repeatable; default\n"
+		"                           ../models next to udkd, and /usr/lib/udk/models)\n"
+		"  --pci-sysfs              publish this machine's real PCI functions, read-only\n"
 		"  --log-level LEVEL        error, warning, notice, info (default) or debug\n"
 		"  --syslog                 log to syslog instead of stderr\n"
 		"  --start-timeout-ms N     deadline for a driver's Start() (default 10000)\n"
@@ -135,6 +139,8 @@ main(int argc, char **argv)
 		{ "restart-base-ms", required_argument, NULL, 6 },
 		{ "restart-max-ms", required_argument, NULL, 7 },
 		{ "no-sandbox", no_argument, NULL, 8 },
+		{ "models", required_argument, NULL, 9 },
+		{ "pci-sysfs", no_argument, NULL, 10 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -227,6 +233,20 @@ main(int argc, char **argv)
 		case 8:
 			d.cfg.sandbox = false;
 			break;
+		case 9: {
+			char **n = reallocarray(d.model_dirs, d.n_model_dirs + 1, sizeof(*n));
+			char *abs = realpath(optarg, NULL);
+			if (!n || !abs) {
+				fprintf(stderr, "udkd: model directory %s: %s\n", optarg, strerror(errno));
+				return 2;
+			}
+			d.model_dirs = n;
+			d.model_dirs[d.n_model_dirs++] = abs;
+			break;
+		}
+		case 10:
+			d.pci_sysfs = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -250,6 +270,33 @@ main(int argc, char **argv)
 		for (size_t i = 0; i < 2; i++)
 			if (access(defaults[i], R_OK) == 0)
 				d.bundle_dirs[d.n_bundle_dirs++] = strdup(defaults[i]);
+	}
+	{
+		/* models installed or built next to udkd */
+		char self[PATH_MAX];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		const char *cands[2] = { NULL, "/usr/lib/udk/models" };
+		char *beside = NULL;
+		if (n > 0) {
+			self[n] = '\0';
+			char *slash = strrchr(self, '/');
+			if (slash) {
+				*slash = '\0';
+				beside = strdup_printf("%s/../models", self);
+				cands[0] = beside;
+			}
+		}
+		for (size_t i = 0; i < 2; i++) {
+			char *abs = cands[i] ? realpath(cands[i], NULL) : NULL;
+			char **nd = abs ? reallocarray(d.model_dirs, d.n_model_dirs + 1, sizeof(*nd)) : NULL;
+			if (!nd) {
+				free(abs);
+				continue;
+			}
+			d.model_dirs = nd;
+			d.model_dirs[d.n_model_dirs++] = abs;
+		}
+		free(beside);
 	}
 	r = mkdir_p(d.runtime_dir, 0755);
 	if (r < 0) {
@@ -292,6 +339,10 @@ main(int argc, char **argv)
 
 	bundles_scan(&d, NULL, NULL);
 	service_register(&d, d.reg.user_resources);
+	if (d.pci_sysfs) {
+		if (devices_scan_sysfs(&d) < 0)
+			log_warning(&d, "%s", udk_error_reason());
+	}
 	if (d.machine_path) {
 		r = machine_load(&d, d.machine_path);
 		if (r < 0) {
@@ -309,6 +360,10 @@ main(int argc, char **argv)
 	launcher_fini(&d);
 	control_fini(&d);
 	registry_fini(&d);
+	devices_fini(&d);
+	for (size_t i = 0; i < d.n_model_dirs; i++)
+		free(d.model_dirs[i]);
+	free(d.model_dirs);
 	for (size_t i = 0; i < d.n_bundles; i++)
 		bundle_free(d.bundles[i]);
 	free(d.bundles);

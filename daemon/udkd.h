@@ -231,9 +231,19 @@ enum proc_state {
 struct pending;
 typedef void (*pending_fn)(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int status, void *data);
 
+enum proc_kind {
+	PROC_KIND_DRIVER,		/* a driver instance */
+	PROC_KIND_MODEL,		/* a device model (simulated hardware) */
+};
+
+struct device_model;
+
 struct driver_proc {
 	unsigned refcount;
 	struct udkd *d;
+	enum proc_kind kind;
+	char *label;			/* bundle identifier or "model capture0" */
+	struct device_model *model;	/* PROC_KIND_MODEL */
 	struct driver_proc *next;	/* in udkd's process list */
 	pid_t pid;
 	int pidfd;
@@ -261,6 +271,13 @@ struct driver_proc {
 };
 
 int launcher_start_instance(struct udkd *d, struct service *instance);
+/* Start the process of a device model. */
+int launcher_start_model(struct udkd *d, struct device_model *m, const char *exe);
+/* A model said hello: deadlines off, watchdog on. */
+void launcher_model_ready(struct driver_proc *p);
+/* Answer a request of a driver or model. */
+void proc_reply(struct driver_proc *p, const struct wire_msg *m, int status, const char *reason,
+		struct udk_value *body, const int *fds, unsigned n_fds);
 /* Ask the driver to stop, then kill it after the stop deadline. */
 void launcher_stop_instance(struct udkd *d, struct service *instance, const char *why);
 /* Send a request; @fn runs exactly once: with the reply, or with
@@ -278,6 +295,39 @@ void launcher_fini(struct udkd *d);
 int launcher_restart_bundle(struct udkd *d, struct bundle *b);
 /* Tell a provider's owner that a driver on it died (so it can reset). */
 void launcher_notify_provider(struct udkd *d, struct service *provider, const char *event);
+
+/* ---- devices.c ---- */
+
+struct device_model {
+	struct device_model *next;
+	char *name;			/* "capture0" */
+	char *model;			/* the model executable's name or path */
+	struct udk_value *props;	/* passed to the model */
+	char *location;			/* "00:03.0" or NULL: assigned */
+	bool plugged;			/* should be running */
+	struct driver_proc *proc;
+	struct service **nubs;		/* one per PCI function */
+	size_t n_nubs;
+	char *gone_reason;		/* why it is not running */
+	unsigned crashes;
+	uint8_t slot;			/* PCI device number */
+};
+
+/* Read the machine description's Devices array. */
+int devices_load(struct udkd *d, const struct udk_value *list, const char *where);
+int device_plug(struct udkd *d, struct device_model *m);
+void device_unplug(struct udkd *d, struct device_model *m, const char *why);
+struct device_model *device_find(struct udkd *d, const char *name);
+/* Messages from a model process that are not generic. */
+void devices_handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m);
+/* A model process ended. */
+void devices_model_died(struct udkd *d, struct device_model *m, const char *how, bool expected);
+/* A driver opens its provider (OP_DRV_OPEN_PROVIDER). */
+void devices_open_provider(struct udkd *d, struct driver_proc *p, struct wire_msg *m);
+struct udk_value *devices_describe(struct udkd *d);
+/* Publish the machine's real PCI functions (backend sysfs, read-only). */
+int devices_scan_sysfs(struct udkd *d);
+void devices_fini(struct udkd *d);
 
 /* ---- control.c ---- */
 
@@ -332,6 +382,11 @@ struct udkd {
 	int inotify_fd;
 	struct loop_source *inotify_src;
 	struct loop_timer *rescan_timer;
+	struct device_model *devices;
+	char **model_dirs;
+	size_t n_model_dirs;
+	struct service *pci_root;	/* the simulated PCI bus, made on first use */
+	bool pci_sysfs;			/* publish the real PCI functions (read-only) */
 };
 
 #endif

@@ -23,6 +23,7 @@ struct udk_memory_descriptor {
 	uint64_t length;
 	bool writable;
 	int fd;			/* -1 when backed by a buffer or a cached map */
+	uint64_t fd_offset;	/* where the descriptor starts in fd */
 	void *map;		/* page-aligned mapping (fd) */
 	size_t map_len;
 	uint8_t *addr;		/* first byte */
@@ -37,6 +38,7 @@ struct udk_memory_descriptor {
 struct shared_map {
 	int refcount;
 	struct shared_map *next;
+	int fd;			/* kept for DMA mappings */
 	dev_t dev;
 	ino_t ino;
 	uint64_t size;
@@ -51,6 +53,7 @@ shared_map_unref(struct shared_map *m)
 {
 	if (m && __atomic_sub_fetch(&m->refcount, 1, __ATOMIC_ACQ_REL) == 0) {
 		munmap(m->addr, m->size);
+		close(m->fd);
 		free(m);
 	}
 }
@@ -105,12 +108,13 @@ map_cache_get(struct shared_map **cache, int fd, struct shared_map **ret)
 		m->writable = false;
 		m->addr = mmap(NULL, m->size, PROT_READ, MAP_SHARED, fd, 0);
 	}
-	close(fd);
 	if (m->addr == MAP_FAILED) {
 		int e = -errno;
+		close(fd);
 		free(m);
 		return e;
 	}
+	m->fd = fd;
 	m->next = *cache;
 	*cache = m;
 	/* drop the least recently used beyond the limit */
@@ -177,9 +181,34 @@ md_from_fd(int fd, uint64_t offset, uint64_t len, uint32_t direction, bool writa
 	}
 	md->writable = writable;
 	md->fd = fd;
+	md->fd_offset = offset;
 	md->addr = (uint8_t *)md->map + delta;
 	*ret = md;
 	return 0;
+}
+
+int
+md_backing(struct udk_memory_descriptor *md, int *ret_fd, uint64_t *ret_offset)
+{
+	if (md->fd >= 0) {
+		*ret_fd = md->fd;
+		*ret_offset = md->fd_offset;
+	} else if (md->shared) {
+		*ret_fd = md->shared->fd;
+		*ret_offset = (uint64_t)(md->addr - (uint8_t *)md->shared->addr);
+	} else if (md->buffer) {
+		*ret_fd = udk_buffer_get_fd(md->buffer);
+		*ret_offset = (uint64_t)(md->addr - (uint8_t *)udk_buffer_get_address(md->buffer));
+	} else {
+		return -EINVAL;
+	}
+	return 0;
+}
+
+uint8_t *
+md_address(struct udk_memory_descriptor *md)
+{
+	return md->addr;
 }
 
 UDK_EXPORT struct udk_memory_descriptor *

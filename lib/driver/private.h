@@ -97,6 +97,8 @@ extern struct runtime rt;
 
 /* A request to udkd; waits for the reply.  Any thread. */
 int rt_call(uint16_t op, struct udk_value *body, struct udk_value **ret_reply);
+/* Same, taking the reply's first descriptor (or -1). */
+int rt_call_fd(uint16_t op, struct udk_value *body, struct udk_value **ret_reply, int *ret_fd);
 /* Send a reply on the udkd socket (request handlers). */
 void rt_reply(uint16_t op, uint32_t serial, int status, struct udk_value *body);
 
@@ -124,6 +126,10 @@ struct shared_map **uc_conn_map_cache(struct uc_conn *c);
 /* ---- memory.c ---- */
 
 void map_cache_clear(struct shared_map **cache);
+/* The memfd behind @md and where @md starts in it (borrowed fd). */
+int md_backing(struct udk_memory_descriptor *md, int *ret_fd, uint64_t *ret_offset);
+/* Where @md's bytes are mapped in this process. */
+uint8_t *md_address(struct udk_memory_descriptor *md);
 /* A descriptor over @len bytes of memfd @fd at @offset (takes @fd). */
 int md_from_fd(int fd, uint64_t offset, uint64_t len, uint32_t direction, bool writable,
 	       struct udk_memory_descriptor **ret);

@@ -25,6 +25,7 @@ struct rt_waiter {
 	bool done;
 	int status;
 	struct udk_value *reply;
+	int fd;
 	char reason[512];
 	pthread_cond_t cond;
 };
@@ -40,7 +41,13 @@ init_lock(void)
 int
 rt_call(uint16_t op, struct udk_value *body, struct udk_value **ret_reply)
 {
-	struct rt_waiter w = { 0 };
+	return rt_call_fd(op, body, ret_reply, NULL);
+}
+
+int
+rt_call_fd(uint16_t op, struct udk_value *body, struct udk_value **ret_reply, int *ret_fd)
+{
+	struct rt_waiter w = { .fd = -1 };
 	int r;
 
 	if (!rt.connected)
@@ -70,10 +77,16 @@ rt_call(uint16_t op, struct udk_value *body, struct udk_value **ret_reply)
 	pthread_cond_destroy(&w.cond);
 	if (w.status < 0) {
 		udk_value_unref(w.reply);
+		if (w.fd >= 0)
+			close(w.fd);
 		if (w.reason[0])
 			udk_set_reason_str(w.reason);
 		return w.status;
 	}
+	if (ret_fd)
+		*ret_fd = w.fd;
+	else if (w.fd >= 0)
+		close(w.fd);
 	if (ret_reply)
 		*ret_reply = w.reply;
 	else
@@ -361,6 +374,7 @@ io_thread(void *data)
 					w->done = true;
 					w->status = m.h.status;
 					w->reply = TAKE_PTR(m.body);
+					w->fd = wire_msg_take_fd(&m, 0);
 					if (m.h.status < 0 && udk_dict_get_string(w->reply, "reason"))
 						snprintf(w->reason, sizeof(w->reason), "%s",
 							 udk_dict_get_string(w->reply, "reason"));

@@ -63,8 +63,8 @@ fixture_init(struct fixture *f)
 	fixture_set_machine(f, "");
 }
 
-void
-fixture_add_raw_bundle(struct fixture *f, const char *dirname, const char *info_plist, const char *exe)
+static void
+add_bundle(struct fixture *f, const char *dirname, const char *info_plist, const char *exe, const char *exe_name)
 {
 	char path[600], file[700];
 
@@ -73,43 +73,64 @@ fixture_add_raw_bundle(struct fixture *f, const char *dirname, const char *info_
 	snprintf(file, sizeof(file), "%s/Info.plist", path);
 	write_text(file, info_plist);
 	if (exe) {
-		snprintf(file, sizeof(file), "%s/testdrv", path);
+		snprintf(file, sizeof(file), "%s/%s", path, exe_name);
 		copy_file(exe, file);
 	}
 }
 
 void
-fixture_add_bundle(struct fixture *f, const char *dirname, const char *id, const char *personalities)
+fixture_add_raw_bundle(struct fixture *f, const char *dirname, const char *info_plist, const char *exe)
 {
+	add_bundle(f, dirname, info_plist, exe, "testdrv");
+}
+
+void
+fixture_add_bundle_exe(struct fixture *f, const char *dirname, const char *id, const char *exe,
+		       const char *personalities)
+{
+	const char *base = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
 	char *info = NULL;
 
 	if (asprintf(&info,
 		     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 		     "<plist version=\"1.0\"><dict>\n"
 		     "<key>CFBundleIdentifier</key><string>%s</string>\n"
-		     "<key>CFBundleExecutable</key><string>testdrv</string>\n"
+		     "<key>CFBundleExecutable</key><string>%s</string>\n"
 		     "<key>CFBundleVersion</key><string>1.0</string>\n"
 		     "<key>CFBundlePackageType</key><string>DEXT</string>\n"
 		     "<key>IOKitPersonalities</key><dict>%s</dict>\n"
 		     "</dict></plist>\n",
-		     id, personalities) < 0)
+		     id, base, personalities) < 0)
 		FAIL("oom");
-	fixture_add_raw_bundle(f, dirname, info, build_path("tests/testdrv"));
+	add_bundle(f, dirname, info, build_path(exe), base);
 	free(info);
 }
 
 void
-fixture_set_machine(struct fixture *f, const char *services)
+fixture_add_bundle(struct fixture *f, const char *dirname, const char *id, const char *personalities)
+{
+	fixture_add_bundle_exe(f, dirname, id, "tests/testdrv", personalities);
+}
+
+void
+fixture_set_machine_devices(struct fixture *f, const char *services, const char *devices)
 {
 	char *m = NULL;
 
 	if (asprintf(&m,
 		     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-		     "<plist version=\"1.0\"><dict><key>Services</key><array>%s</array></dict></plist>\n",
-		     services) < 0)
+		     "<plist version=\"1.0\"><dict><key>Services</key><array>%s</array>"
+		     "<key>Devices</key><array>%s</array></dict></plist>\n",
+		     services, devices) < 0)
 		FAIL("oom");
 	write_text(f->machine, m);
 	free(m);
+}
+
+void
+fixture_set_machine(struct fixture *f, const char *services)
+{
+	fixture_set_machine_devices(f, services, "");
 }
 
 void

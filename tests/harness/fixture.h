@@ -31,10 +31,15 @@ void fixture_init(struct fixture *f);
  * IOKitPersonalities <dict>.
  */
 void fixture_add_bundle(struct fixture *f, const char *dirname, const char *id, const char *personalities);
+/* Same with another executable of the build (e.g. "tests/testpci"). */
+void fixture_add_bundle_exe(struct fixture *f, const char *dirname, const char *id, const char *exe,
+			    const char *personalities);
 /* Same with a whole Info.plist text and the executable to copy (NULL: none). */
 void fixture_add_raw_bundle(struct fixture *f, const char *dirname, const char *info_plist, const char *exe);
 /* The Services array content of the machine description. */
 void fixture_set_machine(struct fixture *f, const char *services);
+/* Services and Devices array contents. */
+void fixture_set_machine_devices(struct fixture *f, const char *services, const char *devices);
 /* Start udkd with extra arguments (NULL-terminated) and connect. */
 void fixture_start(struct fixture *f, ...);
 /* SIGTERM udkd and require a clean exit; closes the client. */
@@ -73,6 +78,20 @@ enum {
 };
 
 /* A personality of the test driver, as XML, for fixture_add_bundle(). */
+/* A device of the machine description running model @model. */
+#define TEST_DEVICE(name, model, extra)                                                                        \
+	"<dict><key>Name</key><string>" name "</string><key>Model</key><string>" model "</string>" extra "</dict>"
+
+/* A personality of testpci on the pci-test model (vendor 0x1234, device 0x5544). */
+#define TESTPCI_PERSONALITY(name, id, extra)                                                                   \
+	"<key>" name "</key><dict>"                                                                            \
+	"<key>IOUserClass</key><string>TestPciDriver</string>"                                                 \
+	"<key>IOUserServerName</key><string>" id "</string>"                                                   \
+	"<key>IOProviderClass</key><string>IOPCIDevice</string>"                                               \
+	"<key>IOPCIPrimaryMatch</key><string>0x55441234</string>"                                              \
+	"<key>UserClientProperties</key><dict><key>IOUserClass</key><string>TestPciUserClient</string></dict>" \
+	extra "</dict>"
+
 #define TEST_PERSONALITY(name, id, provider, extra)                                                            \
 	"<key>" name "</key><dict>"                                                                            \
 	"<key>CFBundleIdentifier</key><string>" id "</string>"                                                 \

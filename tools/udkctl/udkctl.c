@@ -545,6 +545,51 @@ cmd_set_property(struct udk_client *c, int argc, char **argv)
 	return simple(c, OP_SET_PROPERTY, "cannot set the property", body, NULL);
 }
 
+static int
+cmd_sim(struct udk_client *c, int argc, char **argv)
+{
+	struct udk_value *body, *reply = NULL, *list;
+	int r;
+
+	if (argc < 1 || (streq(argv[0], "list") ? argc != 1 : argc != 2) ||
+	    (!streq(argv[0], "list") && !streq(argv[0], "plug") && !streq(argv[0], "unplug"))) {
+		fprintf(stderr, "usage: udkctl sim list | sim plug NAME | sim unplug NAME\n");
+		return 2;
+	}
+	body = udk_value_new_dict();
+	udk_dict_set_string(body, "action", argv[0]);
+	if (argc == 2)
+		udk_dict_set_string(body, "name", argv[1]);
+	r = udk_client_call(c, OP_SIM, body, &reply);
+	udk_value_unref(body);
+	if (r < 0)
+		return fail(r, argv[0]);
+	if (opt_json) {
+		print_json(reply);
+		udk_value_unref(reply);
+		return 0;
+	}
+	list = udk_dict_get(reply, "devices");
+	if (udk_array_size(list) == 0)
+		printf("no simulated devices (add Devices to the machine description)\n");
+	for (size_t i = 0; i < udk_array_size(list); i++) {
+		struct udk_value *e = udk_array_get(list, i), *fns = udk_dict_get(e, "functions");
+		printf("%s  model %s at %s: %s", udk_dict_get_string(e, "name"), udk_dict_get_string(e, "model"),
+		       udk_dict_get_string(e, "location"), udk_dict_get_string(e, "state"));
+		if (udk_dict_get(e, "pid"))
+			printf(", pid %" PRId64, udk_dict_get_int(e, "pid", 0));
+		if (udk_dict_get_int(e, "crashes", 0))
+			printf(", crashed %" PRId64 " times", udk_dict_get_int(e, "crashes", 0));
+		printf("\n");
+		if (udk_dict_get_string(e, "reason"))
+			printf("  %s\n", udk_dict_get_string(e, "reason"));
+		for (size_t k = 0; k < udk_array_size(fns); k++)
+			printf("  %s\n", udk_value_get_string(udk_array_get(fns, k)));
+	}
+	udk_value_unref(reply);
+	return 0;
+}
+
 static const struct command {
 	const char *name;
 	int (*fn)(struct udk_client *c, int argc, char **argv);
@@ -561,6 +606,7 @@ static const struct command {
 	{ "rescan", cmd_rescan, "                      reload bundles from the bundle directories" },
 	{ "wait", cmd_wait, "CLASS [SECONDS]         wait until a service of CLASS is registered" },
 	{ "set-property", cmd_set_property, "PATH KEY VALUE  change a machine-description service" },
+	{ "sim", cmd_sim, "list|plug NAME|unplug NAME  simulated devices: list, hot-plug, unplug" },
 };
 
 static void

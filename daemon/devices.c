@@ -1,0 +1,547 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * devices.c - simulated hardware and the PCI functions drivers open.
+ *
+ * Each entry of the machine description's Devices array is a device-model
+ * process (include/udk/devmodel.h).  When it says hello with its PCI
+ * functions, udkd publishes one IOPCIDevice nub per function under the
+ * simulated bus PCI0, with the ids from its config space as properties, and
+ * registers them: drivers match with IOPCIPrimaryMatch as on real hardware.
+ *
+ * A driver opens its provider (udk_pci_open): udkd asks the model to accept
+ * a new socket and hands the driver the other end; from then on register
+ * accesses, interrupts and DMA mappings go directly between the driver and
+ * the model.  When a driver dies the model is told first ("client-died"),
+ * so it resets the function before the next driver connects.  When the
+ * model dies the hardware is gone: its nubs are terminated, which stops
+ * their drivers; `udkctl sim plug NAME` brings it back.
+ *
+ * With --pci-sysfs, the real PCI functions of this machine are published
+ * too (backend "sysfs"), read-only, so personalities can be checked
+ * against real ids with `udkctl explain`.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+
+#include "proto.h"
+#include "udkd.h"
+#include "util.h"
+
+#define CONFIG_MIN 64u
+#define CONFIG_MAX 4096u
+
+struct device_model *
+device_find(struct udkd *d, const char *name)
+{
+	for (struct device_model *m = d->devices; m; m = m->next)
+		if (streq(m->name, name))
+			return m;
+	return NULL;
+}
+
+static uint8_t
+free_slot(struct udkd *d)
+{
+	for (uint8_t s = 1; s < 32; s++) {
+		bool used = false;
+		for (struct device_model *m = d->devices; m; m = m->next)
+			if (m->slot == s)
+				used = true;
+		if (!used)
+			return s;
+	}
+	return 31;
+}
+
+int
+devices_load(struct udkd *d, const struct udk_value *list, const char *where)
+{
+	if (udk_value_get_type(list) != UDK_VALUE_ARRAY)
+		return udk_set_reason(-EINVAL, "%s: Devices must be an <array> of <dict>", where);
+	for (size_t i = 0; i < udk_array_size(list); i++) {
+		struct udk_value *e = udk_array_get(list, i);
+		const char *name = udk_dict_get_string(e, "Name");
+		const char *model = udk_dict_get_string(e, "Model");
+		const char *loc = udk_dict_get_string(e, "Location");
+		struct udk_value *props = udk_dict_get(e, "Properties");
+		struct device_model *m, **tail;
+		unsigned bus, slot, fn;
+
+		if (!name || !model)
+			return udk_set_reason(-EINVAL, "%s: device %zu needs a Name and a Model <string>", where, i);
+		if (strchr(name, '/') || device_find(d, name))
+			return udk_set_reason(-EINVAL, "%s: device name \"%s\" is repeated or holds a '/'", where, name);
+		if (props && udk_value_get_type(props) != UDK_VALUE_DICT)
+			return udk_set_reason(-EINVAL, "%s: Properties of device \"%s\" must be a <dict>", where, name);
+		if (loc && (sscanf(loc, "%x:%x.%x", &bus, &slot, &fn) != 3 || bus || slot < 1 || slot > 31 || fn))
+			return udk_set_reason(-EINVAL,
+					      "%s: Location \"%s\" of device \"%s\" must be 00:SS.0 with a slot 01..1f",
+					      where, loc, name);
+		m = calloc(1, sizeof(*m));
+		if (!m)
+			return -ENOMEM;
+		m->name = strdup(name);
+		m->model = strdup(model);
+		m->props = props ? udk_value_copy(props) : udk_value_new_dict();
+		m->plugged = udk_dict_get_bool(e, "Plugged", true);
+		m->slot = loc ? (uint8_t)slot : free_slot(d);
+		for (tail = &d->devices; *tail; tail = &(*tail)->next)
+			;
+		*tail = m;
+	}
+	return 0;
+}
+
+static char *
+find_model(struct udkd *d, const char *model)
+{
+	struct stat st;
+
+	if (strchr(model, '/'))
+		return access(model, X_OK) == 0 ? realpath(model, NULL) : NULL;
+	for (size_t i = 0; i < d->n_model_dirs; i++) {
+		char *p = strdup_printf("%s/%s", d->model_dirs[i], model);
+		if (p && stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0)
+			return p;
+		free(p);
+	}
+	return NULL;
+}
+
+int
+device_plug(struct udkd *d, struct device_model *m)
+{
+	char *exe;
+	int r;
+
+	if (m->proc && m->proc->state != PROC_DEAD)
+		return udk_set_reason(-EALREADY, "device %s is already plugged in (pid %d)", m->name, m->proc->pid);
+	exe = find_model(d, m->model);
+	if (!exe) {
+		free(m->gone_reason);
+		m->gone_reason = strdup_printf("no executable device model \"%s\" in the model directories", m->model);
+		return udk_set_reason(-ENOENT, "device %s: %s (give udkd --models DIR)", m->name, m->gone_reason);
+	}
+	r = launcher_start_model(d, m, exe);
+	free(exe);
+	if (r < 0)
+		return udk_set_reason(r, "cannot start the model of %s: %s", m->name, strerror(-r));
+	m->plugged = true;
+	free(m->gone_reason);
+	m->gone_reason = NULL;
+	log_info(d, "device %s: model %s started (pid %d)", m->name, m->model, m->proc->pid);
+	return 0;
+}
+
+static void
+terminate_nubs(struct udkd *d, struct device_model *m, const char *why)
+{
+	while (m->n_nubs) {
+		struct service *s = m->nubs[--m->n_nubs];
+		service_terminate(d, s, why);
+		service_unref(s);
+	}
+}
+
+void
+device_unplug(struct udkd *d, struct device_model *m, const char *why)
+{
+	m->plugged = false;
+	terminate_nubs(d, m, why);
+	if (m->proc && m->proc->state != PROC_DEAD) {
+		m->proc->state = PROC_STOPPING;
+		proc_kill(d, m->proc, NULL);
+	}
+	free(m->gone_reason);
+	m->gone_reason = strdup(why);
+	log_notice(d, "device %s: %s", m->name, why);
+}
+
+void
+devices_model_died(struct udkd *d, struct device_model *m, const char *how, bool expected)
+{
+	char *why = strdup_printf("hardware gone: the model of %s %s", m->name, how);
+
+	m->proc = NULL;
+	terminate_nubs(d, m, why ? why : "hardware gone");
+	if (!expected) {
+		m->crashes++;
+		free(m->gone_reason);
+		m->gone_reason = strdup_printf("its model %s; `udkctl sim plug %s` starts it again", how, m->name);
+		log_error(d, "device %s is gone: its model %s; its drivers were stopped", m->name, how);
+	}
+	free(why);
+}
+
+static struct service *
+pci_root(struct udkd *d)
+{
+	struct udk_value *props;
+
+	if (d->pci_root && d->pci_root->state != SVC_TERMINATED)
+		return d->pci_root;
+	props = udk_value_new_dict();
+	udk_dict_set_string(props, "IOName", "pci");
+	udk_dict_set_string(props, "UDKBackend", "sim");
+	if (service_new(d, d->reg.root, "PCI0", class_chain_for("IOPCIBridge"), props, &d->pci_root) < 0)
+		d->pci_root = NULL;
+	udk_value_unref(props);
+	if (d->pci_root)
+		service_register(d, d->pci_root);
+	return d->pci_root;
+}
+
+static uint32_t
+cfg(const uint8_t *c, unsigned off, unsigned width)
+{
+	uint32_t v = 0;
+
+	for (unsigned i = 0; i < width; i++)
+		v |= (uint32_t)c[off + i] << (8 * i);
+	return v;
+}
+
+/* The identity properties of a PCI function, as IOPCIFamily publishes them. */
+static struct udk_value *
+pci_props(const uint8_t *c, const char *location, const char *backend)
+{
+	struct udk_value *p = udk_value_new_dict();
+	char name[32];
+
+	udk_dict_set_int(p, "vendor-id", cfg(c, 0x00, 2));
+	udk_dict_set_int(p, "device-id", cfg(c, 0x02, 2));
+	udk_dict_set_int(p, "revision-id", cfg(c, 0x08, 1));
+	udk_dict_set_int(p, "class-code", cfg(c, 0x09, 3));
+	udk_dict_set_int(p, "subsystem-vendor-id", cfg(c, 0x2c, 2));
+	udk_dict_set_int(p, "subsystem-id", cfg(c, 0x2e, 2));
+	snprintf(name, sizeof(name), "pci%x,%x", cfg(c, 0x00, 2), cfg(c, 0x02, 2));
+	udk_dict_set_string(p, "IOName", name);
+	udk_dict_set_string(p, "pci-location", location);
+	udk_dict_set_string(p, "UDKBackend", backend);
+	return p;
+}
+
+static void
+handle_hello(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
+{
+	struct device_model *dm = p->model;
+	struct udk_value *fns = udk_dict_get(m->body, "functions");
+	struct udk_value *ids, *body;
+	struct service *bus;
+
+	if (p->state != PROC_LAUNCHING) {
+		proc_reply(p, m, -EPROTO, "hello sent twice", NULL, NULL, 0);
+		return;
+	}
+	if (udk_dict_get_int(m->body, "version", -1) != PROTO_VERSION) {
+		proc_reply(p, m, -UDK_E_VERSION, "this udkd speaks another protocol version", NULL, NULL, 0);
+		proc_kill(d, p, "protocol version mismatch");
+		return;
+	}
+	if (udk_value_get_type(fns) != UDK_VALUE_ARRAY || udk_array_size(fns) < 1 || udk_array_size(fns) > 8) {
+		proc_reply(p, m, -EINVAL, "a device model has 1..8 PCI functions", NULL, NULL, 0);
+		proc_kill(d, p, "a hello without functions");
+		return;
+	}
+	bus = pci_root(d);
+	ids = udk_value_new_array();
+	for (size_t i = 0; i < udk_array_size(fns) && bus; i++) {
+		struct udk_value *f = udk_array_get(fns, i);
+		size_t len = 0;
+		const uint8_t *c = udk_value_get_data(udk_dict_get(f, "config"), &len);
+		struct udk_value *bars = udk_dict_get(f, "bars");
+		struct udk_value *props;
+		struct service *nub = NULL, **n;
+		char loc[32], name[80];
+
+		if (!c || len < CONFIG_MIN || len > CONFIG_MAX || udk_array_size(bars) != 6) {
+			proc_reply(p, m, -EINVAL, "each function needs 64..4096 bytes of config space and 6 BARs", NULL,
+				   NULL, 0);
+			proc_kill(d, p, "a malformed hello");
+			udk_value_unref(ids);
+			return;
+		}
+		snprintf(loc, sizeof(loc), "0000:00:%02x.%zu", dm->slot, i);
+		props = pci_props(c, loc, "sim");
+		udk_dict_set_string(props, "UDKDevice", dm->name);
+		udk_dict_set_int(props, "UDKFunction", (int64_t)i);
+		udk_dict_set(props, "UDKBARs", bars);
+		if (i == 0)
+			snprintf(name, sizeof(name), "%s", dm->name);
+		else
+			snprintf(name, sizeof(name), "%s.%zu", dm->name, i);
+		if (service_new(d, bus, name, class_chain_for("IOPCIDevice"), props, &nub) < 0) {
+			udk_value_unref(props);
+			continue;
+		}
+		udk_value_unref(props);
+		nub->owner = p;
+		n = reallocarray(dm->nubs, dm->n_nubs + 1, sizeof(*n));
+		if (!n)
+			continue;
+		dm->nubs = n;
+		dm->nubs[dm->n_nubs++] = service_ref(nub);
+		udk_array_append_take(ids, udk_value_new_uint(nub->id));
+	}
+	body = udk_value_new_dict();
+	udk_dict_set_take(body, "ids", ids);
+	proc_reply(p, m, 0, NULL, body, NULL, 0);
+	udk_value_unref(body);
+	launcher_model_ready(p);
+	log_info(d, "device %s: %zu PCI function(s) at 00:%02x", dm->name, dm->n_nubs, dm->slot);
+	/* register after replying, so the model knows its ids first */
+	for (size_t i = 0; i < dm->n_nubs; i++)
+		service_register(d, dm->nubs[i]);
+}
+
+void
+devices_handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
+{
+	switch (m->h.op) {
+	case OP_DM_CONFIG: {
+		struct udk_value *body = udk_value_new_dict();
+		udk_dict_set_string(body, "name", p->model->name);
+		udk_dict_set(body, "properties", p->model->props);
+		proc_reply(p, m, 0, NULL, body, NULL, 0);
+		udk_value_unref(body);
+		break;
+	}
+	case OP_DM_HELLO:
+		handle_hello(d, p, m);
+		break;
+	default:
+		proc_reply(p, m, -EOPNOTSUPP, "udkd does not handle this request from a device model", NULL, NULL, 0);
+		break;
+	}
+}
+
+/* ---- drivers opening their provider ---- */
+
+struct open_wait {
+	struct driver_proc *driver;
+	struct wire_msg req;		/* only the header is kept */
+	int driver_fd;
+	struct udk_value *info;
+};
+
+static void
+connected(struct udkd *d, struct driver_proc *model, struct wire_msg *reply, int status, void *data)
+{
+	struct open_wait *w = data;
+
+	(void)d;
+	(void)model;
+	if (status >= 0) {
+		proc_reply(w->driver, &w->req, 0, NULL, w->info, &w->driver_fd, 1);
+	} else {
+		const char *why = reply ? udk_dict_get_string(reply->body, "reason") : udk_error_reason();
+		proc_reply(w->driver, &w->req, status == -UDK_E_DRIVER_DIED ? -UDK_E_HARDWARE_GONE : status,
+			   why ? why : "the device refused the connection", NULL, NULL, 0);
+	}
+	close(w->driver_fd);
+	udk_value_unref(w->info);
+	proc_unref(w->driver);
+	free(w);
+}
+
+static struct device_model *
+model_of(struct udkd *d, struct service *nub, size_t *ret_index)
+{
+	for (struct device_model *m = d->devices; m; m = m->next)
+		for (size_t i = 0; i < m->n_nubs; i++)
+			if (m->nubs[i] == nub) {
+				*ret_index = i;
+				return m;
+			}
+	return NULL;
+}
+
+static void
+open_sysfs(struct driver_proc *p, struct wire_msg *m, struct service *s)
+{
+	const char *loc = udk_dict_get_string(s->props, "pci-location");
+	char *path = strdup_printf("/sys/bus/pci/devices/%s/config", loc ? loc : "?");
+	struct udk_value *info = udk_value_new_dict();
+	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+
+	if (fd < 0) {
+		char *why = strdup_printf("cannot read %s: %s", path ? path : "config", strerror(errno));
+		proc_reply(p, m, -UDK_E_HARDWARE_GONE, why, NULL, NULL, 0);
+		free(why);
+	} else {
+		udk_dict_set_string(info, "backend", "sysfs");
+		udk_dict_set_string(info, "location", loc);
+		udk_dict_set(info, "bars", udk_dict_get(s->props, "UDKBARs"));
+		proc_reply(p, m, 0, NULL, info, &fd, 1);
+		close(fd);
+	}
+	free(path);
+	udk_value_unref(info);
+}
+
+void
+devices_open_provider(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
+{
+	struct udk_value *idv = udk_dict_get(m->body, "provider");
+	struct service *s = udk_value_get_type(idv) == UDK_VALUE_INT ? service_by_id(d, udk_value_get_uint(idv, 0)) : NULL;
+	const char *backend;
+	struct device_model *dm;
+	struct open_wait *w;
+	struct udk_value *body;
+	size_t index = 0;
+	int sv[2], r;
+
+	if (!s || s != p->provider) {
+		proc_reply(p, m, -EPERM, "a driver can open only the provider it was started on", NULL, NULL, 0);
+		return;
+	}
+	backend = udk_dict_get_string(s->props, "UDKBackend");
+	if (streq(backend, "sysfs")) {
+		open_sysfs(p, m, s);
+		return;
+	}
+	if (!streq(backend, "sim")) {
+		proc_reply(p, m, -UDK_E_UNSUPPORTED, "this provider has no PCI backend udk can open", NULL, NULL, 0);
+		return;
+	}
+	dm = model_of(d, s, &index);
+	if (!dm || !dm->proc || dm->proc->state != PROC_RUNNING) {
+		proc_reply(p, m, -UDK_E_HARDWARE_GONE, "the device is gone (its model is not running)", NULL, NULL, 0);
+		return;
+	}
+	if (wire_socketpair(sv) < 0) {
+		proc_reply(p, m, -errno, "cannot make a socket pair", NULL, NULL, 0);
+		return;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		close(sv[0]);
+		close(sv[1]);
+		proc_reply(p, m, -ENOMEM, NULL, NULL, NULL, 0);
+		return;
+	}
+	w->driver = proc_ref(p);
+	wire_msg_init(&w->req);
+	w->req.h = m->h;
+	w->driver_fd = sv[0];
+	w->info = udk_value_new_dict();
+	udk_dict_set_string(w->info, "backend", "sim");
+	udk_dict_set_string(w->info, "location", udk_dict_get_string(s->props, "pci-location"));
+	udk_dict_set(w->info, "bars", udk_dict_get(s->props, "UDKBARs"));
+	body = udk_value_new_dict();
+	udk_dict_set_int(body, "function", (int64_t)index);
+	udk_dict_set_uint(body, "nub", s->id);
+	udk_dict_set_int(body, "client", p->pid);
+	r = proc_request(d, dm->proc, OP_DM_CONNECT, body, &sv[1], 1, d->cfg.request_timeout_ms, connected, w);
+	udk_value_unref(body);
+	close(sv[1]);
+	if (r < 0)
+		connected(d, dm->proc, NULL, r, w);
+}
+
+/* ---- listing ---- */
+
+struct udk_value *
+devices_describe(struct udkd *d)
+{
+	struct udk_value *list = udk_value_new_array();
+
+	for (struct device_model *m = d->devices; m; m = m->next) {
+		struct udk_value *e = udk_value_new_dict(), *nubs = udk_value_new_array();
+		bool running = m->proc && m->proc->state != PROC_DEAD;
+		char loc[16];
+
+		udk_dict_set_string(e, "name", m->name);
+		udk_dict_set_string(e, "model", m->model);
+		udk_dict_set_string(e, "state", !m->plugged ? "unplugged" : running ? "plugged" : "gone");
+		snprintf(loc, sizeof(loc), "00:%02x.0", m->slot);
+		udk_dict_set_string(e, "location", loc);
+		if (running)
+			udk_dict_set_int(e, "pid", m->proc->pid);
+		if ((!running || !m->plugged) && m->gone_reason)
+			udk_dict_set_string(e, "reason", m->gone_reason);
+		udk_dict_set_int(e, "crashes", m->crashes);
+		for (size_t i = 0; i < m->n_nubs; i++) {
+			char *path = service_path(m->nubs[i]);
+			if (path)
+				udk_array_append_take(nubs, udk_value_new_string(path));
+			free(path);
+		}
+		udk_dict_set_take(e, "functions", nubs);
+		udk_array_append_take(list, e);
+	}
+	return list;
+}
+
+void
+devices_fini(struct udkd *d)
+{
+	while (d->devices) {
+		struct device_model *m = d->devices;
+		d->devices = m->next;
+		for (size_t i = 0; i < m->n_nubs; i++)
+			service_unref(m->nubs[i]);
+		free(m->nubs);
+		free(m->name);
+		free(m->model);
+		free(m->location);
+		free(m->gone_reason);
+		udk_value_unref(m->props);
+		free(m);
+	}
+}
+
+/* ---- real hardware, read-only ---- */
+
+int
+devices_scan_sysfs(struct udkd *d)
+{
+	DIR *dir = opendir("/sys/bus/pci/devices");
+	struct service *host = NULL;
+	struct dirent *e;
+	unsigned n = 0;
+
+	if (!dir)
+		return udk_set_reason(-errno, "cannot read /sys/bus/pci/devices: %s", strerror(errno));
+	while ((e = readdir(dir))) {
+		char *path;
+		uint8_t c[64];
+		int fd;
+		struct udk_value *props;
+		struct service *s = NULL;
+
+		if (e->d_name[0] == '.')
+			continue;
+		path = strdup_printf("/sys/bus/pci/devices/%s/config", e->d_name);
+		fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+		free(path);
+		if (fd < 0)
+			continue;
+		if (pread(fd, c, sizeof(c), 0) != (ssize_t)sizeof(c)) {
+			close(fd);
+			continue;
+		}
+		close(fd);
+		if (!host) {
+			struct udk_value *hp = udk_value_new_dict();
+			udk_dict_set_string(hp, "UDKBackend", "sysfs");
+			if (service_new(d, d->reg.root, "PCIHost", class_chain_for("IOPCIBridge"), hp, &host) < 0) {
+				udk_value_unref(hp);
+				break;
+			}
+			udk_value_unref(hp);
+			service_register(d, host);
+		}
+		props = pci_props(c, e->d_name, "sysfs");
+		if (service_new(d, host, e->d_name, class_chain_for("IOPCIDevice"), props, &s) == 0) {
+			service_register(d, s);
+			n++;
+		}
+		udk_value_unref(props);
+	}
+	closedir(dir);
+	log_info(d, "published %u real PCI functions from sysfs (read-only)", n);
+	return 0;
+}

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pci-private.h - the PCI family's driver side (internal).
+ *
+ *   pci.c          the public API (families/pci.h), interrupts
+ *   dma.c          DMA commands and the per-device IOVA allocator
+ *   sim/backend.c  backend "sim": a channel to a device-model process
+ *   sysfs.c        backend "sysfs": a real function, read-only
+ *   vfio/vfio.c    backend "vfio": a real function given to user space
+ */
+#ifndef UDK_PCI_PRIVATE_H
+#define UDK_PCI_PRIVATE_H
+
+#include <pthread.h>
+
+#include <udk/families/pci.h>
+
+#include "proto.h"
+
+struct pci_bar {
+	uint64_t size;
+	uint32_t flags;			/* UDK_DM_BAR_* as the model or backend reports them */
+	void *map;			/* udk_pci_map_bar(), once */
+	int map_fd;
+};
+
+/*
+ * What a backend does.  Every operation is optional; a missing one makes
+ * the call fail with UDK_E_UNSUPPORTED and the backend's reason.  Fields
+ * are only appended.
+ */
+struct pci_backend {
+	const char *name;
+	const char *why_unsupported;	/* sentence for missing operations */
+	int (*config_read)(struct udk_pci_device *dev, uint32_t off, unsigned width, uint32_t *ret);
+	int (*config_write)(struct udk_pci_device *dev, uint32_t off, unsigned width, uint32_t value);
+	int (*mem_read)(struct udk_pci_device *dev, unsigned bar, uint64_t off, unsigned width, uint64_t *ret);
+	int (*mem_write)(struct udk_pci_device *dev, unsigned bar, uint64_t off, unsigned width, uint64_t value);
+	int (*map_bar)(struct udk_pci_device *dev, unsigned bar, int *ret_fd, bool *ret_readonly);
+	/* route vector @vector to eventfd @fd (-1: stop) */
+	int (*irq_set)(struct udk_pci_device *dev, unsigned vector, int fd);
+	int (*dma_map)(struct udk_pci_device *dev, uint64_t iova, uint64_t len, int fd, uint64_t offset,
+		       uint32_t direction);
+	int (*dma_unmap)(struct udk_pci_device *dev, uint64_t iova, uint64_t len);
+	int (*reset)(struct udk_pci_device *dev);
+	void (*close)(struct udk_pci_device *dev);
+};
+
+struct iova_range {
+	uint64_t start, len;
+};
+
+struct udk_pci_device {
+	const struct pci_backend *be;
+	struct udk_service *provider;
+	pthread_mutex_t lock;		/* the channel: one request at a time */
+	int fd;				/* backend's: channel, config file or VFIO device */
+	uint32_t serial;
+	bool gone;
+	struct pci_bar bars[6];
+	uint8_t bus, device, function;
+	_Atomic uint64_t faults;
+	/* interrupts */
+	struct proto_pci_irq_page *irq_page;
+	int irq_page_fd;
+	/* IOVAs in use, sorted */
+	pthread_mutex_t iova_lock;
+	struct iova_range *iovas;
+	size_t n_iovas;
+	void *backend_data;
+};
+
+extern const struct pci_backend pci_sim_backend;
+extern const struct pci_backend pci_sysfs_backend;
+extern const struct pci_backend pci_vfio_backend;
+
+/* An unsupported operation, with the backend's reason. */
+int pci_unsupported(struct udk_pci_device *dev, const char *what);
+/* The device is gone: every later call gets UDK_E_HARDWARE_GONE. */
+int pci_gone(struct udk_pci_device *dev);
+
+/* sim/backend.c: set up the interrupt page the model stamps. */
+int pci_sim_irq_page(struct udk_pci_device *dev);
+
+#endif
