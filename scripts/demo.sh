@@ -1,6 +1,7 @@
 #!/bin/sh
 # demo.sh - set up, build and run udk's main job: udkd with the bundled
-# simulated machine and example drivers, then the demo apps against it.
+# simulated machine (a PCIe capture card) and the example drivers, then the
+# demo apps against them.
 #
 #   ./scripts/demo.sh            build, run the demo, stop udkd
 #   ./scripts/demo.sh --keep     leave udkd running afterwards (udkctl works)
@@ -46,6 +47,12 @@ $udkctl tree
 echo
 echo "== the Hello example app"
 "$top/build/examples/hello-app" "$run"
+
+echo
+echo "== the simulated PCIe capture card: EDID, 16 x 8K frame buffers (2.26 GB), DMA, an MSI per frame"
+$udkctl wait CaptureDriver 10 >/dev/null
+$udkctl sim list
+"$top/build/examples/capture-app" --runtime-dir "$run" --frames "${UDK_DEMO_FRAMES:-120}"
 
 echo
 echo "== crash isolation: SIGKILL the driver, then call it again"

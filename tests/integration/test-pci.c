@@ -395,3 +395,44 @@ TEST(a_second_device_hot_plugs_later)
 	free(out);
 	env_down(&e);
 }
+
+/* The capture card example end to end, with small frames. */
+TEST(capture_card_example_end_to_end)
+{
+	struct fixture f;
+	char cmd[1024], *out = NULL;
+	size_t len = 0;
+	FILE *p, *mem;
+	int st;
+
+	fixture_init(&f);
+	fixture_set_machine_devices(&f, "",
+				    TEST_DEVICE("capture0", "capture-card",
+						"<key>Properties</key><dict><key>Width</key><integer>640</integer>"
+						"<key>Height</key><integer>480</integer></dict>"));
+	fixture_add_bundle_exe(&f, "Capture.dext", "org.udk.example.capture", "drivers/capture-driver",
+			       "<key>CaptureCard</key><dict>"
+			       "<key>IOUserClass</key><string>CaptureDriver</string>"
+			       "<key>IOUserServerName</key><string>org.udk.example.capture</string>"
+			       "<key>IOProviderClass</key><string>IOPCIDevice</string>"
+			       "<key>IOPCIPrimaryMatch</key><string>0xca9f1234</string>"
+			       "<key>UserClientProperties</key><dict><key>IOUserClass</key>"
+			       "<string>CaptureUserClient</string></dict></dict>");
+	fixture_start(&f, NULL);
+	fixture_wait_class(&f, "CaptureDriver", 10000);
+	snprintf(cmd, sizeof(cmd), "%s --runtime-dir %s --frames 200 --irq-latency 50 2>&1",
+		 build_path("examples/capture-app"), f.runtime);
+	p = popen(cmd, "r");
+	mem = open_memstream(&out, &len);
+	for (int c; (c = fgetc(p)) != EOF;)
+		fputc(c, mem);
+	fclose(mem);
+	st = pclose(p);
+	ASSERT_EQ(st, 0);
+	ASSERT_CONTAINS(out, "EDID: manufacturer UDK, product 0001, checksum ok");
+	ASSERT_CONTAINS(out, "format: 640x480 BGRA, 1228800 bytes per frame, 16 buffers");
+	ASSERT_CONTAINS(out, "captured 216 frames: 216 checked good, 0 bad");
+	ASSERT_CONTAINS(out, "MSI latency");
+	free(out);
+	fixture_stop(&f);
+}
