@@ -17,11 +17,16 @@
  * their drivers; `udkctl sim plug NAME` brings it back.
  *
  * With --pci-sysfs, the real PCI functions of this machine are published
- * too (backend "sysfs"), read-only, so personalities can be checked
- * against real ids with `udkctl explain`.
+ * too.  A function bound to vfio-pci gets backend "vfio": when its driver
+ * opens it, udkd opens /dev/vfio/vfio and the function's group and hands
+ * both over (families/pci/vfio/vfio.c does the rest, so the driver process
+ * needs no access to /dev/vfio of its own).  Every other function gets
+ * backend "sysfs": its config space, read-only, so personalities can be
+ * checked against real ids with `udkctl explain`.
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <sys/stat.h>
 
@@ -359,10 +364,10 @@ model_of(struct udkd *d, struct service *nub, size_t *ret_index)
 }
 
 static void
-open_sysfs(struct driver_proc *p, struct wire_msg *m, struct service *s)
+open_sysfs(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct service *s)
 {
 	const char *loc = udk_dict_get_string(s->props, "pci-location");
-	char *path = strdup_printf("/sys/bus/pci/devices/%s/config", loc ? loc : "?");
+	char *path = strdup_printf("%s/%s/config", d->pci_sysfs_dir, loc ? loc : "?");
 	struct udk_value *info = udk_value_new_dict();
 	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
 
@@ -379,6 +384,51 @@ open_sysfs(struct driver_proc *p, struct wire_msg *m, struct service *s)
 	}
 	free(path);
 	udk_value_unref(info);
+}
+
+static void
+open_vfio(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct service *s)
+{
+	const char *loc = udk_dict_get_string(s->props, "pci-location");
+	int64_t group = udk_dict_get_int(s->props, "UDKIOMMUGroup", -1);
+	char *path = strdup_printf("%s/%" PRId64, d->vfio_dev_dir, group);
+	char *cpath = strdup_printf("%s/vfio", d->vfio_dev_dir);
+	struct udk_value *info;
+	int fds[2] = { -1, -1 };
+
+	if (!path || !cpath || group < 0) {
+		proc_reply(p, m, -UDK_E_UNSUPPORTED, "this function has no IOMMU group", NULL, NULL, 0);
+		goto out;
+	}
+	fds[0] = open(cpath, O_RDWR | O_CLOEXEC);
+	if (fds[0] < 0) {
+		char *why = strdup_printf("cannot open %s: %s; load the vfio-pci module and give udkd access to it",
+					  cpath, strerror(errno));
+		proc_reply(p, m, -UDK_E_UNSUPPORTED, why, NULL, NULL, 0);
+		free(why);
+		goto out;
+	}
+	fds[1] = open(path, O_RDWR | O_CLOEXEC);
+	if (fds[1] < 0) {
+		char *why = strdup_printf("cannot open %s: %s; %s", path, strerror(errno),
+					  errno == EBUSY ? "another process holds the group"
+							 : "bind the function to vfio-pci and give udkd access to the group");
+		proc_reply(p, m, errno == EBUSY ? -UDK_E_BUSY : -UDK_E_UNSUPPORTED, why, NULL, NULL, 0);
+		free(why);
+		goto out;
+	}
+	info = udk_value_new_dict();
+	udk_dict_set_string(info, "backend", "vfio");
+	udk_dict_set_string(info, "location", loc);
+	udk_dict_set(info, "bars", udk_dict_get(s->props, "UDKBARs"));
+	proc_reply(p, m, 0, NULL, info, fds, 2);
+	udk_value_unref(info);
+out:
+	for (int i = 0; i < 2; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(path);
+	free(cpath);
 }
 
 void
@@ -399,7 +449,11 @@ devices_open_provider(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 	}
 	backend = udk_dict_get_string(s->props, "UDKBackend");
 	if (streq(backend, "sysfs")) {
-		open_sysfs(p, m, s);
+		open_sysfs(d, p, m, s);
+		return;
+	}
+	if (streq(backend, "vfio")) {
+		open_vfio(d, p, m, s);
 		return;
 	}
 	if (!streq(backend, "sim")) {
@@ -495,26 +549,43 @@ devices_fini(struct udkd *d)
 
 /* ---- real hardware, read-only ---- */
 
+/* The last component of the link @dir/@name points to, or NULL. */
+static char *
+link_target(const char *dir, const char *name)
+{
+	char *path = strdup_printf("%s/%s", dir, name), buf[PATH_MAX], *slash;
+	ssize_t n = path ? readlink(path, buf, sizeof(buf) - 1) : -1;
+
+	free(path);
+	if (n <= 0)
+		return NULL;
+	buf[n] = 0;
+	slash = strrchr(buf, '/');
+	return strdup(slash ? slash + 1 : buf);
+}
+
 int
 devices_scan_sysfs(struct udkd *d)
 {
-	DIR *dir = opendir("/sys/bus/pci/devices");
+	const char *root = d->pci_sysfs_dir;
+	DIR *dir = opendir(root);
 	struct service *host = NULL;
 	struct dirent *e;
-	unsigned n = 0;
+	unsigned n = 0, n_vfio = 0;
 
 	if (!dir)
-		return udk_set_reason(-errno, "cannot read /sys/bus/pci/devices: %s", strerror(errno));
+		return udk_set_reason(-errno, "cannot read %s: %s", root, strerror(errno));
 	while ((e = readdir(dir))) {
-		char *path;
+		char *path, *fdir, *driver, *group;
 		uint8_t c[64];
 		int fd;
 		struct udk_value *props;
 		struct service *s = NULL;
+		bool vfio;
 
 		if (e->d_name[0] == '.')
 			continue;
-		path = strdup_printf("/sys/bus/pci/devices/%s/config", e->d_name);
+		path = strdup_printf("%s/%s/config", root, e->d_name);
 		fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
 		free(path);
 		if (fd < 0)
@@ -534,7 +605,19 @@ devices_scan_sysfs(struct udkd *d)
 			udk_value_unref(hp);
 			service_register(d, host);
 		}
-		props = pci_props(c, e->d_name, "sysfs");
+		fdir = strdup_printf("%s/%s", root, e->d_name);
+		driver = fdir ? link_target(fdir, "driver") : NULL;
+		group = fdir ? link_target(fdir, "iommu_group") : NULL;
+		vfio = driver && group && streq(driver, "vfio-pci");
+		props = pci_props(c, e->d_name, vfio ? "vfio" : "sysfs");
+		if (driver)
+			udk_dict_set_string(props, "UDKKernelDriver", driver);
+		if (group)
+			udk_dict_set_int(props, "UDKIOMMUGroup", strtol(group, NULL, 10));
+		n_vfio += vfio;
+		free(fdir);
+		free(driver);
+		free(group);
 		if (service_new(d, host, e->d_name, class_chain_for("IOPCIDevice"), props, &s) == 0) {
 			service_register(d, s);
 			n++;
@@ -542,6 +625,7 @@ devices_scan_sysfs(struct udkd *d)
 		udk_value_unref(props);
 	}
 	closedir(dir);
-	log_info(d, "published %u real PCI functions from sysfs (read-only)", n);
+	log_info(d, "published %u real PCI functions from %s: %u bound to vfio-pci, the rest read-only", n, root,
+		 n_vfio);
 	return 0;
 }

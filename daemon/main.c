@@ -32,7 +32,9 @@ usage(FILE *f)
 		"  --machine FILE           machine description plist (services and devices to create)\n"
 		"  --models DIR             where device-model executables are (repeatable; default\n"
 		"                           ../models next to udkd, and /usr/lib/udk/models)\n"
-		"  --pci-sysfs              publish this machine's real PCI functions, read-only\n"
+		"  --pci-sysfs[=DIR]        publish this machine's real PCI functions (DIR: a copy of\n"
+		"                           /sys/bus/pci/devices); those bound to vfio-pci are usable\n"
+		"  --vfio-dir=DIR           where the VFIO devices are (default /dev/vfio)\n"
 		"  --log-level LEVEL        error, warning, notice, info (default) or debug\n"
 		"  --syslog                 log to syslog instead of stderr\n"
 		"  --start-timeout-ms N     deadline for a driver's Start() (default 10000)\n"
@@ -140,7 +142,8 @@ main(int argc, char **argv)
 		{ "restart-max-ms", required_argument, NULL, 7 },
 		{ "no-sandbox", no_argument, NULL, 8 },
 		{ "models", required_argument, NULL, 9 },
-		{ "pci-sysfs", no_argument, NULL, 10 },
+		{ "pci-sysfs", optional_argument, NULL, 10 },
+		{ "vfio-dir", required_argument, NULL, 11 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -158,6 +161,8 @@ main(int argc, char **argv)
 			.sandbox = true,
 		},
 		.listen_fd = -1,
+		.pci_sysfs_dir = "/sys/bus/pci/devices",
+		.vfio_dev_dir = "/dev/vfio",
 		.signal_fd = -1,
 		.inotify_fd = -1,
 	};
@@ -246,6 +251,11 @@ main(int argc, char **argv)
 		}
 		case 10:
 			d.pci_sysfs = true;
+			if (optarg)
+				d.pci_sysfs_dir = optarg;
+			break;
+		case 11:
+			d.vfio_dev_dir = optarg;
 			break;
 		case 'h':
 			usage(stdout);

@@ -386,7 +386,9 @@ struct udkd {
 	char **model_dirs;
 	size_t n_model_dirs;
 	struct service *pci_root;	/* the simulated PCI bus, made on first use */
-	bool pci_sysfs;			/* publish the real PCI functions (read-only) */
+	bool pci_sysfs;			/* publish the real PCI functions */
+	const char *pci_sysfs_dir;	/* /sys/bus/pci/devices, or a copy for tests */
+	const char *vfio_dev_dir;	/* /dev/vfio */
 };
 
 #endif

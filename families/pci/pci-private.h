@@ -12,6 +12,7 @@
 #define UDK_PCI_PRIVATE_H
 
 #include <pthread.h>
+#include <sys/types.h>
 
 #include <udk/families/pci.h>
 
@@ -21,7 +22,6 @@ struct pci_bar {
 	uint64_t size;
 	uint32_t flags;			/* UDK_DM_BAR_* as the model or backend reports them */
 	void *map;			/* udk_pci_map_bar(), once */
-	int map_fd;
 };
 
 /*
@@ -36,7 +36,8 @@ struct pci_backend {
 	int (*config_write)(struct udk_pci_device *dev, uint32_t off, unsigned width, uint32_t value);
 	int (*mem_read)(struct udk_pci_device *dev, unsigned bar, uint64_t off, unsigned width, uint64_t *ret);
 	int (*mem_write)(struct udk_pci_device *dev, unsigned bar, uint64_t off, unsigned width, uint64_t value);
-	int (*map_bar)(struct udk_pci_device *dev, unsigned bar, int *ret_fd, bool *ret_readonly);
+	/* map BAR @bar (dev->bars[bar].size bytes); pci.c unmaps it */
+	int (*map_bar)(struct udk_pci_device *dev, unsigned bar, void **ret_addr, bool *ret_readonly);
 	/* route vector @vector to eventfd @fd (-1: stop) */
 	int (*irq_set)(struct udk_pci_device *dev, unsigned vector, int fd);
 	int (*dma_map)(struct udk_pci_device *dev, uint64_t iova, uint64_t len, int fd, uint64_t offset,
@@ -81,5 +82,17 @@ int pci_gone(struct udk_pci_device *dev);
 
 /* sim/backend.c: set up the interrupt page the model stamps. */
 int pci_sim_irq_page(struct udk_pci_device *dev);
+
+/* vfio/vfio.c: the system calls it makes, replaceable by tests. */
+struct vfio_sys {
+	int (*ioctl)(int fd, unsigned long request, void *arg);
+	ssize_t (*pread)(int fd, void *buf, size_t len, off_t off);
+	ssize_t (*pwrite)(int fd, const void *buf, size_t len, off_t off);
+	void *(*mmap)(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+	int (*munmap)(void *addr, size_t len);
+};
+void pci_vfio_set_sys(const struct vfio_sys *sys);
+/* Set up @dev on a VFIO container and group (both fds taken). */
+int pci_vfio_attach(struct udk_pci_device *dev, int container, int group, const char *device_name);
 
 #endif

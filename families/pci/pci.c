@@ -36,6 +36,8 @@ backend_named(const char *name)
 		return &pci_sim_backend;
 	if (streq(name, "sysfs"))
 		return &pci_sysfs_backend;
+	if (streq(name, "vfio"))
+		return &pci_vfio_backend;
 	return NULL;
 }
 
@@ -49,16 +51,20 @@ udk_pci_open(struct udk_service *provider, struct udk_pci_device **ret)
 	int fd = -1, r;
 
 	udk_return_val_if_fail(provider && ret, -EINVAL);
+	int fds[2] = { -1, -1 };
+
 	body = udk_value_new_dict();
 	udk_dict_set_uint(body, "provider", udk_service_get_id(provider));
-	r = rt_call_fd(OP_DRV_OPEN_PROVIDER, body, &reply, &fd);
+	r = rt_call_fds(OP_DRV_OPEN_PROVIDER, body, &reply, fds, 2);
 	udk_value_unref(body);
 	if (r < 0)
 		return r;
+	fd = fds[0];
 	be = backend_named(udk_dict_get_string(reply, "backend"));
-	if (!be || fd < 0) {
-		if (fd >= 0)
-			close(fd);
+	if (!be || fd < 0 || (be == &pci_vfio_backend) != (fds[1] >= 0)) {
+		for (int i = 0; i < 2; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
 		udk_value_unref(reply);
 		return udk_set_reason(-UDK_E_PROTOCOL, "udkd opened the provider with an unknown backend");
 	}
@@ -85,7 +91,16 @@ udk_pci_open(struct udk_service *provider, struct udk_pci_device **ret)
 		struct udk_value *b = udk_array_get(bars, i);
 		dev->bars[i].size = udk_value_get_uint(udk_dict_get(b, "size"), 0);
 		dev->bars[i].flags = (uint32_t)udk_dict_get_int(b, "flags", 0);
-		dev->bars[i].map_fd = -1;
+	}
+	if (be == &pci_vfio_backend) {
+		/* fds: the VFIO container and group; the device comes from them */
+		dev->fd = -1;
+		r = pci_vfio_attach(dev, fds[0], fds[1], udk_dict_get_string(reply, "location"));
+		if (r < 0) {
+			udk_value_unref(reply);
+			udk_pci_close(dev);
+			return r;
+		}
 	}
 	udk_value_unref(reply);
 	*ret = dev;
@@ -100,10 +115,8 @@ udk_pci_close(struct udk_pci_device *dev)
 	if (dev->be->close)
 		dev->be->close(dev);
 	for (unsigned i = 0; i < 6; i++)
-		if (dev->bars[i].map) {
+		if (dev->bars[i].map)
 			munmap(dev->bars[i].map, dev->bars[i].size);
-			close(dev->bars[i].map_fd);
-		}
 	if (dev->irq_page)
 		munmap(dev->irq_page, sizeof(*dev->irq_page));
 	if (dev->irq_page_fd >= 0)
@@ -224,8 +237,12 @@ check_mem(struct udk_pci_device *dev, unsigned bar, uint64_t off, unsigned width
 static int
 mem_read(struct udk_pci_device *dev, unsigned bar, uint64_t off, unsigned width, uint64_t *ret)
 {
-	int r = check_mem(dev, bar, off, width);
+	int r;
 
+	/* a backend that cannot do this at all says so before any range check */
+	if (dev && bar < 6 && !dev->bars[bar].map && !dev->be->mem_read)
+		return pci_unsupported(dev, "reading device memory");
+	r = check_mem(dev, bar, off, width);
 	if (r < 0)
 		return r;
 	if (dev->bars[bar].map) {
@@ -242,8 +259,11 @@ mem_read(struct udk_pci_device *dev, unsigned bar, uint64_t off, unsigned width,
 static int
 mem_write(struct udk_pci_device *dev, unsigned bar, uint64_t off, unsigned width, uint64_t value)
 {
-	int r = check_mem(dev, bar, off, width);
+	int r;
 
+	if (dev && bar < 6 && !dev->bars[bar].map && !dev->be->mem_write)
+		return pci_unsupported(dev, "writing device memory");
+	r = check_mem(dev, bar, off, width);
 	if (r < 0)
 		return r;
 	if (dev->bars[bar].map && !(dev->bars[bar].flags & 8)) {
@@ -281,7 +301,7 @@ udk_pci_map_bar(struct udk_pci_device *dev, unsigned bar, void **ret_addr, uint6
 {
 	struct pci_bar *b;
 	bool ro = false;
-	int fd = -1, r;
+	int r;
 
 	udk_return_val_if_fail(dev && bar < 6 && ret_addr, -EINVAL);
 	b = &dev->bars[bar];
@@ -292,17 +312,9 @@ udk_pci_map_bar(struct udk_pci_device *dev, unsigned bar, void **ret_addr, uint6
 	if (!b->map) {
 		if (!dev->be->map_bar)
 			return pci_unsupported(dev, "mapping a BAR");
-		r = dev->be->map_bar(dev, bar, &fd, &ro);
+		r = dev->be->map_bar(dev, bar, &b->map, &ro);
 		if (r < 0)
 			return r;
-		b->map = mmap(NULL, b->size, ro ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		if (b->map == MAP_FAILED) {
-			r = -errno;
-			b->map = NULL;
-			close(fd);
-			return r;
-		}
-		b->map_fd = fd;
 		if (ro)
 			b->flags |= 8;
 	}

@@ -99,6 +99,8 @@ extern struct runtime rt;
 int rt_call(uint16_t op, struct udk_value *body, struct udk_value **ret_reply);
 /* Same, taking the reply's first descriptor (or -1). */
 int rt_call_fd(uint16_t op, struct udk_value *body, struct udk_value **ret_reply, int *ret_fd);
+/* Same, taking up to @n (at most 2) descriptors of the reply (-1 when absent). */
+int rt_call_fds(uint16_t op, struct udk_value *body, struct udk_value **ret_reply, int *ret_fds, unsigned n);
 /* Send a reply on the udkd socket (request handlers). */
 void rt_reply(uint16_t op, uint32_t serial, int status, struct udk_value *body);
 

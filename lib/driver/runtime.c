@@ -25,7 +25,7 @@ struct rt_waiter {
 	bool done;
 	int status;
 	struct udk_value *reply;
-	int fd;
+	int fds[2];
 	char reason[512];
 	pthread_cond_t cond;
 };
@@ -41,13 +41,19 @@ init_lock(void)
 int
 rt_call(uint16_t op, struct udk_value *body, struct udk_value **ret_reply)
 {
-	return rt_call_fd(op, body, ret_reply, NULL);
+	return rt_call_fds(op, body, ret_reply, NULL, 0);
 }
 
 int
 rt_call_fd(uint16_t op, struct udk_value *body, struct udk_value **ret_reply, int *ret_fd)
 {
-	struct rt_waiter w = { .fd = -1 };
+	return rt_call_fds(op, body, ret_reply, ret_fd, ret_fd ? 1 : 0);
+}
+
+int
+rt_call_fds(uint16_t op, struct udk_value *body, struct udk_value **ret_reply, int *ret_fds, unsigned n)
+{
+	struct rt_waiter w = { .fds = { -1, -1 } };
 	int r;
 
 	if (!rt.connected)
@@ -77,16 +83,19 @@ rt_call_fd(uint16_t op, struct udk_value *body, struct udk_value **ret_reply, in
 	pthread_cond_destroy(&w.cond);
 	if (w.status < 0) {
 		udk_value_unref(w.reply);
-		if (w.fd >= 0)
-			close(w.fd);
+		for (unsigned i = 0; i < 2; i++)
+			if (w.fds[i] >= 0)
+				close(w.fds[i]);
 		if (w.reason[0])
 			udk_set_reason_str(w.reason);
 		return w.status;
 	}
-	if (ret_fd)
-		*ret_fd = w.fd;
-	else if (w.fd >= 0)
-		close(w.fd);
+	for (unsigned i = 0; i < 2; i++) {
+		if (i < n)
+			ret_fds[i] = w.fds[i];
+		else if (w.fds[i] >= 0)
+			close(w.fds[i]);
+	}
 	if (ret_reply)
 		*ret_reply = w.reply;
 	else
@@ -374,7 +383,8 @@ io_thread(void *data)
 					w->done = true;
 					w->status = m.h.status;
 					w->reply = TAKE_PTR(m.body);
-					w->fd = wire_msg_take_fd(&m, 0);
+					w->fds[0] = wire_msg_take_fd(&m, 0);
+					w->fds[1] = wire_msg_take_fd(&m, 1);
 					if (m.h.status < 0 && udk_dict_get_string(w->reply, "reason"))
 						snprintf(w->reason, sizeof(w->reason), "%s",
 							 udk_dict_get_string(w->reply, "reason"));

@@ -3,7 +3,10 @@
  * The PCI family on simulated hardware: a pci-test device model, the
  * testpci driver, and the app calling into it.
  */
+#include <dirent.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <udk/buffer.h>
 #include <udk/client.h>
@@ -435,4 +438,128 @@ TEST(capture_card_example_end_to_end)
 	ASSERT_CONTAINS(out, "MSI latency");
 	free(out);
 	fixture_stop(&f);
+}
+
+/*
+ * Real functions from sysfs, here a copy of the tree: one bound to
+ * vfio-pci (usable through VFIO, which this kernel lacks, so opening it is
+ * refused with the reason), one bound to a kernel driver (read-only).
+ */
+static void
+fake_function(const char *root, const char *name, const char *driver, int group)
+{
+	char path[512];
+	uint8_t c[256] = { 0x34, 0x12, 0x44, 0x55 };
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/devices/%s", root, name);
+	ASSERT_OK(mkdir(path, 0755));
+	snprintf(path, sizeof(path), "%s/devices/%s/config", root, name);
+	fp = fopen(path, "w");
+	ASSERT_NOT_NULL(fp);
+	c[0x09] = 0x00;
+	c[0x0b] = 0x04; /* multimedia */
+	ASSERT_EQ(fwrite(c, 1, sizeof(c), fp), sizeof(c));
+	fclose(fp);
+	snprintf(path, sizeof(path), "%s/devices/%s/driver", root, name);
+	char target[128];
+	snprintf(target, sizeof(target), "../../drivers/%s", driver);
+	ASSERT_OK(symlink(target, path));
+	snprintf(path, sizeof(path), "%s/devices/%s/iommu_group", root, name);
+	snprintf(target, sizeof(target), "../../kernel/iommu_groups/%d", group);
+	ASSERT_OK(symlink(target, path));
+}
+
+TEST(real_functions_from_sysfs_vfio_and_read_only)
+{
+	struct fixture f;
+	char root[300], devs[320], vfio[320], arg[340], varg[340], *out;
+	struct udk_connection *conn;
+	uint64_t id, v = 0;
+	uint32_t n = 1;
+
+	fixture_init(&f);
+	snprintf(root, sizeof(root), "%s/sys", f.dir);
+	snprintf(devs, sizeof(devs), "%s/devices", root);
+	snprintf(vfio, sizeof(vfio), "%s/dev-vfio", f.dir);
+	ASSERT_OK(mkdir(root, 0755));
+	ASSERT_OK(mkdir(devs, 0755));
+	ASSERT_OK(mkdir(vfio, 0755));
+	fake_function(root, "0000:03:00.0", "vfio-pci", 7);
+	fake_function(root, "0000:04:00.0", "snd_hda_intel", 9);
+	fixture_add_bundle_exe(&f, "P.dext", ID, "tests/testpci", TESTPCI_PERSONALITY("P", ID, ""));
+	snprintf(arg, sizeof(arg), "--pci-sysfs=%s", devs);
+	snprintf(varg, sizeof(varg), "--vfio-dir=%s", vfio);
+	fixture_start(&f, arg, varg, NULL);
+	/* the read-only function: the driver reads its config space */
+	id = fixture_wait_class(&f, "TestPciDriver", 10000);
+	out = fixture_udkctl(&f, NULL, "props /PCIHost/0000:04:00.0");
+	ASSERT_CONTAINS(out, "\"UDKBackend\" = \"sysfs\"");
+	ASSERT_CONTAINS(out, "\"UDKKernelDriver\" = \"snd_hda_intel\"");
+	ASSERT_CONTAINS(out, "\"class-code\" = 262144");
+	free(out);
+	ASSERT_OK(udk_client_open(f.client, id, 0, &conn));
+	ASSERT_OK(udk_connection_call(conn, P_CFG_READ32, (uint64_t[]){ 0 }, 1, NULL, 0, &v, &n, NULL, NULL));
+	ASSERT_EQ(v, 0x55441234u);
+	ASSERT_ERR(udk_connection_call(conn, P_MEM_WRITE32, (uint64_t[]){ 0, 0, 1 }, 3, NULL, 0, NULL, NULL, NULL,
+				       NULL),
+		   -UDK_E_UNSUPPORTED);
+	ASSERT_CONTAINS(udk_error_reason(), "bind the device to vfio-pci");
+	udk_connection_unref(conn);
+	/* the vfio-pci function: published as usable, refused with the reason */
+	out = fixture_udkctl(&f, NULL, "props /PCIHost/0000:03:00.0");
+	ASSERT_CONTAINS(out, "\"UDKBackend\" = \"vfio\"");
+	ASSERT_CONTAINS(out, "\"UDKIOMMUGroup\" = 7");
+	free(out);
+	ASSERT_TRUE(fixture_wait_output(&f, "explain " ID " /PCIHost/0000:03:00.0", "Start() failed", 10000));
+	out = fixture_udkctl(&f, NULL, "explain " ID " /PCIHost/0000:03:00.0");
+	ASSERT_CONTAINS(out, "dev-vfio/vfio: No such file or directory; load the vfio-pci module");
+	free(out);
+	fixture_stop(&f);
+}
+
+/* This machine's own PCI functions, with the ids their config space holds. */
+TEST(this_machines_pci_functions_are_published_with_their_ids)
+{
+	struct fixture f;
+	DIR *dir = opendir("/sys/bus/pci/devices");
+	struct dirent *e;
+	char path[512], want[64], *out, *tree;
+	uint8_t c[4];
+	int n = 0;
+
+	if (!dir)
+		test_skip("no /sys/bus/pci/devices on this machine");
+	fixture_init(&f);
+	fixture_start(&f, "--pci-sysfs", NULL);
+	tree = fixture_udkctl(&f, NULL, "tree /PCIHost");
+	while ((e = readdir(dir))) {
+		FILE *fp;
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", e->d_name);
+		fp = fopen(path, "r");
+		if (!fp)
+			continue;
+		if (fread(c, 1, 4, fp) != 4) {
+			fclose(fp);
+			continue;
+		}
+		fclose(fp);
+		ASSERT_CONTAINS(tree, e->d_name);
+		snprintf(path, sizeof(path), "props /PCIHost/%s", e->d_name);
+		out = fixture_udkctl(&f, NULL, path);
+		snprintf(want, sizeof(want), "\"vendor-id\" = %u", c[0] | c[1] << 8);
+		ASSERT_CONTAINS(out, want);
+		snprintf(want, sizeof(want), "\"device-id\" = %u", c[2] | c[3] << 8);
+		ASSERT_CONTAINS(out, want);
+		free(out);
+		n++;
+	}
+	closedir(dir);
+	free(tree);
+	fixture_stop(&f);
+	if (!n)
+		test_skip("this machine has no readable PCI functions");
+	test_log("%d real functions published with their ids", n);
 }

@@ -170,7 +170,7 @@ sim_mem_write(struct udk_pci_device *dev, unsigned bar, uint64_t off, unsigned w
 }
 
 static int
-sim_map_bar(struct udk_pci_device *dev, unsigned bar, int *ret_fd, bool *ret_readonly)
+sim_map_bar(struct udk_pci_device *dev, unsigned bar, void **ret_addr, bool *ret_readonly)
 {
 	struct udk_value *body = udk_value_new_dict(), *reply = NULL;
 	int fd = -1, r;
@@ -187,9 +187,14 @@ sim_map_bar(struct udk_pci_device *dev, unsigned bar, int *ret_fd, bool *ret_rea
 		return udk_set_reason(-UDK_E_PROTOCOL, "the device model's BAR memory does not match the BAR");
 	}
 	*ret_readonly = udk_dict_get_bool(reply, "readonly", false);
-	*ret_fd = fd;
 	udk_value_unref(reply);
-	return 0;
+	*ret_addr = mmap(NULL, dev->bars[bar].size, *ret_readonly ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED,
+			 fd, 0);
+	r = *ret_addr == MAP_FAILED ? -errno : 0;
+	close(fd);
+	if (r < 0)
+		*ret_addr = NULL;
+	return r;
 }
 
 int

@@ -1,0 +1,331 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vfio/vfio.c - backend "vfio": a real PCI function bound to vfio-pci.
+ *
+ * udkd opens /dev/vfio/vfio (the container) and /dev/vfio/GROUP and hands
+ * both to the driver; this backend then does what a VFIO user does:
+ *
+ *   VFIO_GET_API_VERSION, VFIO_CHECK_EXTENSION(TYPE1v2)   the container works
+ *   VFIO_GROUP_GET_STATUS                                 the group is viable
+ *   VFIO_GROUP_SET_CONTAINER, VFIO_SET_IOMMU(TYPE1v2)     an IOMMU context
+ *   VFIO_GROUP_GET_DEVICE_FD("0000:01:00.0")              the device
+ *   VFIO_DEVICE_GET_INFO, VFIO_DEVICE_GET_REGION_INFO     BARs and config
+ *
+ * then config and register accesses are pread/pwrite on the device fd at a
+ * region's offset, BARs are mmap'ed, MSI-X vectors are eventfds given with
+ * VFIO_DEVICE_SET_IRQS, DMA is VFIO_IOMMU_MAP_DMA of the memory mapped in
+ * this process, and reset is VFIO_DEVICE_RESET.
+ *
+ * This machine's kernel has no VFIO, so the sequence is tested against a
+ * recording fake (tests/unit/test-vfio.c) through struct vfio_sys.
+ */
+#include <linux/vfio.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include "pci-private.h"
+#include "util.h"
+
+static int
+real_ioctl(int fd, unsigned long request, void *arg)
+{
+	return ioctl(fd, request, arg);
+}
+
+static const struct vfio_sys real_sys = {
+	.ioctl = real_ioctl,
+	.pread = pread,
+	.pwrite = pwrite,
+	.mmap = mmap,
+	.munmap = munmap,
+};
+
+static const struct vfio_sys *sys = &real_sys;
+
+void
+pci_vfio_set_sys(const struct vfio_sys *s)
+{
+	sys = s ? s : &real_sys;
+}
+
+struct vfio_dma {
+	uint64_t iova, len;
+	void *vaddr;
+	size_t map_len;
+};
+
+struct vfio_state {
+	int container;
+	int group;
+	struct {
+		uint64_t offset, size;
+		uint32_t flags;
+	} region[VFIO_PCI_NUM_REGIONS];
+	uint32_t irq_index;		/* VFIO_PCI_MSIX_IRQ_INDEX or MSI */
+	uint32_t irq_count;
+	struct vfio_dma *dma;
+	size_t n_dma;
+};
+
+static int
+fail(int r, const char *what)
+{
+	return udk_set_reason(r, "VFIO: %s: %s", what, strerror(-r));
+}
+
+static int
+call(int fd, unsigned long req, void *arg, const char *what)
+{
+	if (sys->ioctl(fd, req, arg) < 0)
+		return fail(-errno, what);
+	return 0;
+}
+
+int
+pci_vfio_attach(struct udk_pci_device *dev, int container, int group, const char *device_name)
+{
+	struct vfio_state *st = calloc(1, sizeof(*st));
+	struct vfio_group_status gs = { .argsz = sizeof(gs) };
+	struct vfio_device_info di = { .argsz = sizeof(di) };
+	int r, version, fd;
+
+	if (!st) {
+		close(container);
+		close(group);
+		return -ENOMEM;
+	}
+	st->container = container;
+	st->group = group;
+	dev->backend_data = st;
+	version = sys->ioctl(container, VFIO_GET_API_VERSION, NULL);
+	if (version != VFIO_API_VERSION)
+		return udk_set_reason(-UDK_E_UNSUPPORTED, "VFIO: the kernel speaks API version %d, udk %d", version,
+				      VFIO_API_VERSION);
+	if (sys->ioctl(container, VFIO_CHECK_EXTENSION, (void *)(uintptr_t)VFIO_TYPE1v2_IOMMU) <= 0)
+		return udk_set_reason(-UDK_E_UNSUPPORTED, "VFIO: the kernel has no type 1 v2 IOMMU");
+	if ((r = call(group, VFIO_GROUP_GET_STATUS, &gs, "reading the group status")) < 0)
+		return r;
+	if (!(gs.flags & VFIO_GROUP_FLAGS_VIABLE))
+		return udk_set_reason(-EBUSY, "VFIO: the IOMMU group is not viable: bind every device in it to "
+					      "vfio-pci (see /sys/kernel/iommu_groups/N/devices)");
+	if ((r = call(group, VFIO_GROUP_SET_CONTAINER, &container, "joining the container")) < 0 ||
+	    (r = call(container, VFIO_SET_IOMMU, (void *)(uintptr_t)VFIO_TYPE1v2_IOMMU, "choosing the IOMMU")) < 0)
+		return r;
+	fd = sys->ioctl(group, VFIO_GROUP_GET_DEVICE_FD, (void *)device_name);
+	if (fd < 0)
+		return fail(-errno, "getting the device from its group");
+	dev->fd = fd;
+	if ((r = call(fd, VFIO_DEVICE_GET_INFO, &di, "reading the device info")) < 0)
+		return r;
+	if (!(di.flags & VFIO_DEVICE_FLAGS_PCI) || di.num_regions <= VFIO_PCI_CONFIG_REGION_INDEX)
+		return udk_set_reason(-UDK_E_UNSUPPORTED, "VFIO: the device is not a PCI device");
+	for (uint32_t i = 0; i <= VFIO_PCI_CONFIG_REGION_INDEX; i++) {
+		struct vfio_region_info ri = { .argsz = sizeof(ri), .index = i };
+		if ((r = call(fd, VFIO_DEVICE_GET_REGION_INFO, &ri, "reading a region")) < 0)
+			return r;
+		st->region[i].offset = ri.offset;
+		st->region[i].size = ri.size;
+		st->region[i].flags = ri.flags;
+		if (i < 6) {
+			dev->bars[i].size = ri.size;
+			dev->bars[i].flags = (ri.flags & VFIO_REGION_INFO_FLAG_MMAP) ? 4 : 0;
+		}
+	}
+	for (uint32_t idx = VFIO_PCI_MSIX_IRQ_INDEX;; idx = VFIO_PCI_MSI_IRQ_INDEX) {
+		struct vfio_irq_info ii = { .argsz = sizeof(ii), .index = idx };
+		if (sys->ioctl(fd, VFIO_DEVICE_GET_IRQ_INFO, &ii) == 0 && ii.count) {
+			st->irq_index = idx;
+			st->irq_count = ii.count;
+			break;
+		}
+		if (idx == VFIO_PCI_MSI_IRQ_INDEX)
+			break;
+	}
+	return 0;
+}
+
+static struct vfio_state *
+state(struct udk_pci_device *dev)
+{
+	return dev->backend_data;
+}
+
+static int
+region_rw(struct udk_pci_device *dev, unsigned index, uint64_t off, void *buf, unsigned width, bool write)
+{
+	struct vfio_state *st = state(dev);
+	ssize_t n;
+
+	if (off >= st->region[index].size || width > st->region[index].size - off)
+		return udk_set_reason(-EINVAL, "VFIO: access past region %u", index);
+	n = write ? sys->pwrite(dev->fd, buf, width, (off_t)(st->region[index].offset + off))
+		  : sys->pread(dev->fd, buf, width, (off_t)(st->region[index].offset + off));
+	if (n != (ssize_t)width)
+		return n < 0 ? fail(-errno, "accessing the device") : pci_gone(dev);
+	return 0;
+}
+
+static int
+vfio_config_read(struct udk_pci_device *dev, uint32_t off, unsigned width, uint32_t *ret)
+{
+	uint32_t v = 0;
+	int r = region_rw(dev, VFIO_PCI_CONFIG_REGION_INDEX, off, &v, width, false);
+
+	*ret = v;
+	return r;
+}
+
+static int
+vfio_config_write(struct udk_pci_device *dev, uint32_t off, unsigned width, uint32_t value)
+{
+	return region_rw(dev, VFIO_PCI_CONFIG_REGION_INDEX, off, &value, width, true);
+}
+
+static int
+vfio_mem_read(struct udk_pci_device *dev, unsigned bar, uint64_t off, unsigned width, uint64_t *ret)
+{
+	uint64_t v = 0;
+	int r = region_rw(dev, VFIO_PCI_BAR0_REGION_INDEX + bar, off, &v, width, false);
+
+	*ret = v;
+	return r;
+}
+
+static int
+vfio_mem_write(struct udk_pci_device *dev, unsigned bar, uint64_t off, unsigned width, uint64_t value)
+{
+	return region_rw(dev, VFIO_PCI_BAR0_REGION_INDEX + bar, off, &value, width, true);
+}
+
+static int
+vfio_map_bar(struct udk_pci_device *dev, unsigned bar, void **ret_addr, bool *ret_readonly)
+{
+	struct vfio_state *st = state(dev);
+	void *p;
+
+	if (!(st->region[bar].flags & VFIO_REGION_INFO_FLAG_MMAP))
+		return udk_set_reason(-UDK_E_UNSUPPORTED, "VFIO: BAR %u cannot be mapped; use register accesses", bar);
+	p = sys->mmap(NULL, st->region[bar].size,
+		      PROT_READ | ((st->region[bar].flags & VFIO_REGION_INFO_FLAG_WRITE) ? PROT_WRITE : 0), MAP_SHARED,
+		      dev->fd, (off_t)st->region[bar].offset);
+	if (p == MAP_FAILED)
+		return fail(-errno, "mapping a BAR");
+	*ret_addr = p;
+	*ret_readonly = !(st->region[bar].flags & VFIO_REGION_INFO_FLAG_WRITE);
+	return 0;
+}
+
+static int
+vfio_irq_set(struct udk_pci_device *dev, unsigned vector, int fd)
+{
+	struct vfio_state *st = state(dev);
+	char buf[sizeof(struct vfio_irq_set) + sizeof(int32_t)];
+	struct vfio_irq_set *is = (struct vfio_irq_set *)buf;
+	int32_t efd = fd;
+
+	if (!st->irq_count || vector >= st->irq_count)
+		return udk_set_reason(-EINVAL, "VFIO: the device has %u MSI/MSI-X vectors", st->irq_count);
+	memset(buf, 0, sizeof(buf));
+	is->argsz = sizeof(buf);
+	is->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+	is->index = st->irq_index;
+	is->start = vector;
+	is->count = 1;
+	memcpy(is->data, &efd, sizeof(efd)); /* -1 turns the vector off */
+	return call(dev->fd, VFIO_DEVICE_SET_IRQS, is, "routing an interrupt");
+}
+
+static int
+vfio_dma_map(struct udk_pci_device *dev, uint64_t iova, uint64_t len, int fd, uint64_t offset, uint32_t direction)
+{
+	struct vfio_state *st = state(dev);
+	struct vfio_iommu_type1_dma_map m = { .argsz = sizeof(m) };
+	uint64_t page = 4096, map_off = offset & ~(page - 1);
+	size_t map_len = (size_t)(len + (offset - map_off));
+	struct vfio_dma *n;
+	void *p;
+	int r;
+
+	/* the IOMMU maps this process's pages: map the memory here first */
+	p = sys->mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)map_off);
+	if (p == MAP_FAILED)
+		return fail(-errno, "mapping memory for DMA");
+	m.vaddr = (uint64_t)(uintptr_t)p + (offset - map_off);
+	m.iova = iova;
+	m.size = len;
+	/* the device reads memory prepared OUT, writes memory prepared IN */
+	m.flags = ((direction & 2) ? VFIO_DMA_MAP_FLAG_READ : 0) | ((direction & 1) ? VFIO_DMA_MAP_FLAG_WRITE : 0);
+	r = call(st->container, VFIO_IOMMU_MAP_DMA, &m, "mapping DMA");
+	if (r < 0) {
+		sys->munmap(p, map_len);
+		return r;
+	}
+	n = reallocarray(st->dma, st->n_dma + 1, sizeof(*n));
+	if (!n) {
+		struct vfio_iommu_type1_dma_unmap u = { .argsz = sizeof(u), .iova = iova, .size = len };
+		sys->ioctl(st->container, VFIO_IOMMU_UNMAP_DMA, &u);
+		sys->munmap(p, map_len);
+		return -ENOMEM;
+	}
+	st->dma = n;
+	st->dma[st->n_dma++] = (struct vfio_dma){ iova, len, p, map_len };
+	return 0;
+}
+
+static int
+vfio_dma_unmap(struct udk_pci_device *dev, uint64_t iova, uint64_t len)
+{
+	struct vfio_state *st = state(dev);
+	struct vfio_iommu_type1_dma_unmap u = { .argsz = sizeof(u), .iova = iova, .size = len };
+	int r = call(st->container, VFIO_IOMMU_UNMAP_DMA, &u, "unmapping DMA");
+
+	for (size_t i = 0; i < st->n_dma; i++)
+		if (st->dma[i].iova == iova) {
+			sys->munmap(st->dma[i].vaddr, st->dma[i].map_len);
+			st->dma[i] = st->dma[--st->n_dma];
+			break;
+		}
+	return r;
+}
+
+static int
+vfio_reset(struct udk_pci_device *dev)
+{
+	return call(dev->fd, VFIO_DEVICE_RESET, NULL, "resetting the function");
+}
+
+static void
+vfio_close(struct udk_pci_device *dev)
+{
+	struct vfio_state *st = state(dev);
+
+	if (!st)
+		return;
+	for (size_t i = 0; i < st->n_dma; i++) {
+		struct vfio_iommu_type1_dma_unmap u = { .argsz = sizeof(u), .iova = st->dma[i].iova,
+							.size = st->dma[i].len };
+		sys->ioctl(st->container, VFIO_IOMMU_UNMAP_DMA, &u);
+		sys->munmap(st->dma[i].vaddr, st->dma[i].map_len);
+	}
+	free(st->dma);
+	if (st->group >= 0)
+		close(st->group);
+	if (st->container >= 0)
+		close(st->container);
+	free(st);
+	dev->backend_data = NULL;
+}
+
+const struct pci_backend pci_vfio_backend = {
+	.name = "vfio",
+	.config_read = vfio_config_read,
+	.config_write = vfio_config_write,
+	.mem_read = vfio_mem_read,
+	.mem_write = vfio_mem_write,
+	.map_bar = vfio_map_bar,
+	.irq_set = vfio_irq_set,
+	.dma_map = vfio_dma_map,
+	.dma_unmap = vfio_dma_unmap,
+	.reset = vfio_reset,
+	.close = vfio_close,
+};
