@@ -26,6 +26,8 @@
 #define ENTITLEMENTS_PLIST "Entitlements.plist"
 #define MANIFEST_MAX (1u << 20)
 
+static uint64_t bundle_stamp(const char *path);
+
 static const struct family_matcher *const family_matchers[] = {
 	&pci_family_matcher,
 	&usb_family_matcher,
@@ -75,20 +77,23 @@ static const char *const known_personality_keys[] = {
 	"IOUserServerOneProcess",
 	"UDKDeadlines",
 	"UDKLogLevel",
+	"UDKResourceLimits",
 	NULL,
 };
 
-void
-bundle_add_diag(struct bundle *b, enum diag_level lvl, const char *file, const char *key, const char *fmt, ...)
+static void
+add_diag_v(struct bundle *b, int code, enum diag_level lvl, const char *file, const char *key, const char *fmt,
+	   va_list ap) UDK_PRINTF(6, 0);
+
+static void
+add_diag_v(struct bundle *b, int code, enum diag_level lvl, const char *file, const char *key, const char *fmt,
+	   va_list ap)
 {
 	struct diag *n;
-	va_list ap;
 	char *msg = NULL;
 
-	va_start(ap, fmt);
 	if (vasprintf(&msg, fmt, ap) < 0)
 		msg = NULL;
-	va_end(ap);
 	n = reallocarray(b->diags, b->n_diags + 1, sizeof(*n));
 	if (!n || !msg) {
 		free(msg);
@@ -97,11 +102,66 @@ bundle_add_diag(struct bundle *b, enum diag_level lvl, const char *file, const c
 	b->diags = n;
 	n[b->n_diags] = (struct diag){
 		.level = lvl,
+		.code = lvl == DIAG_ERROR && !code ? -UDK_E_BAD_MANIFEST : code,
 		.file = file ? strdup(file) : NULL,
 		.key = key ? strdup(key) : NULL,
 		.message = msg,
 	};
 	b->n_diags++;
+}
+
+void
+bundle_add_diag(struct bundle *b, enum diag_level lvl, const char *file, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	add_diag_v(b, 0, lvl, file, key, fmt, ap);
+	va_end(ap);
+}
+
+void
+bundle_add_diag_code(struct bundle *b, int code, enum diag_level lvl, const char *file, const char *key,
+		     const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	add_diag_v(b, code, lvl, file, key, fmt, ap);
+	va_end(ap);
+}
+
+bool
+bundle_runnable(const struct bundle *b)
+{
+	return b->loadable && !b->refusal && !b->disabled && !b->removed;
+}
+
+char *
+bundle_why_not(const struct bundle *b)
+{
+	if (!b->loadable) {
+		for (size_t i = 0; i < b->n_diags; i++) {
+			const struct diag *g = &b->diags[i];
+			if (g->level != DIAG_ERROR || (g->key && startswith(g->key, "IOKitPersonalities.")))
+				continue;
+			return strdup_printf("%s: %s%s%s%s%s", udk_error_name(g->code), g->file ? g->file : b->dirname,
+					     g->key ? ": " : "", g->key ? g->key : "", ": ", g->message);
+		}
+		return strdup_printf("%s: %s cannot be used; run `udkctl drivers %s`", udk_error_name(-UDK_E_BAD_MANIFEST),
+				     b->dirname, b->dirname);
+	}
+	if (b->refusal)
+		return strdup_printf("%s: %s", udk_error_name(b->refusal),
+				     b->refusal_reason ? b->refusal_reason : "refused");
+	if (b->disabled)
+		return strdup_printf("%s: %s is disabled: %s; `udkctl restart %s` enables it again",
+				     udk_error_name(-UDK_E_DRIVER_DISABLED), b->dirname,
+				     b->disabled_reason ? b->disabled_reason : "by request",
+				     b->identifier ? b->identifier : b->dirname);
+	if (b->removed)
+		return strdup_printf("%s was removed", b->dirname);
+	return NULL;
 }
 
 static void
@@ -136,6 +196,9 @@ bundle_free(struct bundle *b)
 	}
 	free(b->diags);
 	free(b->disabled_reason);
+	free(b->refusal_reason);
+	entitlements_clear(&b->ent);
+	sign_result_clear(&b->sig);
 	free(b);
 }
 
@@ -374,6 +437,29 @@ check_personality(struct bundle *b, struct personality *p)
 			}
 		}
 	}
+	v = udk_dict_get(d, "UDKResourceLimits");
+	if (v) {
+		static const char *const rl[] = { "Memory", "Files", "Threads", NULL };
+		if (udk_value_get_type(v) != UDK_VALUE_DICT) {
+			bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, KEYPATH("UDKResourceLimits"),
+					"must be a <dict>: Memory (bytes), Files, Threads");
+			failed = true;
+		} else {
+			for (size_t i = 0; i < udk_dict_size(v); i++) {
+				const char *k = udk_dict_key_at(v, i);
+				struct udk_value *x = udk_dict_value_at(v, i);
+				if (!in_list(k, rl) || udk_value_get_type(x) != UDK_VALUE_INT ||
+				    udk_value_get_int(x, 0) <= 0 ||
+				    (!streq(k, "Memory") && udk_value_get_int(x, 0) > 1000000)) {
+					bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, KEYPATH("UDKResourceLimits"),
+							"entry \"%s\" must be one of Memory (bytes), Files or Threads "
+							"with a positive <integer>",
+							k);
+					failed = true;
+				}
+			}
+		}
+	}
 
 	for (size_t i = 0; i < ARRAY_SIZE(family_matchers); i++) {
 		struct diag_ctx ctx = { .b = b, .pname = p->name };
@@ -535,7 +621,6 @@ bundle_load(const char *path, struct bundle **ret)
 	struct bundle *b;
 	char *buf = NULL;
 	size_t len = 0;
-	struct stat st;
 	int r;
 
 	b = calloc(1, sizeof(*b));
@@ -558,8 +643,7 @@ bundle_load(const char *path, struct bundle **ret)
 		bundle_add_diag(b, DIAG_ERROR, NULL, NULL, "cannot open the bundle directory: %s", strerror(errno));
 		return 0;
 	}
-	if (fstatat(dirfd, INFO_PLIST, &st, AT_SYMLINK_NOFOLLOW) == 0)
-		b->mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
+	b->mtime_ns = bundle_stamp(path);
 	r = read_file_at(dirfd, INFO_PLIST, MANIFEST_MAX, &buf, &len);
 	if (r < 0) {
 		bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, NULL, "%s",
@@ -637,9 +721,20 @@ bundle_load(const char *path, struct bundle **ret)
 				r == -ELOOP ? "it is a symbolic link" : strerror(-r));
 	}
 
+	if (b->entitlements && udk_value_get_type(b->entitlements) == UDK_VALUE_DICT)
+		entitlements_parse(b);
+
 	r = load_personalities(b);
 	if (r < 0)
 		return r;
+
+	/* the signature: a bad one refuses the bundle (trust.c), it is not a manifest error */
+	{
+		const char *exe = udk_dict_get_string(b->info, "CFBundleExecutable");
+		sign_verify_bundle(path, exe, &b->sig);
+		if (b->sig.status == 0 && b->executable && stat(b->executable, &b->exe_st) < 0)
+			memset(&b->exe_st, 0, sizeof(b->exe_st));
+	}
 
 	b->loadable = true;
 	for (size_t i = 0; i < b->n_diags; i++)
@@ -648,6 +743,67 @@ bundle_load(const char *path, struct bundle **ret)
 	if (!b->identifier || !b->executable)
 		b->loadable = false;
 	return 0;
+}
+
+/*
+ * A stamp of every entry in a bundle (names, times, sizes): a rescan
+ * reloads and re-verifies a bundle whose stamp moved, so an edited or
+ * tampered file is noticed at the next rescan, not only at restart.
+ */
+static void
+stamp_mix(uint64_t *h, uint64_t v)
+{
+	*h ^= v;
+	*h *= 1099511628211ull;
+}
+
+static void
+stamp_dir(int dfd, uint64_t *h, unsigned depth, unsigned *budget)
+{
+	DIR *dir;
+	struct dirent *e;
+
+	if (depth > 16 || !*budget)
+		return;
+	dir = fdopendir(dfd);
+	if (!dir) {
+		close(dfd);
+		return;
+	}
+	while ((e = readdir(dir)) && *budget) {
+		struct stat st;
+		if (streq(e->d_name, ".") || streq(e->d_name, ".."))
+			continue;
+		(*budget)--;
+		if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		for (const char *c = e->d_name; *c; c++)
+			stamp_mix(h, (unsigned char)*c);
+		stamp_mix(h, (uint64_t)st.st_mtim.tv_sec);
+		stamp_mix(h, (uint64_t)st.st_mtim.tv_nsec);
+		stamp_mix(h, (uint64_t)st.st_ctim.tv_sec);
+		stamp_mix(h, (uint64_t)st.st_ctim.tv_nsec);
+		stamp_mix(h, (uint64_t)st.st_size);
+		stamp_mix(h, (uint64_t)st.st_ino);
+		if (S_ISDIR(st.st_mode)) {
+			int sub = openat(dirfd(dir), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+			if (sub >= 0)
+				stamp_dir(sub, h, depth + 1, budget);
+		}
+	}
+	closedir(dir);
+}
+
+static uint64_t
+bundle_stamp(const char *path)
+{
+	uint64_t h = 1469598103934665603ull;
+	unsigned budget = 20000;
+	int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (dfd >= 0)
+		stamp_dir(dfd, &h, 0, &budget);
+	return h;
 }
 
 static bool
@@ -725,7 +881,6 @@ bundles_scan(struct udkd *d, unsigned *ret_added, unsigned *ret_removed)
 		while ((e = readdir(dir))) {
 			char *path;
 			struct bundle *b = NULL, *old = NULL;
-			struct stat st;
 			uint64_t mtime = 0;
 			char **ns;
 
@@ -745,12 +900,7 @@ bundles_scan(struct udkd *d, unsigned *ret_added, unsigned *ret_removed)
 			for (size_t j = 0; j < d->n_bundles; j++)
 				if (!d->bundles[j]->removed && streq(d->bundles[j]->path, path))
 					old = d->bundles[j];
-			{
-				char *info = strdup_printf("%s/" INFO_PLIST, path);
-				if (info && lstat(info, &st) == 0)
-					mtime = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
-				free(info);
-			}
+			mtime = bundle_stamp(path);
 			if (old && old->mtime_ns == mtime)
 				continue;
 			if (bundle_load(path, &b) < 0 || !b)
@@ -781,6 +931,7 @@ bundles_scan(struct udkd *d, unsigned *ret_added, unsigned *ret_removed)
 			d->bundles[d->n_bundles++] = b;
 			added++;
 			log_bundle(d, b);
+			trust_apply(d, b);
 		}
 		closedir(dir);
 	}
@@ -886,6 +1037,8 @@ bundle_describe(struct udkd *d, const struct bundle *b)
 		udk_dict_set_string(v, "version", b->version);
 	if (!b->loadable)
 		state = "invalid";
+	else if (b->refusal)
+		state = "refused";
 	else if (b->disabled)
 		state = "disabled";
 	else
@@ -893,6 +1046,30 @@ bundle_describe(struct udkd *d, const struct bundle *b)
 	udk_dict_set_string(v, "state", state);
 	if (b->disabled_reason)
 		udk_dict_set_string(v, "reason", b->disabled_reason);
+	if (b->refusal) {
+		udk_dict_set_string(v, "refusal", udk_error_name(b->refusal));
+		udk_dict_set_string(v, "refusal_reason", b->refusal_reason ? b->refusal_reason : "");
+	}
+	{
+		struct udk_value *sg = udk_value_new_dict();
+		udk_dict_set_string(sg, "status", b->sig.status == 0			? "valid"
+						  : b->sig.status == -UDK_E_UNSIGNED ? "unsigned"
+										      : "invalid");
+		if (b->sig.status == 0) {
+			udk_dict_set_string(sg, "key_id", b->sig.key_id);
+			udk_dict_set_string(sg, "signer", b->sig.signer);
+			udk_dict_set_bool(sg, "trusted", b->trusted);
+		} else if (b->sig.status != -UDK_E_UNSIGNED) {
+			udk_dict_set_string(sg, "code", udk_error_name(b->sig.status));
+			if (b->sig.file)
+				udk_dict_set_string(sg, "file", b->sig.file);
+			if (b->sig.reason)
+				udk_dict_set_string(sg, "reason", b->sig.reason);
+		}
+		udk_dict_set_take(v, "signature", sg);
+	}
+	if (b->entitlements)
+		udk_dict_set(v, "entitlements", b->entitlements);
 	udk_dict_set_int(v, "crashes", b->crashes_total);
 	udk_dict_set_int(v, "consecutive_crashes", b->crashes_consecutive);
 	udk_dict_set_int(v, "starts", b->starts);
@@ -915,6 +1092,8 @@ bundle_describe(struct udkd *d, const struct bundle *b)
 	for (size_t i = 0; i < b->n_diags; i++) {
 		struct udk_value *dd = udk_value_new_dict();
 		udk_dict_set_string(dd, "level", b->diags[i].level == DIAG_ERROR ? "error" : "warning");
+		if (b->diags[i].code)
+			udk_dict_set_string(dd, "code", udk_error_name(b->diags[i].code));
 		if (b->diags[i].file)
 			udk_dict_set_string(dd, "file", b->diags[i].file);
 		if (b->diags[i].key)

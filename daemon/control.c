@@ -15,6 +15,7 @@
 
 #include "outbox.h"
 #include "proto.h"
+#include "sandbox.h"
 #include "udkd.h"
 #include "util.h"
 
@@ -41,7 +42,19 @@ struct client {
 	struct subscription *subs;
 	size_t n_subs;
 	struct outbox out;
+	struct app_identity ident;	/* computed on the first open */
+	bool identified;
 };
+
+const struct app_identity *
+client_identity(struct udkd *d, struct client *c)
+{
+	if (!c->identified) {
+		app_identify(d, c->pid, &c->ident);
+		c->identified = true;
+	}
+	return &c->ident;
+}
 
 struct client *
 client_ref(struct client *c)
@@ -59,6 +72,7 @@ client_unref(struct client *c)
 	for (size_t i = 0; i < c->n_subs; i++)
 		udk_value_unref(c->subs[i].match);
 	outbox_clear(&c->out);
+	app_identity_clear(&c->ident);
 	free(c->subs);
 	free(c->name);
 	free(c);
@@ -319,10 +333,11 @@ open_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int sta
 {
 	struct open_req *o = data;
 
-	(void)p;
 	if (status >= 0) {
 		struct udk_value *body = udk_value_new_dict();
-		udk_dict_set_uint(body, "object", udk_value_get_uint(udk_dict_get(reply->body, "object"), 0));
+		uint64_t object = udk_value_get_uint(udk_dict_get(reply->body, "object"), 0);
+		access_link_opened(d, client_identity(d, o->client), o->client->pid, o->client->name, p, object);
+		udk_dict_set_uint(body, "object", object);
 		udk_dict_set_uint(body, "service", o->service);
 		client_reply(d, o->client, OP_OPEN, o->serial, 0, NULL, body, &o->app_fd, 1);
 		udk_value_unref(body);
@@ -372,6 +387,10 @@ do_open(struct udkd *d, struct client *c, struct wire_msg *m)
 		client_reply(d, c, m->h.op, m->h.serial, -EAGAIN,
 			     "the service is not registered yet; its driver must call udk_service_register()", NULL,
 			     NULL, 0);
+		return;
+	}
+	if (p->bundle && access_check(d, client_identity(d, c), c->pid, p->bundle, true) < 0) {
+		client_reply(d, c, m->h.op, m->h.serial, -UDK_E_NOT_PERMITTED, udk_error_reason(), NULL, NULL, 0);
 		return;
 	}
 	if (wire_socketpair(sv) < 0) {
@@ -574,6 +593,9 @@ do_status(struct udkd *d, struct client *c, struct wire_msg *m)
 	udk_dict_set_int(body, "bundles", (int64_t)d->n_bundles);
 	if (d->machine_path)
 		udk_dict_set_string(body, "machine", d->machine_path);
+	udk_dict_set_bool(body, "developer_mode", d->trust.developer);
+	udk_dict_set_string(body, "state_dir", d->trust.state_dir);
+	udk_dict_set_take(body, "sandbox", sandbox_describe(d->sandbox));
 	client_reply(d, c, m->h.op, m->h.serial, 0, NULL, body, NULL, 0);
 	udk_value_unref(body);
 }
@@ -653,6 +675,88 @@ do_sim(struct udkd *d, struct client *c, struct wire_msg *m)
 	udk_dict_set_take(body, "devices", devices_describe(d));
 	client_reply(d, c, m->h.op, m->h.serial, 0, NULL, body, NULL, 0);
 	udk_value_unref(body);
+}
+
+/* ---- trust, developer mode, access grants ---- */
+
+static void
+reply_result(struct udkd *d, struct client *c, struct wire_msg *m, int r, struct udk_value *body)
+{
+	if (r < 0)
+		client_reply(d, c, m->h.op, m->h.serial, r, udk_error_reason() ? udk_error_reason() : udk_strerror(r),
+			     NULL, NULL, 0);
+	else
+		client_reply(d, c, m->h.op, m->h.serial, 0, NULL, body, NULL, 0);
+	udk_value_unref(body);
+}
+
+static void
+do_trust(struct udkd *d, struct client *c, struct wire_msg *m)
+{
+	const char *action = udk_dict_get_string(m->body, "action");
+	struct udk_value *body = NULL;
+	int r = 0;
+
+	if (!streq(action, "list") && !allowed_to_manage(d, c, m))
+		return;
+	if (streq(action, "add")) {
+		r = trust_add(d, udk_dict_get_string(m->body, "key"), &body);
+		udk_value_unref(body);
+		body = NULL;
+	} else if (streq(action, "remove")) {
+		r = trust_remove(d, udk_dict_get_string(m->body, "id"));
+	} else if (!streq(action, "list")) {
+		r = udk_set_reason(-EINVAL, "action must be list, add or remove");
+	}
+	if (r >= 0)
+		body = trust_describe(d);
+	reply_result(d, c, m, r, body);
+}
+
+static void
+do_developer(struct udkd *d, struct client *c, struct wire_msg *m)
+{
+	const char *action = udk_dict_get_string(m->body, "action");
+	struct udk_value *body = NULL;
+	int r = 0;
+
+	if (streq(action, "on") || streq(action, "off")) {
+		if (!allowed_to_manage(d, c, m))
+			return;
+		r = trust_set_developer(d, streq(action, "on"));
+	} else if (!streq(action, "status")) {
+		r = udk_set_reason(-EINVAL, "action must be on, off or status");
+	}
+	if (r >= 0) {
+		body = udk_value_new_dict();
+		udk_dict_set_bool(body, "developer_mode", d->trust.developer);
+		udk_dict_set_take(body, "sandbox", sandbox_describe(d->sandbox));
+	}
+	reply_result(d, c, m, r, body);
+}
+
+static void
+do_access(struct udkd *d, struct client *c, struct wire_msg *m)
+{
+	const char *action = udk_dict_get_string(m->body, "action");
+	const char *driver = udk_dict_get_string(m->body, "driver");
+	const char *app = udk_dict_get_string(m->body, "app");
+	struct udk_value *body = NULL;
+	int r = 0;
+
+	if ((streq(action, "grant") || streq(action, "revoke")) && !allowed_to_manage(d, c, m))
+		return;
+	if (streq(action, "list"))
+		body = access_describe(d, driver);
+	else if (streq(action, "grant"))
+		r = access_grant(d, driver, app, &body);
+	else if (streq(action, "revoke"))
+		r = access_revoke(d, driver, app, &body);
+	else if (streq(action, "explain"))
+		r = access_explain(d, driver, app, &body);
+	else
+		r = udk_set_reason(-EINVAL, "action must be list, grant, revoke or explain");
+	reply_result(d, c, m, r, body);
 }
 
 static void
@@ -746,6 +850,15 @@ handle(struct udkd *d, struct client *c, struct wire_msg *m)
 		break;
 	case OP_SIM:
 		do_sim(d, c, m);
+		break;
+	case OP_TRUST:
+		do_trust(d, c, m);
+		break;
+	case OP_DEVELOPER:
+		do_developer(d, c, m);
+		break;
+	case OP_ACCESS:
+		do_access(d, c, m);
 		break;
 	default:
 		client_reply(d, c, m->h.op, m->h.serial, -EOPNOTSUPP, "udkd does not know this request", NULL, NULL, 0);

@@ -618,6 +618,9 @@ handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 			match_all(d);
 		break;
 	}
+	case OP_DRV_USER_CLIENT_CLOSED:
+		access_link_closed(d, p, udk_value_get_uint(udk_dict_get(m->body, "object"), 0));
+		break;
 	case OP_DRV_LOG: {
 		const char *msg = udk_dict_get_string(m->body, "message");
 		int64_t level = udk_dict_get_int(m->body, "level", UDK_LOG_INFO);
@@ -785,6 +788,7 @@ proc_dead(struct udkd *d, struct driver_proc *p, int signal, int exit_status)
 		return;
 	proc_ref(p);
 	p->state = PROC_DEAD;
+	access_proc_gone(d, p);
 	if (signal)
 		snprintf(how, sizeof(how), "killed by SIG%s", sigabbrev_np(signal) ? sigabbrev_np(signal) : "?");
 	else
@@ -882,8 +886,32 @@ proc_dead(struct udkd *d, struct driver_proc *p, int signal, int exit_status)
 
 /* ---- spawning ---- */
 
+#define DRIVER_UID_SLOTS 1000000u
+
+/* What a driver process may use (sandbox.h). */
 static void
-child_exec(struct udkd *d, struct driver_proc *p, int sock, int logw, const char *exe, const char *cwd,
+driver_spec(struct udkd *d, struct driver_proc *p, struct sandbox_spec *spec)
+{
+	struct udk_value *rl = p->personality ? udk_dict_get(p->personality->dict, "UDKResourceLimits") : NULL;
+	int64_t v;
+
+	memset(spec, 0, sizeof(*spec));
+	spec->bundle_path = p->bundle->path;
+	spec->memory = d->cfg.driver_memory_limit;
+	spec->files = d->cfg.driver_max_files;
+	spec->threads = d->cfg.driver_max_threads;
+	if ((v = udk_dict_get_int(rl, "Memory", 0)) > 0)
+		spec->memory = d->cfg.driver_memory_limit ? (uint64_t)v : 0;
+	if ((v = udk_dict_get_int(rl, "Files", 0)) > 0)
+		spec->files = (unsigned)v;
+	if ((v = udk_dict_get_int(rl, "Threads", 0)) > 0)
+		spec->threads = (unsigned)v;
+	spec->uid = p->uid;
+	spec->gid = p->uid;
+}
+
+static void
+child_exec(struct udkd *d, struct driver_proc *p, int sock, int logw, int exe_fd, const char *exe, const char *cwd,
 	   char *const *extra_env)
 {
 	char levelenv[32];
@@ -892,6 +920,7 @@ child_exec(struct udkd *d, struct driver_proc *p, int sock, int logw, const char
 	int n = 0;
 	sigset_t all;
 	int devnull;
+	bool sandboxed = p->kind == PROC_KIND_DRIVER && d->cfg.sandbox && d->sandbox;
 
 	/* signals: udkd blocks some for its signalfd */
 	sigemptyset(&all);
@@ -904,8 +933,13 @@ child_exec(struct udkd *d, struct driver_proc *p, int sock, int logw, const char
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(logw, 1) < 0 || dup2(logw, 2) < 0 || dup2(sock, 3) < 0)
 		_exit(126);
-	/* fds 0-3 only */
-	syscall(SYS_close_range, 4, ~0u, 0);
+	if (exe_fd >= 0 && dup3(exe_fd, SANDBOX_EXEC_FD, O_CLOEXEC) < 0)
+		_exit(126);
+	/* fds 0-3 only, and the executable for the sandboxed exec */
+	syscall(SYS_close_range, 4, SANDBOX_EXEC_FD - 1, 0);
+	syscall(SYS_close_range, SANDBOX_EXEC_FD + 1, ~0u, 0);
+	if (exe_fd < 0)
+		close(SANDBOX_EXEC_FD);
 	fd_set_cloexec(3, false);
 
 	snprintf(levelenv, sizeof(levelenv), "UDK_LOG_LEVEL=%d", proc_log_level(d, p));
@@ -921,7 +955,12 @@ child_exec(struct udkd *d, struct driver_proc *p, int sock, int logw, const char
 		static const char *const pass[] = { "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS" };
 		for (size_t i = 0; i < ARRAY_SIZE(pass) && n < 15; i++) {
 			const char *v = getenv(pass[i]);
-			if (v)
+			if (!v)
+				continue;
+			/* the leak checker needs ptrace and a helper process, which the sandbox denies */
+			if (sandboxed && streq(pass[i], "ASAN_OPTIONS"))
+				envp[n++] = strdup_printf("%s=%s:detect_leaks=0", pass[i], v);
+			else
 				envp[n++] = strdup_printf("%s=%s", pass[i], v);
 		}
 	}
@@ -937,11 +976,16 @@ child_exec(struct udkd *d, struct driver_proc *p, int sock, int logw, const char
 	if (chdir(cwd) < 0)
 		_exit(126);
 	/* drivers are confined; device models are udk's own simulation */
-	if (p->kind == PROC_KIND_DRIVER && d->cfg.sandbox && sandbox_apply_pre_exec(cwd, exe) < 0) {
-		dprintf(2, "udkd: cannot sandbox the driver: %s\n", udk_error_reason() ? udk_error_reason() : "?");
+	if (sandboxed) {
+		struct sandbox_spec spec;
+		driver_spec(d, p, &spec);
+		sandbox_exec(d->sandbox, &spec, argv, envp);
 		_exit(126);
 	}
-	execve(exe, argv, envp);
+	if (exe_fd >= 0)
+		syscall(SYS_execveat, SANDBOX_EXEC_FD, "", argv, envp, AT_EMPTY_PATH);
+	else
+		execve(exe, argv, envp);
 	dprintf(2, "udkd: cannot execute %s: %s\n", exe, strerror(errno));
 	_exit(127);
 }
@@ -951,9 +995,19 @@ static int
 proc_spawn(struct udkd *d, struct driver_proc *p, const char *exe, const char *cwd, char *const *extra_env)
 {
 	int sv[2] = { -1, -1 }, lp[2] = { -1, -1 };
+	_cleanup_close_ int exe_fd = -1;
 	pid_t pid;
 	int r;
 
+	/* a driver runs the executable its signature covers, opened and checked here */
+	if (p->kind == PROC_KIND_DRIVER && p->bundle) {
+		exe_fd = trust_open_executable(d, p->bundle);
+		if (exe_fd < 0)
+			return exe_fd;
+		/* its own uid when udkd is root: no signals, ptrace or /proc access to anyone else */
+		if (d->cfg.sandbox && d->cfg.driver_uid_base && geteuid() == 0)
+			p->uid = d->cfg.driver_uid_base + (d->next_uid_slot++ % DRIVER_UID_SLOTS);
+	}
 	r = wire_socketpair(sv);
 	if (r < 0)
 		return r;
@@ -968,7 +1022,7 @@ proc_spawn(struct udkd *d, struct driver_proc *p, const char *exe, const char *c
 		goto fail;
 	}
 	if (pid == 0)
-		child_exec(d, p, sv[1], lp[1], exe, cwd, extra_env);
+		child_exec(d, p, sv[1], lp[1], exe_fd, exe, cwd, extra_env);
 	close(sv[1]);
 	close(lp[1]);
 	p->pid = pid;
@@ -1079,7 +1133,16 @@ launcher_start_instance(struct udkd *d, struct service *inst)
 fail:
 	inst->owner = NULL;
 	inst->istate = INST_FAILED;
-	inst->fail_reason = strdup_printf("cannot spawn the driver process: %s", strerror(-r));
+	inst->fail_reason = r == -UDK_E_BAD_SIGNATURE && udk_error_reason()
+				    ? strdup(udk_error_reason())
+				    : strdup_printf("cannot spawn the driver process: %s", udk_strerror(r));
+	if (r == -UDK_E_BAD_SIGNATURE) {
+		/* the executable changed after verification: refuse the bundle until it is fixed */
+		free(b->refusal_reason);
+		b->refusal = r;
+		b->refusal_reason = strdup(inst->fail_reason ? inst->fail_reason : "");
+		log_error(d, "refused %s: %s", b->path, b->refusal_reason ? b->refusal_reason : "");
+	}
 	proc_unref(p);
 	return r;
 }

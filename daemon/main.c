@@ -15,6 +15,7 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 
+#include "sandbox.h"
 #include "udkd.h"
 #include "util.h"
 
@@ -46,6 +47,13 @@ usage(FILE *f)
 		"  --restart-base-ms N      back-off after the second crash, doubled each time (default 200)\n"
 		"  --restart-max-ms N       longest back-off (default 30000)\n"
 		"  --no-sandbox             run drivers without seccomp/landlock (debugging only)\n"
+		"  --state-dir DIR          trust store, developer mode and access grants (default\n"
+		"                           /var/lib/udk as root, else $XDG_STATE_HOME/udk)\n"
+		"  --driver-uid-base N      as root, drivers run as uids N, N+1, ... (default 2130706432;\n"
+		"                           0 keeps udkd's uid)\n"
+		"  --driver-memory-limit N  RLIMIT_DATA of driver processes in bytes (default 4 GiB; 0: none)\n"
+		"  --driver-max-files N     RLIMIT_NOFILE of driver processes (default 1024)\n"
+		"  --driver-max-threads N   RLIMIT_NPROC of a driver's own uid (default 512)\n"
 		"  -h, --help\n");
 }
 
@@ -144,6 +152,11 @@ main(int argc, char **argv)
 		{ "models", required_argument, NULL, 9 },
 		{ "pci-sysfs", optional_argument, NULL, 10 },
 		{ "vfio-dir", required_argument, NULL, 11 },
+		{ "state-dir", required_argument, NULL, 12 },
+		{ "driver-uid-base", required_argument, NULL, 13 },
+		{ "driver-memory-limit", required_argument, NULL, 14 },
+		{ "driver-max-files", required_argument, NULL, 15 },
+		{ "driver-max-threads", required_argument, NULL, 16 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -159,6 +172,20 @@ main(int argc, char **argv)
 			.stable_ms = 30000,
 			.log_level = UDK_LOG_INFO,
 			.sandbox = true,
+			.driver_uid_base = 2130706432u,
+#if defined(__SANITIZE_ADDRESS__)
+			.driver_memory_limit = 0,	/* the sanitizer's shadow memory counts as data */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+			.driver_memory_limit = 0,
+#else
+			.driver_memory_limit = 4ull << 30,
+#endif
+#else
+			.driver_memory_limit = 4ull << 30,
+#endif
+			.driver_max_files = 1024,
+			.driver_max_threads = 512,
 		},
 		.listen_fd = -1,
 		.pci_sysfs_dir = "/sys/bus/pci/devices",
@@ -257,6 +284,38 @@ main(int argc, char **argv)
 		case 11:
 			d.vfio_dev_dir = optarg;
 			break;
+		case 12:
+			free(d.trust.state_dir);
+			d.trust.state_dir = realpath(optarg, NULL);
+			if (!d.trust.state_dir && mkdir_p(optarg, 0755) == 0)
+				d.trust.state_dir = realpath(optarg, NULL);
+			if (!d.trust.state_dir) {
+				fprintf(stderr, "udkd: state directory %s: %s\n", optarg, strerror(errno));
+				return 2;
+			}
+			break;
+		case 13:
+		case 14:
+		case 15:
+		case 16:
+			if (parse_u64(optarg, &v) < 0 || (c != 14 && v > UINT32_MAX) || (c == 15 && v < 16) ||
+			    (c == 16 && v < 8)) {
+				const char *name = "?";
+				for (size_t i = 0; opts[i].name; i++)
+					if (opts[i].val == c)
+						name = opts[i].name;
+				fprintf(stderr, "udkd: \"%s\" is not a valid value for --%s\n", optarg, name);
+				return 2;
+			}
+			if (c == 13)
+				d.cfg.driver_uid_base = (uint32_t)v;
+			else if (c == 14)
+				d.cfg.driver_memory_limit = v;
+			else if (c == 15)
+				d.cfg.driver_max_files = (unsigned)v;
+			else
+				d.cfg.driver_max_threads = (unsigned)v;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -308,6 +367,15 @@ main(int argc, char **argv)
 		}
 		free(beside);
 	}
+	if (!d.trust.state_dir) {
+		const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+		if (geteuid() == 0)
+			d.trust.state_dir = strdup("/var/lib/udk");
+		else if (xdg && *xdg)
+			d.trust.state_dir = strdup_printf("%s/udk", xdg);
+		else
+			d.trust.state_dir = strdup_printf("%s/.local/state/udk", home ? home : "/tmp");
+	}
 	r = mkdir_p(d.runtime_dir, 0755);
 	if (r < 0) {
 		log_error(&d, "cannot create runtime directory %s: %s", d.runtime_dir, strerror(-r));
@@ -333,6 +401,28 @@ main(int argc, char **argv)
 	if ((r = loop_new(&d.loop)) < 0 || (r = registry_init(&d)) < 0) {
 		log_error(&d, "cannot initialise: %s", strerror(-r));
 		return 1;
+	}
+	if ((r = trust_init(&d)) < 0 || (r = access_init(&d)) < 0) {
+		log_error(&d, "%s", udk_error_reason() ? udk_error_reason() : strerror(-r));
+		return 1;
+	}
+	if (d.cfg.sandbox) {
+		r = sandbox_new(&d.sandbox);
+		if (r < 0) {
+			log_error(&d, "cannot build the driver sandbox: %s; fix it, or run with --no-sandbox while "
+				      "debugging",
+				  udk_error_reason() ? udk_error_reason() : strerror(-r));
+			return 1;
+		}
+		if (sandbox_landlock_abi(d.sandbox) <= 0)
+			log_warning(&d, "this kernel has no landlock: drivers get the seccomp filter and their own uid, "
+					"but no file-system rules");
+		if (geteuid() != 0 || !d.cfg.driver_uid_base)
+			log_notice(&d, "drivers run with udkd's uid %u (they get their own uids only when udkd runs "
+				       "as root)",
+				   (unsigned)geteuid());
+	} else {
+		log_warning(&d, "--no-sandbox: drivers run unconfined");
 	}
 	r = control_listen(&d);
 	if (r < 0) {
@@ -368,6 +458,7 @@ main(int argc, char **argv)
 
 	d.shutting_down = true;
 	launcher_fini(&d);
+	access_fini(&d);
 	control_fini(&d);
 	registry_fini(&d);
 	devices_fini(&d);
@@ -387,6 +478,8 @@ main(int argc, char **argv)
 	if (d.inotify_fd >= 0)
 		close(d.inotify_fd);
 	loop_free(d.loop);
+	trust_fini(&d);
+	sandbox_free(d.sandbox);
 	free(d.runtime_dir);
 	free(d.socket_path);
 	free(d.machine_path);

@@ -199,6 +199,16 @@ match_personality(struct udkd *d, const struct personality *p, const struct serv
 		if (!family_matchers[i]->match(pd, s->props, &score, report))
 			MISS();
 	}
+	/* what the signed entitlements allow bounds what the personality may claim */
+	if (ok || report) {
+		char *detail = NULL;
+		bool covered = entitlements_cover(d, p->bundle, s, &detail);
+		if (detail)
+			match_report_add(report, "entitlements", covered ? "matched" : "failed", "%s", detail);
+		free(detail);
+		if (!covered)
+			MISS();
+	}
 	if (ok)
 		match_report_add(report, "IOProbeScore", "note", "score %lld (IOProbeScore %lld%s)", (long long)score,
 				 (long long)p->probe_score, score != p->probe_score ? " plus the family's score" : "");
@@ -288,8 +298,7 @@ excluded(const struct service *provider, const struct personality *p)
 static bool
 personality_usable(const struct personality *p)
 {
-	const struct bundle *b = p->bundle;
-	return p->valid && b->loadable && !b->disabled && !b->removed;
+	return p->valid && bundle_runnable(p->bundle);
 }
 
 struct candidate {
@@ -431,9 +440,20 @@ explain_personality(struct udkd *d, struct personality *p, struct service *s)
 			}
 		}
 		verdict = strdup_printf("does not match: %s %s", key, detail);
+		udk_dict_set_string(e, "code", udk_error_name(streq(key, "entitlements") ? -UDK_E_ENTITLEMENT
+											 : -UDK_E_NO_MATCH));
 	} else if (!b->loadable) {
-		verdict = strdup_printf("would match with score %lld, but the bundle has errors: run `udkctl drivers %s`",
-					(long long)score, b->dirname);
+		char *why = bundle_why_not(b);
+		verdict = strdup_printf("would match with score %lld, but the bundle has errors (%s): run `udkctl "
+					"drivers %s`",
+					(long long)score, why ? why : "?", b->dirname);
+		free(why);
+		udk_dict_set_string(e, "code", udk_error_name(-UDK_E_BAD_MANIFEST));
+	} else if (b->refusal) {
+		verdict = strdup_printf("would match with score %lld, but udkd refuses the bundle: %s: %s",
+					(long long)score, udk_error_name(b->refusal),
+					b->refusal_reason ? b->refusal_reason : "");
+		udk_dict_set_string(e, "code", udk_error_name(b->refusal));
 	} else if (b->disabled) {
 		verdict = strdup_printf("would match with score %lld, but the bundle is disabled: %s. "
 					"Fix it, then `udkctl restart %s`",

@@ -1,12 +1,47 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sandbox.h - confining a driver process before it executes (internal).
- * Runs in the forked child, between fork() and execve().
+ * sandbox.h - confining a driver process (internal).
+ *
+ * sandbox_new() runs once in udkd: it compiles the seccomp filter (with
+ * libseccomp) and probes landlock.  sandbox_exec() runs in the forked child,
+ * between fork() and exec: it drops to the driver's own uid, applies
+ * resource limits, landlock rules and the filter, and executes the driver
+ * from a descriptor.  See docs/security.md for what is denied and why.
  */
 #ifndef UDKD_SANDBOX_H
 #define UDKD_SANDBOX_H
 
-/* Apply limits and restrictions; on failure set a reason and return < 0. */
-int sandbox_apply_pre_exec(const char *bundle_path, const char *executable);
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <udk/value.h>
+
+/* The driver's executable is at this descriptor number during exec. */
+#define SANDBOX_EXEC_FD 1000
+
+struct sandbox;
+
+struct sandbox_spec {
+	const char *bundle_path;	/* read-only for the driver */
+	uid_t uid;			/* 0: keep udkd's */
+	gid_t gid;
+	uint64_t memory;		/* RLIMIT_DATA, 0: none */
+	unsigned files;			/* RLIMIT_NOFILE */
+	unsigned threads;		/* RLIMIT_NPROC (with an own uid only) */
+};
+
+int sandbox_new(struct sandbox **ret);
+void sandbox_free(struct sandbox *sb);
+/* The landlock ABI in force (0: none), for status output. */
+int sandbox_landlock_abi(const struct sandbox *sb);
+struct udk_value *sandbox_describe(const struct sandbox *sb);
+
+/*
+ * In the child: confine and execute the file open at SANDBOX_EXEC_FD.
+ * Returns only on failure, having written the reason to stderr.
+ */
+void sandbox_exec(const struct sandbox *sb, const struct sandbox_spec *spec, char *const argv[],
+		  char *const envp[]);
 
 #endif

@@ -22,6 +22,7 @@
 
 #include "loop.h"
 #include "outbox.h"
+#include "sign.h"
 #include "wire.h"
 
 struct udkd;
@@ -132,6 +133,7 @@ enum diag_level { DIAG_WARNING, DIAG_ERROR };
 
 struct diag {
 	enum diag_level level;
+	int code;			/* -UDK_E_* for errors (UDK_E_BAD_MANIFEST by default) */
 	char *file;			/* "Info.plist" */
 	char *key;			/* "IOKitPersonalities.Foo.IOProbeScore" or NULL */
 	char *message;			/* what is wrong and what to do */
@@ -160,6 +162,17 @@ struct crash_record {
 
 #define CRASH_HISTORY 8
 
+/* What Entitlements.plist grants (entitlements.c). */
+struct entitlements {
+	bool driverkit;			/* com.apple.developer.driverkit / org.udk.driver */
+	bool allow_any_client;		/* ...allow-any-userclient-access */
+	bool hid;
+	bool wildcards;			/* uses "*" somewhere (developer mode only) */
+	struct udk_value *pci;		/* transport.pci: array of match dicts */
+	struct udk_value *usb;		/* transport.usb: array of {idVendor, idProduct} */
+	struct udk_value *families;	/* array of family names */
+};
+
 struct bundle {
 	char *path;			/* .../Name.dext */
 	char *dirname;			/* Name.dext */
@@ -173,7 +186,15 @@ struct bundle {
 	struct diag *diags;
 	size_t n_diags;
 	bool loadable;			/* no errors that stop it from running */
-	uint64_t mtime_ns;		/* Info.plist mtime at load, to notice edits */
+	uint64_t mtime_ns;		/* a stamp of the bundle's files at load, to notice edits */
+	struct entitlements ent;
+
+	/* signature (sign_verify_bundle at load) and trust (trust.c) */
+	struct sign_result sig;		/* sig.status: 0, -UDK_E_UNSIGNED or -UDK_E_BAD_SIGNATURE */
+	struct stat exe_st;		/* the executable as hashed */
+	bool trusted;			/* signed by a key in the trust store */
+	int refusal;			/* 0, or -UDK_E_*: why udkd will not run it */
+	char *refusal_reason;		/* the sentence, with what to do */
 
 	/* run state, kept across rescans of the same identifier */
 	bool disabled;
@@ -195,10 +216,104 @@ int bundle_load(const char *path, struct bundle **ret);
 void bundle_free(struct bundle *b);
 void bundle_add_diag(struct bundle *b, enum diag_level lvl, const char *file, const char *key,
 		     const char *fmt, ...) UDK_PRINTF(5, 6);
+/* Same with a code (0: UDK_E_BAD_MANIFEST for errors). */
+void bundle_add_diag_code(struct bundle *b, int code, enum diag_level lvl, const char *file, const char *key,
+			  const char *fmt, ...) UDK_PRINTF(6, 7);
+/* Whether udkd runs this bundle: no errors, not refused, not disabled or removed. */
+bool bundle_runnable(const struct bundle *b);
+/* The first reason it does not: "UDK_E_...: file: key: sentence" (malloc'ed), or NULL. */
+char *bundle_why_not(const struct bundle *b);
 /* Scan every bundle directory; add new, reload changed, retire removed bundles. */
 int bundles_scan(struct udkd *d, unsigned *ret_added, unsigned *ret_removed);
 struct bundle *bundle_find(struct udkd *d, const char *name);
 struct udk_value *bundle_describe(struct udkd *d, const struct bundle *b);
+
+/* ---- entitlements.c ---- */
+
+/* Read b->entitlements into b->ent, adding diagnostics for bad ones. */
+void entitlements_parse(struct bundle *b);
+void entitlements_clear(struct entitlements *e);
+bool entitlements_has_family(const struct bundle *b, const char *family);
+/*
+ * Whether @b's transport entitlements cover device @s (true for services
+ * that are not hardware).  *ret_detail: a sentence either way (malloc'ed).
+ */
+bool entitlements_cover(struct udkd *d, const struct bundle *b, const struct service *s, char **ret_detail);
+
+/* ---- trust.c ---- */
+
+struct trusted_key {
+	struct sign_key key;
+	char *file;
+};
+
+struct trust {
+	char *state_dir;		/* /var/lib/udk */
+	bool developer;			/* developer mode */
+	struct trusted_key *keys;
+	size_t n_keys;
+};
+
+int trust_init(struct udkd *d);
+void trust_fini(struct udkd *d);
+const struct trusted_key *trust_find(struct udkd *d, const uint8_t pk[SIGN_PK_BYTES]);
+/* Decide whether udkd runs @b (sets b->trusted, b->refusal); logs a change. */
+void trust_apply(struct udkd *d, struct bundle *b);
+/* Re-decide every bundle after the store or the mode changed; stops refused drivers. */
+void trust_reapply_all(struct udkd *d);
+int trust_add(struct udkd *d, const char *key_text, struct udk_value **ret);
+int trust_remove(struct udkd *d, const char *id);
+int trust_set_developer(struct udkd *d, bool on);
+struct udk_value *trust_describe(struct udkd *d);
+/*
+ * Open @b's executable for exec and check it is the one the signature
+ * covers.  Returns the fd (O_RDONLY|O_CLOEXEC) or -UDK_E_BAD_SIGNATURE
+ * with a reason.
+ */
+int trust_open_executable(struct udkd *d, struct bundle *b);
+
+/* ---- access.c ---- */
+
+/*
+ * Which apps may open user clients of which drivers.  An app is known by
+ * its executable (the realpath and SHA-256 of /proc/PID/exe) and, when it
+ * has one, by its own signature (APP.udksig beside the executable).
+ */
+struct app_identity {
+	int error;			/* <0: could not identify (the process left) */
+	char *path;			/* realpath of /proc/PID/exe */
+	char hash[2 * SIGN_HASH_BYTES + 1];
+	bool signed_ok;			/* a valid APP.udksig by a trusted key (any key in developer mode) */
+	char key_id[SIGN_KEY_ID_LEN + 1];
+	struct udk_value *entitlements;	/* the app's, when signed_ok */
+};
+
+int access_init(struct udkd *d);
+void access_fini(struct udkd *d);
+/* Identify the process @pid (fills @ret; ret->error on failure). */
+void app_identify(struct udkd *d, pid_t pid, struct app_identity *ret);
+void app_identity_clear(struct app_identity *a);
+/*
+ * May @app open user clients of @b?  0, or -UDK_E_NOT_PERMITTED with a
+ * reason (udk_set_reason).  With @record, a refusal is kept as a request
+ * that `udkctl access list` shows.
+ */
+int access_check(struct udkd *d, const struct app_identity *app, pid_t pid, const struct bundle *b, bool record);
+/* A user client was opened / closed; a driver process ended. */
+void access_link_opened(struct udkd *d, const struct app_identity *app, pid_t pid, const char *app_name,
+			struct driver_proc *p, uint64_t object);
+void access_link_closed(struct udkd *d, struct driver_proc *p, uint64_t object);
+void access_proc_gone(struct udkd *d, struct driver_proc *p);
+/* @app: an executable path, or "key:KEYID" for apps signed with that key. */
+int access_grant(struct udkd *d, const char *driver, const char *app, struct udk_value **ret);
+/* Removes matching grants and cuts the connections they allowed. */
+int access_revoke(struct udkd *d, const char *driver, const char *app, struct udk_value **ret);
+/* {grants, requests, connections}, for one driver or all (NULL). */
+struct udk_value *access_describe(struct udkd *d, const char *driver);
+/* What would happen if the app at @path opened @driver. */
+int access_explain(struct udkd *d, const char *driver, const char *path, struct udk_value **ret);
+/* The identity of a connected client (computed once). */
+const struct app_identity *client_identity(struct udkd *d, struct client *c);
 
 /* ---- match.c ---- */
 
@@ -246,6 +361,7 @@ struct driver_proc {
 	struct device_model *model;	/* PROC_KIND_MODEL */
 	struct driver_proc *next;	/* in udkd's process list */
 	pid_t pid;
+	uid_t uid;			/* its own uid (sandboxed driver, udkd root), else 0 */
 	int pidfd;
 	int sock;
 	int log_fd;			/* the driver's stdout/stderr */
@@ -359,6 +475,10 @@ struct udkd_config {
 	int log_level;
 	bool syslog;
 	bool sandbox;
+	uint32_t driver_uid_base;	/* drivers run as base + slot when udkd is root; 0: same uid */
+	uint64_t driver_memory_limit;	/* RLIMIT_DATA of drivers; 0: none */
+	unsigned driver_max_files;	/* RLIMIT_NOFILE */
+	unsigned driver_max_threads;	/* RLIMIT_NPROC, when drivers have their own uid */
 };
 
 struct udkd {
@@ -389,6 +509,10 @@ struct udkd {
 	bool pci_sysfs;			/* publish the real PCI functions */
 	const char *pci_sysfs_dir;	/* /sys/bus/pci/devices, or a copy for tests */
 	const char *vfio_dev_dir;	/* /dev/vfio */
+	struct trust trust;
+	struct access *access;
+	struct sandbox *sandbox;
+	uint32_t next_uid_slot;		/* driver uids are handed out in turn */
 };
 
 #endif

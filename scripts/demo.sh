@@ -26,8 +26,18 @@ if $udkctl status >/dev/null 2>&1; then
 	sleep 0.5
 fi
 
+# an open trust model: the demo is its own publisher.  It signs the example
+# bundles with its key; udkd runs them once that key is trusted.
+state="$run/state"
+keys="$run/keys"
+sign="$top/build/tools/udk-sign"
+mkdir -p "$state" "$keys"
+rm -f "$state/developer-mode"
+[ -f "$keys/demo.secret" ] || "$sign" keygen --comment "udk demo publisher" "$keys/demo" >/dev/null
+"$sign" sign --key "$keys/demo.secret" "$top"/build/drivers/*.dext
+
 echo "== starting udkd (log: $log)"
-"$top/build/daemon/udkd" --runtime-dir "$run" --bundles "$top/build/drivers" \
+"$top/build/daemon/udkd" --runtime-dir "$run" --bundles "$top/build/drivers" --state-dir "$state" \
 	--machine "$top/machines/demo.plist" >"$log" 2>&1 &
 udkd_pid=$!
 stop() {
@@ -38,6 +48,13 @@ stop() {
 }
 trap stop EXIT INT TERM
 $udkctl --wait 5 status
+
+echo
+echo "== signed by a key udkd does not trust yet: refused, with the reason"
+$udkctl trust remove "$("$sign" key-id "$keys/demo.public" | cut -d" " -f1)" >/dev/null 2>&1 || true
+$udkctl drivers org.udk.example.hello | sed -n '1,3p'
+echo "== udkctl trust add demo.public"
+$udkctl trust add "$keys/demo.public"
 
 echo
 echo "== the registry (udkctl tree)"

@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "private.h"
+#include "proto.h"
 #include "util.h"
 #include "value-private.h"
 
@@ -113,6 +114,13 @@ read_one(struct rpc *r, int timeout_ms)
 		pthread_mutex_unlock(&r->lock);
 		if (!p)
 			wire_msg_clear(&m); /* a reply to a call that gave up */
+		return 1;
+	}
+	if (m.h.op == OP_ERROR) {
+		/* the peer says why it is about to hang up (e.g. UDK_E_REVOKED) */
+		const char *why = udk_dict_get_string(m.body, "reason");
+		rpc_mark_dead(r, m.h.status < 0 ? m.h.status : -UDK_E_PROTOCOL, why ? why : "the peer closed the connection");
+		wire_msg_clear(&m);
 		return 1;
 	}
 	if (r->unsolicited)

@@ -88,11 +88,14 @@ udk_error_reason(void)
 int
 udk_set_reason(int code, const char *fmt, ...)
 {
+	char tmp[sizeof(reason_buf)];
 	va_list ap;
 
+	/* format aside: the arguments may include udk_error_reason() itself */
 	va_start(ap, fmt);
-	vsnprintf(reason_buf, sizeof(reason_buf), fmt, ap);
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
 	va_end(ap);
+	memcpy(reason_buf, tmp, sizeof(reason_buf));
 	reason_set = true;
 	return code;
 }
@@ -104,7 +107,8 @@ udk_set_reason_str(const char *reason)
 		reason_set = false;
 		return;
 	}
-	snprintf(reason_buf, sizeof(reason_buf), "%s", reason);
+	if (reason != reason_buf)
+		snprintf(reason_buf, sizeof(reason_buf), "%s", reason);
 	reason_set = true;
 }
 

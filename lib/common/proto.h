@@ -46,6 +46,9 @@ enum proto_op {
 	OP_STATUS,		/* {} -> {pid, runtime_dir, ...} */
 	OP_SET_PROPERTY,	/* {id, key, value} -> {}: test provider services */
 	OP_SIM,			/* {action: list|plug|unplug, name} -> {devices} */
+	OP_TRUST,		/* {action: list|add|remove, key, id} -> {developer_mode, keys} */
+	OP_DEVELOPER,		/* {action: on|off|status} -> {developer_mode} */
+	OP_ACCESS,		/* {action: list|grant|revoke|explain, driver, app} -> {...} */
 
 	/* udkd -> app */
 	OP_NOTIFY = 150,	/* oneway {cookie, type, id, name} */
@@ -64,7 +67,9 @@ enum proto_op {
 	OP_DRV_PROVIDER_EVENT,	/* udkd -> driver oneway {object, event} */
 	OP_DRV_PUBLISH_RESOURCE,/* driver -> udkd {name} -> {} */
 
-	OP_DRV_OPEN_PROVIDER,	/* driver -> udkd {provider} -> {backend, location, bars} + fd */
+	OP_DRV_OPEN_PROVIDER,	/* driver -> udkd {provider} -> {backend, location, bars} + fd(s) */
+	OP_DRV_REVOKE_USER_CLIENT, /* udkd -> driver oneway {object, reason}: access was revoked */
+	OP_DRV_USER_CLIENT_CLOSED, /* driver -> udkd oneway {object}: a user client's connection ended */
 
 	/* device model <-> udkd */
 	OP_DM_HELLO = 250,	/* model -> udkd {version, pid, functions: [{config, bars}]} -> {ids} */

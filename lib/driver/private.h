@@ -108,6 +108,8 @@ void rt_reply(uint16_t op, uint32_t serial, int status, struct udk_value *body);
 
 /* Attach the app's socket @fd to a new user client @uc (takes @fd). */
 int uc_attach(struct udk_service *uc, int fd, pid_t pid, uid_t uid);
+/* udkd revoked the app's access: tell the app why and close (any thread). */
+void uc_revoke(uint64_t object, const char *reason);
 
 /* The call being served on this thread (memory.c needs it). */
 struct call_ctx {

@@ -332,6 +332,10 @@ run_request(void *data)
 	case OP_DRV_PROVIDER_EVENT:
 		do_provider_event(rq);
 		break;
+	case OP_DRV_REVOKE_USER_CLIENT:
+		uc_revoke(udk_value_get_uint(udk_dict_get(rq->m.body, "object"), 0),
+			  udk_dict_get_string(rq->m.body, "reason"));
+		break;
 	case OP_PING:
 		rt_reply(OP_PING, rq->m.h.serial, 0, NULL);
 		break;

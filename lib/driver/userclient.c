@@ -634,6 +634,13 @@ conn_close(struct uc_conn *c)
 	loop_source_remove(c->src);
 	c->src = NULL;
 	shutdown(c->fd, SHUT_RDWR);
+	if (rt.connected) {
+		/* udkd keeps a list of open connections for `udkctl access` */
+		struct udk_value *b = udk_value_new_dict();
+		udk_dict_set_uint(b, "object", uc->id);
+		wire_send_value(rt.sock, OP_DRV_USER_CLIENT_CLOSED, WIRE_F_ONEWAY, 0, 0, b, NULL, 0);
+		udk_value_unref(b);
+	}
 	if (HAS_OP(uc->cls, client_closed))
 		uc->cls->client_closed(uc);
 	if (uc->started && HAS_OP(uc->cls, stop))
@@ -644,6 +651,54 @@ conn_close(struct uc_conn *c)
 	c->uc = NULL;
 	udk_service_unref(uc);
 	conn_unref(c); /* the source's reference */
+}
+
+struct revoke_ctx {
+	struct udk_service *uc;
+	char *reason;
+};
+
+static void
+revoke_on_queue(void *data)
+{
+	struct revoke_ctx *r = data;
+	struct uc_conn *c = r->uc->conn;
+
+	if (c && !c->closed) {
+		/* tell the app why, then cut: the app's calls fail with UDK_E_REVOKED */
+		struct udk_value *b = udk_value_new_dict();
+		udk_dict_set_string(b, "reason", r->reason ? r->reason : "access was revoked");
+		wire_send_value(c->fd, OP_ERROR, WIRE_F_ONEWAY, 0, -UDK_E_REVOKED, b, NULL, 0);
+		udk_value_unref(b);
+		udk_log_notice("user client %s: closed, access revoked", r->uc->name);
+		conn_close(c);
+	}
+	udk_service_unref(r->uc);
+	free(r->reason);
+	free(r);
+}
+
+void
+uc_revoke(uint64_t object, const char *reason)
+{
+	struct udk_service *uc = object_by_id(object);
+	struct revoke_ctx *r;
+
+	if (!uc)
+		return;
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		udk_service_unref(uc);
+		return;
+	}
+	r->uc = uc;
+	r->reason = reason ? strdup(reason) : NULL;
+	/* the connection belongs to the user client's queue */
+	if (udk_queue_dispatch_async(uc->queue, revoke_on_queue, r) < 0) {
+		udk_service_unref(uc);
+		free(r->reason);
+		free(r);
+	}
 }
 
 static void backlog_kick(struct loop *l, void *data);

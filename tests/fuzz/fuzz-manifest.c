@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A whole bundle manifest: the input becomes Info.plist of a bundle that
- * udkd's loader reads and checks, personality by personality.
+ * udkd's loader reads and checks, personality by personality.  What follows
+ * a line "--Entitlements.plist--" becomes the bundle's Entitlements.plist.
  */
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -40,6 +41,19 @@ service_path(const struct service *s)
 	(void)s;
 	return strdup("/");
 }
+void
+trust_apply(struct udkd *d, struct bundle *b)
+{
+	(void)d;
+	(void)b;
+}
+bool
+service_is_a(const struct service *s, const char *class_name)
+{
+	(void)s;
+	(void)class_name;
+	return false;
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -64,12 +78,27 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fclose(f);
 		chmod(path, 0755);
 	}
-	snprintf(path, sizeof(path), "%s/F.dext/Info.plist", dir);
-	f = fopen(path, "w");
-	if (!f)
-		abort();
-	fwrite(data, 1, size, f);
-	fclose(f);
+	{
+		static const char sep[] = "\n--Entitlements.plist--\n";
+		const uint8_t *ent = memmem(data, size, sep, sizeof(sep) - 1);
+		size_t info_len = ent ? (size_t)(ent - data) : size;
+		snprintf(path, sizeof(path), "%s/F.dext/Info.plist", dir);
+		f = fopen(path, "w");
+		if (!f)
+			abort();
+		fwrite(data, 1, info_len, f);
+		fclose(f);
+		snprintf(path, sizeof(path), "%s/F.dext/Entitlements.plist", dir);
+		if (ent) {
+			f = fopen(path, "w");
+			if (!f)
+				abort();
+			fwrite(ent + sizeof(sep) - 1, 1, size - info_len - (sizeof(sep) - 1), f);
+			fclose(f);
+		} else {
+			unlink(path);
+		}
+	}
 	snprintf(path, sizeof(path), "%s/F.dext", dir);
 	if (bundle_load(path, &b) == 0)
 		bundle_free(b);

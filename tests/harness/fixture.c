@@ -59,7 +59,12 @@ fixture_init(struct fixture *f)
 	snprintf(f->bundles, sizeof(f->bundles), "%s/bundles", f->dir);
 	snprintf(f->machine, sizeof(f->machine), "%s/machine.plist", f->dir);
 	snprintf(f->log, sizeof(f->log), "%s/udkd.log", f->dir);
+	snprintf(f->state, sizeof(f->state), "%s/state", f->dir);
+	/* drivers run under their own uids: they must reach their bundles */
+	chmod(f->dir, 0755);
 	mkdir(f->bundles, 0755);
+	mkdir(f->state, 0755);
+	fixture_developer_mode(f, true);
 	fixture_set_machine(f, "");
 }
 
@@ -72,10 +77,33 @@ add_bundle(struct fixture *f, const char *dirname, const char *info_plist, const
 	mkdir(path, 0755);
 	snprintf(file, sizeof(file), "%s/Info.plist", path);
 	write_text(file, info_plist);
+	snprintf(file, sizeof(file), "%s/Entitlements.plist", path);
+	write_text(file, FIXTURE_ENTITLEMENTS);
 	if (exe) {
 		snprintf(file, sizeof(file), "%s/%s", path, exe_name);
 		copy_file(exe, file);
 	}
+}
+
+void
+fixture_bundle_file(struct fixture *f, const char *dirname, const char *file, const char *text)
+{
+	char path[900];
+
+	snprintf(path, sizeof(path), "%s/%s/%s", f->bundles, dirname, file);
+	write_text(path, text);
+}
+
+void
+fixture_developer_mode(struct fixture *f, bool on)
+{
+	char path[400];
+
+	snprintf(path, sizeof(path), "%s/developer-mode", f->state);
+	if (on)
+		write_text(path, "on\n");
+	else
+		unlink(path);
 }
 
 void
@@ -149,6 +177,8 @@ fixture_start(struct fixture *f, ...)
 	argv[n++] = f->machine;
 	argv[n++] = "--log-level";
 	argv[n++] = "debug";
+	argv[n++] = "--state-dir";
+	argv[n++] = f->state;
 	va_start(ap, f);
 	for (const char *a; (a = va_arg(ap, const char *)) && n < 62;)
 		argv[n++] = a;

@@ -17,9 +17,30 @@ struct fixture {
 	char bundles[300];
 	char machine[300];
 	char log[300];
+	char state[300];		/* udkd's --state-dir: trust store, developer mode, grants */
 	pid_t udkd;
 	struct udk_client *client;
 };
+
+/*
+ * Entitlements every fixture bundle gets unless a test writes its own:
+ * driverkit, any PCI device, any USB device (a development wildcard), any app.  fixture_init() turns developer mode
+ * on (a file in the state directory); security tests turn it off.
+ */
+#define FIXTURE_ENTITLEMENTS                                                                                   \
+	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict>\n"                         \
+	"<key>com.apple.developer.driverkit</key><true/>\n"                                                   \
+	"<key>com.apple.developer.driverkit.transport.pci</key><array><dict>"                                 \
+	"<key>IOPCIPrimaryMatch</key><string>0x00000000&amp;0x00000000</string></dict></array>\n"             \
+	"<key>com.apple.developer.driverkit.transport.usb</key><array><dict>"                                 \
+	"<key>idVendor</key><string>*</string></dict></array>\n"                                              \
+	"<key>com.apple.developer.driverkit.allow-any-userclient-access</key><true/>\n"                       \
+	"</dict></plist>\n"
+
+/* Write @text as @file inside bundle @dirname. */
+void fixture_bundle_file(struct fixture *f, const char *dirname, const char *file, const char *text);
+/* Developer mode on or off for the next start (the state directory's file). */
+void fixture_developer_mode(struct fixture *f, bool on);
 
 /* Paths of built programs. */
 const char *build_path(const char *rel);

@@ -7,6 +7,7 @@
  */
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 
 #include <udk/client.h>
@@ -237,7 +238,24 @@ print_bundle(const struct udk_value *b)
 	       udk_dict_get_string(b, "version") ? udk_dict_get_string(b, "version") : "", state);
 	if (udk_dict_get_string(b, "reason"))
 		printf("  reason: %s\n", udk_dict_get_string(b, "reason"));
+	if (udk_dict_get_string(b, "refusal"))
+		printf("  refused (%s): %s\n", udk_dict_get_string(b, "refusal"), udk_dict_get_string(b, "refusal_reason"));
 	printf("  path: %s\n", udk_dict_get_string(b, "path"));
+	{
+		struct udk_value *sg = udk_dict_get(b, "signature");
+		const char *st = udk_dict_get_string(sg, "status");
+		if (streq(st, "valid"))
+			printf("  signature: valid, key %s (%s), %s\n", udk_dict_get_string(sg, "key_id"),
+			       udk_dict_get_string(sg, "signer"),
+			       udk_dict_get_bool(sg, "trusted", false) ? "trusted" : "NOT trusted");
+		else if (streq(st, "invalid"))
+			printf("  signature: INVALID (%s): %s%s%s\n", udk_dict_get_string(sg, "code"),
+			       udk_dict_get_string(sg, "file") ? udk_dict_get_string(sg, "file") : "",
+			       udk_dict_get_string(sg, "file") ? " " : "",
+			       udk_dict_get_string(sg, "reason") ? udk_dict_get_string(sg, "reason") : "");
+		else if (st)
+			printf("  signature: none (unsigned)\n");
+	}
 	for (size_t i = 0; i < udk_array_size(ps); i++) {
 		struct udk_value *p = udk_array_get(ps, i);
 		printf("  personality %s: IOProviderClass %s, IOUserClass %s, IOProbeScore %" PRId64 "%s%s%s\n",
@@ -276,10 +294,13 @@ print_bundle(const struct udk_value *b)
 	}
 	for (size_t i = 0; i < udk_array_size(ds); i++) {
 		struct udk_value *d = udk_array_get(ds, i);
-		printf("  %s: %s%s%s: %s\n", udk_dict_get_string(d, "level"),
+		printf("  %s: %s%s%s: %s%s%s%s\n", udk_dict_get_string(d, "level"),
 		       udk_dict_get_string(d, "file") ? udk_dict_get_string(d, "file") : "bundle",
 		       udk_dict_get_string(d, "key") ? " " : "",
-		       udk_dict_get_string(d, "key") ? udk_dict_get_string(d, "key") : "", udk_dict_get_string(d, "message"));
+		       udk_dict_get_string(d, "key") ? udk_dict_get_string(d, "key") : "", udk_dict_get_string(d, "message"),
+		       udk_dict_get_string(d, "code") ? " (" : "",
+		       udk_dict_get_string(d, "code") ? udk_dict_get_string(d, "code") : "",
+		       udk_dict_get_string(d, "code") ? ")" : "");
 	}
 }
 
@@ -350,9 +371,11 @@ cmd_explain(struct udk_client *c, int argc, char **argv)
 	for (size_t i = 0; i < udk_array_size(ps); i++) {
 		struct udk_value *p = udk_array_get(ps, i);
 		struct udk_value *checks = udk_dict_get(p, "checks");
-		printf("\n  %s %s: %s\n", udk_dict_get_string(p, "bundle"),
+		printf("\n  %s %s: %s%s%s%s\n", udk_dict_get_string(p, "bundle"),
 		       udk_dict_get_string(p, "personality") ? udk_dict_get_string(p, "personality") : "",
-		       udk_dict_get_string(p, "verdict"));
+		       udk_dict_get_string(p, "verdict"), udk_dict_get_string(p, "code") ? " (" : "",
+		       udk_dict_get_string(p, "code") ? udk_dict_get_string(p, "code") : "",
+		       udk_dict_get_string(p, "code") ? ")" : "");
 		for (size_t k = 0; k < udk_array_size(checks); k++) {
 			struct udk_value *ck = udk_array_get(checks, k);
 			const char *res = udk_dict_get_string(ck, "result");
@@ -480,14 +503,20 @@ cmd_status(struct udk_client *c, int argc, char **argv)
 	r = udk_client_call(c, OP_STATUS, NULL, &reply);
 	if (r < 0)
 		return fail(r, "cannot read status");
-	if (opt_json)
+	if (opt_json) {
 		print_json(reply);
-	else
+	} else {
+		struct udk_value *sb = udk_dict_get(reply, "sandbox");
 		printf("udkd pid %" PRId64 ", runtime %s: %" PRId64 " services, %" PRId64 " bundles, %" PRId64
 		       " driver processes\n",
 		       udk_dict_get_int(reply, "pid", 0), udk_dict_get_string(reply, "runtime_dir"),
 		       udk_dict_get_int(reply, "services", 0), udk_dict_get_int(reply, "bundles", 0),
 		       udk_dict_get_int(reply, "driver_processes", 0));
+		printf("state %s; developer mode %s; sandbox: seccomp %s, landlock ABI %" PRId64 "\n",
+		       udk_dict_get_string(reply, "state_dir") ? udk_dict_get_string(reply, "state_dir") : "?",
+		       udk_dict_get_bool(reply, "developer_mode", false) ? "ON" : "off",
+		       udk_dict_get_bool(sb, "seccomp", false) ? "on" : "OFF", udk_dict_get_int(sb, "landlock_abi", 0));
+	}
 	udk_value_unref(reply);
 	return 0;
 }
@@ -590,6 +619,179 @@ cmd_sim(struct udk_client *c, int argc, char **argv)
 	return 0;
 }
 
+/* ---- trust, developer mode, access ---- */
+
+static void
+print_trust(const struct udk_value *reply)
+{
+	struct udk_value *keys = udk_dict_get(reply, "keys");
+
+	printf("developer mode: %s\n", udk_dict_get_bool(reply, "developer_mode", false) ? "ON" : "off");
+	if (udk_array_size(keys) == 0)
+		printf("no trusted keys (add one: udkctl trust add KEY.public)\n");
+	for (size_t i = 0; i < udk_array_size(keys); i++) {
+		struct udk_value *k = udk_array_get(keys, i), *bs = udk_dict_get(k, "bundles");
+		printf("%s  %s\n", udk_dict_get_string(k, "id"), udk_dict_get_string(k, "comment"));
+		for (size_t j = 0; j < udk_array_size(bs); j++)
+			printf("  signs %s\n", udk_value_get_string(udk_array_get(bs, j)));
+	}
+}
+
+static int
+cmd_trust(struct udk_client *c, int argc, char **argv)
+{
+	struct udk_value *body, *reply = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	int r;
+
+	if (argc < 1 || (streq(argv[0], "list") ? argc != 1 : argc != 2) ||
+	    (!streq(argv[0], "list") && !streq(argv[0], "add") && !streq(argv[0], "remove"))) {
+		fprintf(stderr, "usage: udkctl trust list | trust add KEY.public | trust remove KEY-ID\n");
+		return 2;
+	}
+	body = udk_value_new_dict();
+	udk_dict_set_string(body, "action", argv[0]);
+	if (streq(argv[0], "add")) {
+		r = read_file(argv[1], 64 * 1024, &text, &len);
+		if (r < 0) {
+			udk_value_unref(body);
+			udk_set_reason(r, "cannot read %s: %s", argv[1], strerror(-r));
+			return fail(r, "trust add");
+		}
+		udk_dict_set_string(body, "key", text);
+		free(text);
+	} else if (streq(argv[0], "remove")) {
+		udk_dict_set_string(body, "id", argv[1]);
+	}
+	r = udk_client_call(c, OP_TRUST, body, &reply);
+	udk_value_unref(body);
+	if (r < 0)
+		return fail(r, argv[0]);
+	if (opt_json)
+		print_json(reply);
+	else
+		print_trust(reply);
+	udk_value_unref(reply);
+	return 0;
+}
+
+static int
+cmd_developer(struct udk_client *c, int argc, char **argv)
+{
+	struct udk_value *body, *reply = NULL;
+	int r;
+
+	if (argc > 1 || (argc == 1 && !streq(argv[0], "on") && !streq(argv[0], "off") && !streq(argv[0], "status"))) {
+		fprintf(stderr, "usage: udkctl developer [on|off|status]\n");
+		return 2;
+	}
+	body = udk_value_new_dict();
+	udk_dict_set_string(body, "action", argc ? argv[0] : "status");
+	r = udk_client_call(c, OP_DEVELOPER, body, &reply);
+	udk_value_unref(body);
+	if (r < 0)
+		return fail(r, "developer");
+	if (opt_json)
+		print_json(reply);
+	else if (udk_dict_get_bool(reply, "developer_mode", false))
+		printf("developer mode ON: unsigned bundles, any signing key and development wildcards are accepted\n");
+	else
+		printf("developer mode off: only bundles signed by trusted keys run\n");
+	udk_value_unref(reply);
+	return 0;
+}
+
+static void
+print_access(const struct udk_value *reply)
+{
+	struct udk_value *gs = udk_dict_get(reply, "grants"), *rs = udk_dict_get(reply, "requests");
+	struct udk_value *ls = udk_dict_get(reply, "connections"), *any = udk_dict_get(reply, "open_to_any_app");
+
+	printf("grants:%s\n", udk_array_size(gs) ? "" : " none");
+	for (size_t i = 0; i < udk_array_size(gs); i++) {
+		struct udk_value *g = udk_array_get(gs, i);
+		if (udk_dict_get_string(g, "app"))
+			printf("  %s -> %s (sha256 %.16s...)\n", udk_dict_get_string(g, "app"),
+			       udk_dict_get_string(g, "driver"), udk_dict_get_string(g, "sha256"));
+		else
+			printf("  apps signed by key %s -> %s\n", udk_dict_get_string(g, "key_id"),
+			       udk_dict_get_string(g, "driver"));
+	}
+	printf("requests (refused):%s\n", udk_array_size(rs) ? "" : " none");
+	for (size_t i = 0; i < udk_array_size(rs); i++) {
+		struct udk_value *q = udk_array_get(rs, i);
+		printf("  %s -> %s, %" PRId64 " time(s); grant with: udkctl access grant %s %s\n",
+		       udk_dict_get_string(q, "app"), udk_dict_get_string(q, "driver"), udk_dict_get_int(q, "count", 0),
+		       udk_dict_get_string(q, "driver"), udk_dict_get_string(q, "app"));
+	}
+	printf("open connections:%s\n", udk_array_size(ls) ? "" : " none");
+	for (size_t i = 0; i < udk_array_size(ls); i++) {
+		struct udk_value *l = udk_array_get(ls, i);
+		printf("  %s (pid %" PRId64 ") -> %s, allowed by %s\n", udk_dict_get_string(l, "app"),
+		       udk_dict_get_int(l, "pid", 0), udk_dict_get_string(l, "driver"),
+		       udk_dict_get_string(l, "allowed_by"));
+	}
+	for (size_t i = 0; i < udk_array_size(any); i++)
+		printf("%s admits any app (allow-any-userclient-access)\n", udk_value_get_string(udk_array_get(any, i)));
+}
+
+static int
+cmd_access(struct udk_client *c, int argc, char **argv)
+{
+	struct udk_value *body, *reply = NULL;
+	const char *a = argc ? argv[0] : "";
+	int r;
+
+	if (!(streq(a, "list") && argc <= 2) && !(streq(a, "grant") && argc == 3) &&
+	    !(streq(a, "revoke") && (argc == 2 || argc == 3)) && !(streq(a, "explain") && argc == 3)) {
+		fprintf(stderr, "usage: udkctl access list [DRIVER]\n"
+				"       udkctl access grant DRIVER /path/to/app | key:KEYID\n"
+				"       udkctl access revoke DRIVER [/path/to/app | key:KEYID]\n"
+				"       udkctl access explain DRIVER /path/to/app\n");
+		return 2;
+	}
+	body = udk_value_new_dict();
+	udk_dict_set_string(body, "action", a);
+	if (argc >= 2)
+		udk_dict_set_string(body, "driver", argv[1]);
+	if (argc >= 3) {
+		char real[PATH_MAX];
+		/* paths are udkd's to resolve, but a relative one is the caller's */
+		udk_dict_set_string(body, "app", argv[2][0] != '/' && !startswith(argv[2], "key:") &&
+							 realpath(argv[2], real)
+						     ? real
+						     : argv[2]);
+	}
+	r = udk_client_call(c, OP_ACCESS, body, &reply);
+	udk_value_unref(body);
+	if (r < 0)
+		return fail(r, a);
+	if (opt_json) {
+		print_json(reply);
+	} else if (streq(a, "list")) {
+		print_access(reply);
+	} else if (streq(a, "grant")) {
+		printf("granted %s access to %s\n",
+		       udk_dict_get_string(reply, "app") ? udk_dict_get_string(reply, "app")
+							 : udk_dict_get_string(reply, "key_id"),
+		       udk_dict_get_string(reply, "driver"));
+	} else if (streq(a, "revoke")) {
+		printf("%s: %" PRId64 " grant(s) removed, %" PRId64 " open connection(s) cut\n",
+		       udk_dict_get_string(reply, "driver"), udk_dict_get_int(reply, "grants_removed", 0),
+		       udk_dict_get_int(reply, "connections_cut", 0));
+	} else {
+		if (udk_dict_get_bool(reply, "allowed", false))
+			printf("%s may open %s (allowed by %s)\n", udk_dict_get_string(reply, "app"),
+			       udk_dict_get_string(reply, "driver"), udk_dict_get_string(reply, "allowed_by"));
+		else
+			printf("refused (%s): %s\n", udk_dict_get_string(reply, "code"),
+			       udk_dict_get_string(reply, "reason"));
+	}
+	udk_value_unref(reply);
+	return 0;
+}
+
 static const struct command {
 	const char *name;
 	int (*fn)(struct udk_client *c, int argc, char **argv);
@@ -607,6 +809,9 @@ static const struct command {
 	{ "wait", cmd_wait, "CLASS [SECONDS]         wait until a service of CLASS is registered" },
 	{ "set-property", cmd_set_property, "PATH KEY VALUE  change a machine-description service" },
 	{ "sim", cmd_sim, "list|plug NAME|unplug NAME  simulated devices: list, hot-plug, unplug" },
+	{ "trust", cmd_trust, "list|add KEY.public|remove ID  the keys whose signatures udkd accepts" },
+	{ "developer", cmd_developer, "[on|off]          developer mode: unsigned bundles, development wildcards" },
+	{ "access", cmd_access, "list|grant|revoke|explain DRIVER [APP]  which apps may open a driver" },
 };
 
 static void

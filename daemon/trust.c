@@ -1,0 +1,371 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * trust.c - which bundles udkd runs: the trust store and developer mode.
+ *
+ *   STATE/trust/KEYID.public   keys whose signatures udkd accepts
+ *   STATE/developer-mode       present: developer mode is on
+ *
+ * A bundle runs when its signature is valid and made by a trusted key.  In
+ * developer mode udkd also runs bundles signed by any key, or unsigned, and
+ * honours development wildcards in entitlements.  A bundle whose signature
+ * does not verify (a changed file, a truncated signature) never runs: in
+ * developer mode the fix is to remove _UDKSignature/ and run it unsigned.
+ *
+ * Nobody but the machine's administrator decides what is trusted: an
+ * open-source project publishes its public key, and a user who trusts it
+ * runs `udkctl trust add project.public`.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "udkd.h"
+#include "util.h"
+
+#define DEV_MODE_FILE "developer-mode"
+
+static char *
+trust_dir(struct udkd *d)
+{
+	return strdup_printf("%s/trust", d->trust.state_dir);
+}
+
+static void
+keys_clear(struct udkd *d)
+{
+	for (size_t i = 0; i < d->trust.n_keys; i++)
+		free(d->trust.keys[i].file);
+	free(d->trust.keys);
+	d->trust.keys = NULL;
+	d->trust.n_keys = 0;
+}
+
+static int
+keys_load(struct udkd *d)
+{
+	_cleanup_free_ char *dir = trust_dir(d);
+	DIR *dd;
+	struct dirent *e;
+
+	keys_clear(d);
+	if (!dir)
+		return -ENOMEM;
+	dd = opendir(dir);
+	if (!dd)
+		return errno == ENOENT ? 0 : -errno;
+	while ((e = readdir(dd))) {
+		struct trusted_key tk = { 0 }, *n;
+		size_t l = strlen(e->d_name);
+		if (l < 8 || strcmp(e->d_name + l - 7, ".public") != 0)
+			continue;
+		tk.file = strdup_printf("%s/%s", dir, e->d_name);
+		if (!tk.file)
+			continue;
+		if (sign_key_read(tk.file, &tk.key) < 0 || tk.key.has_secret) {
+			log_warning(d, "trust store: ignoring %s: %s", tk.file,
+				    tk.key.has_secret ? "it holds a secret key; only public keys belong there"
+						      : (udk_error_reason() ? udk_error_reason() : "unreadable"));
+			free(tk.file);
+			continue;
+		}
+		n = reallocarray(d->trust.keys, d->trust.n_keys + 1, sizeof(*n));
+		if (!n) {
+			free(tk.file);
+			break;
+		}
+		d->trust.keys = n;
+		d->trust.keys[d->trust.n_keys++] = tk;
+	}
+	closedir(dd);
+	return 0;
+}
+
+int
+trust_init(struct udkd *d)
+{
+	_cleanup_free_ char *dir = NULL, *mode = NULL;
+	struct stat st;
+	int r;
+
+	if (!d->trust.state_dir)
+		d->trust.state_dir = strdup("/var/lib/udk");
+	dir = trust_dir(d);
+	if (!d->trust.state_dir || !dir)
+		return -ENOMEM;
+	r = mkdir_p(dir, 0755);
+	if (r < 0)
+		return udk_set_reason(r, "cannot create the trust store %s: %s; give --state-dir a directory udkd "
+					 "can write",
+				      dir, strerror(-r));
+	mode = strdup_printf("%s/" DEV_MODE_FILE, d->trust.state_dir);
+	d->trust.developer = mode && stat(mode, &st) == 0;
+	r = keys_load(d);
+	if (r < 0)
+		return udk_set_reason(r, "cannot read the trust store %s: %s", dir, strerror(-r));
+	log_info(d, "trust store %s: %zu keys; developer mode %s", dir, d->trust.n_keys,
+		 d->trust.developer ? "ON (unsigned bundles and development wildcards accepted)" : "off");
+	return 0;
+}
+
+void
+trust_fini(struct udkd *d)
+{
+	keys_clear(d);
+	free(d->trust.state_dir);
+	d->trust.state_dir = NULL;
+}
+
+const struct trusted_key *
+trust_find(struct udkd *d, const uint8_t pk[SIGN_PK_BYTES])
+{
+	for (size_t i = 0; i < d->trust.n_keys; i++)
+		if (memcmp(d->trust.keys[i].key.pk, pk, SIGN_PK_BYTES) == 0)
+			return &d->trust.keys[i];
+	return NULL;
+}
+
+static void
+refuse(struct bundle *b, int code, const char *fmt, ...) UDK_PRINTF(3, 4);
+
+static void
+refuse(struct bundle *b, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	free(b->refusal_reason);
+	b->refusal_reason = NULL;
+	va_start(ap, fmt);
+	if (vasprintf(&b->refusal_reason, fmt, ap) < 0)
+		b->refusal_reason = NULL;
+	va_end(ap);
+	b->refusal = code;
+}
+
+void
+trust_apply(struct udkd *d, struct bundle *b)
+{
+	int was = b->refusal;
+	const struct trusted_key *tk = NULL;
+
+	free(b->refusal_reason);
+	b->refusal_reason = NULL;
+	b->refusal = 0;
+	b->trusted = false;
+	switch (b->sig.status) {
+	case 0:
+		tk = trust_find(d, b->sig.pk);
+		b->trusted = tk != NULL;
+		if (!tk && !d->trust.developer)
+			refuse(b, -UDK_E_UNTRUSTED_KEY,
+			       "%s is signed by key %s (%s), which udkd does not trust. If you trust its "
+			       "publisher, add their public key: `udkctl trust add KEY.public`; to try it while "
+			       "developing, `udkctl developer on`",
+			       b->dirname, b->sig.key_id, b->sig.signer[0] ? b->sig.signer : "no name");
+		break;
+	case -UDK_E_UNSIGNED:
+		if (!d->trust.developer)
+			refuse(b, -UDK_E_UNSIGNED,
+			       "%s is not signed, and udkd runs unsigned bundles only in developer mode: sign it "
+			       "(`udk-sign sign --key YOUR.secret %s`, then `udkctl trust add YOUR.public`), or "
+			       "`udkctl developer on` while developing",
+			       b->dirname, b->path);
+		break;
+	default:
+		refuse(b, b->sig.status < 0 ? b->sig.status : -UDK_E_BAD_SIGNATURE,
+		       "%s: %s%s%s; the bundle is not run%s", b->dirname, b->sig.file ? b->sig.file : "",
+		       b->sig.file ? " " : "", b->sig.reason ? b->sig.reason : "the signature does not verify",
+		       d->trust.developer ? " (developer mode runs unsigned bundles: remove _UDKSignature/ to run "
+					    "it unsigned)"
+					  : "");
+		break;
+	}
+	/* every driver needs the driverkit entitlement, signed or not */
+	if (!b->refusal && b->loadable && !b->ent.driverkit)
+		refuse(b, -UDK_E_ENTITLEMENT,
+		       "%s lacks the entitlement com.apple.developer.driverkit (or org.udk.driver): add "
+		       "<key>com.apple.developer.driverkit</key><true/> to its Entitlements.plist%s",
+		       b->dirname, b->sig.status == 0 ? " and sign it again" : "");
+	if (b->refusal && b->refusal != was)
+		udkd_log(d, UDK_LOG_ERROR, "bundle", "refused %s: %s: %s", b->path, udk_error_name(b->refusal),
+			 b->refusal_reason ? b->refusal_reason : "");
+	else if (!b->refusal && was)
+		log_notice(d, "%s is accepted now: %s", b->dirname,
+			   b->sig.status == 0 ? (b->trusted ? "signed by a trusted key" : "developer mode")
+					      : "unsigned, developer mode");
+}
+
+struct stop_ctx {
+	struct bundle *b;
+	const char *why;
+};
+
+static void
+stop_uncovered(struct udkd *d, struct service *s, void *data)
+{
+	(void)data;
+	if (s->istate == INST_NONE || s->istate == INST_STOPPING || s->istate == INST_FAILED || !s->personality)
+		return;
+	struct bundle *b = s->personality->bundle;
+	char *detail = NULL;
+	if (b->refusal) {
+		log_notice(d, "stopping %s on %s: %s", b->identifier, s->provider ? s->provider->name : "?",
+			   udk_error_name(b->refusal));
+		service_terminate(d, s, b->refusal_reason ? b->refusal_reason : "the bundle is no longer trusted");
+	} else if (s->provider && !entitlements_cover(d, b, s->provider, &detail)) {
+		log_notice(d, "stopping %s on %s: %s", b->identifier, s->provider->name, detail ? detail : "");
+		service_terminate(d, s, detail ? detail : "its entitlements no longer cover the device");
+	}
+	free(detail);
+}
+
+void
+trust_reapply_all(struct udkd *d)
+{
+	for (size_t i = 0; i < d->n_bundles; i++)
+		if (!d->bundles[i]->removed)
+			trust_apply(d, d->bundles[i]);
+	registry_walk(d, stop_uncovered, NULL);
+	match_all(d);
+}
+
+int
+trust_add(struct udkd *d, const char *key_text, struct udk_value **ret)
+{
+	struct sign_key k;
+	_cleanup_free_ char *dir = trust_dir(d), *path = NULL, *line = NULL;
+	int r, fd;
+
+	r = sign_key_parse(key_text ? key_text : "", key_text ? strlen(key_text) : 0, "the key", &k);
+	if (r < 0)
+		return r;
+	if (k.has_secret)
+		return udk_set_reason(-EINVAL, "that is a secret key: give udkd the .public file, and keep the secret "
+					       "one private");
+	path = dir ? strdup_printf("%s/%s.public", dir, k.id) : NULL;
+	line = sign_key_format_public(&k);
+	if (!path || !line)
+		return -ENOMEM;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return udk_set_reason(-errno, "cannot write %s: %s", path, strerror(errno));
+	if (write(fd, line, strlen(line)) != (ssize_t)strlen(line)) {
+		r = -errno;
+		close(fd);
+		unlink(path);
+		return udk_set_reason(r ? r : -EIO, "cannot write %s", path);
+	}
+	close(fd);
+	keys_load(d);
+	log_notice(d, "trust: added key %s (%s)", k.id, k.comment);
+	trust_reapply_all(d);
+	*ret = udk_value_new_dict();
+	udk_dict_set_string(*ret, "id", k.id);
+	udk_dict_set_string(*ret, "comment", k.comment);
+	return 0;
+}
+
+int
+trust_remove(struct udkd *d, const char *id)
+{
+	for (size_t i = 0; i < d->trust.n_keys; i++) {
+		struct trusted_key *tk = &d->trust.keys[i];
+		if (!id || (!streq(tk->key.id, id) && !streq(tk->key.comment, id)))
+			continue;
+		if (unlink(tk->file) < 0)
+			return udk_set_reason(-errno, "cannot remove %s: %s", tk->file, strerror(errno));
+		log_notice(d, "trust: removed key %s (%s)", tk->key.id, tk->key.comment);
+		keys_load(d);
+		trust_reapply_all(d);
+		return 0;
+	}
+	return udk_set_reason(-ENOENT, "no trusted key \"%s\"; `udkctl trust list` shows them", id ? id : "");
+}
+
+int
+trust_set_developer(struct udkd *d, bool on)
+{
+	_cleanup_free_ char *path = strdup_printf("%s/" DEV_MODE_FILE, d->trust.state_dir);
+
+	if (!path)
+		return -ENOMEM;
+	if (on) {
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+		if (fd < 0)
+			return udk_set_reason(-errno, "cannot write %s: %s", path, strerror(errno));
+		if (write(fd, "on\n", 3) != 3) {
+			close(fd);
+			return udk_set_reason(-EIO, "cannot write %s", path);
+		}
+		close(fd);
+	} else if (unlink(path) < 0 && errno != ENOENT) {
+		return udk_set_reason(-errno, "cannot remove %s: %s", path, strerror(errno));
+	}
+	if (d->trust.developer != on)
+		log_notice(d, "developer mode %s", on ? "ON: unsigned bundles and development wildcards accepted"
+						      : "off: only bundles signed by trusted keys run");
+	d->trust.developer = on;
+	trust_reapply_all(d);
+	return 0;
+}
+
+struct udk_value *
+trust_describe(struct udkd *d)
+{
+	struct udk_value *v = udk_value_new_dict(), *keys = udk_value_new_array();
+
+	udk_dict_set_bool(v, "developer_mode", d->trust.developer);
+	udk_dict_set_string(v, "state_dir", d->trust.state_dir);
+	for (size_t i = 0; i < d->trust.n_keys; i++) {
+		struct udk_value *k = udk_value_new_dict(), *bundles = udk_value_new_array();
+		udk_dict_set_string(k, "id", d->trust.keys[i].key.id);
+		udk_dict_set_string(k, "comment", d->trust.keys[i].key.comment);
+		udk_dict_set_string(k, "file", d->trust.keys[i].file);
+		for (size_t j = 0; j < d->n_bundles; j++) {
+			struct bundle *b = d->bundles[j];
+			if (!b->removed && b->sig.status == 0 &&
+			    memcmp(b->sig.pk, d->trust.keys[i].key.pk, SIGN_PK_BYTES) == 0)
+				udk_array_append_take(bundles, udk_value_new_string(b->identifier ? b->identifier
+												  : b->dirname));
+		}
+		udk_dict_set_take(k, "bundles", bundles);
+		udk_array_append_take(keys, k);
+	}
+	udk_dict_set_take(v, "keys", keys);
+	return v;
+}
+
+int
+trust_open_executable(struct udkd *d, struct bundle *b)
+{
+	int fd = open(b->executable, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	char hex[2 * SIGN_HASH_BYTES + 1];
+	int r;
+
+	(void)d;
+	if (fd < 0)
+		return udk_set_reason(-errno, "cannot open %s: %s", b->executable, strerror(errno));
+	if (b->sig.status != 0)
+		return fd; /* unsigned, accepted in developer mode: nothing to compare */
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	/* unchanged since it was hashed at load: no need to read it again */
+	if (st.st_dev == b->exe_st.st_dev && st.st_ino == b->exe_st.st_ino && st.st_size == b->exe_st.st_size &&
+	    st.st_mtim.tv_sec == b->exe_st.st_mtim.tv_sec && st.st_mtim.tv_nsec == b->exe_st.st_mtim.tv_nsec &&
+	    st.st_ctim.tv_sec == b->exe_st.st_ctim.tv_sec && st.st_ctim.tv_nsec == b->exe_st.st_ctim.tv_nsec)
+		return fd;
+	r = sign_hash_fd(fd, hex);
+	if (r < 0 || !streq(hex, b->sig.exe_hash)) {
+		close(fd);
+		return udk_set_reason(-UDK_E_BAD_SIGNATURE,
+				      "%s changed after the bundle was verified (its SHA-256 is not the signed one); "
+				      "udkd will not run it: reinstall or re-sign the bundle",
+				      b->executable);
+	}
+	lseek(fd, 0, SEEK_SET);
+	b->exe_st = st;
+	return fd;
+}
