@@ -78,6 +78,7 @@ static const char *const known_personality_keys[] = {
 	"UDKDeadlines",
 	"UDKLogLevel",
 	"UDKResourceLimits",
+	"UDKIdleTimeoutMs",
 	NULL,
 };
 
@@ -436,6 +437,12 @@ check_personality(struct bundle *b, struct personality *p)
 				}
 			}
 		}
+	}
+	v = udk_dict_get(d, "UDKIdleTimeoutMs");
+	if (v && (udk_value_get_type(v) != UDK_VALUE_INT || udk_value_get_int(v, 0) <= 0)) {
+		bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, KEYPATH("UDKIdleTimeoutMs"),
+				"must be a positive <integer> of milliseconds after which an idle driver goes to LOW");
+		failed = true;
 	}
 	v = udk_dict_get(d, "UDKResourceLimits");
 	if (v) {

@@ -393,6 +393,8 @@ do_open(struct udkd *d, struct client *c, struct wire_msg *m)
 		client_reply(d, c, m->h.op, m->h.serial, -UDK_E_NOT_PERMITTED, udk_error_reason(), NULL, NULL, 0);
 		return;
 	}
+	/* an idled driver wakes first: its queue runs SetPowerState(on) before NewUserClient */
+	power_activity(d, p->instance);
 	if (wire_socketpair(sv) < 0) {
 		client_reply(d, c, m->h.op, m->h.serial, -errno, "cannot create a socket pair", NULL, NULL, 0);
 		return;
@@ -859,6 +861,11 @@ handle(struct udkd *d, struct client *c, struct wire_msg *m)
 		break;
 	case OP_ACCESS:
 		do_access(d, c, m);
+		break;
+	case OP_POWER:
+		if (!streq(udk_dict_get_string(m->body, "action"), "list") && !allowed_to_manage(d, c, m))
+			break;
+		power_control(d, c, m);
 		break;
 	default:
 		client_reply(d, c, m->h.op, m->h.serial, -EOPNOTSUPP, "udkd does not know this request", NULL, NULL, 0);

@@ -83,6 +83,12 @@ deadline_for(const struct driver_proc *p, const char *which, uint64_t fallback)
 	return v > 0 ? (uint64_t)v : fallback;
 }
 
+uint64_t
+launcher_deadline(const struct driver_proc *p, const char *which, uint64_t fallback)
+{
+	return deadline_for(p, which, fallback);
+}
+
 static void
 pending_unlink(struct driver_proc *p, struct pending *pe)
 {
@@ -342,6 +348,8 @@ start_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int st
 			 p->personality->user_class, p->provider->name, p->pid,
 			 (double)(p->started_ns - p->spawned_ns) / 1e6);
 		schedule_watchdog(d, p);
+		/* Start() returned: now, and only now, the instance joins the power tree */
+		power_instance_started(d, inst);
 		/* the instance may hold a free category for other personalities */
 		match_service(d, inst);
 		return;
@@ -618,6 +626,10 @@ handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 			match_all(d);
 		break;
 	}
+	case OP_DRV_POWER_REQUEST:
+	case OP_DRV_POWER_BUSY:
+		power_handle_message(d, p, m);
+		break;
 	case OP_DRV_USER_CLIENT_CLOSED:
 		access_link_closed(d, p, udk_value_get_uint(udk_dict_get(m->body, "object"), 0));
 		break;
@@ -789,6 +801,8 @@ proc_dead(struct udkd *d, struct driver_proc *p, int signal, int exit_status)
 	proc_ref(p);
 	p->state = PROC_DEAD;
 	access_proc_gone(d, p);
+	if (inst)
+		power_instance_gone(d, inst);
 	if (signal)
 		snprintf(how, sizeof(how), "killed by SIG%s", sigabbrev_np(signal) ? sigabbrev_np(signal) : "?");
 	else
@@ -955,12 +969,15 @@ child_exec(struct udkd *d, struct driver_proc *p, int sock, int logw, int exe_fd
 		static const char *const pass[] = { "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS" };
 		for (size_t i = 0; i < ARRAY_SIZE(pass) && n < 15; i++) {
 			const char *v = getenv(pass[i]);
-			if (!v)
-				continue;
-			/* the leak checker needs ptrace and a helper process, which the sandbox denies */
+			/*
+			 * In the sandbox the leak checker (ptrace, a helper process) and
+			 * the core-dump limit (setrlimit; udkd already set it to 0) are
+			 * denied: a sanitizer build of a driver must not try them.
+			 */
 			if (sandboxed && streq(pass[i], "ASAN_OPTIONS"))
-				envp[n++] = strdup_printf("%s=%s:detect_leaks=0", pass[i], v);
-			else
+				envp[n++] = strdup_printf("%s=%s%sdetect_leaks=0:disable_coredump=0", pass[i], v ? v : "",
+							  v && *v ? ":" : "");
+			else if (v)
 				envp[n++] = strdup_printf("%s=%s", pass[i], v);
 		}
 	}

@@ -54,6 +54,9 @@ usage(FILE *f)
 		"  --driver-memory-limit N  RLIMIT_DATA of driver processes in bytes (default 4 GiB; 0: none)\n"
 		"  --driver-max-files N     RLIMIT_NOFILE of driver processes (default 1024)\n"
 		"  --driver-max-threads N   RLIMIT_NPROC of a driver's own uid (default 512)\n"
+		"  --power-timeout-ms N     deadline for SetPowerState (default 5000)\n"
+		"  --idle-timeout-ms N      lower idle drivers to LOW after N ms (default 0: never;\n"
+		"                           personalities: UDKIdleTimeoutMs)\n"
 		"  -h, --help\n");
 }
 
@@ -157,6 +160,8 @@ main(int argc, char **argv)
 		{ "driver-memory-limit", required_argument, NULL, 14 },
 		{ "driver-max-files", required_argument, NULL, 15 },
 		{ "driver-max-threads", required_argument, NULL, 16 },
+		{ "power-timeout-ms", required_argument, NULL, 17 },
+		{ "idle-timeout-ms", required_argument, NULL, 18 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -186,6 +191,7 @@ main(int argc, char **argv)
 #endif
 			.driver_max_files = 1024,
 			.driver_max_threads = 512,
+			.power_timeout_ms = 5000,
 		},
 		.listen_fd = -1,
 		.pci_sysfs_dir = "/sys/bus/pci/devices",
@@ -316,6 +322,14 @@ main(int argc, char **argv)
 			else
 				d.cfg.driver_max_threads = (unsigned)v;
 			break;
+		case 17:
+			if (parse_ms(optarg, &d.cfg.power_timeout_ms) < 0 || !d.cfg.power_timeout_ms)
+				return 2;
+			break;
+		case 18:
+			if (parse_ms(optarg, &d.cfg.idle_timeout_ms) < 0)
+				return 2;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -402,7 +416,7 @@ main(int argc, char **argv)
 		log_error(&d, "cannot initialise: %s", strerror(-r));
 		return 1;
 	}
-	if ((r = trust_init(&d)) < 0 || (r = access_init(&d)) < 0) {
+	if ((r = trust_init(&d)) < 0 || (r = access_init(&d)) < 0 || (r = power_init(&d)) < 0) {
 		log_error(&d, "%s", udk_error_reason() ? udk_error_reason() : strerror(-r));
 		return 1;
 	}
@@ -459,6 +473,7 @@ main(int argc, char **argv)
 	d.shutting_down = true;
 	launcher_fini(&d);
 	access_fini(&d);
+	power_fini(&d);
 	control_fini(&d);
 	registry_fini(&d);
 	devices_fini(&d);

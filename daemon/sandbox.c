@@ -35,7 +35,9 @@
  */
 #include <elf.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/filter.h>
+#include <linux/securebits.h>
 #include <linux/landlock.h>
 #include <linux/seccomp.h>
 #include <limits.h>
@@ -381,6 +383,22 @@ sandbox_exec(const struct sandbox *sb, const struct sandbox_spec *spec, char *co
 	set_limit(RLIMIT_MEMLOCK, 64u << 20, "RLIMIT_MEMLOCK");
 	set_limit(RLIMIT_MSGQUEUE, 0, "RLIMIT_MSGQUEUE");
 
+	/*
+	 * No capabilities, even when the driver keeps uid 0 (udkd root with
+	 * --driver-uid-base 0): root gets no capabilities back at exec, and
+	 * the bounding set is empty.
+	 */
+	if (geteuid() == 0) {
+		if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
+						    SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED,
+			  0, 0, 0) < 0)
+			die("PR_SET_SECUREBITS: %s", strerror(errno));
+		for (int cap = 0; cap <= 63; cap++)
+			if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+				die("PR_CAPBSET_DROP(%d): %s", cap, strerror(errno));
+	}
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+
 	if (spec->uid) {
 		/* NPROC counts threads per uid: meaningful once the uid is the driver's own */
 		if (spec->threads)
@@ -388,6 +406,13 @@ sandbox_exec(const struct sandbox *sb, const struct sandbox_spec *spec, char *co
 		if (setgroups(0, NULL) < 0 || setresgid(spec->gid, spec->gid, spec->gid) < 0 ||
 		    setresuid(spec->uid, spec->uid, spec->uid) < 0)
 			die("cannot switch to uid %u: %s", (unsigned)spec->uid, strerror(errno));
+	}
+	{
+		struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+		struct __user_cap_data_struct data[2];
+		memset(data, 0, sizeof(data));
+		if (syscall(SYS_capset, &hdr, data) < 0)
+			die("capset: %s", strerror(errno));
 	}
 	/* changing credentials cleared it */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);

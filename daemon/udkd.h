@@ -91,6 +91,9 @@ struct service {
 	struct loop_timer *rematch_timer;
 	unsigned n_stopping;		/* instances on it whose process is still exiting */
 	unsigned client_deaths;		/* drivers on this provider that died */
+
+	/* power (power.c), driver instances */
+	struct service_power *pm;	/* NULL until Start() returned */
 };
 
 struct registry {
@@ -409,8 +412,61 @@ void proc_unref(struct driver_proc *p);
 void launcher_fini(struct udkd *d);
 /* Re-enable a disabled bundle and restart its instances. */
 int launcher_restart_bundle(struct udkd *d, struct bundle *b);
+/* A personality's UDKDeadlines entry @which, or @fallback. */
+uint64_t launcher_deadline(const struct driver_proc *p, const char *which, uint64_t fallback);
 /* Tell a provider's owner that a driver on it died (so it can reset). */
 void launcher_notify_provider(struct udkd *d, struct service *provider, const char *event);
+
+/* ---- power.c ---- */
+
+/*
+ * Power states per driver instance (off, low, on) with SetPowerState
+ * semantics: the driver quiesces or resumes, then acknowledges, within a
+ * deadline.  The power tree follows the registry: system sleep lowers
+ * children before parents, wake raises parents before children.  A
+ * driver's first transition comes only after its Start() returned.
+ */
+struct power_event {
+	uint64_t seq;			/* order of all transitions udkd made */
+	uint64_t when_ms;
+	int from, to;
+	char kind[12];			/* "sleep", "wake", "idle", "request", "activity", "start" */
+	char result[12];		/* "ok", "timeout", "refused", "died" */
+	uint64_t elapsed_us;
+	char reason[160];
+};
+
+#define POWER_HISTORY 8
+
+struct service_power {
+	int state;			/* UDK_POWER_* acknowledged */
+	int target;			/* where it is heading (== state: idle) */
+	bool request_out;		/* a SetPowerState is outstanding */
+	int request_to;
+	char request_kind[12];
+	uint64_t request_ns;
+	bool busy;			/* the driver says so */
+	bool idled;			/* lowered for idleness */
+	uint64_t idle_ms;		/* 0: no idle power-down */
+	struct loop_timer *idle_timer;
+	bool in_level;			/* counted by the running system transition */
+	struct power_event history[POWER_HISTORY];
+	unsigned n_history;
+};
+
+int power_init(struct udkd *d);
+void power_fini(struct udkd *d);
+/* Start() returned: the instance joins the tree, in the system's state. */
+void power_instance_started(struct udkd *d, struct service *inst);
+/* The instance's process is gone or it is being stopped. */
+void power_instance_gone(struct udkd *d, struct service *inst);
+/* Messages from drivers: OP_DRV_POWER_REQUEST, OP_DRV_POWER_BUSY. */
+void power_handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m);
+/* An app opens a user client: an idled service wakes first. */
+void power_activity(struct udkd *d, struct service *inst);
+/* udkctl power / system sleep|wake. */
+void power_control(struct udkd *d, struct client *c, struct wire_msg *m);
+const char *power_state_name(int state);
 
 /* ---- devices.c ---- */
 
@@ -479,6 +535,8 @@ struct udkd_config {
 	uint64_t driver_memory_limit;	/* RLIMIT_DATA of drivers; 0: none */
 	unsigned driver_max_files;	/* RLIMIT_NOFILE */
 	unsigned driver_max_threads;	/* RLIMIT_NPROC, when drivers have their own uid */
+	uint64_t power_timeout_ms;	/* SetPowerState deadline */
+	uint64_t idle_timeout_ms;	/* idle power-down; 0: off (personalities: UDKIdleTimeoutMs) */
 };
 
 struct udkd {
@@ -513,6 +571,7 @@ struct udkd {
 	struct access *access;
 	struct sandbox *sandbox;
 	uint32_t next_uid_slot;		/* driver uids are handed out in turn */
+	struct power_system *power;
 };
 
 #endif

@@ -81,8 +81,13 @@ struct udk_class {
 	 */
 	void (*nub_client_died)(struct udk_service *self, struct udk_service *nub);
 	/*
-	 * Change power state.  Quiesce or resume the device, then return 0 to
-	 * acknowledge.  Runs only after start() returned.
+	 * SetPowerState: quiesce (lower states) or resume (ON) the device,
+	 * then return 0 to acknowledge, or UDK_POWER_ACK_LATER and call
+	 * udk_service_acknowledge_power_state() when done.  Runs only after
+	 * start() returned.  udkd waits for the acknowledgement until the
+	 * personality's UDKDeadlines.SetPowerState (default 5000 ms); a
+	 * driver that misses it is killed and restarted, and the transition
+	 * completes without it.  NULL: acknowledged at once.
 	 */
 	int (*set_power_state)(struct udk_service *self, uint32_t flags, enum udk_power_state state);
 
@@ -150,6 +155,22 @@ UDK_EXPORT int udk_service_set_properties(struct udk_service *s, const struct ud
  */
 UDK_EXPORT int udk_service_create_child(struct udk_service *parent, const char *name, const char *const *classes,
 					const struct udk_value *props, struct udk_service **ret);
+/* set_power_state() returns this to acknowledge later. */
+#define UDK_POWER_ACK_LATER 1
+
+/* Acknowledge the set_power_state() that returned UDK_POWER_ACK_LATER. */
+UDK_EXPORT int udk_service_acknowledge_power_state(struct udk_service *self);
+/*
+ * Ask udkd to move this driver's service to @state (e.g. ON when work
+ * arrives while it idles in LOW); udkd calls set_power_state().
+ */
+UDK_EXPORT int udk_service_request_power_state(struct udk_service *self, enum udk_power_state state);
+/*
+ * Busy services are not powered down for idleness (DriverKit's activity
+ * tickle).  Marking busy while LOW or OFF by idleness also wakes it.
+ */
+UDK_EXPORT int udk_service_set_busy(struct udk_service *self, bool busy);
+
 /* RegisterService(): make @s visible to apps and to matching. */
 UDK_EXPORT int udk_service_register(struct udk_service *s);
 /* Terminate a child this driver published (and the drivers on it). */

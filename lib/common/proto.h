@@ -49,6 +49,7 @@ enum proto_op {
 	OP_TRUST,		/* {action: list|add|remove, key, id} -> {developer_mode, keys} */
 	OP_DEVELOPER,		/* {action: on|off|status} -> {developer_mode} */
 	OP_ACCESS,		/* {action: list|grant|revoke|explain, driver, app} -> {...} */
+	OP_POWER,		/* {action: list|sleep|wake|set, id, state} -> {services, system, ...} */
 
 	/* udkd -> app */
 	OP_NOTIFY = 150,	/* oneway {cookie, type, id, name} */
@@ -70,6 +71,9 @@ enum proto_op {
 	OP_DRV_OPEN_PROVIDER,	/* driver -> udkd {provider} -> {backend, location, bars} + fd(s) */
 	OP_DRV_REVOKE_USER_CLIENT, /* udkd -> driver oneway {object, reason}: access was revoked */
 	OP_DRV_USER_CLIENT_CLOSED, /* driver -> udkd oneway {object}: a user client's connection ended */
+	OP_DRV_SET_POWER,	/* udkd -> driver {object, state, flags} -> {}: the reply acknowledges */
+	OP_DRV_POWER_REQUEST,	/* driver -> udkd {object, state} -> {}: the driver asks for a state */
+	OP_DRV_POWER_BUSY,	/* driver -> udkd oneway {object, busy}: busy services do not idle down */
 
 	/* device model <-> udkd */
 	OP_DM_HELLO = 250,	/* model -> udkd {version, pid, functions: [{config, bars}]} -> {ids} */

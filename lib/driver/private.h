@@ -66,6 +66,8 @@ struct udk_service {
 	struct udk_service *publisher;	/* nubs: the driver object that published it */
 	bool started;
 	bool terminated;
+	bool power_pending;		/* set_power_state() returned UDK_POWER_ACK_LATER */
+	uint32_t power_serial;		/* the request to acknowledge (under lock) */
 	struct uc_conn *conn;		/* user clients */
 	struct udk_service *next;	/* in the runtime's object list */
 };

@@ -301,6 +301,89 @@ do_new_user_client(struct request *rq)
 }
 
 static void
+do_set_power(struct request *rq)
+{
+	struct udk_service *self = object_by_id(udk_value_get_uint(udk_dict_get(rq->m.body, "object"), 0));
+	int64_t state = udk_dict_get_int(rq->m.body, "state", -1);
+	uint32_t flags = (uint32_t)udk_dict_get_int(rq->m.body, "flags", 0);
+	int r = 0;
+
+	if (!self || !self->started || self->kind != OBJ_DRIVER) {
+		reply_error(rq->m.h.op, rq->m.h.serial, -UDK_E_NO_SUCH_SERVICE, "no started driver object with that id");
+		udk_service_unref(self);
+		return;
+	}
+	if (state < UDK_POWER_OFF || state > UDK_POWER_ON) {
+		reply_error(rq->m.h.op, rq->m.h.serial, -EINVAL, "power state must be 0 (off), 1 (low) or 2 (on)");
+		udk_service_unref(self);
+		return;
+	}
+	udk_clear_reason();
+	if (HAS_OP(self->cls, set_power_state))
+		r = self->cls->set_power_state(self, flags, (enum udk_power_state)state);
+	if (r == UDK_POWER_ACK_LATER) {
+		pthread_mutex_lock(&self->lock);
+		self->power_pending = true;
+		self->power_serial = rq->m.h.serial;
+		pthread_mutex_unlock(&self->lock);
+	} else if (r < 0) {
+		const char *why = udk_error_reason();
+		reply_error(rq->m.h.op, rq->m.h.serial, r, why ? why : udk_strerror(r));
+	} else {
+		rt_reply(rq->m.h.op, rq->m.h.serial, 0, NULL);
+	}
+	udk_service_unref(self);
+}
+
+UDK_EXPORT int
+udk_service_acknowledge_power_state(struct udk_service *self)
+{
+	uint32_t serial;
+	bool pending;
+
+	udk_return_val_if_fail(self, -EINVAL);
+	pthread_mutex_lock(&self->lock);
+	pending = self->power_pending;
+	serial = self->power_serial;
+	self->power_pending = false;
+	pthread_mutex_unlock(&self->lock);
+	if (!pending)
+		return udk_set_reason(-EALREADY, "no power change is waiting for an acknowledgement");
+	rt_reply(OP_DRV_SET_POWER, serial, 0, NULL);
+	return 0;
+}
+
+UDK_EXPORT int
+udk_service_request_power_state(struct udk_service *self, enum udk_power_state state)
+{
+	struct udk_value *b;
+	int r;
+
+	udk_return_val_if_fail(self && state >= UDK_POWER_OFF && state <= UDK_POWER_ON, -EINVAL);
+	b = udk_value_new_dict();
+	udk_dict_set_uint(b, "object", self->id);
+	udk_dict_set_int(b, "state", state);
+	r = rt_call(OP_DRV_POWER_REQUEST, b, NULL);
+	udk_value_unref(b);
+	return r;
+}
+
+UDK_EXPORT int
+udk_service_set_busy(struct udk_service *self, bool busy)
+{
+	struct udk_value *b;
+	int r;
+
+	udk_return_val_if_fail(self, -EINVAL);
+	b = udk_value_new_dict();
+	udk_dict_set_uint(b, "object", self->id);
+	udk_dict_set_bool(b, "busy", busy);
+	r = wire_send_value(rt.sock, OP_DRV_POWER_BUSY, WIRE_F_ONEWAY, 0, 0, b, NULL, 0);
+	udk_value_unref(b);
+	return r < 0 ? r : 0;
+}
+
+static void
 do_provider_event(struct request *rq)
 {
 	struct udk_service *nub = object_by_id(udk_value_get_uint(udk_dict_get(rq->m.body, "object"), 0));
@@ -331,6 +414,9 @@ run_request(void *data)
 		break;
 	case OP_DRV_PROVIDER_EVENT:
 		do_provider_event(rq);
+		break;
+	case OP_DRV_SET_POWER:
+		do_set_power(rq);
 		break;
 	case OP_DRV_REVOKE_USER_CLIENT:
 		uc_revoke(udk_value_get_uint(udk_dict_get(rq->m.body, "object"), 0),

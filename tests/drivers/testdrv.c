@@ -12,6 +12,12 @@
  *   publish-nub   start, publish and register a child "TestNub", and count
  *                 NubResets when a driver on it dies
  *   hang-later    start normally, then block the default queue after 300 ms
+ *   slow-start    take 300 ms in start (power changes must wait for it)
+ *
+ * Power: set_power_state acknowledges at once, or never, or 20 ms later,
+ * as SEL_POWER_MODE chose in this process; it records the state (see
+ * SEL_POWER_STATE) and sets the property PowerBeforeStart if it was ever
+ * called before start returned.
  *
  * With the property "TestResource", start also publishes that resource.
  *
@@ -45,6 +51,10 @@ enum {
 	SEL_LATE_WRITE,		/* struct {size, uaddr}: keep an InOut descriptor, write 0xEE 20 ms later */
 	SEL_LATE_MEMORY,	/* struct {size, uaddr}: 20 ms later try to map it (outside the call) */
 	SEL_LATE_RESULT,	/* -> 1 scalar: the late map's result code */
+	SEL_POWER_MODE,		/* 1 scalar: 0 acknowledge, 1 never acknowledge, 2 acknowledge 20 ms later */
+	SEL_POWER_STATE,	/* -> 2 scalars: the last state set_power_state saw, how many calls */
+	SEL_SET_BUSY,		/* 1 scalar: udk_service_set_busy() */
+	SEL_REQUEST_POWER,	/* 1 scalar: udk_service_request_power_state() */
 	SEL_COUNT,
 };
 
@@ -78,6 +88,86 @@ struct copy_args {
 	uint64_t src;
 	uint64_t dst;
 };
+
+/* one driver instance per process */
+static struct {
+	struct udk_service *self;
+	bool started;
+	int mode;
+	int state;
+	unsigned calls;
+	struct udk_timer *ack_timer;
+} power = { .state = UDK_POWER_ON };
+
+static void
+ack_later(struct udk_timer *t, uint64_t now, void *ctx)
+{
+	(void)t;
+	(void)now;
+	udk_service_acknowledge_power_state(ctx);
+}
+
+static int
+drv_set_power_state(struct udk_service *self, uint32_t flags, enum udk_power_state state)
+{
+	(void)flags;
+	if (!power.started) {
+		struct udk_value *p = udk_value_new_dict();
+		udk_dict_set_bool(p, "PowerBeforeStart", true);
+		udk_service_set_properties(self, p);
+		udk_value_unref(p);
+	}
+	power.calls++;
+	power.state = (int)state;
+	udk_log_info("testdrv: SetPowerState(%d), mode %d", (int)state, power.mode);
+	if (power.mode == 1)
+		return UDK_POWER_ACK_LATER; /* and never acknowledge */
+	if (power.mode == 2) {
+		if (!power.ack_timer && udk_timer_create(udk_service_get_default_queue(self), ack_later, self,
+							 &power.ack_timer) < 0)
+			return -ENOMEM;
+		udk_timer_arm(power.ack_timer, udk_time_now_ns() + 20000000ull, 0);
+		return UDK_POWER_ACK_LATER;
+	}
+	return 0;
+}
+
+static int
+m_power_mode(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	(void)uc;
+	(void)ref;
+	power.mode = (int)a->scalar_input[0];
+	return 0;
+}
+
+static int
+m_power_state(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	(void)uc;
+	(void)ref;
+	a->scalar_output[0] = (uint64_t)power.state;
+	a->scalar_output[1] = power.calls;
+	a->scalar_output_count = 2;
+	return 0;
+}
+
+static int
+m_set_busy(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	(void)uc;
+	(void)ref;
+	return power.self ? udk_service_set_busy(power.self, a->scalar_input[0] != 0) : -ENODEV;
+}
+
+static int
+m_request_power(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	(void)uc;
+	(void)ref;
+	return power.self ? udk_service_request_power_state(power.self, (enum udk_power_state)a->scalar_input[0])
+			  : -ENODEV;
+}
 
 static const char *
 behavior(struct udk_service *self)
@@ -118,6 +208,9 @@ drv_start(struct udk_service *self, struct udk_service *provider)
 	if (strcmp(b, "hang-start") == 0)
 		for (;;)
 			pause();
+	power.self = self;
+	if (strcmp(b, "slow-start") == 0)
+		usleep(300000);
 	if (strcmp(b, "garbage") == 0) {
 		/* a hostile driver: junk on its udkd socket (fd 3) */
 		static const uint8_t junk[7] = { 0xff, 0xfe, 0xfd, 0x00, 0x01, 0x02, 0x03 };
@@ -163,7 +256,9 @@ drv_start(struct udk_service *self, struct udk_service *provider)
 			return r;
 		udk_timer_arm(iv->hang_timer, udk_time_now_ns() + 300000000ull, 0);
 	}
-	return udk_service_register(self);
+	r = udk_service_register(self);
+	power.started = r >= 0;
+	return r;
 }
 
 static int
@@ -565,6 +660,10 @@ static const struct udk_method_dispatch methods[SEL_COUNT] = {
 	[SEL_LATE_WRITE] = { m_late_write, "LateWrite", 0, 0, sizeof(struct edid_args), 0, 0 },
 	[SEL_LATE_MEMORY] = { m_late_memory, "LateMemory", 0, 0, sizeof(struct edid_args), 0, 0 },
 	[SEL_LATE_RESULT] = { m_late_result, "LateResult", 0, 0, 0, 1, 0 },
+	[SEL_POWER_MODE] = { m_power_mode, "PowerMode", 0, 1, 0, 0, 0 },
+	[SEL_POWER_STATE] = { m_power_state, "PowerState", 0, 0, 0, 2, 0 },
+	[SEL_SET_BUSY] = { m_set_busy, "SetBusy", 0, 1, 0, 0, 0 },
+	[SEL_REQUEST_POWER] = { m_request_power, "RequestPower", 0, 1, 0, 0, 0 },
 };
 #undef V
 
@@ -641,6 +740,7 @@ static const struct udk_class test_driver = {
 	.stop = drv_stop,
 	.nub_client_died = drv_nub_client_died,
 	.new_user_client = drv_new_user_client,
+	.set_power_state = drv_set_power_state,
 };
 
 static const struct udk_class test_user_client = {

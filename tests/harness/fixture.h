@@ -96,6 +96,10 @@ enum {
 	SEL_LATE_WRITE,
 	SEL_LATE_MEMORY,
 	SEL_LATE_RESULT,
+	SEL_POWER_MODE,
+	SEL_POWER_STATE,
+	SEL_SET_BUSY,
+	SEL_REQUEST_POWER,
 };
 
 /* A personality of the test driver, as XML, for fixture_add_bundle(). */

@@ -792,6 +792,102 @@ cmd_access(struct udk_client *c, int argc, char **argv)
 	return 0;
 }
 
+/* ---- power ---- */
+
+static int
+cmd_power(struct udk_client *c, int argc, char **argv)
+{
+	struct udk_value *body, *reply = NULL, *list, *ts;
+	int r;
+
+	(void)argv;
+	if (argc != 0) {
+		fprintf(stderr, "usage: udkctl power\n");
+		return 2;
+	}
+	body = udk_value_new_dict();
+	udk_dict_set_string(body, "action", "list");
+	r = udk_client_call(c, OP_POWER, body, &reply);
+	udk_value_unref(body);
+	if (r < 0)
+		return fail(r, "power");
+	if (opt_json) {
+		print_json(reply);
+		udk_value_unref(reply);
+		return 0;
+	}
+	printf("system: %s", udk_dict_get_string(reply, "system"));
+	if (udk_dict_get_string(reply, "transition"))
+		printf(" (%s in progress for %" PRId64 " ms)", udk_dict_get_string(reply, "transition"),
+		       udk_dict_get_int(reply, "transition_ms", 0));
+	printf("; SetPowerState deadline %" PRId64 " ms\n", udk_dict_get_int(reply, "power_timeout_ms", 0));
+	list = udk_dict_get(reply, "services");
+	for (size_t i = 0; i < udk_array_size(list); i++) {
+		struct udk_value *e = udk_array_get(list, i), *hs = udk_dict_get(e, "history");
+		printf("%*s%s  %s", (int)udk_dict_get_int(e, "depth", 0) * 2, "", udk_dict_get_string(e, "path"),
+		       udk_dict_get_string(e, "state"));
+		if (udk_dict_get_string(e, "pending"))
+			printf(" -> %s (waiting %" PRId64 " ms)", udk_dict_get_string(e, "pending"),
+			       udk_dict_get_int(e, "pending_ms", 0));
+		if (udk_dict_get_bool(e, "busy", false))
+			printf(", busy");
+		if (udk_dict_get_bool(e, "idled", false))
+			printf(", idle");
+		if (udk_dict_get_int(e, "idle_timeout_ms", 0))
+			printf(", idles after %" PRId64 " ms", udk_dict_get_int(e, "idle_timeout_ms", 0));
+		printf("  [%s]\n", udk_dict_get_string(e, "driver") ? udk_dict_get_string(e, "driver") : "?");
+		for (size_t k = 0; k < udk_array_size(hs); k++) {
+			struct udk_value *h = udk_array_get(hs, k);
+			printf("%*s  #%" PRId64 " %s -> %s (%s): %s, %.2f ms%s%s\n", (int)udk_dict_get_int(e, "depth", 0) * 2,
+			       "", udk_dict_get_int(h, "seq", 0), udk_dict_get_string(h, "from"),
+			       udk_dict_get_string(h, "to"), udk_dict_get_string(h, "kind"), udk_dict_get_string(h, "result"),
+			       (double)udk_dict_get_int(h, "elapsed_us", 0) / 1000,
+			       udk_dict_get_string(h, "reason") ? ": " : "",
+			       udk_dict_get_string(h, "reason") ? udk_dict_get_string(h, "reason") : "");
+		}
+	}
+	ts = udk_dict_get(reply, "timeouts");
+	printf("missed SetPowerState deadlines: %" PRId64 "\n", udk_dict_get_int(reply, "timeouts_total", 0));
+	for (size_t i = 0; i < udk_array_size(ts); i++) {
+		struct udk_value *t = udk_array_get(ts, i);
+		printf("  %s on %s: %s -> %s during %s, no acknowledgement after %" PRId64 " ms\n",
+		       udk_dict_get_string(t, "driver"), udk_dict_get_string(t, "path"), udk_dict_get_string(t, "from"),
+		       udk_dict_get_string(t, "to"), udk_dict_get_string(t, "kind"), udk_dict_get_int(t, "waited_ms", 0));
+	}
+	udk_value_unref(reply);
+	return 0;
+}
+
+static int
+cmd_system(struct udk_client *c, int argc, char **argv)
+{
+	struct udk_value *body, *reply = NULL;
+	int r;
+
+	if (argc < 1 || argc > 2 || (!streq(argv[0], "sleep") && !streq(argv[0], "wake")) ||
+	    (argc == 2 && (!streq(argv[0], "sleep") || (!streq(argv[1], "off") && !streq(argv[1], "low"))))) {
+		fprintf(stderr, "usage: udkctl system sleep [off|low] | system wake\n");
+		return 2;
+	}
+	body = udk_value_new_dict();
+	udk_dict_set_string(body, "action", argv[0]);
+	if (argc == 2)
+		udk_dict_set_int(body, "state", streq(argv[1], "low") ? 1 : 0);
+	r = udk_client_call(c, OP_POWER, body, &reply);
+	udk_value_unref(body);
+	if (r < 0)
+		return fail(r, argv[0]);
+	if (opt_json)
+		print_json(reply);
+	else
+		printf("system %s: %s; %" PRId64 " driver(s) changed state, %" PRId64
+		       " missed the deadline (killed and restarted), %.1f ms\n",
+		       argv[0], udk_dict_get_string(reply, "system"), udk_dict_get_int(reply, "transitioned", 0),
+		       udk_dict_get_int(reply, "timeouts", 0), (double)udk_dict_get_int(reply, "elapsed_us", 0) / 1000);
+	udk_value_unref(reply);
+	return 0;
+}
+
 static const struct command {
 	const char *name;
 	int (*fn)(struct udk_client *c, int argc, char **argv);
@@ -811,6 +907,8 @@ static const struct command {
 	{ "sim", cmd_sim, "list|plug NAME|unplug NAME  simulated devices: list, hot-plug, unplug" },
 	{ "trust", cmd_trust, "list|add KEY.public|remove ID  the keys whose signatures udkd accepts" },
 	{ "developer", cmd_developer, "[on|off]          developer mode: unsigned bundles, development wildcards" },
+	{ "power", cmd_power, "                        power state of every driver, pending changes, missed deadlines" },
+	{ "system", cmd_system, "sleep [off|low]|wake    simulate system sleep and wake (children first, parents first)" },
 	{ "access", cmd_access, "list|grant|revoke|explain DRIVER [APP]  which apps may open a driver" },
 };
 
