@@ -4,12 +4,15 @@
 # same run, and a "BENCH {...}" JSON line.
 set -eu
 cd "$(dirname "$0")/.."
-./scripts/deps.sh
-[ -d build-bench ] || meson setup build-bench --buildtype=release >/dev/null
-ninja -C build-bench >/dev/null
-export UDK_BUILD_ROOT="$PWD/build-bench" UDK_SOURCE_ROOT="$PWD"
+. ./scripts/build-bench.sh
 for b in build-bench/bench/bench-*; do
 	[ -f "$b" ] && [ -x "$b" ] || continue
 	echo "== $(basename "$b")"
 	"$b" | sed -n 's/^# //p; /^BENCH /p'
 done
+
+# the fault campaign doubles as a recovery benchmark (docs/faults.md)
+echo "== fault-campaign (1000 faults)"
+UDK_FAULTS=1000 UDK_FAULT_REPORT="$PWD/build-bench/faults.json" build-bench/tests/fault-campaign |
+	sed -n 's/^# campaign: /campaign: /p'
+echo "BENCH $(cat build-bench/faults.json)"

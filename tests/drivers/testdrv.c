@@ -23,7 +23,9 @@
  *
  * Its user client (TestUserClient) has the selectors in enum below.
  */
+#include <errno.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +57,10 @@ enum {
 	SEL_POWER_STATE,	/* -> 2 scalars: the last state set_power_state saw, how many calls */
 	SEL_SET_BUSY,		/* 1 scalar: udk_service_set_busy() */
 	SEL_REQUEST_POWER,	/* 1 scalar: udk_service_request_power_state() */
+	SEL_GARBAGE,		/* 1 scalar: send udkd 0 junk, 1 a truncated, 2 an oversized, 3 a bogus reply */
+	SEL_LEAK_FDS,		/* 1 scalar: open and keep that many descriptors -> 1 scalar: total kept */
+	SEL_EAT_MEMORY,		/* 1 scalar: MiB to allocate and touch; abort() if 2nd scalar and it fails */
+	SEL_EXIT,		/* 1 scalar: exit(status) inside the callback */
 	SEL_COUNT,
 };
 
@@ -345,6 +351,109 @@ m_crash(struct udk_service *uc, void *ref, struct udk_method_args *a)
 	(void)ref;
 	(void)a;
 	abort();
+}
+
+/* ---- faults for tests/faults/ ---- */
+
+static int
+m_garbage(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	struct {
+		uint32_t size;
+		uint16_t op, flags;
+		uint32_t serial;
+		int32_t status;
+	} h = { 0 };
+	static uint8_t big[256 * 1024];
+	ssize_t n = -1;
+
+	(void)uc;
+	(void)ref;
+	switch (a->scalar_input[0]) {
+	case 0: {
+		static const uint8_t junk[7] = { 0xff, 0xfe, 0xfd, 0x00, 0x01, 0x02, 0x03 };
+		n = write(3, junk, sizeof(junk));
+		break;
+	}
+	case 1: /* a header that promises more than the message holds */
+		h.size = 4096;
+		h.op = 207;
+		h.serial = 1;
+		n = write(3, &h, sizeof(h));
+		break;
+	case 2: /* far larger than anything udkd accepts */
+		h.size = sizeof(big);
+		h.op = 208;
+		memcpy(big, &h, sizeof(h));
+		memset(big + sizeof(h), 0xa5, sizeof(big) - sizeof(h));
+		n = write(3, big, sizeof(big));
+		if (n < 0)
+			n = write(3, big, 60000); /* the socket's limit: still oversized for its header */
+		break;
+	default: /* a reply to nothing, with a body that is not a value */
+		h.size = sizeof(h) + 8;
+		h.flags = 1;
+		h.serial = 0x7fffffff;
+		memcpy(big, &h, sizeof(h));
+		memset(big + sizeof(h), 0xee, 8);
+		n = write(3, big, sizeof(h) + 8);
+		break;
+	}
+	return n < 0 ? -errno : 0;
+}
+
+static unsigned leaked;
+
+static int
+m_leak_fds(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	(void)uc;
+	(void)ref;
+	for (uint64_t i = 0; i < a->scalar_input[0] && leaked < 512; i++) {
+		int fd = memfd_create("leak", MFD_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		leaked++;
+	}
+	a->scalar_output[0] = leaked;
+	a->scalar_output_count = 1;
+	return 0;
+}
+
+static int
+m_eat_memory(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	uint64_t mib = a->scalar_input[0] > 1024 ? 1024 : a->scalar_input[0];
+	char **blocks = calloc(mib ? mib : 1, sizeof(*blocks));
+	uint64_t got = 0;
+	int r = 0;
+
+	(void)uc;
+	(void)ref;
+	if (!blocks)
+		return -ENOMEM;
+	for (; got < mib; got++) {
+		blocks[got] = malloc(1u << 20);
+		if (!blocks[got]) {
+			if (a->scalar_input[1])
+				abort(); /* the driver that does not handle it */
+			r = udk_error_set(-ENOMEM, "out of memory after %llu MiB", (unsigned long long)got);
+			break;
+		}
+		memset(blocks[got], (int)got, 1u << 20);
+	}
+	for (uint64_t i = 0; i < got; i++)
+		free(blocks[i]);
+	free(blocks);
+	return r;
+}
+
+static int
+m_exit(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	(void)uc;
+	(void)ref;
+	_exit((int)a->scalar_input[0]);
 }
 
 /* The seed's EDID case: the app passes {size, uaddr}; the driver fills it. */
@@ -664,6 +773,10 @@ static const struct udk_method_dispatch methods[SEL_COUNT] = {
 	[SEL_POWER_STATE] = { m_power_state, "PowerState", 0, 0, 0, 2, 0 },
 	[SEL_SET_BUSY] = { m_set_busy, "SetBusy", 0, 1, 0, 0, 0 },
 	[SEL_REQUEST_POWER] = { m_request_power, "RequestPower", 0, 1, 0, 0, 0 },
+	[SEL_GARBAGE] = { m_garbage, "Garbage", 0, 1, 0, 0, 0 },
+	[SEL_LEAK_FDS] = { m_leak_fds, "LeakFds", 0, 1, 0, 1, 0 },
+	[SEL_EAT_MEMORY] = { m_eat_memory, "EatMemory", 0, 2, 0, 0, 0 },
+	[SEL_EXIT] = { m_exit, "Exit", 0, 1, 0, 0, 0 },
 };
 #undef V
 

@@ -100,6 +100,10 @@ enum {
 	SEL_POWER_STATE,
 	SEL_SET_BUSY,
 	SEL_REQUEST_POWER,
+	SEL_GARBAGE,
+	SEL_LEAK_FDS,
+	SEL_EAT_MEMORY,
+	SEL_EXIT,
 };
 
 /* A personality of the test driver, as XML, for fixture_add_bundle(). */

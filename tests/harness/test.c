@@ -102,10 +102,10 @@ rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 	return 0;
 }
 
-static int
-count_fds(void)
+int
+test_count_dir(const char *path)
 {
-	DIR *d = opendir("/proc/self/fd");
+	DIR *d = opendir(path);
 	struct dirent *e;
 	int n = 0;
 
@@ -115,7 +115,14 @@ count_fds(void)
 		if (e->d_name[0] != '.')
 			n++;
 	closedir(d);
-	return n - 1; /* the DIR itself */
+	return n;
+}
+
+static int
+count_fds(void)
+{
+	int n = test_count_dir("/proc/self/fd");
+	return n < 0 ? n : n - 1; /* the DIR itself */
 }
 
 static void

@@ -45,6 +45,8 @@ void test_skip(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 
 /* Directory of the test's build files (meson's MESON_BUILD_ROOT or cwd). */
 const char *test_build_root(void);
 const char *test_source_root(void);
+/* Entries of a directory (without . and ..), or -1. */
+int test_count_dir(const char *path);
 /* A fresh temporary directory, removed when the test ends. */
 const char *test_tmpdir(void);
 

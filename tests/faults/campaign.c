@@ -1,0 +1,690 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The fault-injection campaign: udkd runs three copies of the test driver
+ * while client threads keep calling them with verified data, and the
+ * injector hits the drivers with one fault after another:
+ *
+ *   kill        SIGKILL at a random moment
+ *   stop        SIGSTOP (udkd's watchdog must find and kill it)
+ *   abort       abort() inside a callback
+ *   exit        exit() inside a callback
+ *   power       never acknowledge SetPowerState, during a system sleep
+ *   garbage     junk, truncated, oversized or bogus messages to udkd
+ *   fd-leak     descriptors opened and never closed
+ *   memory      memory exhaustion (handled, or fatal)
+ *   slow        a reply slower than the caller's deadline
+ *   client      an app killed in the middle of a call
+ *   model-kill  SIGKILL of a device model (simulated PCI hardware) under
+ *               its driver; the device is plugged in again
+ *   model-stop  SIGSTOP of a device model (udkd's watchdog kills it)
+ *
+ * After every fault these invariants are checked:
+ *
+ *   udkd alive and answering within 2 s;
+ *   every client call returned success or a named error (UDK_E_*), within
+ *   its deadline (plus slack for a shared machine);
+ *   no completed call lost or corrupted data (echo and copy are verified);
+ *   udkd has no extra processes, zombies, descriptors or /dev/shm files;
+ *   the driver is back in service (a fresh open and call succeed), or
+ *   was disabled with a reason (then `udkctl restart` brings it back).
+ *
+ * UDK_FAULTS (default 2000) sets the number of faults, UDK_FAULT_SEED the
+ * random seed, UDK_FAULT_REPORT a file for the JSON summary.  A violation
+ * fails the test with what was seen.  See docs/faults.md.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <udk/client.h>
+
+#include "fixture.h"
+#include "test.h"
+
+#define N_DRIVERS 3
+#define N_WORKERS 2
+#define CALL_TIMEOUT_MS 3000
+#define DEADLINE_SLACK_MS 1500
+#define RECOVERY_LIMIT_MS 15000
+/* besides the drivers: the pci-test model and the testpci driver on it */
+#define N_CHILDREN (N_DRIVERS + 2)
+#define PCI_ID "org.udk.fault.pci"
+
+static const char *const ids[N_DRIVERS] = { "org.udk.fault.a", "org.udk.fault.b", "org.udk.fault.c" };
+
+enum fault {
+	F_KILL,
+	F_STOP,
+	F_ABORT,
+	F_EXIT,
+	F_POWER,
+	F_GARBAGE,
+	F_FD_LEAK,
+	F_MEMORY,
+	F_SLOW,
+	F_CLIENT,
+	F_MODEL_KILL,
+	F_MODEL_STOP,
+	F_COUNT,
+};
+
+static const char *const fault_names[F_COUNT] = {
+	"kill", "stop", "abort", "exit", "power", "garbage", "fd-leak", "memory", "slow", "client", "model-kill",
+	"model-stop",
+};
+
+struct stats {
+	unsigned injected[F_COUNT];
+	unsigned survived[F_COUNT];
+	unsigned disabled_restarts;
+	uint64_t *recovery_us;
+	size_t n_recovery;
+};
+
+static struct fixture fx;
+static atomic_bool stop_workers;
+static atomic_ulong calls_ok, calls_err, bytes_verified;
+static pthread_mutex_t viol_lock = PTHREAD_MUTEX_INITIALIZER;
+static char first_violation[1024];
+static atomic_uint violations;
+static char err_names[64][32];
+static unsigned err_counts[64];
+
+static void
+violation(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+violation(const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&viol_lock);
+	if (!violations) {
+		va_start(ap, fmt);
+		vsnprintf(first_violation, sizeof(first_violation), fmt, ap);
+		va_end(ap);
+	}
+	violations++;
+	pthread_mutex_unlock(&viol_lock);
+}
+
+static void
+count_error(int r)
+{
+	const char *name = udk_error_name(r);
+
+	pthread_mutex_lock(&viol_lock);
+	for (size_t i = 0; i < 64; i++) {
+		if (!err_names[i][0])
+			snprintf(err_names[i], sizeof(err_names[i]), "%s", name);
+		if (streq(err_names[i], name)) {
+			err_counts[i]++;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&viol_lock);
+}
+
+static uint64_t
+now_ms_(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t
+now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* A named error: one of udk's codes, or an errno the call documents. */
+static bool
+named(int r)
+{
+	const char *n = udk_error_name(r);
+	return r < 0 && n && (strncmp(n, "UDK_E_", 6) == 0 || streq(n, "EAGAIN") || streq(n, "ENOMEM") ||
+			      streq(n, "ECONNRESET") || streq(n, "EPIPE") || streq(n, "EMFILE"));
+}
+
+static int
+open_driver(struct udk_client *c, int which, int timeout_ms, struct udk_connection **ret)
+{
+	struct udk_value *m = udk_value_new_dict();
+	uint64_t id = 0;
+	int r;
+
+	udk_dict_set_string(m, "CFBundleIdentifier", ids[which]);
+	r = udk_client_wait_for_service(c, m, timeout_ms, &id);
+	udk_value_unref(m);
+	if (r < 0)
+		return r;
+	r = udk_client_open(c, id, 0, ret);
+	if (r >= 0)
+		udk_connection_set_timeout(*ret, CALL_TIMEOUT_MS);
+	return r;
+}
+
+/* ---- the clients ---- */
+
+struct copy_args {
+	uint64_t len, src, dst;
+};
+
+static void *
+worker(void *arg)
+{
+	unsigned seed = (unsigned)(uintptr_t)arg * 7919u + 1;
+	struct udk_client *c = NULL;
+	struct udk_connection *conn[N_DRIVERS] = { 0 };
+	uint8_t in[4096], out[4096];
+	static _Thread_local uint8_t src[65536], dst[65536];
+
+	if (udk_client_new(fx.runtime, &c) < 0) {
+		violation("a worker cannot connect to udkd");
+		return NULL;
+	}
+	while (!atomic_load(&stop_workers)) {
+		int which = (int)(rand_r(&seed) % N_DRIVERS), kind = (int)(rand_r(&seed) % 3), r;
+		uint64_t t0;
+
+		if (!conn[which]) {
+			r = open_driver(c, which, 2000, &conn[which]);
+			if (r < 0) {
+				if (!named(r))
+					violation("opening %s failed with an unnamed error %d", ids[which], r);
+				count_error(r);
+				usleep(2000);
+				continue;
+			}
+		}
+		t0 = now_ms_();
+		if (kind == 0) {
+			size_t len = 1 + rand_r(&seed) % sizeof(in), ol = sizeof(out);
+			for (size_t i = 0; i < len; i++)
+				in[i] = (uint8_t)rand_r(&seed);
+			r = udk_connection_call(conn[which], SEL_ECHO, NULL, 0, in, len, NULL, NULL, out, &ol);
+			if (r == 0 && (ol != len || memcmp(in, out, len) != 0))
+				violation("echo of %zu bytes through %s came back different (%zu bytes)", len, ids[which],
+					  ol);
+			else if (r == 0)
+				atomic_fetch_add(&bytes_verified, len);
+		} else if (kind == 1) {
+			struct copy_args ca = { 1 + rand_r(&seed) % sizeof(src), (uint64_t)(uintptr_t)src,
+						(uint64_t)(uintptr_t)dst };
+			for (size_t i = 0; i < ca.len; i++)
+				src[i] = (uint8_t)rand_r(&seed);
+			memset(dst, 0, ca.len);
+			r = udk_connection_call(conn[which], SEL_COPY, NULL, 0, &ca, sizeof(ca), NULL, NULL, NULL, NULL);
+			if (r == 0 && memcmp(src, dst, ca.len) != 0)
+				violation("a completed copy of %llu bytes through %s lost or corrupted data",
+					  (unsigned long long)ca.len, ids[which]);
+			else if (r == 0)
+				atomic_fetch_add(&bytes_verified, ca.len);
+		} else {
+			uint64_t a[2] = { rand_r(&seed), rand_r(&seed) }, sum = 0;
+			uint32_t n = 1;
+			r = udk_connection_call(conn[which], SEL_ADD, a, 2, NULL, 0, &sum, &n, NULL, NULL);
+			if (r == 0 && sum != a[0] + a[1])
+				violation("Add(%llu, %llu) through %s returned %llu", (unsigned long long)a[0],
+					  (unsigned long long)a[1], ids[which], (unsigned long long)sum);
+		}
+		if (now_ms_() - t0 > CALL_TIMEOUT_MS + DEADLINE_SLACK_MS)
+			violation("a call to %s took %llu ms, past its %d ms deadline", ids[which],
+				  (unsigned long long)(now_ms_() - t0), CALL_TIMEOUT_MS);
+		if (r == 0) {
+			atomic_fetch_add(&calls_ok, 1);
+			continue;
+		}
+		atomic_fetch_add(&calls_err, 1);
+		count_error(r);
+		if (!named(r))
+			violation("a call to %s failed with an unnamed error %d (%s)", ids[which], r,
+				  udk_error_reason() ? udk_error_reason() : "");
+		/* the connection is done for: a new process will need a new one */
+		udk_connection_unref(conn[which]);
+		conn[which] = NULL;
+	}
+	for (int i = 0; i < N_DRIVERS; i++)
+		udk_connection_unref(conn[i]);
+	udk_client_unref(c);
+	return NULL;
+}
+
+/* ---- what udkd has ---- */
+
+#define count_dir test_count_dir
+
+static int
+udkd_fds(void)
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/%d/fd", (int)fx.udkd);
+	return count_dir(p);
+}
+
+/* udkd's children, and how many of them are zombies. */
+static int
+udkd_children(int *zombies)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+
+	*zombies = 0;
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		char p[300], buf[512], *rp;
+		int fd, ppid = 0;
+		ssize_t len;
+		char st = '?';
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(p, sizeof(p), "/proc/%s/stat", e->d_name);
+		fd = open(p, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		len = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (len <= 0)
+			continue;
+		buf[len] = 0;
+		rp = strrchr(buf, ')');
+		if (!rp || sscanf(rp + 2, "%c %d", &st, &ppid) != 2)
+			continue;
+		if (ppid == fx.udkd) {
+			n++;
+			if (st == 'Z')
+				(*zombies)++;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+static pid_t
+driver_pid(struct udk_client *c, int which)
+{
+	struct udk_connection *conn = NULL;
+	uint64_t pid = 0;
+	uint32_t n = 1;
+
+	if (open_driver(c, which, 2000, &conn) < 0)
+		return -1;
+	if (udk_connection_call(conn, SEL_GET_PID, NULL, 0, NULL, 0, &pid, &n, NULL, NULL) < 0)
+		pid = 0;
+	udk_connection_unref(conn);
+	return pid > 0 ? (pid_t)pid : -1;
+}
+
+static int base_fds, base_shm;
+
+static bool
+settled(void *data)
+{
+	int z = 0, kids = udkd_children(&z);
+	(void)data;
+	return kids == N_CHILDREN && z == 0 && udkd_fds() == base_fds && count_dir("/dev/shm") == base_shm;
+}
+
+/* ---- faults ---- */
+
+/* Call one selector on a fresh connection to @which; the result does not matter. */
+static void
+poke(struct udk_client *c, int which, uint64_t sel, const uint64_t *in, uint32_t n_in, int timeout_ms)
+{
+	struct udk_connection *conn = NULL;
+	uint64_t out[2];
+	uint32_t n_out = 2;
+	int r;
+
+	if (open_driver(c, which, 2000, &conn) < 0)
+		return;
+	udk_connection_set_timeout(conn, timeout_ms);
+	r = udk_connection_call(conn, sel, in, n_in, NULL, 0, out, &n_out, NULL, NULL);
+	if (r < 0 && !named(r))
+		violation("selector %llu of %s failed with an unnamed error %d", (unsigned long long)sel, ids[which], r);
+	udk_connection_unref(conn);
+}
+
+static pid_t model_victim; /* the model process a fault hit */
+
+static void
+inject(struct udk_client *c, enum fault f, int which, unsigned *seed)
+{
+	pid_t pid;
+
+	switch (f) {
+	case F_KILL:
+	case F_STOP:
+		pid = driver_pid(c, which);
+		if (pid <= 0)
+			return;
+		usleep(rand_r(seed) % 3000);
+		kill(pid, f == F_KILL ? SIGKILL : SIGSTOP);
+		break;
+	case F_ABORT:
+		poke(c, which, SEL_CRASH, NULL, 0, 2000);
+		break;
+	case F_EXIT: {
+		uint64_t st = 1 + rand_r(seed) % 100;
+		poke(c, which, SEL_EXIT, &st, 1, 2000);
+		break;
+	}
+	case F_POWER: {
+		uint64_t never = 1;
+		int st;
+		char *out;
+		poke(c, which, SEL_POWER_MODE, &never, 1, 2000);
+		out = fixture_udkctl(&fx, &st, "system sleep");
+		if (st != 0 || !strstr(out, "missed the deadline"))
+			violation("system sleep with a driver that never acknowledges: %s", out);
+		free(out);
+		out = fixture_udkctl(&fx, &st, "system wake");
+		if (st != 0)
+			violation("system wake failed: %s", out);
+		free(out);
+		break;
+	}
+	case F_GARBAGE: {
+		uint64_t mode = rand_r(seed) % 4;
+		poke(c, which, SEL_GARBAGE, &mode, 1, 2000);
+		break;
+	}
+	case F_FD_LEAK: {
+		uint64_t n = 16;
+		poke(c, which, SEL_LEAK_FDS, &n, 1, 2000);
+		break;
+	}
+	case F_MEMORY: {
+		uint64_t in[2] = { 768, rand_r(seed) % 2 };
+		poke(c, which, SEL_EAT_MEMORY, in, 2, 5000);
+		break;
+	}
+	case F_SLOW: {
+		struct udk_connection *conn = NULL;
+		uint64_t ms = 400, t0;
+		int r;
+		if (open_driver(c, which, 2000, &conn) < 0)
+			return;
+		udk_connection_set_timeout(conn, 100);
+		t0 = now_ms_();
+		r = udk_connection_call(conn, SEL_SLEEP, &ms, 1, NULL, 0, NULL, NULL, NULL, NULL);
+		if (r != -UDK_E_DEADLINE)
+			violation("a 400 ms call with a 100 ms deadline gave %s, not UDK_E_DEADLINE", udk_error_name(r));
+		if (now_ms_() - t0 > 100 + DEADLINE_SLACK_MS)
+			violation("a call with a 100 ms deadline took %llu ms", (unsigned long long)(now_ms_() - t0));
+		udk_connection_unref(conn);
+		break;
+	}
+	case F_CLIENT: {
+		int pfd[2];
+		char buf[16];
+		pid_t child;
+		if (pipe2(pfd, O_CLOEXEC) < 0)
+			return;
+		child = fork();
+		if (child == 0) {
+			dup2(pfd[1], 1);
+			execl(build_path("tests/victim-client"), "victim-client", fx.runtime, ids[which], (char *)NULL);
+			_exit(127);
+		}
+		close(pfd[1]);
+		if (read(pfd[0], buf, sizeof(buf)) > 0)
+			usleep(1000 + rand_r(seed) % 30000);
+		close(pfd[0]);
+		kill(child, SIGKILL);
+		waitpid(child, NULL, 0);
+		break;
+	}
+	case F_MODEL_KILL:
+	case F_MODEL_STOP: {
+		char *out = fixture_udkctl(&fx, NULL, "sim list"), *p = strstr(out, "pid ");
+		pid = p ? (pid_t)strtol(p + 4, NULL, 10) : 0;
+		free(out);
+		if (pid > 0)
+			kill(pid, f == F_MODEL_KILL ? SIGKILL : SIGSTOP);
+		model_victim = pid;
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+/*
+ * The model runs (a new process, if a fault hit the old one) and the
+ * driver on it too; plug the device in again when it is gone.
+ */
+static bool
+model_recovered(void)
+{
+	uint64_t end = now_ms_() + RECOVERY_LIMIT_MS;
+
+	while (now_ms_() < end) {
+		char *sim = fixture_udkctl(&fx, NULL, "sim list");
+		char *drv = fixture_udkctl(&fx, NULL, "drivers " PCI_ID);
+		char *pp = strstr(sim, ": plugged, pid ");
+		bool up = pp && strtol(pp + 15, NULL, 10) != model_victim && strstr(drv, "running, pid");
+		bool gone = strstr(sim, ": gone") != NULL;
+		if (gone && !strstr(sim, "sim plug pcitest0"))
+			violation("a gone device does not say how to bring it back:\n%s", sim);
+		free(sim);
+		free(drv);
+		if (up)
+			return true;
+		if (gone)
+			free(fixture_udkctl(&fx, NULL, "sim plug pcitest0"));
+		usleep(5000);
+	}
+	return false;
+}
+
+/* Back in service: a fresh open and a verified call; a disabled driver is restarted. */
+static bool
+recovered(struct udk_client *c, int which, struct stats *s)
+{
+	uint64_t end = now_ms_() + RECOVERY_LIMIT_MS;
+	char args[128];
+
+	while (now_ms_() < end) {
+		struct udk_connection *conn = NULL;
+		uint64_t a[2] = { 20, 22 }, sum = 0;
+		uint32_t n = 1;
+		if (open_driver(c, which, 200, &conn) >= 0) {
+			int r = udk_connection_call(conn, SEL_ADD, a, 2, NULL, 0, &sum, &n, NULL, NULL);
+			udk_connection_unref(conn);
+			if (r == 0 && sum == 42)
+				return true;
+		}
+		snprintf(args, sizeof(args), "drivers %s", ids[which]);
+		{
+			char *out = fixture_udkctl(&fx, NULL, args);
+			bool disabled = strstr(out, ": disabled") != NULL;
+			if (disabled && !strstr(out, "reason: "))
+				violation("%s was disabled without a reason:\n%s", ids[which], out);
+			free(out);
+			if (disabled) {
+				snprintf(args, sizeof(args), "restart %s", ids[which]);
+				free(fixture_udkctl(&fx, NULL, args));
+				s->disabled_restarts++;
+			}
+		}
+		usleep(5000);
+	}
+	return false;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+TEST_FULL(fault_campaign, 3600)
+{
+	const char *env = getenv("UDK_FAULTS"), *seed_env = getenv("UDK_FAULT_SEED");
+	unsigned n_faults = env ? (unsigned)strtoul(env, NULL, 10) : 2000;
+	const unsigned seed0 = seed_env ? (unsigned)strtoul(seed_env, NULL, 10) : (unsigned)time(NULL);
+	unsigned seed = seed0;
+	struct stats s = { 0 };
+	pthread_t workers[N_WORKERS];
+	struct udk_client *c = NULL;
+	uint64_t started = now_ms_();
+	unsigned survived = 0;
+
+	test_log("seed %u (UDK_FAULT_SEED=%u reproduces the sequence), %u faults", seed0, seed0, n_faults);
+	s.recovery_us = calloc(n_faults ? n_faults : 1, sizeof(*s.recovery_us));
+	fixture_init(&fx);
+	fixture_set_machine_devices(&fx, "", TEST_DEVICE("pcitest0", "pci-test",
+							  "<key>Location</key><string>00:05.0</string>"));
+	fixture_add_bundle_exe(&fx, "Pci.dext", PCI_ID, "tests/testpci", TESTPCI_PERSONALITY("P", PCI_ID, ""));
+	for (int i = 0; i < N_DRIVERS; i++) {
+		char dir[64], *pers = NULL;
+		snprintf(dir, sizeof(dir), "F%d.dext", i);
+		if (asprintf(&pers,
+			     "<key>F</key><dict>"
+			     "<key>IOClass</key><string>IOUserService</string>"
+			     "<key>IOUserClass</key><string>TestDriver</string>"
+			     "<key>IOUserServerName</key><string>%s</string>"
+			     "<key>IOProviderClass</key><string>IOUserResources</string>"
+			     "<key>IOMatchCategory</key><string>F%d</string>"
+			     "<key>UserClientProperties</key><dict><key>IOClass</key><string>IOUserUserClient</string>"
+			     "<key>IOUserClass</key><string>TestUserClient</string></dict>"
+			     "<key>UDKDeadlines</key><dict><key>SetPowerState</key><integer>150</integer>"
+			     "<key>Start</key><integer>3000</integer></dict>"
+			     "<key>UDKResourceLimits</key><dict><key>Memory</key><integer>536870912</integer></dict>"
+			     "</dict>",
+			     ids[i], i) < 0)
+			FAIL("oom");
+		fixture_add_bundle(&fx, dir, ids[i], pers);
+		free(pers);
+	}
+	fixture_start(&fx, "--watchdog-ms", "100", "--crash-limit", "4", "--restart-base-ms", "10", "--restart-max-ms",
+		      "100", "--stop-timeout-ms", "300", "--request-timeout-ms", "2000", "--log-level", "notice", NULL);
+	ASSERT_OK(udk_client_new(fx.runtime, &c));
+	for (int i = 0; i < N_DRIVERS; i++)
+		ASSERT_TRUE(recovered(c, i, &s));
+	ASSERT_TRUE(model_recovered());
+
+	for (int i = 0; i < N_WORKERS; i++)
+		pthread_create(&workers[i], NULL, worker, (void *)(uintptr_t)(i + 1));
+	usleep(200000);
+	{
+		int z;
+		/* the baseline: every driver up, every worker connected */
+		for (int i = 0; i < 200 && udkd_children(&z) != N_CHILDREN; i++)
+			usleep(10000);
+		base_fds = udkd_fds();
+		base_shm = count_dir("/dev/shm");
+		test_log("baseline: udkd has %d descriptors, %d children; /dev/shm has %d entries", base_fds,
+			 udkd_children(&z), base_shm);
+	}
+
+	for (unsigned i = 0; i < n_faults && !violations; i++) {
+		enum fault f = (enum fault)(rand_r(&seed) % F_COUNT);
+		int which = (int)(rand_r(&seed) % N_DRIVERS);
+		uint64_t t0 = now_us(), t_ping;
+		struct udk_value *tree = NULL;
+		unsigned before = violations;
+
+		s.injected[f]++;
+		model_victim = 0;
+		inject(c, f, which, &seed);
+		if ((f == F_MODEL_KILL || f == F_MODEL_STOP) && !model_recovered()) {
+			violation("fault %u (%s): the device and its driver are not back after %d ms", i, fault_names[f],
+				  RECOVERY_LIMIT_MS);
+			break;
+		}
+		if (!recovered(c, which, &s)) {
+			char *log = fixture_log(&fx);
+			size_t l = strlen(log);
+			violation("fault %u (%s on %s): the driver is neither back in service nor disabled after %d ms; "
+				  "udkd log tail:\n%s",
+				  i, fault_names[f], ids[which], RECOVERY_LIMIT_MS, log + (l > 3000 ? l - 3000 : 0));
+			free(log);
+			break;
+		}
+		s.recovery_us[s.n_recovery++] = now_us() - t0;
+		/* the other drivers too (a system sleep touched them all) */
+		for (int k = 0; k < N_DRIVERS; k++)
+			if (k != which && !recovered(c, k, &s))
+				violation("fault %u (%s on %s): %s did not come back", i, fault_names[f], ids[which], ids[k]);
+		/* udkd answers */
+		t_ping = now_ms_();
+		if (udk_client_copy_tree(c, false, &tree) < 0 || now_ms_() - t_ping > 2000)
+			violation("fault %u (%s): udkd did not answer within 2 s", i, fault_names[f]);
+		udk_value_unref(tree);
+		if (kill(fx.udkd, 0) < 0)
+			violation("fault %u (%s): udkd is gone", i, fault_names[f]);
+		/* nothing leaked */
+		if (!fixture_poll(5000, settled, NULL)) {
+			int z = 0, kids = udkd_children(&z);
+			violation("fault %u (%s on %s): udkd has %d children (%d zombies, want %d), %d descriptors "
+				  "(baseline %d), /dev/shm %d entries (baseline %d)",
+				  i, fault_names[f], ids[which], kids, z, N_CHILDREN, udkd_fds(), base_fds,
+				  count_dir("/dev/shm"), base_shm);
+		}
+		if (violations == before) {
+			s.survived[f]++;
+			survived++;
+		}
+		if ((i + 1) % 500 == 0)
+			test_log("%u faults, %u survived, %lu calls ok, %lu failed with named errors", i + 1, survived,
+				 (unsigned long)calls_ok, (unsigned long)calls_err);
+	}
+	atomic_store(&stop_workers, true);
+	for (int i = 0; i < N_WORKERS; i++)
+		pthread_join(workers[i], NULL);
+
+	qsort(s.recovery_us, s.n_recovery, sizeof(*s.recovery_us), cmp_u64);
+	{
+		double med = s.n_recovery ? (double)s.recovery_us[s.n_recovery / 2] / 1000 : 0;
+		double p99 = s.n_recovery ? (double)s.recovery_us[(s.n_recovery * 99) / 100] / 1000 : 0;
+		unsigned injected = 0;
+		FILE *rep = getenv("UDK_FAULT_REPORT") ? fopen(getenv("UDK_FAULT_REPORT"), "w") : NULL;
+
+		for (int f = 0; f < F_COUNT; f++) {
+			injected += s.injected[f];
+			test_log("  %-10s injected %5u, survived %5u", fault_names[f], s.injected[f], s.survived[f]);
+		}
+		for (int k = 0; k < 64 && err_names[k][0]; k++)
+			test_log("  calls that failed with %s: %u", err_names[k], err_counts[k]);
+		test_log("campaign: %u faults injected, %u survived, %u invariant violations; recovery median %.2f ms, "
+			 "p99 %.2f ms; %lu calls succeeded (%lu bytes verified), %lu failed with named errors; %u "
+			 "disabled drivers restarted; %.1f s",
+			 injected, survived, (unsigned)violations, med, p99, (unsigned long)calls_ok,
+			 (unsigned long)bytes_verified, (unsigned long)calls_err, s.disabled_restarts,
+			 (double)(now_ms_() - started) / 1000);
+		if (rep) {
+			fprintf(rep,
+				"{\"seed\": %u, \"injected\": %u, \"survived\": %u, \"violations\": %u, "
+				"\"recovery_median_ms\": %.3f, \"recovery_p99_ms\": %.3f, \"calls_ok\": %lu, "
+				"\"calls_failed_named\": %lu, \"bytes_verified\": %lu, \"disabled_restarts\": %u, "
+				"\"by_fault\": {",
+				seed0, injected, survived, (unsigned)violations, med, p99, (unsigned long)calls_ok,
+				(unsigned long)calls_err, (unsigned long)bytes_verified, s.disabled_restarts);
+			for (int f = 0; f < F_COUNT; f++)
+				fprintf(rep, "%s\"%s\": [%u, %u]", f ? ", " : "", fault_names[f], s.injected[f],
+					s.survived[f]);
+			fprintf(rep, "}}\n");
+			fclose(rep);
+		}
+	}
+	udk_client_unref(c);
+	free(s.recovery_us);
+	if (violations)
+		FAIL("%u invariant violation(s); the first: %s", (unsigned)violations, first_violation);
+	fixture_stop(&fx);
+}
