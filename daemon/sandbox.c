@@ -5,8 +5,9 @@
  * A driver process gets:
  *
  *   its own uid and gid (udkd running as root), no supplementary groups,
- *   no privileges (PR_SET_NO_NEW_PRIVS), so it can neither signal nor
- *   ptrace nor read the /proc files of udkd or other drivers;
+ *   no privileges (PR_SET_NO_NEW_PRIVS), no capabilities even if it keeps
+ *   uid 0 (securebits NOROOT, an empty bounding set), so it can neither
+ *   signal nor ptrace nor read the /proc files of udkd or other drivers;
  *
  *   landlock: read-only access to its bundle, read access to the system's
  *   shared libraries, its own /proc/PID, /dev/null; execute permission for
