@@ -84,6 +84,17 @@ power_init(struct udkd *d)
 	return 0;
 }
 
+/* Cancel @s's idle timer and drop the reference the timer held. */
+static void
+idle_cancel(struct udkd *d, struct service *s)
+{
+	if (!s->pm || !s->pm->idle_timer)
+		return;
+	loop_timer_cancel(d->loop, s->pm->idle_timer);
+	s->pm->idle_timer = NULL;
+	service_unref(s);
+}
+
 static void
 drop_pm(struct udkd *d, struct service *s, void *data)
 {
@@ -92,11 +103,7 @@ drop_pm(struct udkd *d, struct service *s, void *data)
 	(void)data;
 	if (!pm)
 		return;
-	if (pm->idle_timer) {
-		loop_timer_cancel(d->loop, pm->idle_timer);
-		pm->idle_timer = NULL;
-		service_unref(s);
-	}
+	idle_cancel(d, s);
 	s->pm = NULL;
 	free(pm);
 }
@@ -326,11 +333,7 @@ start_level_one(struct udkd *d, struct service *s, void *data)
 		s->pm->target = w->target;
 		return;
 	}
-	if (s->pm->idle_timer) {
-		loop_timer_cancel(d->loop, s->pm->idle_timer);
-		s->pm->idle_timer = NULL;
-		service_unref(s);
-	}
+	idle_cancel(d, s);
 	s->pm->idled = false;
 	if (set_target(d, s, w->target, d->power->kind)) {
 		s->pm->in_level = true;
@@ -452,11 +455,7 @@ idle_arm(struct udkd *d, struct service *s)
 
 	if (!pm || !pm->idle_ms || pm->busy || pm->state != UDK_POWER_ON || d->power->state != UDK_POWER_ON)
 		return;
-	if (pm->idle_timer) {
-		loop_timer_cancel(d->loop, pm->idle_timer);
-		pm->idle_timer = NULL;
-		service_unref(s);
-	}
+	idle_cancel(d, s);
 	loop_add_timer(d->loop, now_ns() + pm->idle_ms * 1000000ull, idle_fire, service_ref(s), &pm->idle_timer);
 }
 
@@ -467,11 +466,7 @@ wake_for_activity(struct udkd *d, struct service *s, const char *kind)
 
 	if (!pm)
 		return;
-	if (pm->idle_timer) {
-		loop_timer_cancel(d->loop, pm->idle_timer);
-		pm->idle_timer = NULL;
-		service_unref(s);
-	}
+	idle_cancel(d, s);
 	if (pm->idled && d->power->state == UDK_POWER_ON) {
 		pm->idled = false;
 		set_target(d, s, UDK_POWER_ON, kind);
@@ -512,15 +507,10 @@ power_instance_gone(struct udkd *d, struct service *inst)
 
 	if (!pm)
 		return;
-	if (pm->idle_timer) {
-		loop_timer_cancel(d->loop, pm->idle_timer);
-		pm->idle_timer = NULL;
-		service_unref(inst);
-	}
+	idle_cancel(d, inst);
 	pm->request_out = false;
 	level_done_one(d, inst);
-	inst->pm = NULL;
-	free(pm);
+	drop_pm(d, inst, NULL);
 }
 
 void
