@@ -23,9 +23,13 @@
 #include <sys/wait.h>
 
 #include "proto.h"
+#include "quota.h"
 #include "sandbox.h"
 #include "udkd.h"
 #include "util.h"
+
+/* Descriptors a spawn needs at once: executable, /dev/null, socket pair, log pipe, pidfd. */
+#define SPAWN_FDS 8u
 
 struct pending {
 	struct pending *next;
@@ -514,6 +518,23 @@ handle_publish(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 		reply_to(p, m, -EINVAL, "properties must be a dictionary", NULL);
 		return;
 	}
+	if (p->bundle) {
+		/* what all processes of the bundle published and still have */
+		uint64_t max = quota_get(d->quota, LIM_SERVICES_PER_BUNDLE), have = 0;
+		for (size_t i = 0; i < d->reg.n_all; i++) {
+			struct service *x = d->reg.all[i];
+			if (x->state != SVC_TERMINATED && x->owner && x->owner->bundle == p->bundle && x != x->owner->instance)
+				have++;
+		}
+		if (have >= max) {
+			char *why = strdup_printf("%s has published %llu services, the most a bundle may (limit "
+						  "services_per_bundle %llu): terminate some first",
+						  p->bundle->identifier, (unsigned long long)have, (unsigned long long)max);
+			reply_to(p, m, -UDK_E_LIMIT, why, NULL);
+			free(why);
+			return;
+		}
+	}
 	{
 		/* always end the chain in IOService */
 		struct udk_value *chain = udk_value_copy(classes);
@@ -619,6 +640,10 @@ handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 		for (size_t i = 0; i < udk_array_size(list); i++)
 			if (streq(udk_value_get_string(udk_array_get(list, i)), name))
 				have = true;
+		if (!have && quota_admit_resource(d->quota, p->bundle ? p->bundle->identifier : proc_label(p)) < 0) {
+			reply_to(p, m, -UDK_E_LIMIT, udk_error_reason(), NULL);
+			break;
+		}
 		if (!have)
 			udk_array_append_take(list, udk_value_new_string(name));
 		reply_to(p, m, 0, NULL, NULL);
@@ -713,6 +738,7 @@ on_pidfd(struct loop *l, int fd, uint32_t events, void *data)
 struct rematch {
 	struct udkd *d;
 	struct service *provider;
+	struct service *failed;		/* an instance whose process could not be spawned */
 };
 
 static void
@@ -723,6 +749,9 @@ rematch_later(struct loop *l, void *data)
 
 	(void)l;
 	prov->rematch_timer = NULL;
+	if (rm->failed && rm->failed->state != SVC_TERMINATED)
+		service_terminate(rm->d, rm->failed, "its process could not be spawned");
+	service_unref(rm->failed);
 	if (prov->state == SVC_REGISTERED)
 		match_service(rm->d, prov);
 	service_unref(prov);
@@ -925,15 +954,14 @@ driver_spec(struct udkd *d, struct driver_proc *p, struct sandbox_spec *spec)
 }
 
 static void
-child_exec(struct udkd *d, struct driver_proc *p, int sock, int logw, int exe_fd, const char *exe, const char *cwd,
-	   char *const *extra_env)
+child_exec(struct udkd *d, struct driver_proc *p, int sock, int logw, int exe_fd, int devnull, const char *exe,
+	   const char *cwd, char *const *extra_env)
 {
 	char levelenv[32];
 	char *argv[] = { (char *)exe, NULL };
 	char *envp[16];
 	int n = 0;
 	sigset_t all;
-	int devnull;
 	bool sandboxed = p->kind == PROC_KIND_DRIVER && d->cfg.sandbox && d->sandbox;
 
 	/* signals: udkd blocks some for its signalfd */
@@ -944,7 +972,7 @@ child_exec(struct udkd *d, struct driver_proc *p, int sock, int logw, int exe_fd
 	if (setsid() < 0)
 		_exit(126);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	/* opened by the parent: here every descriptor udkd may have is still taken */
 	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(logw, 1) < 0 || dup2(logw, 2) < 0 || dup2(sock, 3) < 0)
 		_exit(126);
 	if (exe_fd >= 0 && dup3(exe_fd, SANDBOX_EXEC_FD, O_CLOEXEC) < 0)
@@ -1007,12 +1035,27 @@ child_exec(struct udkd *d, struct driver_proc *p, int sock, int logw, int exe_fd
 	_exit(127);
 }
 
+static int spawn(struct udkd *d, struct driver_proc *p, const char *exe, const char *cwd, char *const *extra_env);
+
 /* Fork and exec @exe with fd 3 to udkd and its output to our log. */
 static int
 proc_spawn(struct udkd *d, struct driver_proc *p, const char *exe, const char *cwd, char *const *extra_env)
 {
+	int r;
+
+
+	/* the descriptors kept for this: a restart works even when others took all the rest */
+	quota_fd_release(d->quota, SPAWN_FDS);
+	r = spawn(d, p, exe, cwd, extra_env);
+	quota_fd_refill(d->quota);
+	return r;
+}
+
+static int
+spawn(struct udkd *d, struct driver_proc *p, const char *exe, const char *cwd, char *const *extra_env)
+{
 	int sv[2] = { -1, -1 }, lp[2] = { -1, -1 };
-	_cleanup_close_ int exe_fd = -1;
+	_cleanup_close_ int exe_fd = -1, devnull = -1;
 	pid_t pid;
 	int r;
 
@@ -1025,6 +1068,9 @@ proc_spawn(struct udkd *d, struct driver_proc *p, const char *exe, const char *c
 		if (d->cfg.sandbox && d->cfg.driver_uid_base && geteuid() == 0)
 			p->uid = d->cfg.driver_uid_base + (d->next_uid_slot++ % DRIVER_UID_SLOTS);
 	}
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull < 0)
+		return -errno;
 	r = wire_socketpair(sv);
 	if (r < 0)
 		return r;
@@ -1039,7 +1085,7 @@ proc_spawn(struct udkd *d, struct driver_proc *p, const char *exe, const char *c
 		goto fail;
 	}
 	if (pid == 0)
-		child_exec(d, p, sv[1], lp[1], exe_fd, exe, cwd, extra_env);
+		child_exec(d, p, sv[1], lp[1], exe_fd, devnull, exe, cwd, extra_env);
 	close(sv[1]);
 	close(lp[1]);
 	p->pid = pid;
@@ -1102,6 +1148,24 @@ launcher_start_instance(struct udkd *d, struct service *inst)
 	pid_t pid;
 	int r;
 
+	{
+		uint64_t max = quota_get(d->quota, LIM_PROCESSES_PER_BUNDLE), have = 0;
+		for (struct driver_proc *x = d->procs; x; x = x->next)
+			if (x->bundle == b && x->kind == PROC_KIND_DRIVER && x->state != PROC_DEAD)
+				have++;
+		if (have >= max) {
+			inst->istate = INST_FAILED;
+			free(inst->fail_reason);
+			inst->fail_reason = strdup_printf("UDK_E_LIMIT: %s already runs %llu processes, the most one "
+							  "bundle may (limit processes_per_bundle %llu); this instance "
+							  "starts after `udkctl restart %s`",
+							  b->identifier, (unsigned long long)have, (unsigned long long)max,
+							  b->identifier);
+			log_error(d, "cannot start %s on %s: %s", b->identifier, inst->provider->name,
+				  inst->fail_reason + strlen("UDK_E_LIMIT: "));
+			return udk_set_reason(-UDK_E_LIMIT, "%s", inst->fail_reason);
+		}
+	}
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
@@ -1159,6 +1223,19 @@ fail:
 		b->refusal = r;
 		b->refusal_reason = strdup(inst->fail_reason ? inst->fail_reason : "");
 		log_error(d, "refused %s: %s", b->path, b->refusal_reason ? b->refusal_reason : "");
+	} else if ((r == -EMFILE || r == -ENFILE || r == -ENOMEM || r == -EAGAIN) && !inst->provider->rematch_timer) {
+		/* out of something for now: try again, rather than stay failed */
+		struct rematch *rm = calloc(1, sizeof(*rm));
+		uint64_t delay = MAX(d->cfg.restart_base_ms, (uint64_t)10);
+		if (rm) {
+			rm->d = d;
+			rm->provider = service_ref(inst->provider);
+			rm->failed = service_ref(inst);
+			log_warning(d, "cannot spawn %s: %s; trying again in %llu ms", b->identifier, udk_strerror(r),
+				    (unsigned long long)delay);
+			loop_add_timer(d->loop, now_ns() + delay * 1000000ull, rematch_later, rm,
+				       &inst->provider->rematch_timer);
+		}
 	}
 	proc_unref(p);
 	return r;

@@ -31,6 +31,7 @@ struct bundle;
 struct personality;
 struct driver_proc;
 struct client;
+struct quota;
 
 /* ---- log.c ---- */
 
@@ -505,6 +506,8 @@ void devices_fini(struct udkd *d);
 
 int control_listen(struct udkd *d);
 void control_fini(struct udkd *d);
+/* Serve a connected socket as a client with these credentials (takes @fd). */
+int control_adopt(struct udkd *d, int fd, pid_t pid, uid_t uid, gid_t gid);
 /* Tell subscribers about @s: "arrival", "termination" or "property". */
 void control_notify(struct udkd *d, struct service *s, const char *type);
 struct client *client_ref(struct client *c);
@@ -572,6 +575,8 @@ struct udkd {
 	struct sandbox *sandbox;
 	uint32_t next_uid_slot;		/* driver uids are handed out in turn */
 	struct power_system *power;
+	struct quota *quota;		/* quota.c: caps per user, connection and bundle */
+	bool accept_paused;		/* out of descriptors: the listen socket rests */
 };
 
 #endif
