@@ -135,8 +135,13 @@ main(int argc, char **argv)
 
 	/* the EDID: the driver writes straight into our buffer */
 	memset(edid, 0, sizeof(edid));
-	if ((r = udk_connection_call(conn, CAPTURE_GET_EDID, NULL, 0, &e, sizeof(e), NULL, NULL, NULL, NULL)) < 0)
-		return die("GetEdid", r);
+	{
+		struct udk_memory_range range = { edid, sizeof(edid), UDK_MEMORY_DIRECTION_IN };
+		struct udk_call_args a = { .struct_size = sizeof(a), .struct_input = &e, .struct_input_size = sizeof(e),
+					   .ranges = &range, .n_ranges = 1 };
+		if ((r = udk_connection_call_args(conn, CAPTURE_GET_EDID, &a)) < 0)
+			return die("GetEdid", r);
+	}
 	{
 		uint8_t sum = 0;
 		for (int i = 0; i < 128; i++)
@@ -167,8 +172,17 @@ main(int argc, char **argv)
 		bufs.addr[i] = (uint64_t)(uintptr_t)udk_buffer_get_address(buf[i]);
 	}
 	t0 = now_s();
-	if ((r = udk_connection_call(conn, CAPTURE_ADD_BUFFERS, NULL, 0, &bufs, sizeof(bufs), NULL, NULL, NULL, NULL)) < 0)
-		return die("AddBuffers", r);
+	{
+		/* the frame buffers are exposed to the driver for this call (it maps them for DMA) */
+		struct udk_memory_range ranges[CAPTURE_MAX_BUFFERS];
+		struct udk_call_args a = { .struct_size = sizeof(a), .struct_input = &bufs,
+					   .struct_input_size = sizeof(bufs), .ranges = ranges, .n_ranges = (uint32_t)nbuf };
+		for (uint64_t i = 0; i < nbuf; i++)
+			ranges[i] = (struct udk_memory_range){ udk_buffer_get_address(buf[i]), fmt[3],
+							       UDK_MEMORY_DIRECTION_IN };
+		if ((r = udk_connection_call_args(conn, CAPTURE_ADD_BUFFERS, &a)) < 0)
+			return die("AddBuffers", r);
+	}
 	t1 = now_s();
 	prepare_ms = (t1 - t0) * 1e3;
 	if (!json)

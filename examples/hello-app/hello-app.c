@@ -73,8 +73,14 @@ main(int argc, char **argv)
 	r = udk_connection_call(conn, HELLO_ADD, in, 1, NULL, 0, out, &n_out, NULL, NULL);
 	printf("  Add with one scalar: %s: %s\n", udk_error_name(r), udk_error_reason());
 
+	/* the seed's GetEdid: the buffer goes by address, so the app exposes it for the call */
 	memset(edid, 0, sizeof(edid));
-	r = udk_connection_call(conn, HELLO_GET_EDID, NULL, 0, &req, sizeof(req), NULL, NULL, NULL, NULL);
+	{
+		struct udk_memory_range range = { edid, sizeof(edid), UDK_MEMORY_DIRECTION_IN };
+		struct udk_call_args a = { .struct_size = sizeof(a), .struct_input = &req,
+					   .struct_input_size = sizeof(req), .ranges = &range, .n_ranges = 1 };
+		r = udk_connection_call_args(conn, HELLO_GET_EDID, &a);
+	}
 	if (r < 0)
 		return die("GetEdid", r);
 	printf("  GetEdid wrote the app's buffer: header %02x %02x %02x ... %02x, vendor \"%.3s\"\n", edid[0],

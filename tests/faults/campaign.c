@@ -223,8 +223,12 @@ worker(void *arg)
 						(uint64_t)(uintptr_t)dst };
 			for (size_t i = 0; i < ca.len; i++)
 				src[i] = (uint8_t)rand_r(&seed);
+			struct udk_memory_range rr[2] = { { src, ca.len, UDK_MEMORY_DIRECTION_OUT },
+							  { dst, ca.len, UDK_MEMORY_DIRECTION_IN } };
+			struct udk_call_args a = { .struct_size = sizeof(a), .struct_input = &ca,
+						   .struct_input_size = sizeof(ca), .ranges = rr, .n_ranges = 2 };
 			memset(dst, 0, ca.len);
-			r = udk_connection_call(conn[which], SEL_COPY, NULL, 0, &ca, sizeof(ca), NULL, NULL, NULL, NULL);
+			r = udk_connection_call_args(conn[which], SEL_COPY, &a);
 			if (r == 0 && memcmp(src, dst, ca.len) != 0)
 				violation("a completed copy of %llu bytes through %s lost or corrupted data",
 					  (unsigned long long)ca.len, ids[which]);
