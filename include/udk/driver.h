@@ -173,10 +173,10 @@ UDK_EXPORT int udk_service_create_child(struct udk_service *parent, const char *
  * IOService::Create(): make the service that the dictionary @properties_key
  * of @self's personality describes, e.g.
  *
- *	<key>SerialPortProperties</key>
- *	<dict><key>IOClass</key><string>IOUserSerial</string>
+ *	<key>PortProperties</key>
+ *	<dict><key>IOClass</key><string>(a family's class)</string>
  *	      <key>IOUserClass</key><string>MyPort</string>
- *	      <key>IOTTYBaseName</key><string>myboard</string></dict>
+ *	      <key>MyName</key><string>myboard</string></dict>
  *
  * IOUserClass must be a class of this executable: the new service is a
  * child of @self in the registry, of class IOUserClass (its IOClass after
