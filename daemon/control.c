@@ -10,6 +10,7 @@
  * reason and is disconnected; nothing else is affected.
  */
 #include <limits.h>
+#include <malloc.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -24,6 +25,8 @@
 
 /* How long accept() rests when udkd is out of descriptors even after its reserve. */
 #define ACCEPT_PAUSE_MS 100
+/* Requests larger than this (root's) return their memory to the system when done. */
+#define TRIM_AFTER (256u << 10)
 
 struct subscription {
 	uint64_t cookie;
@@ -1093,6 +1096,7 @@ on_client(struct loop *l, int fd, uint32_t events, void *data)
 	     i++) {
 		struct wire_msg m;
 		int r = wire_recv_limited(fd, &m, true, request_limit, c);
+		bool big;
 
 		if (r == -EAGAIN)
 			break;
@@ -1115,7 +1119,11 @@ on_client(struct loop *l, int fd, uint32_t events, void *data)
 			break;
 		}
 		handle(d, c, &m);
+		big = m.len > TRIM_AFTER;
 		wire_msg_clear(&m);
+		/* a large request decodes into many small blocks; give them back */
+		if (big)
+			malloc_trim(0);
 	}
 	client_unref(c);
 }

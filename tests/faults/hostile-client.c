@@ -203,15 +203,17 @@ flood(unsigned ms)
 			printf("flood: connection %d was answered with %s instead of being served or refused with "
 			       "UDK_E_LIMIT\n",
 			       n, udk_error_name(r));
-			return 1;
+			break;
 		}
 	}
-	if (!refused) {
+	if (refused)
+		usleep(ms * 1000);
+	else
 		printf("flood: %d connections and no refusal\n", n);
-		return 1;
-	}
-	usleep(ms * 1000);
-	return 0;
+	while (n > 0)
+		close(fds[--n]);
+	free(fds);
+	return refused ? 0 : 1;
 }
 
 static int

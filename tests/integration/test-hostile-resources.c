@@ -37,6 +37,17 @@
 #include "test.h"
 #include "wire.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
 /* An account with no business with udkd: not root, not udkd's, not a driver's. */
 #define SPARE_UID 61234u
 #ifndef MIN
@@ -532,6 +543,49 @@ TEST_FULL(big_request_is_refused_and_memory_returned, 300)
 	/* never read: no peak, nothing kept */
 	ASSERT_LE(hwm1 - hwm0, 8 * 1024);
 	ASSERT_LE(rss1 - rss0, 4 * 1024);
+
+	/* root may send up to 1 MiB: it is decoded (into about 20 times its
+	 * size), answered, and the memory goes back to the system */
+	{
+		struct enc e = { 0 };
+		const uint32_t n = ((1u << 20) - 64) / 6;
+		int fd = raw_connect(f.runtime, false), r;
+		long rss2;
+		ASSERT_TRUE(fd >= 0);
+		ASSERT_EQ(raw_hello(fd, 5000), 0);
+		enc_dict(&e, 1);
+		enc_key(&e, "match");
+		enc_dict(&e, 1);
+		enc_key(&e, "Junk");
+		enc_array(&e, n);
+		for (uint32_t i = 0; i < n; i++)
+			enc_str(&e, "a");
+		{
+			int mfd = sealed_memfd(e.p, e.len);
+			r = raw_send_large(fd, OP_FIND, WIRE_F_VALUE, 9, mfd, e.len);
+			close(mfd);
+		}
+		free(e.p);
+		ASSERT_EQ(r, 0);
+		r = raw_reply(fd, 9, reason, sizeof(reason), 30000);
+		/* udkd is done with the request once it answers the next one */
+		ASSERT_EQ(raw_hello(fd, 5000), 0);
+		close(fd);
+		rss2 = proc_kb(f.udkd, "VmRSS");
+		test_log("root's 1 MiB request: %s (%s); udkd RSS %ld KiB after, peak %ld KiB", udk_error_name(r), reason,
+			 rss2, proc_kb(f.udkd, "VmHWM"));
+		/* decoded: the matching dictionary is over its own limit */
+		ASSERT_ERR(r, -UDK_E_TOO_LARGE);
+		ASSERT_CONTAINS(reason, "matching_dictionary_bytes");
+#if UNDER_ASAN
+		/* AddressSanitizer's allocator keeps freed blocks in its quarantine */
+		test_log("not checked in this build: udkd's memory going back to the system after the request "
+			 "(glibc's malloc_trim); the gcc build checks it");
+		(void)rss2;
+#else
+		ASSERT_LE(rss2 - rss0, 4 * 1024);
+#endif
+	}
 	fixture_stop(&f);
 }
 

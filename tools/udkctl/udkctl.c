@@ -543,7 +543,7 @@ cmd_status(struct udk_client *c, int argc, char **argv)
 			}
 			printf("limits (udkd --limit NAME=N):");
 			for (size_t i = 0; i < udk_dict_size(lim); i++)
-				printf("%s%s %" PRIu64, i ? ", " : " ", udk_dict_key_at(lim, i),
+				printf("%s%s %" PRIu64, i % 4 ? ", " : "\n  ", udk_dict_key_at(lim, i),
 				       udk_value_get_uint(udk_dict_value_at(lim, i), 0));
 			printf("\n");
 		}
