@@ -12,6 +12,8 @@
 #define ROOT_HEADROOM 64u
 /* The daemon's own descriptors: listen socket, epoll, signalfd, inotify, logs. */
 #define BASE_FDS 32u
+/* What one connection may cost: its socket, and a pidfd pinning the peer. */
+#define FDS_PER_CONNECTION 2u
 #define MAX_RESERVE 64u
 
 struct uid_usage {
@@ -162,7 +164,7 @@ pool_auto(const struct quota *l, unsigned fdmax)
 {
 	uint64_t keep = driver_share(fdmax) + ROOT_HEADROOM + l->value[LIM_FD_RESERVE] + BASE_FDS;
 
-	return fdmax > keep + 16 ? fdmax - keep : 16;
+	return fdmax > keep + 32 ? (fdmax - keep) / FDS_PER_CONNECTION : 16;
 }
 
 uint64_t

@@ -1031,7 +1031,8 @@ TEST_FULL(connection_flood_leaves_root_and_restarts, 300)
 	struct fixture f;
 	struct rlimit mine, low = { 4096, 4096 };
 	struct flood_result res, res2;
-	pid_t attacker, attacker2, d1, d2, d3;
+	pid_t attacker, others[3], d1, d2, d3;
+	unsigned others_held = 0;
 	long t0, t1;
 	int pfd[2], st, fds_now;
 	bool root1, root2;
@@ -1054,10 +1055,13 @@ TEST_FULL(connection_flood_leaves_root_and_restarts, 300)
 	ASSERT_TRUE(pipe2(pfd, O_CLOEXEC) == 0);
 	attacker = flood(f.runtime, SPARE_UID, (unsigned)low.rlim_max + 400, pfd[1]);
 	ASSERT_EQ(read(pfd[0], &res, sizeof(res)), (ssize_t)sizeof(res));
-	/* a second user joins in (and so udkd holds more than 1000 descriptors) */
-	attacker2 = flood(f.runtime, SPARE_UID + 1, (unsigned)low.rlim_max + 400, pfd[1]);
+	/* three more users join in (and so udkd holds more than 1000 descriptors) */
+	for (int i = 0; i < 3; i++) {
+		others[i] = flood(f.runtime, SPARE_UID + 1 + (uid_t)i, (unsigned)low.rlim_max + 400, pfd[1]);
+		ASSERT_EQ(read(pfd[0], &res2, sizeof(res2)), (ssize_t)sizeof(res2));
+		others_held += res2.connected;
+	}
 	close(pfd[1]);
-	ASSERT_EQ(read(pfd[0], &res2, sizeof(res2)), (ssize_t)sizeof(res2));
 	close(pfd[0]);
 	t0 = proc_cpu_ticks(f.udkd);
 	usleep(1000000);
@@ -1066,7 +1070,7 @@ TEST_FULL(connection_flood_leaves_root_and_restarts, 300)
 	fds_now = proc_fds(f.udkd);
 	test_log("flood: %u connections attempted, %u held; refusal %s: %s", res.attempted, res.connected,
 		 res.refusal ? udk_error_name(res.refusal) : "none", res.reason);
-	test_log("second user: %u attempted, %u held", res2.attempted, res2.connected);
+	test_log("three other users hold %u more; the last was refused with: %s", others_held, res2.reason);
 	test_log("udkd: %d descriptors (limit %llu), %ld%% CPU while the flood idles, root %s", fds_now,
 		 (unsigned long long)low.rlim_max,
 		 (t1 - t0) * 100 / sysconf(_SC_CLK_TCK), root1 ? "answered" : "NOT answered");
@@ -1112,7 +1116,7 @@ TEST_FULL(connection_flood_leaves_root_and_restarts, 300)
 		int extra = -1;
 		pid_t k = fork();
 		if (k == 0) {
-			become(SPARE_UID + 2);
+			become(SPARE_UID + 4);
 			extra = raw_connect(f.runtime, true);
 			usleep(1000000);
 			_exit(extra >= 0 ? 0 : 1);
@@ -1131,8 +1135,10 @@ TEST_FULL(connection_flood_leaves_root_and_restarts, 300)
 	free(out);
 	kill(attacker, SIGKILL);
 	wait_child(attacker, &st);
-	kill(attacker2, SIGKILL);
-	wait_child(attacker2, &st);
+	for (int i = 0; i < 3; i++) {
+		kill(others[i], SIGKILL);
+		wait_child(others[i], &st);
+	}
 	fixture_stop(&f);
 }
 
