@@ -16,6 +16,7 @@
  * crashes the bundle is disabled with a reason shown by `udkctl drivers`.
  */
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -121,6 +122,17 @@ op_name(uint16_t op)
 	}
 }
 
+static void on_sock(struct loop *l, int fd, uint32_t events, void *data);
+
+static bool
+pending_alive(const struct driver_proc *p, const struct pending *pe)
+{
+	for (const struct pending *x = p->pending; x; x = x->next)
+		if (x == pe)
+			return true;
+	return false;
+}
+
 static void
 pending_timeout(struct loop *l, void *data)
 {
@@ -128,8 +140,25 @@ pending_timeout(struct loop *l, void *data)
 	struct driver_proc *p = pe->proc;
 	struct udkd *d = p->d;
 
-	(void)l;
 	pe->timer = NULL;
+	/*
+	 * udkd may have been busy (a user's flood of connections, all ready at
+	 * once): an answer that came in time may still be unread behind that
+	 * work.  Read what the driver sent before calling it late, so nobody
+	 * can get a healthy driver killed by keeping udkd busy.
+	 */
+	if (p->sock >= 0 && p->state != PROC_DEAD) {
+		struct pollfd pfd = { p->sock, POLLIN, 0 };
+		if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN)) {
+			bool alive;
+			proc_ref(p);
+			on_sock(l, p->sock, EPOLLIN, p);
+			alive = pending_alive(p, pe);
+			proc_unref(p);
+			if (!alive)
+				return;
+		}
+	}
 	pending_unlink(p, pe);
 	udk_set_reason(0, "%s of %s (pid %d) did not answer within %llu ms", op_name(pe->op), proc_label(p), p->pid,
 		       (unsigned long long)pe->timeout_ms);
