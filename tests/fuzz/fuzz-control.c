@@ -161,7 +161,9 @@ send_frame(int fd, uint8_t kind, const uint8_t *p, size_t len)
 			struct iovec iov = { msg, h.size };
 			struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.c,
 					     .msg_controllen = sizeof(control.c) };
-			struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+			struct cmsghdr *c;
+			memset(&control, 0, sizeof(control));
+			c = CMSG_FIRSTHDR(&mh);
 			c->cmsg_level = SOL_SOCKET;
 			c->cmsg_type = SCM_RIGHTS;
 			c->cmsg_len = CMSG_LEN(sizeof(int));
