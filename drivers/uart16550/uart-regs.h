@@ -7,7 +7,9 @@
  * BAR0 (4 KiB, registers, byte wide at 0x00..0x07): the 16550's
  *   RBR/THR, IER, IIR/FCR, LCR, MCR, LSR, MSR, SCR, and DLL/DLM when
  *   LCR.DLAB is set; the divisor divides UART_CLOCK (4 MHz after the
- *   16x oversampling: divisor 1 is 4 Mbaud, the highest rate).
+ *   16x oversampling: divisor 1 is 4 Mbaud, the highest rate); DLD (at 2
+ *   with DLAB, as the XR17V35x's) adds 4 fractional bits, so every common
+ *   rate is within 0.2%.
  *   MCR.AFE (bit 5) is the 16750's automatic RTS/CTS flow control.
  * Extension registers (32 bit) from 0x100, as multi-port PCI UARTs add
  * a burst interface next to the 16550 set:
@@ -31,7 +33,7 @@
 enum {
 	UART_RBR = 0, UART_THR = 0, UART_DLL = 0,
 	UART_IER = 1, UART_DLM = 1,
-	UART_IIR = 2, UART_FCR = 2,
+	UART_IIR = 2, UART_FCR = 2, UART_DLD = 2,
 	UART_LCR = 3,
 	UART_MCR = 4,
 	UART_LSR = 5,

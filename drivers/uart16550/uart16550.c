@@ -156,6 +156,7 @@ static int
 set_line(struct udk_serial_port *port, const struct udk_serial_line *l, void *ctx)
 {
 	struct uart *u = ctx;
+	uint64_t div16;
 	uint32_t div, actual;
 	uint8_t lcr;
 
@@ -163,18 +164,20 @@ set_line(struct udk_serial_port *port, const struct udk_serial_line *l, void *ct
 	if (!l->baud || l->baud > UART_CLOCK_HZ)
 		return udk_error_set(-EINVAL, "%" PRIu32 " baud is beyond this UART: it does %u baud at most", l->baud,
 				     UART_CLOCK_HZ);
-	div = (UART_CLOCK_HZ + l->baud / 2) / l->baud;
-	if (div < 1)
-		div = 1;
-	if (div > 0xffff)
+	/* the divisor in 1/16ths (DLM:DLL . DLD) */
+	div16 = ((uint64_t)UART_CLOCK_HZ * 16 + l->baud / 2) / l->baud;
+	if (div16 > 0xffffull * 16 + 15)
 		return udk_error_set(-EINVAL, "%" PRIu32 " baud is too slow for this UART: it does %u baud at least",
 				     l->baud, UART_CLOCK_HZ / 0xffff + 1);
-	actual = UART_CLOCK_HZ / div;
+	div = (uint32_t)(div16 >> 4);
+	actual = (uint32_t)((uint64_t)UART_CLOCK_HZ * 16 / div16);
 	/* a receiver tolerates about 2% of clock error */
 	if ((uint64_t)(actual > l->baud ? actual - l->baud : l->baud - actual) * 100 > (uint64_t)l->baud * 2)
 		return udk_error_set(-EINVAL, "%" PRIu32 " baud cannot be made from the UART's %u Hz clock: the nearest "
 				     "rates are %u and %u baud",
-				     l->baud, UART_CLOCK_HZ, UART_CLOCK_HZ / (div + 1), UART_CLOCK_HZ / div);
+				     l->baud, UART_CLOCK_HZ,
+				     (uint32_t)((uint64_t)UART_CLOCK_HZ * 16 / (div16 + 1)),
+				     (uint32_t)((uint64_t)UART_CLOCK_HZ * 16 / (div16 > 16 ? div16 - 1 : 16)));
 	lcr = (uint8_t)((l->data_bits - 5) & LCR_WLEN_MASK);
 	if (l->stop_bits == 2)
 		lcr |= LCR_STOP;
@@ -188,10 +191,12 @@ set_line(struct udk_serial_port *port, const struct udk_serial_line *l, void *ct
 	reg_write(u, UART_LCR, lcr | LCR_DLAB);
 	reg_write(u, UART_DLL, (uint8_t)div);
 	reg_write(u, UART_DLM, (uint8_t)(div >> 8));
+	reg_write(u, UART_DLD, (uint8_t)(div16 & 0x0f));
 	reg_write(u, UART_LCR, lcr);
 	u->mcr = (uint8_t)((u->mcr & ~MCR_AFE) | (l->rts_cts ? MCR_AFE : 0));
 	reg_write(u, UART_MCR, u->mcr);
-	udk_log_info("line: %" PRIu32 " baud (divisor %u: %u), %u%c%u%s", l->baud, div, actual, l->data_bits,
+	udk_log_info("line: %" PRIu32 " baud (divisor %u+%u/16: %u), %u%c%u%s", l->baud, div, (unsigned)(div16 & 15),
+		     actual, l->data_bits,
 		     "NOEMS"[l->parity % 5], l->stop_bits, l->rts_cts ? ", RTS/CTS" : "");
 	return 0;
 }

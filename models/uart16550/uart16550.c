@@ -40,13 +40,18 @@
 #ifndef UART_DEFAULT_LINE
 #define UART_DEFAULT_LINE "loopback"
 #endif
+/* the custom board's UART says so in its subsystem id, so a personality
+ * can give it its own name (IOPCISecondaryMatch 0x00021234) */
+#ifndef UART_SUBSYSTEM
+#define UART_SUBSYSTEM 0x0001
+#endif
 
 enum line_kind { LINE_LOOPBACK, LINE_BOARD, LINE_SOCKET, LINE_NONE };
 
 struct uart {
 	struct udk_dm_function *fn;
 	pthread_mutex_t lock;
-	uint8_t ier, lcr, mcr, scr, dll, dlm, lsr_err, msr_last;
+	uint8_t ier, lcr, mcr, scr, dll, dlm, dld, lsr_err, msr_last;
 	uint32_t xctrl;
 	struct uart_shm *shm;
 	uint8_t *tx, *rx;		/* the rings in BAR1 */
@@ -89,8 +94,9 @@ kick(struct uart *u)
 static uint32_t
 baud(const struct uart *u)
 {
-	uint32_t div = (uint32_t)u->dll | (uint32_t)u->dlm << 8;
-	return div ? UART_CLOCK_HZ / div : 0;
+	/* the divisor in 1/16ths: DLM:DLL and DLD's fraction */
+	uint64_t div16 = ((uint64_t)u->dll | (uint64_t)u->dlm << 8) * 16 + (u->dld & 0x0f);
+	return div16 ? (uint32_t)((uint64_t)UART_CLOCK_HZ * 16 / div16) : 0;
 }
 
 /* What the driver has put in the TX ring and not yet sent; corrupt indices read as empty. */
@@ -438,6 +444,10 @@ mmio_write(struct udk_dm_function *fn, int bar, uint64_t off, unsigned width, ui
 			u->ier = b & 0x0f;
 		break;
 	case UART_FCR:
+		if (u->lcr & LCR_DLAB) {
+			u->dld = b & 0x0f;
+			break;
+		}
 		if (b & 0x02) /* clear the receive FIFO */
 			store_release(&u->shm->rx_tail, u->rx_head);
 		break;
@@ -463,6 +473,7 @@ reset(struct udk_dm_function *fn, const char *why)
 	u->lcr = 0x03;
 	u->dll = 12;			/* 333333 baud until the driver says */
 	u->dlm = 0;
+	u->dld = 0;
 	u->xctrl = 0;
 	memset(u->shm, 0, sizeof(*u->shm));
 	u->tx_tail = u->rx_head = 0;
@@ -510,7 +521,7 @@ main(int argc, char **argv)
 		.vendor_id = UART_VENDOR,
 		.device_id = UART_DEVICE,
 		.subsystem_vendor_id = UART_VENDOR,
-		.subsystem_id = 0x0001,
+		.subsystem_id = UART_SUBSYSTEM,
 		.class_code = 0x070002, /* serial controller, 16550-compatible */
 		.revision = 1,
 		.bars = {

@@ -27,6 +27,7 @@
 #include <grp.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -49,6 +50,7 @@ struct serial_port {
 	char *dialin, *callout;		/* full paths */
 	char *pts;			/* "/dev/pts/7" */
 	int peer_fd;			/* the slave, to hang it up at the end */
+	int watch;			/* inotify watch of the pts node, or -1 */
 };
 
 struct serial_state {
@@ -57,6 +59,8 @@ struct serial_state {
 	struct serial_port *ports;
 	uint64_t next_id;
 	gid_t gid;			/* dialout, or -1 */
+	int inotify_fd;			/* closes of the ports' pts nodes */
+	struct loop_source *inotify_src;
 	unsigned created, collisions;
 };
 
@@ -70,6 +74,7 @@ state(struct udkd *d)
 		if (!st)
 			return NULL;
 		st->dev_fd = -1;
+		st->inotify_fd = -1;
 		st->gid = (gid_t)-1;
 		st->next_id = 1;
 		udkd_family_set_state(d, &udkd_family_serial, st);
@@ -199,6 +204,8 @@ port_free(struct udkd *d, struct serial_state *st, struct serial_port *port, con
 	unlinkat(st->dev_fd, entry, 0);
 	snprintf(entry, sizeof(entry), "cu.%s", port->name);
 	unlinkat(st->dev_fd, entry, 0);
+	if (port->watch >= 0)
+		inotify_rm_watch(st->inotify_fd, port->watch);
 	if (port->peer_fd >= 0) {
 		/* apps that have the port open get a hang-up now, even if the
 		 * driver process lingers (needs CAP_SYS_ADMIN; else it comes
@@ -343,6 +350,9 @@ port_create(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 	port->dialin = strdup_printf("%s/tty.%s", st->dev_dir, port->name);
 	port->callout = strdup_printf("%s/cu.%s", st->dev_dir, port->name);
 	port->peer_fd = fcntl(peer, F_DUPFD_CLOEXEC, 3);
+	port->watch = st->inotify_fd >= 0
+			      ? inotify_add_watch(st->inotify_fd, pts, IN_CLOSE_WRITE | IN_CLOSE_NOWRITE)
+			      : -1;
 	port->next = st->ports;
 	st->ports = port;
 	st->created++;
@@ -448,6 +458,31 @@ serial_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 	}
 }
 
+/*
+ * An app closed the port.  The family holds the slave open (settings
+ * persist, the master never sees a hang-up), so the kernel's last close
+ * never comes and an app's TIOCEXCL would outlive it: clear it here, as
+ * the last close does on a UART.
+ */
+static void
+on_inotify(struct loop *l, int fd, uint32_t events, void *data)
+{
+	struct udkd *d = data;
+	struct serial_state *st = state(d);
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n = read(fd, buf, sizeof(buf));
+
+	(void)l;
+	(void)events;
+	for (ssize_t off = 0; st && n > 0 && off + (ssize_t)sizeof(struct inotify_event) <= n;) {
+		const struct inotify_event *ev = (const struct inotify_event *)(buf + off);
+		for (struct serial_port *p = st->ports; p; p = p->next)
+			if (p->watch == ev->wd && p->peer_fd >= 0)
+				ioctl(p->peer_fd, TIOCNXCL);
+		off += (ssize_t)sizeof(*ev) + ev->len;
+	}
+}
+
 /* ---- events ---- */
 
 static void
@@ -484,6 +519,14 @@ serial_init(struct udkd *d)
 		return -ENOMEM;
 	if (getgrnam_r("dialout", &gr, buf, sizeof(buf), &res) == 0 && res)
 		st->gid = res->gr_gid;
+	st->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (st->inotify_fd >= 0 && loop_add_fd(d->loop, st->inotify_fd, EPOLLIN, on_inotify, d, &st->inotify_src) < 0) {
+		close(st->inotify_fd);
+		st->inotify_fd = -1;
+	}
+	if (st->inotify_fd < 0)
+		log_warning(d, "serial: no inotify (%s): an app's TIOCEXCL will outlive it until the port goes",
+			    strerror(errno));
 	udkd_listen(d, UDKD_EV_PROC_DIED, on_event, NULL);
 	udkd_listen(d, UDKD_EV_SERVICE_TERMINATED, on_event, NULL);
 	return 0;
@@ -500,6 +543,10 @@ serial_fini(struct udkd *d)
 		port_free(d, st, st->ports, "udkd is stopping");
 	if (st->dev_fd >= 0)
 		close(st->dev_fd);
+	if (st->inotify_src)
+		loop_source_remove(st->inotify_src);
+	if (st->inotify_fd >= 0)
+		close(st->inotify_fd);
 	free(st->dev_dir);
 	free(st);
 	udkd_family_set_state(d, &udkd_family_serial, NULL);
