@@ -27,6 +27,10 @@ enum serial_op {
 	OP_SERIAL_PORT_STATUS,
 	/* driver -> udkd {port} -> {}: the port is gone (names removed). */
 	OP_SERIAL_PORT_DESTROY,
+	/* driver -> udkd {port} -> {}: set up (packet mode, settings, I/O
+	 * thread): now udkd links the names and registers IOSerialBSDClient,
+	 * so no app opens a port before the driver can hear it. */
+	OP_SERIAL_PORT_PUBLISH,
 };
 
 /* Bounds udkd enforces on driver input. */

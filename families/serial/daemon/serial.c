@@ -51,6 +51,8 @@ struct serial_port {
 	char *pts;			/* "/dev/pts/7" */
 	int peer_fd;			/* the slave, to hang it up at the end */
 	int watch;			/* inotify watch of the pts node, or -1 */
+	bool published;			/* names linked, IOSerialBSDClient registered */
+	char *base, *suffix;
 };
 
 struct serial_state {
@@ -200,10 +202,12 @@ port_free(struct udkd *d, struct serial_state *st, struct serial_port *port, con
 			*pp = port->next;
 			break;
 		}
-	snprintf(entry, sizeof(entry), "tty.%s", port->name);
-	unlinkat(st->dev_fd, entry, 0);
-	snprintf(entry, sizeof(entry), "cu.%s", port->name);
-	unlinkat(st->dev_fd, entry, 0);
+	if (port->published) {
+		snprintf(entry, sizeof(entry), "tty.%s", port->name);
+		unlinkat(st->dev_fd, entry, 0);
+		snprintf(entry, sizeof(entry), "cu.%s", port->name);
+		unlinkat(st->dev_fd, entry, 0);
+	}
 	if (port->watch >= 0)
 		inotify_rm_watch(st->inotify_fd, port->watch);
 	if (port->peer_fd >= 0) {
@@ -213,7 +217,9 @@ port_free(struct udkd *d, struct serial_state *st, struct serial_port *port, con
 		ioctl(port->peer_fd, TIOCVHANGUP);
 		close(port->peer_fd);
 	}
-	log_info(d, "serial port %s removed (%s): %s and %s are gone", port->name, why, port->dialin, port->callout);
+	if (port->published)
+		log_info(d, "serial port %s removed (%s): %s and %s are gone", port->name, why, port->dialin,
+			 port->callout);
 	if (port->client && port->client->state != SVC_TERMINATED)
 		service_terminate(d, port->client, why);
 	service_unref(port->client);
@@ -223,6 +229,8 @@ port_free(struct udkd *d, struct serial_state *st, struct serial_port *port, con
 	free(port->dialin);
 	free(port->callout);
 	free(port->pts);
+	free(port->base);
+	free(port->suffix);
 	free(port);
 }
 
@@ -267,8 +275,8 @@ port_create(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 	uint64_t object = udk_value_get_uint(udk_dict_get(m->body, "object"), 0);
 	char bbuf[32], sbuf[32], why[200];
 	const char *base, *suffix;
-	char *name = NULL, *got_suffix = NULL, pts[64], entry[128];
-	struct udk_value *props, *reply;
+	char *name = NULL, *got_suffix = NULL, pts[64];
+	struct udk_value *reply;
 	struct serial_port *port;
 	int master = -1, peer = -1, fds[2], r;
 	unsigned n_ports = 0;
@@ -321,21 +329,6 @@ port_create(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 		if (fchown(peer, 0, st->gid) < 0 || fchmod(peer, 0660) < 0)
 			log_warning(d, "serial port %s: cannot set the owner of %s: %s", name, pts, strerror(errno));
 	}
-	snprintf(entry, sizeof(entry), "tty.%s", name);
-	if (symlinkat(pts, st->dev_fd, entry) < 0) {
-		r = -errno;
-		reply_err(p, m, r, "cannot make %s/%s: %s", st->dev_dir, entry, strerror(errno));
-		goto out;
-	}
-	snprintf(entry, sizeof(entry), "cu.%s", name);
-	if (symlinkat(pts, st->dev_fd, entry) < 0) {
-		r = -errno;
-		reply_err(p, m, r, "cannot make %s/%s: %s", st->dev_dir, entry, strerror(errno));
-		snprintf(entry, sizeof(entry), "tty.%s", name);
-		unlinkat(st->dev_fd, entry, 0);
-		goto out;
-	}
-
 	port = calloc(1, sizeof(*port));
 	if (!port) {
 		r = -ENOMEM;
@@ -347,6 +340,8 @@ port_create(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 	port->name = name;
 	name = NULL;
 	port->pts = strdup(pts);
+	port->base = strdup(base);
+	port->suffix = strdup(got_suffix);
 	port->dialin = strdup_printf("%s/tty.%s", st->dev_dir, port->name);
 	port->callout = strdup_printf("%s/cu.%s", st->dev_dir, port->name);
 	port->peer_fd = fcntl(peer, F_DUPFD_CLOEXEC, 3);
@@ -362,21 +357,6 @@ port_create(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 			   base, *suffix ? "-" : "", suffix, p->bundle ? p->bundle->identifier : "a driver", port->name);
 	}
 
-	props = udk_value_new_dict();
-	udk_dict_set_string(props, "IOTTYDevice", port->name);
-	udk_dict_set_string(props, "IOTTYBaseName", base);
-	udk_dict_set_string(props, "IOTTYSuffix", got_suffix);
-	udk_dict_set_string(props, "IODialinDevice", port->dialin);
-	udk_dict_set_string(props, "IOCalloutDevice", port->callout);
-	udk_dict_set_string(props, "UDKSerialBackend", "pty");
-	udk_dict_set_string(props, "UDKSerialPty", pts);
-	if (service_new(d, p->instance, "IOSerialBSDClient", class_chain_for("IOSerialBSDClient"), props,
-			&port->client) == 0) {
-		service_ref(port->client);
-		service_register(d, port->client);
-	}
-	udk_value_unref(props);
-
 	reply = udk_value_new_dict();
 	udk_dict_set_uint(reply, "port", port->id);
 	udk_dict_set_string(reply, "name", port->name);
@@ -389,9 +369,6 @@ port_create(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 	fds[1] = peer;
 	proc_reply(p, m, 0, NULL, reply, fds, 2);
 	udk_value_unref(reply);
-	log_info(d, "serial port %s of %s: %s and %s (pty %s)", port->name,
-		 p->bundle ? p->bundle->identifier : "a driver", port->dialin, port->callout,
-		 pts);
 out:
 	if (master >= 0)
 		close(master);
@@ -399,6 +376,46 @@ out:
 		close(peer);
 	free(name);
 	free(got_suffix);
+}
+
+static void
+port_publish(struct udkd *d, struct serial_state *st, struct driver_proc *p, struct wire_msg *m,
+	     struct serial_port *port)
+{
+	struct udk_value *props;
+	char entry[128];
+
+	if (port->published)
+		return proc_reply(p, m, 0, NULL, NULL, NULL, 0);
+	snprintf(entry, sizeof(entry), "tty.%s", port->name);
+	if (symlinkat(port->pts, st->dev_fd, entry) < 0)
+		return reply_err(p, m, -errno, "cannot make %s/%s: %s", st->dev_dir, entry, strerror(errno));
+	snprintf(entry, sizeof(entry), "cu.%s", port->name);
+	if (symlinkat(port->pts, st->dev_fd, entry) < 0) {
+		int e = errno;
+		reply_err(p, m, -e, "cannot make %s/%s: %s", st->dev_dir, entry, strerror(e));
+		snprintf(entry, sizeof(entry), "tty.%s", port->name);
+		unlinkat(st->dev_fd, entry, 0);
+		return;
+	}
+	port->published = true;
+	props = udk_value_new_dict();
+	udk_dict_set_string(props, "IOTTYDevice", port->name);
+	udk_dict_set_string(props, "IOTTYBaseName", port->base);
+	udk_dict_set_string(props, "IOTTYSuffix", port->suffix);
+	udk_dict_set_string(props, "IODialinDevice", port->dialin);
+	udk_dict_set_string(props, "IOCalloutDevice", port->callout);
+	udk_dict_set_string(props, "UDKSerialBackend", "pty");
+	udk_dict_set_string(props, "UDKSerialPty", port->pts);
+	if (service_new(d, port->instance, "IOSerialBSDClient", class_chain_for("IOSerialBSDClient"), props,
+			&port->client) == 0) {
+		service_ref(port->client);
+		service_register(d, port->client);
+	}
+	udk_value_unref(props);
+	log_info(d, "serial port %s of %s: %s and %s (pty %s)", port->name,
+		 p->bundle ? p->bundle->identifier : "a driver", port->dialin, port->callout, port->pts);
+	proc_reply(p, m, 0, NULL, NULL, NULL, 0);
 }
 
 static struct serial_port *
@@ -445,6 +462,12 @@ serial_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 		udk_value_unref(props);
 		return;
 	}
+	case OP_SERIAL_PORT_PUBLISH:
+		port = port_of(st, p, m->body);
+		if (!port)
+			return reply_err(p, m, -ENOENT, "this driver has no such serial port");
+		port_publish(d, st, p, m, port);
+		return;
 	case OP_SERIAL_PORT_DESTROY:
 		port = port_of(st, p, m->body);
 		if (!port)

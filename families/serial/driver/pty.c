@@ -36,6 +36,8 @@ struct pty_termios {
 
 _Static_assert(sizeof(struct pty_termios) <= PTY_TERMIOS_SIZE, "pty_termios fits");
 
+static tcflag_t speed_code(uint32_t baud);
+
 int
 pty_get(int master, void *buf)
 {
@@ -104,6 +106,12 @@ pty_restore_line(int master, const void *good)
 	t.c_iflag = (t.c_iflag & ~(tcflag_t)LINE_IFLAG) | (g->c_iflag & LINE_IFLAG);
 	t.c_ospeed = g->c_ospeed;
 	t.c_ispeed = g->c_ispeed;
+	/* a standard rate goes back as its B-code, not BOTHER (which glibc's
+	 * cfgetospeed, and so stty, cannot read) */
+	if (speed_code(g->c_ospeed) != BOTHER && g->c_ospeed == g->c_ispeed) {
+		t.c_cflag &= ~(tcflag_t)(CBAUD | CBAUDEX | (CBAUD << IBSHIFT));
+		t.c_cflag |= speed_code(g->c_ospeed);
+	}
 	t.c_cc[VSTART] = g->c_cc[VSTART];
 	t.c_cc[VSTOP] = g->c_cc[VSTOP];
 	if (ioctl(master, TCSETS2, &t) < 0)

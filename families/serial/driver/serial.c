@@ -594,6 +594,14 @@ udk_serial_port_create(struct udk_service *self, const struct udk_serial_config 
 		goto fail;
 	}
 	p->thread_started = true;
+	/* only now do the names appear: an app that opens the port at once
+	 * is heard */
+	body = udk_value_new_dict();
+	udk_dict_set_uint(body, "port", p->id);
+	r = rt_call(OP_SERIAL_PORT_PUBLISH, body, NULL);
+	udk_value_unref(body);
+	if (r < 0)
+		goto fail;
 	udk_log_info("serial port %s: %s and %s (%s backend)", p->name, p->dialin, p->callout, p->backend);
 	*ret = p;
 	return 0;

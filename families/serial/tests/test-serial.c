@@ -324,8 +324,9 @@ TEST(socat_roundtrip)
 	env_up(&e, UART("uart0", ""));
 	snprintf(path, sizeof(path), "%s/in.txt", e.f.dir);
 	write_text(path, "socat through a udk serial port\nsecond line\n");
-	out = run(&st, "timeout 20 socat -t 2 -u FILE:%s,rdonly 'FILE:%s,raw,echo=0,b115200' & "
-		  "timeout 20 socat -T 3 -u 'FILE:%s,raw,echo=0,nonblock=0' STDOUT; wait",
+	/* the reader (on tty.) is up before the writer (on cu.) starts */
+	out = run(&st, "(sleep 1; timeout 20 socat -t 2 -u FILE:%s,rdonly 'FILE:%s,raw,echo=0,b115200') & "
+		  "timeout 20 socat -T 4 -u 'FILE:%s,raw,echo=0,b115200,nonblock=0' STDOUT; wait",
 		  path, e.cu, e.tty);
 	ASSERT_TRUE(strstr(out, "socat through a udk serial port\nsecond line\n"));
 	free(out);
