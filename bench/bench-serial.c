@@ -280,10 +280,10 @@ TEST_FULL(bench, 1800)
 		close(e.master);
 	}
 
-	printf("serial bench: %llu MiB of 4 KiB writes, %llu MiB of 1-byte writes, %d round trips\n",
-	       (unsigned long long)(big >> 20), (unsigned long long)(small >> 20), iters);
+	printf("serial bench: %llu MiB of 4 KiB writes, %llu KiB of 1-byte writes, %d round trips\n",
+	       (unsigned long long)(big >> 20), (unsigned long long)(small >> 10), iters);
 	report("throughput, 4 KiB writes (MB/s)", u4 / 1e6, p4 / 1e6, true, 0.8);
-	report("throughput, 1-byte writes (MB/s)", u1 / 1e6, p1 / 1e6, true, 0.8);
+	report("throughput, 1-byte writes (KB/s)", u1 / 1e3, p1 / 1e3, true, 0.8);
 	report("round trip, 1 byte (us, median)", ul1 * 1e6, pl1 * 1e6, false, 2.0);
 	report("round trip, 4 KiB (us, median)", ul4 * 1e6, pl4 * 1e6, false, 2.0);
 	fixture_stop(&f);
