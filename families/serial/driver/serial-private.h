@@ -59,6 +59,7 @@ int bring_consume(struct bring *r, uint32_t n);
 
 /* ---- pty.c ---- */
 
+/* settings buffers: PTY_TERMIOS_SIZE bytes, aligned to 8 (_Alignas(8)) */
 #define PTY_TERMIOS_SIZE 128
 
 int pty_setup(int master, const struct udk_serial_line *line);

@@ -67,11 +67,11 @@ struct udk_serial_port {
 	/* the I/O thread's own */
 	bool rx_blocked;		/* the master took no more: wait for POLLOUT */
 	bool poll_settings;		/* the app cleared EXTPROC: poll the settings */
-	unsigned char seen[PTY_TERMIOS_SIZE];	/* the settings the thread last saw */
+	_Alignas(8) unsigned char seen[PTY_TERMIOS_SIZE];	/* the settings the thread last saw */
 
 	pthread_mutex_t lock;		/* below */
 	struct udk_serial_line line;	/* accepted */
-	unsigned char good[PTY_TERMIOS_SIZE];	/* the termios that goes with @line */
+	_Alignas(8) unsigned char good[PTY_TERMIOS_SIZE];	/* the termios that goes with @line */
 	struct udk_serial_errors errors;
 	uint32_t modem_in;		/* CTS DSR DCD RI as reported */
 	uint32_t modem_out;		/* DTR RTS as driven */
@@ -187,7 +187,7 @@ flush_status(struct udk_serial_port *p, bool force)
 
 struct line_block {
 	struct udk_serial_port *port;
-	unsigned char termios[PTY_TERMIOS_SIZE];
+	_Alignas(8) unsigned char termios[PTY_TERMIOS_SIZE];
 };
 
 static void
@@ -332,7 +332,7 @@ throttle(struct udk_serial_port *p, bool stop)
 static void
 check_settings(struct udk_serial_port *p)
 {
-	unsigned char cur[PTY_TERMIOS_SIZE];
+	_Alignas(8) unsigned char cur[PTY_TERMIOS_SIZE];
 	struct line_block *b;
 
 	if (pty_get(p->master, cur) < 0)

@@ -228,6 +228,7 @@ TEST(dev_as_root)
 TEST(pyserial_loopback_and_settings)
 {
 	struct env e;
+	char *log;
 
 	need_pyserial();
 	env_up(&e, UART("uart0", ""));
@@ -236,7 +237,9 @@ TEST(pyserial_loopback_and_settings)
 	/* pyserial's `baudrate =` reaches the driver */
 	free(check("baud", e.cu, "57600"));
 	ASSERT_TRUE(fixture_wait_output(&e.f, "families serial", "\"baud\":57600", 10000));
-	ASSERT_TRUE(strstr(fixture_log(&e.f), "line: 57600 baud"));
+	log = fixture_log(&e.f);
+	ASSERT_TRUE(strstr(log, "line: 57600 baud"));
+	free(log);
 	env_down(&e);
 }
 
