@@ -90,6 +90,14 @@ write("manifest", "pci.plist", b"""<plist version="1.0"><dict>
 <key>UDKDeadlines</key><dict><key>Start</key><integer>100</integer></dict>
 </dict></dict></dict></plist>""")
 
+# the serial family's port messages (families/serial/daemon/msg.c)
+write("serial-msg", "create", enc({"object": 4294967298, "base": "mycustombasename", "suffix": "123"}))
+write("serial-msg", "status", enc({"port": 1, "status": {
+    "UDKSerialLine": {"baud": 115200, "data_bits": 8, "parity": "none", "stop_bits": 1,
+                      "rts_cts": True, "xon_xoff": False},
+    "UDKSerialErrors": {"framing": 0, "parity": 0, "overrun": 3, "breaks": 0},
+    "UDKSerialRefusal": "the driver refused 5000000 baud"}}))
+write("serial-msg", "bad", enc({"port": 1, "base": "../x", "status": {"IOTTYDevice": "x"}}))
 # control: frames for daemon/control.c from an unprivileged peer
 # (tests/fuzz/fuzz-control.c: u8 kind, u16 length, bytes; kind 1 = u16 op,
 # u16 flags, u32 serial, then the payload; kind 2 = payload in a memfd;
