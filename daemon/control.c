@@ -1098,7 +1098,9 @@ on_client(struct loop *l, int fd, uint32_t events, void *data)
 		client_unref(c);
 		return;
 	}
-	for (int i = 0; i < 32 && !c->dead && !outbox_pending(&c->out) && (events & (EPOLLIN | EPOLLHUP | EPOLLERR));
+	/* a few requests per turn: one busy peer does not hold the loop from the rest */
+	for (int i = 0; i < (quota_privileged(c->uid) ? 32 : 4) && !c->dead && !outbox_pending(&c->out) &&
+			(events & (EPOLLIN | EPOLLHUP | EPOLLERR));
 	     i++) {
 		struct wire_msg m;
 		int r = wire_recv_limited(fd, &m, true, request_limit, c);
