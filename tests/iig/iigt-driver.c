@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * iigt-driver - implements tests/iig/iigt.xml through the code udk-iig
+ * generated from it (iigt-driver.h/.c), so that test-iig.c can call every
+ * kind of method through the generated app stubs.  What each handler does
+ * is in the summaries of iigt.xml.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <udk/driver.h>
+#include <udk/queue.h>
+
+#include "iigt-driver.h"
+
+struct later {
+	struct udk_async_ref *ref;
+	uint64_t n;
+};
+
+static int
+iigt_start(struct udk_service *self, struct udk_service *provider)
+{
+	(void)provider;
+	return udk_service_register(self);
+}
+
+int
+iigt_handle_echo(struct udk_service *client, uint8_t u8, int16_t i16, uint32_t u32, int64_t i64, bool flag,
+		 uint32_t mode, uint8_t *ret_o_u8, int16_t *ret_o_i16, uint32_t *ret_o_u32, int64_t *ret_o_i64,
+		 bool *ret_o_flag, uint32_t *ret_o_mode)
+{
+	(void)client;
+	*ret_o_u8 = u8;
+	*ret_o_i16 = (int16_t)-i16;
+	*ret_o_u32 = u32;
+	*ret_o_i64 = i64;
+	*ret_o_flag = !flag;
+	*ret_o_mode = mode;
+	return 0;
+}
+
+int
+iigt_handle_names(struct udk_service *client, const char *name, char *reply, size_t reply_size)
+{
+	int n;
+
+	(void)client;
+	n = snprintf(reply, reply_size, "hi, %s", name);
+	if (n < 0 || (size_t)n >= reply_size)
+		return udk_error_set(-ENOBUFS, "the reply needs %d bytes", n + 1);
+	return 0;
+}
+
+int
+iigt_handle_blob(struct udk_service *client, const void *data, size_t data_len, uint64_t *ret_len, void *head,
+		 size_t head_size, size_t *ret_head_len)
+{
+	size_t n = data_len < head_size ? data_len : head_size;
+
+	(void)client;
+	memcpy(head, data, n);
+	*ret_head_len = n;
+	*ret_len = data_len;
+	return 0;
+}
+
+int
+iigt_handle_point(struct udk_service *client, const struct iigt_point *p, struct iigt_point *ret_q)
+{
+	(void)client;
+	ret_q->at.x = -p->at.x;
+	ret_q->at.y = -p->at.y;
+	ret_q->flags = ~p->flags;
+	ret_q->tag = p->tag + 1;
+	return 0;
+}
+
+int
+iigt_handle_big(struct udk_service *client, const struct iigt_big *b, struct iigt_big *ret_c)
+{
+	(void)client;
+	ret_c->seed = b->seed;
+	for (size_t i = 0; i < IIGT_BIG_SIZE; i++)
+		ret_c->bytes[i] = (uint8_t)~b->bytes[i];
+	return 0;
+}
+
+/* On the user client's queue, after the call's reply went out. */
+static void
+later_done(void *data)
+{
+	struct later *l = data;
+
+	iigt_later_complete(l->ref, 0, l->n + 1, -1, IIGT_MODE_AUTO);
+	udk_async_ref_free(l->ref);
+	free(l);
+}
+
+int
+iigt_handle_later(struct udk_service *client, const struct udk_async_ref *completion, uint64_t n)
+{
+	struct later *l = calloc(1, sizeof(*l));
+	int r;
+
+	if (!l)
+		return -ENOMEM;
+	l->n = n;
+	r = udk_async_ref_copy(completion, &l->ref);
+	if (r >= 0)
+		r = udk_queue_dispatch_async(udk_service_get_default_queue(client), later_done, l);
+	if (r < 0) {
+		udk_async_ref_free(l->ref);
+		free(l);
+	}
+	return r;
+}
+
+int
+iigt_handle_fail(struct udk_service *client, int32_t code)
+{
+	(void)client;
+	if (code < 0)
+		return udk_error_set(code, "asked to fail with %s", udk_error_name(code));
+	return 0;
+}
+
+int
+iigt_handle_liar(struct udk_service *client, bool lie, bool unterminated, uint32_t *ret_small, char *text,
+		 size_t text_size)
+{
+	(void)client;
+	*ret_small = lie ? 11 : 5;
+	if (unterminated)
+		memset(text, 'x', text_size);
+	else
+		snprintf(text, text_size, "ok");
+	return 0;
+}
+
+int
+iigt_handle_ping(struct udk_service *client)
+{
+	(void)client;
+	return 0;
+}
+
+static const struct udk_class iigt_driver = {
+	UDK_CLASS_INIT,
+	.name = IIGT_SERVICE_CLASS,
+	.start = iigt_start,
+};
+
+static const struct udk_class iigt_user_client = {
+	UDK_CLASS_INIT,
+	.name = IIGT_USER_CLIENT_CLASS,
+	.methods = iigt_dispatch,
+	.n_methods = IIGT_SELECTOR_COUNT,
+};
+
+int
+main(int argc, char **argv)
+{
+	static const struct udk_class *const classes[] = { &iigt_driver, &iigt_user_client, NULL };
+
+	return udk_driver_main(argc, argv, classes);
+}
