@@ -413,8 +413,7 @@ TEST(hello_app_prints_what_the_readme_shows)
 		"found HelloDriver, registry id 0x",
 		"  Greet: Hello, udk, from pid ",
 		"  Add(40, 2) = 42\n",
-		"  Add with one scalar: UDK_E_SCALAR_COUNT: selector 1 (Add): 1 scalar input(s) given, the driver "
-		"expects 2\n",
+		"  Add with one scalar: UDK_E_SCALAR_COUNT: selector 1 (Add): 1 scalar input(s) given, the driver expects 2\n",
 		"  GetEdid wrote the app's buffer: header 00 ff ff ... 00, vendor \"UDK\"\n",
 		"  TickAsync completed: OK, 5 ticks\n",
 		"  Checksum of 1 MiB: 133693440 (right)\n",
