@@ -219,6 +219,9 @@ capture_handle_add_buffers(struct udk_service *uc, const struct capture_buffers 
 
 	if (b->count < 1 || b->count > CAPTURE_MAX_BUFFERS)
 		return udk_error_set(-EINVAL, "1..%d buffers, not %llu", CAPTURE_MAX_BUFFERS, (unsigned long long)b->count);
+	if (b->size != card->frame_size)
+		return udk_error_set(-EINVAL, "each buffer holds one frame of %u bytes; size says %llu", card->frame_size,
+				     (unsigned long long)b->size);
 	pthread_mutex_lock(&card->lock);
 	if (card->n_bufs)
 		r = udk_error_set(-EBUSY, "buffers are added once per session");

@@ -163,6 +163,7 @@ main(int argc, char **argv)
 
 	/* frame buffers: shared memory, prepared for DMA by the driver */
 	bufs.count = nbuf;
+	bufs.size = fmt[3];
 	for (uint64_t i = 0; i < nbuf; i++) {
 		if ((r = udk_buffer_create(fmt[3], 0, &buf[i])) < 0)
 			return die("allocate a frame buffer", r);

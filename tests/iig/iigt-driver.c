@@ -149,6 +149,56 @@ iigt_handle_ping(struct udk_service *client)
 	return 0;
 }
 
+/* The byte sum of @len app bytes at @addr, and optionally fill them with @byte. */
+static int
+touch(struct udk_service *client, uint64_t addr, uint64_t len, int byte, uint64_t *ret_sum)
+{
+	struct udk_address_segment seg = { addr, len };
+	struct udk_memory_descriptor *md = NULL;
+	uint8_t *p;
+	uint64_t n, sum = 0;
+	int r;
+
+	r = udk_user_client_create_memory_descriptor(client, byte >= 0 ? UDK_MEMORY_DIRECTION_INOUT
+								     : UDK_MEMORY_DIRECTION_OUT,
+						     1, &seg, &md);
+	if (r < 0)
+		return r;
+	r = udk_memory_descriptor_map(md, (void **)&p, &n);
+	for (uint64_t i = 0; r >= 0 && i < n; i++) {
+		sum += p[i];
+		if (byte >= 0)
+			p[i] = (uint8_t)byte;
+	}
+	udk_memory_descriptor_unref(md);
+	*ret_sum += sum;
+	return r < 0 ? r : 0;
+}
+
+int
+iigt_handle_fill(struct udk_service *client, const struct iigt_fill *f, uint64_t *ret_old)
+{
+	return touch(client, f->w.addr, f->w.size, (uint8_t)f->byte, ret_old);
+}
+
+int
+iigt_handle_peek(struct udk_service *client, uint64_t addr, uint64_t len, uint64_t *ret_sum)
+{
+	return touch(client, addr, len, -1, ret_sum);
+}
+
+int
+iigt_handle_spans(struct udk_service *client, const struct iigt_spans *s, uint64_t *ret_sum)
+{
+	int r = 0;
+
+	if (s->count > 4)
+		return udk_error_set(-EINVAL, "at most 4 spans, not %llu", (unsigned long long)s->count);
+	for (uint64_t i = 0; r >= 0 && i < s->count; i++)
+		r = touch(client, s->addr[i], IIGT_ANSWER, -1, ret_sum);
+	return r;
+}
+
 #ifndef IIGT_FUZZ
 static const struct udk_class iigt_driver = {
 	UDK_CLASS_INIT,

@@ -22,7 +22,7 @@
 /* what the generator made of iigt.xml, as its reference page says */
 static_assert(IIGT_VERSION == 2, "interface version");
 static_assert(IIGT_LATER_SINCE_VERSION == 2 && IIGT_ECHO_SINCE_VERSION == 1, "since");
-static_assert(IIGT_SELECTOR_COUNT == 10 && IIGT_PING == 9, "selectors, with a gap at 8");
+static_assert(IIGT_SELECTOR_COUNT == 13 && IIGT_PING == 9, "selectors, with a gap at 8");
 static_assert(sizeof(struct iigt_point) == 24 && sizeof(struct iigt_big) == 6008, "layouts");
 static_assert(IIGT_BIG_SIZE == 6000 && IIGT_ANSWER == 42 && IIGT_MODE_AUTO == 7, "constants");
 
@@ -362,12 +362,58 @@ TEST(selector_gaps)
 
 	iigt_up(&e);
 	ASSERT_EQ(iigt_ping(e.conn), 0);
-	/* 8 is a gap in the table, 10 is past it: what an old driver answers
+	/* 8 is a gap in the table, 13 is past it: what an old driver answers
 	 * for a method of a later version */
 	ASSERT_ERR(udk_connection_call(e.conn, 8, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL), -UDK_E_UNKNOWN_SELECTOR);
 	ASSERT_ERR(udk_connection_call(e.conn, IIGT_SELECTOR_COUNT, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL),
 		   -UDK_E_UNKNOWN_SELECTOR);
 	ASSERT_CONTAINS(udk_error_reason(), "is not implemented by " IIGT_USER_CLIENT_CLASS);
+	env_down(&e);
+}
+
+/* Inputs that point to app memory: the typed calls expose it for the call. */
+TEST(memory_the_inputs_point_to)
+{
+	struct env e;
+	uint8_t buf[100], a[42], b[42], c[42];
+	uint64_t sum = 0;
+
+	iigt_up(&e);
+	memset(buf, 1, sizeof(buf));
+	/* a nested struct's window, read and written */
+	{
+		struct iigt_fill f = { .byte = 7, .w = { sizeof(buf), (uint64_t)(uintptr_t)buf } };
+		ASSERT_OK(iigt_fill(e.conn, &f, &sum));
+		ASSERT_EQ(sum, 100);
+		for (size_t i = 0; i < sizeof(buf); i++)
+			ASSERT_EQ(buf[i], 7);
+	}
+	/* scalars: an address and its length */
+	ASSERT_OK(iigt_peek(e.conn, (uint64_t)(uintptr_t)buf, 50, &sum));
+	ASSERT_EQ(sum, 7 * 50);
+	ASSERT_ERR(iigt_peek(e.conn, 0x10, 16, &sum), -UDK_E_BAD_ADDRESS);
+	/* an array of addresses */
+	memset(a, 1, sizeof(a));
+	memset(b, 2, sizeof(b));
+	memset(c, 3, sizeof(c));
+	{
+		struct iigt_spans sp = { 3, { (uint64_t)(uintptr_t)a, (uint64_t)(uintptr_t)b, (uint64_t)(uintptr_t)c, 0 } };
+		ASSERT_OK(iigt_spans(e.conn, &sp, &sum));
+		ASSERT_EQ(sum, 42 * 6);
+		sp.count = 5;
+		ASSERT_ERR(iigt_spans(e.conn, &sp, &sum), -EINVAL);
+	}
+#ifdef UDK_MAX_CALL_RANGES
+	/* with a libudk that bounds what a driver reaches, the same call made
+	 * untyped, exposing nothing, is refused: the typed call's ranges matter */
+	{
+		uint64_t in[2] = { (uint64_t)(uintptr_t)buf, 50 }, out = 0;
+		uint32_t n = 1;
+		ASSERT_ERR(udk_connection_call(e.conn, IIGT_PEEK, in, 2, NULL, 0, &out, &n, NULL, NULL),
+			   -UDK_E_BAD_ADDRESS);
+		ASSERT_CONTAINS(udk_error_reason(), "outside the memory the app exposed");
+	}
+#endif
 	env_down(&e);
 }
 

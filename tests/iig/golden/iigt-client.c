@@ -239,3 +239,145 @@ iigt_ping(struct udk_connection *conn)
 {
 	return udk_connection_call(conn, IIGT_PING, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL);
 }
+
+int
+iigt_fill(struct udk_connection *conn, const struct iigt_fill *f, uint64_t *ret_old)
+{
+	uint64_t out_[1] = { 0 };
+	uint32_t n_out_ = 1;
+	int r_;
+
+	if (!f)
+		return -EINVAL;
+#ifdef UDK_MAX_CALL_RANGES
+	{
+		/* the app memory Fill's inputs point to, for the driver to reach */
+		struct udk_memory_range ranges_[1];
+		struct udk_call_args a_;
+		uint32_t n_ranges_ = 0;
+
+		if (f->w.addr && f->w.size)
+			ranges_[n_ranges_++] = (struct udk_memory_range){
+				.address = (const void *)(uintptr_t)f->w.addr,
+				.length = f->w.size,
+				.direction = UDK_MEMORY_DIRECTION_INOUT,
+			};
+		memset(&a_, 0, sizeof(a_));
+		a_.struct_size = sizeof(a_);
+		a_.struct_input = f;
+		a_.struct_input_size = sizeof(*f);
+		a_.scalar_output = out_;
+		a_.scalar_output_count = n_out_;
+		a_.ranges = ranges_;
+		a_.n_ranges = n_ranges_;
+		r_ = udk_connection_call_args(conn, IIGT_FILL, &a_);
+		n_out_ = a_.scalar_output_count;
+	}
+#else
+	r_ = udk_connection_call(conn, IIGT_FILL, NULL, 0, f, sizeof(*f), out_, &n_out_, NULL,
+				 NULL);
+#endif
+	if (r_ < 0)
+		return r_;
+	/* the driver's answer, against the definition */
+	if (n_out_ != 1)
+		return -UDK_E_PROTOCOL;
+	if (ret_old)
+		*ret_old = out_[0];
+	return r_;
+}
+
+int
+iigt_peek(struct udk_connection *conn, uint64_t addr, uint64_t len, uint64_t *ret_sum)
+{
+	uint64_t in_[2];
+	uint64_t out_[1] = { 0 };
+	uint32_t n_out_ = 1;
+	int r_;
+
+	in_[0] = addr;
+	in_[1] = len;
+#ifdef UDK_MAX_CALL_RANGES
+	{
+		/* the app memory Peek's inputs point to, for the driver to reach */
+		struct udk_memory_range ranges_[1];
+		struct udk_call_args a_;
+		uint32_t n_ranges_ = 0;
+
+		if (addr && len)
+			ranges_[n_ranges_++] = (struct udk_memory_range){
+				.address = (const void *)(uintptr_t)addr,
+				.length = len,
+				.direction = UDK_MEMORY_DIRECTION_OUT,
+			};
+		memset(&a_, 0, sizeof(a_));
+		a_.struct_size = sizeof(a_);
+		a_.scalar_input = in_;
+		a_.scalar_input_count = 2;
+		a_.scalar_output = out_;
+		a_.scalar_output_count = n_out_;
+		a_.ranges = ranges_;
+		a_.n_ranges = n_ranges_;
+		r_ = udk_connection_call_args(conn, IIGT_PEEK, &a_);
+		n_out_ = a_.scalar_output_count;
+	}
+#else
+	r_ = udk_connection_call(conn, IIGT_PEEK, in_, 2, NULL, 0, out_, &n_out_, NULL, NULL);
+#endif
+	if (r_ < 0)
+		return r_;
+	/* the driver's answer, against the definition */
+	if (n_out_ != 1)
+		return -UDK_E_PROTOCOL;
+	if (ret_sum)
+		*ret_sum = out_[0];
+	return r_;
+}
+
+int
+iigt_spans(struct udk_connection *conn, const struct iigt_spans *s, uint64_t *ret_sum)
+{
+	uint64_t out_[1] = { 0 };
+	uint32_t n_out_ = 1;
+	int r_;
+
+	if (!s)
+		return -EINVAL;
+#ifdef UDK_MAX_CALL_RANGES
+	{
+		/* the app memory Spans's inputs point to, for the driver to reach */
+		struct udk_memory_range ranges_[4];
+		struct udk_call_args a_;
+		uint32_t n_ranges_ = 0;
+
+		for (size_t i_ = 0; i_ < 4; i_++)
+			if (s->addr[i_] && IIGT_ANSWER)
+				ranges_[n_ranges_++] = (struct udk_memory_range){
+					.address = (const void *)(uintptr_t)s->addr[i_],
+					.length = IIGT_ANSWER,
+					.direction = UDK_MEMORY_DIRECTION_OUT,
+				};
+		memset(&a_, 0, sizeof(a_));
+		a_.struct_size = sizeof(a_);
+		a_.struct_input = s;
+		a_.struct_input_size = sizeof(*s);
+		a_.scalar_output = out_;
+		a_.scalar_output_count = n_out_;
+		a_.ranges = ranges_;
+		a_.n_ranges = n_ranges_;
+		r_ = udk_connection_call_args(conn, IIGT_SPANS, &a_);
+		n_out_ = a_.scalar_output_count;
+	}
+#else
+	r_ = udk_connection_call(conn, IIGT_SPANS, NULL, 0, s, sizeof(*s), out_, &n_out_, NULL,
+				 NULL);
+#endif
+	if (r_ < 0)
+		return r_;
+	/* the driver's answer, against the definition */
+	if (n_out_ != 1)
+		return -UDK_E_PROTOCOL;
+	if (ret_sum)
+		*ret_sum = out_[0];
+	return r_;
+}

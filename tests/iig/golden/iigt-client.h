@@ -150,6 +150,49 @@ int iigt_liar(struct udk_connection *conn, bool lie, bool unterminated, uint32_t
  */
 int iigt_ping(struct udk_connection *conn);
 
+/*
+ * iigt_fill() - Fill (selector 10): fill app memory, through a nested struct
+ * @f: (in struct iigt_fill, 24 bytes) the byte, and the window
+ * @ret_old: (out uint64) the byte sum of what was there
+ *
+ * The call exposes to the driver the app memory its inputs point to:
+ *   f.w.addr: f.w.size bytes, the driver reads and writes
+ *
+ * Since version 1.
+ * -UDK_E_BAD_ADDRESS: the window is not the app's memory
+ */
+int iigt_fill(struct udk_connection *conn, const struct iigt_fill *f, uint64_t *ret_old);
+
+/*
+ * iigt_peek() - Peek (selector 11): the byte sum of app memory given by
+ * scalars
+ * @addr: (in uint64) where
+ * @len: (in uint64, 0..4096) how many bytes
+ * @ret_sum: (out uint64) their sum
+ *
+ * The call exposes to the driver the app memory its inputs point to:
+ *   addr: len bytes, the driver reads
+ *
+ * Since version 1.
+ * -UDK_E_BAD_ADDRESS: the range is not the app's memory
+ */
+int iigt_peek(struct udk_connection *conn, uint64_t addr, uint64_t len, uint64_t *ret_sum);
+
+/*
+ * iigt_spans() - Spans (selector 12): the byte sum of up to 4 spans of 42
+ * bytes
+ * @s: (in struct iigt_spans, 40 bytes) the spans
+ * @ret_sum: (out uint64) their sum
+ *
+ * The call exposes to the driver the app memory its inputs point to:
+ *   each non-zero s.addr: IIGT_ANSWER bytes, the driver reads
+ *
+ * Since version 1.
+ * -EINVAL: count is above 4
+ * -UDK_E_BAD_ADDRESS: a span is not the app's memory
+ */
+int iigt_spans(struct udk_connection *conn, const struct iigt_spans *s, uint64_t *ret_sum);
+
 #ifdef __cplusplus
 }
 #endif

@@ -354,6 +354,79 @@ iigt__ping(struct udk_service *client, void *reference, struct udk_method_args *
 	return r_;
 }
 
+static int
+iigt__fill(struct udk_service *client, void *reference, struct udk_method_args *args)
+{
+	struct iigt_fill f;
+	uint64_t old = 0;
+	int r_;
+
+	(void)reference;
+	/* a copy: aligned, and out of the app's reach */
+	if (args->struct_input_descriptor) {
+		r_ = udk_memory_descriptor_read(args->struct_input_descriptor, 0, &f, sizeof(f));
+		if (r_ < 0)
+			return r_;
+	} else {
+		memcpy(&f, args->struct_input, sizeof(f));
+	}
+	r_ = iigt_handle_fill(client, &f, &old);
+	if (r_ < 0) {
+		iigt__check_error(10, r_);
+		return r_;
+	}
+	args->scalar_output[0] = old;
+	args->scalar_output_count = 1;
+	return r_;
+}
+
+static int
+iigt__peek(struct udk_service *client, void *reference, struct udk_method_args *args)
+{
+	uint64_t sum = 0;
+	int r_;
+
+	(void)reference;
+	if (args->scalar_input[1] > UINT64_C(4096))
+		return udk_error_set(-EINVAL,
+				     "selector 11 (Peek): len is %llu, the driver takes 0..4096",
+				     (unsigned long long)args->scalar_input[1]);
+	r_ = iigt_handle_peek(client, args->scalar_input[0], args->scalar_input[1], &sum);
+	if (r_ < 0) {
+		iigt__check_error(11, r_);
+		return r_;
+	}
+	args->scalar_output[0] = sum;
+	args->scalar_output_count = 1;
+	return r_;
+}
+
+static int
+iigt__spans(struct udk_service *client, void *reference, struct udk_method_args *args)
+{
+	struct iigt_spans s;
+	uint64_t sum = 0;
+	int r_;
+
+	(void)reference;
+	/* a copy: aligned, and out of the app's reach */
+	if (args->struct_input_descriptor) {
+		r_ = udk_memory_descriptor_read(args->struct_input_descriptor, 0, &s, sizeof(s));
+		if (r_ < 0)
+			return r_;
+	} else {
+		memcpy(&s, args->struct_input, sizeof(s));
+	}
+	r_ = iigt_handle_spans(client, &s, &sum);
+	if (r_ < 0) {
+		iigt__check_error(12, r_);
+		return r_;
+	}
+	args->scalar_output[0] = sum;
+	args->scalar_output_count = 1;
+	return r_;
+}
+
 /*
  * A handler returned @code: warn, once per method, when iigt.xml does not
  * list it, so that the reference page stays true.
@@ -399,6 +472,23 @@ iigt__check_error(unsigned selector, int code)
 		break;
 	case IIGT_PING:
 		name_ = "Ping";
+		break;
+	case IIGT_FILL:
+		if (code == -UDK_E_BAD_ADDRESS)
+			return;
+		name_ = "Fill";
+		break;
+	case IIGT_PEEK:
+		if (code == -UDK_E_BAD_ADDRESS)
+			return;
+		name_ = "Peek";
+		break;
+	case IIGT_SPANS:
+		if (code == -EINVAL)
+			return;
+		if (code == -UDK_E_BAD_ADDRESS)
+			return;
+		name_ = "Spans";
 		break;
 	default:
 		return;
@@ -502,6 +592,33 @@ const struct udk_method_dispatch iigt_dispatch[IIGT_SELECTOR_COUNT] = {
 		.check_scalar_input_count = 0,
 		.check_structure_input_size = 0,
 		.check_scalar_output_count = 0,
+		.check_structure_output_size = 0,
+	},
+	[IIGT_FILL] = {
+		.function = iigt__fill,
+		.name = "Fill",
+		.check_completion_exists = 0,
+		.check_scalar_input_count = 0,
+		.check_structure_input_size = sizeof(struct iigt_fill),
+		.check_scalar_output_count = 1,
+		.check_structure_output_size = 0,
+	},
+	[IIGT_PEEK] = {
+		.function = iigt__peek,
+		.name = "Peek",
+		.check_completion_exists = 0,
+		.check_scalar_input_count = 2,
+		.check_structure_input_size = 0,
+		.check_scalar_output_count = 1,
+		.check_structure_output_size = 0,
+	},
+	[IIGT_SPANS] = {
+		.function = iigt__spans,
+		.name = "Spans",
+		.check_completion_exists = 0,
+		.check_scalar_input_count = 0,
+		.check_structure_input_size = sizeof(struct iigt_spans),
+		.check_scalar_output_count = 1,
 		.check_structure_output_size = 0,
 	},
 };

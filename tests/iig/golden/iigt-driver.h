@@ -139,6 +139,35 @@ int iigt_handle_liar(struct udk_service *client, bool lie, bool unterminated, ui
 /* iigt_handle_ping() - Ping (selector 9): no arguments, no results */
 int iigt_handle_ping(struct udk_service *client);
 
+/*
+ * iigt_handle_fill() - Fill (selector 10): fill app memory, through a nested
+ * struct
+ * @f: (in struct iigt_fill, 24 bytes) the byte, and the window
+ * @ret_old: (out uint64) the byte sum of what was there
+ * -UDK_E_BAD_ADDRESS: the window is not the app's memory
+ */
+int iigt_handle_fill(struct udk_service *client, const struct iigt_fill *f, uint64_t *ret_old);
+
+/*
+ * iigt_handle_peek() - Peek (selector 11): the byte sum of app memory given by
+ * scalars
+ * @addr: (in uint64) where
+ * @len: (in uint64, 0..4096) how many bytes
+ * @ret_sum: (out uint64) their sum
+ * -UDK_E_BAD_ADDRESS: the range is not the app's memory
+ */
+int iigt_handle_peek(struct udk_service *client, uint64_t addr, uint64_t len, uint64_t *ret_sum);
+
+/*
+ * iigt_handle_spans() - Spans (selector 12): the byte sum of up to 4 spans of
+ * 42 bytes
+ * @s: (in struct iigt_spans, 40 bytes) the spans
+ * @ret_sum: (out uint64) their sum
+ * -EINVAL: count is above 4
+ * -UDK_E_BAD_ADDRESS: a span is not the app's memory
+ */
+int iigt_handle_spans(struct udk_service *client, const struct iigt_spans *s, uint64_t *ret_sum);
+
 #ifdef __cplusplus
 }
 #endif

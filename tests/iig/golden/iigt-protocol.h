@@ -73,6 +73,36 @@ static_assert(sizeof(struct iigt_big) == 6008, "struct iigt_big is 6008 bytes on
 static_assert(offsetof(struct iigt_big, seed) == 0, "iigt_big.seed is at offset 0 on the wire");
 static_assert(offsetof(struct iigt_big, bytes) == 8, "iigt_big.bytes is at offset 8 on the wire");
 
+/* struct iigt_window - app memory passed by address */
+struct iigt_window {
+	uint64_t size;	/* bytes at addr */
+	uint64_t addr;	/* read and written by the driver */
+};
+static_assert(sizeof(struct iigt_window) == 16, "struct iigt_window is 16 bytes on the wire");
+static_assert(offsetof(struct iigt_window, size) == 0,
+	      "iigt_window.size is at offset 0 on the wire");
+static_assert(offsetof(struct iigt_window, addr) == 8,
+	      "iigt_window.addr is at offset 8 on the wire");
+
+/* struct iigt_fill - a nested window */
+struct iigt_fill {
+	uint64_t byte;	/* what to fill it with */
+	struct iigt_window w;	/* where */
+};
+static_assert(sizeof(struct iigt_fill) == 24, "struct iigt_fill is 24 bytes on the wire");
+static_assert(offsetof(struct iigt_fill, byte) == 0, "iigt_fill.byte is at offset 0 on the wire");
+static_assert(offsetof(struct iigt_fill, w) == 8, "iigt_fill.w is at offset 8 on the wire");
+
+/* struct iigt_spans - an array of addresses */
+struct iigt_spans {
+	uint64_t count;	/* entries used */
+	uint64_t addr[4];	/* 42 bytes each, read */
+};
+static_assert(sizeof(struct iigt_spans) == 40, "struct iigt_spans is 40 bytes on the wire");
+static_assert(offsetof(struct iigt_spans, count) == 0,
+	      "iigt_spans.count is at offset 0 on the wire");
+static_assert(offsetof(struct iigt_spans, addr) == 8, "iigt_spans.addr is at offset 8 on the wire");
+
 /* Selectors: what udk_connection_call() names a method by. */
 enum iigt_selector {
 	IIGT_ECHO = 0,	/* every scalar type there and back */
@@ -84,9 +114,12 @@ enum iigt_selector {
 	IIGT_FAIL = 6,	/* fail with the code asked for */
 	IIGT_LIAR = 7,	/* break the definition on request */
 	IIGT_PING = 9,	/* no arguments, no results */
+	IIGT_FILL = 10,	/* fill app memory, through a nested struct */
+	IIGT_PEEK = 11,	/* the byte sum of app memory given by scalars */
+	IIGT_SPANS = 12,	/* the byte sum of up to 4 spans of 42 bytes */
 };
 /* One more than the highest selector: the dispatch table's length. */
-#define IIGT_SELECTOR_COUNT 10
+#define IIGT_SELECTOR_COUNT 13
 
 /* The interface version that added each method. */
 #define IIGT_ECHO_SINCE_VERSION 1
@@ -98,5 +131,8 @@ enum iigt_selector {
 #define IIGT_FAIL_SINCE_VERSION 1
 #define IIGT_LIAR_SINCE_VERSION 1
 #define IIGT_PING_SINCE_VERSION 1
+#define IIGT_FILL_SINCE_VERSION 1
+#define IIGT_PEEK_SINCE_VERSION 1
+#define IIGT_SPANS_SINCE_VERSION 1
 
 #endif
