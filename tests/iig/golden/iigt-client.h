@@ -22,9 +22,11 @@ extern "C" {
 /*
  * Typed calls of iigt's external methods.  Each returns 0, or a negative
  * code: -errno or -UDK_E_*, with the driver's sentence in
- * udk_error_reason().  Outputs are written only on success.  Every method
- * can also fail as any call can: UDK_E_DRIVER_DIED, UDK_E_TERMINATED,
- * UDK_E_REVOKED, UDK_E_DEADLINE, UDK_E_PROTOCOL (see iigt.md).
+ * udk_error_reason().  Scalar and structure outputs are written only on
+ * success (a string or bytes buffer may hold what a driver sent that broke
+ * the definition).  Every method can also fail as any call can:
+ * UDK_E_DRIVER_DIED, UDK_E_TERMINATED, UDK_E_REVOKED, UDK_E_DEADLINE,
+ * UDK_E_PROTOCOL (see iigt.md).
  */
 
 /*
