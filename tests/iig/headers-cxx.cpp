@@ -14,5 +14,5 @@ main()
 
 	(void)done;
 	(void)h;
-	return IIGT_SELECTOR_COUNT == 13 ? 0 : 1;
+	return IIGT_SELECTOR_COUNT == 14 ? 0 : 1;
 }

@@ -199,6 +199,38 @@ iigt_handle_spans(struct udk_service *client, const struct iigt_spans *s, uint64
 	return r;
 }
 
+/* On the user client's queue, after the call's reply went out. */
+static void
+touch_done(void *data)
+{
+	struct later *l = data;
+
+	iigt_touch_complete(l->ref, 0, l->n);
+	udk_async_ref_free(l->ref);
+	free(l);
+}
+
+int
+iigt_handle_touch(struct udk_service *client, const struct udk_async_ref *completion, const struct iigt_window *w)
+{
+	struct later *l = calloc(1, sizeof(*l));
+	int r;
+
+	if (!l)
+		return -ENOMEM;
+	/* the memory is reachable during the call only: read it now */
+	r = touch(client, w->addr, w->size, -1, &l->n);
+	if (r >= 0)
+		r = udk_async_ref_copy(completion, &l->ref);
+	if (r >= 0)
+		r = udk_queue_dispatch_async(udk_service_get_default_queue(client), touch_done, l);
+	if (r < 0) {
+		udk_async_ref_free(l->ref);
+		free(l);
+	}
+	return r;
+}
+
 #ifndef IIGT_FUZZ
 static const struct udk_class iigt_driver = {
 	UDK_CLASS_INIT,

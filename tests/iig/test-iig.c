@@ -22,7 +22,7 @@
 /* what the generator made of iigt.xml, as its reference page says */
 static_assert(IIGT_VERSION == 2, "interface version");
 static_assert(IIGT_LATER_SINCE_VERSION == 2 && IIGT_ECHO_SINCE_VERSION == 1, "since");
-static_assert(IIGT_SELECTOR_COUNT == 13 && IIGT_PING == 9, "selectors, with a gap at 8");
+static_assert(IIGT_SELECTOR_COUNT == 14 && IIGT_PING == 9, "selectors, with a gap at 8");
 static_assert(sizeof(struct iigt_point) == 24 && sizeof(struct iigt_big) == 6008, "layouts");
 static_assert(IIGT_BIG_SIZE == 6000 && IIGT_ANSWER == 42 && IIGT_MODE_AUTO == 7, "constants");
 
@@ -362,13 +362,29 @@ TEST(selector_gaps)
 
 	iigt_up(&e);
 	ASSERT_EQ(iigt_ping(e.conn), 0);
-	/* 8 is a gap in the table, 13 is past it: what an old driver answers
+	/* 8 is a gap in the table, 14 is past it: what an old driver answers
 	 * for a method of a later version */
 	ASSERT_ERR(udk_connection_call(e.conn, 8, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL), -UDK_E_UNKNOWN_SELECTOR);
 	ASSERT_ERR(udk_connection_call(e.conn, IIGT_SELECTOR_COUNT, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL),
 		   -UDK_E_UNKNOWN_SELECTOR);
 	ASSERT_CONTAINS(udk_error_reason(), "is not implemented by " IIGT_USER_CLIENT_CLASS);
 	env_down(&e);
+}
+
+struct touched {
+	int calls, status;
+	uint64_t sum;
+};
+
+static void
+touched_done(struct udk_connection *conn, int status, uint64_t sum, void *userdata)
+{
+	struct touched *t = userdata;
+
+	(void)conn;
+	t->calls++;
+	t->status = status;
+	t->sum = sum;
 }
 
 /* Inputs that point to app memory: the typed calls expose it for the call. */
@@ -402,6 +418,17 @@ TEST(memory_the_inputs_point_to)
 		ASSERT_EQ(sum, 42 * 6);
 		sp.count = 5;
 		ASSERT_ERR(iigt_spans(e.conn, &sp, &sum), -EINVAL);
+	}
+	/* an asynchronous call: the memory is reachable until its reply */
+	{
+		struct iigt_window w = { 42, (uint64_t)(uintptr_t)b };
+		struct touched t = { 0 };
+		ASSERT_OK(iigt_touch(e.conn, &w, touched_done, &t));
+		for (int i = 0; i < 50 && !t.calls; i++)
+			udk_connection_dispatch(e.conn, 100);
+		ASSERT_EQ(t.calls, 1);
+		ASSERT_OK(t.status);
+		ASSERT_EQ(t.sum, 2 * 42);
 	}
 #ifdef UDK_MAX_CALL_RANGES
 	/* with a libudk that bounds what a driver reaches, the same call made

@@ -351,7 +351,7 @@ iigt_spans(struct udk_connection *conn, const struct iigt_spans *s, uint64_t *re
 		uint32_t n_ranges_ = 0;
 
 		for (size_t i_ = 0; i_ < 4; i_++)
-			if (s->addr[i_] && IIGT_ANSWER)
+			if (s->addr[i_])
 				ranges_[n_ranges_++] = (struct udk_memory_range){
 					.address = (const void *)(uintptr_t)s->addr[i_],
 					.length = IIGT_ANSWER,
@@ -379,5 +379,79 @@ iigt_spans(struct udk_connection *conn, const struct iigt_spans *s, uint64_t *re
 		return -UDK_E_PROTOCOL;
 	if (ret_sum)
 		*ret_sum = out_[0];
+	return r_;
+}
+
+/* the app's typed callback, until the completion comes */
+struct iigt__touch_closure {
+	iigt_touch_done_fn done;
+	void *userdata;
+};
+
+static void
+iigt__touch_done(struct udk_connection *conn, int status, const uint64_t *values, uint32_t count,
+		 void *data)
+{
+	struct iigt__touch_closure cl_ = *(struct iigt__touch_closure *)data;
+	uint64_t sum = 0;
+
+	free(data);
+	if (count != 1) {
+		/* the driver broke the definition: no values */
+		if (status >= 0)
+			status = -UDK_E_PROTOCOL;
+	} else {
+		sum = values[0];
+	}
+	cl_.done(conn, status, sum, cl_.userdata);
+}
+
+int
+iigt_touch(struct udk_connection *conn, const struct iigt_window *w, iigt_touch_done_fn done,
+	   void *userdata)
+{
+	struct iigt__touch_closure *cl_;
+	int r_;
+
+	if (!w || !done)
+		return -EINVAL;
+	cl_ = malloc(sizeof(*cl_));
+	if (!cl_)
+		return -ENOMEM;
+	cl_->done = done;
+	cl_->userdata = userdata;
+#ifdef UDK_MAX_CALL_RANGES
+	{
+		/* the app memory Touch's inputs point to, for the driver to reach */
+		struct udk_memory_range ranges_[1];
+		struct udk_call_args a_;
+		uint32_t n_ranges_ = 0;
+
+		if (w->addr && w->size)
+			ranges_[n_ranges_++] = (struct udk_memory_range){
+				.address = (const void *)(uintptr_t)w->addr,
+				.length = w->size,
+				.direction = UDK_MEMORY_DIRECTION_INOUT,
+			};
+		memset(&a_, 0, sizeof(a_));
+		a_.struct_size = sizeof(a_);
+		a_.struct_input = w;
+		a_.struct_input_size = sizeof(*w);
+		a_.ranges = ranges_;
+		a_.n_ranges = n_ranges_;
+		r_ = udk_connection_call_args_async(conn, IIGT_TOUCH, &a_, iigt__touch_done, cl_);
+	}
+#else
+	r_ = udk_connection_call_async(conn, IIGT_TOUCH, NULL, 0, w, sizeof(*w), NULL, NULL, NULL,
+				       NULL, iigt__touch_done, cl_);
+#endif
+	if (r_ < 0) {
+		/* a refused call never completes, so the closure is ours again; a
+		 * connection that died during the call still completes, with the
+		 * same code, so it is not (udk_connection_call_async) */
+		if (r_ != -UDK_E_DRIVER_DIED && r_ != -UDK_E_TERMINATED && r_ != -UDK_E_REVOKED)
+			free(cl_);
+		return r_;
+	}
 	return r_;
 }

@@ -195,6 +195,34 @@ int iigt_peek(struct udk_connection *conn, uint64_t addr, uint64_t len, uint64_t
  */
 int iigt_spans(struct udk_connection *conn, const struct iigt_spans *s, uint64_t *ret_sum);
 
+/*
+ * iigt_touch_done_fn - how Touch completes.
+ * @status: >= 0, or the driver's error, or UDK_E_DRIVER_DIED
+ *           when the driver dies first
+ * @sum: (uint64) the byte sum of the window, read during the call
+ * Runs once, from udk_connection_dispatch(), when the call was
+ * accepted (iigt_touch() returned >= 0).
+ */
+typedef void (*iigt_touch_done_fn)(struct udk_connection *conn, int status, uint64_t sum,
+				   void *userdata);
+
+/*
+ * iigt_touch() - Touch (selector 13, asynchronous): read app memory, complete
+ * later
+ * @w: (in struct iigt_window, 16 bytes) the memory, exposed until the
+ *     immediate reply
+ * @done: runs when the driver completes the call
+ * @userdata: passed to @done
+ *
+ * The call exposes to the driver the app memory its inputs point to:
+ *   w.addr: w.size bytes, the driver reads and writes
+ *
+ * Since version 2. Older drivers answer UDK_E_UNKNOWN_SELECTOR.
+ * -UDK_E_BAD_ADDRESS: the window is not the app's memory
+ */
+int iigt_touch(struct udk_connection *conn, const struct iigt_window *w, iigt_touch_done_fn done,
+	       void *userdata);
+
 #ifdef __cplusplus
 }
 #endif

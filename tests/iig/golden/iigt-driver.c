@@ -427,6 +427,29 @@ iigt__spans(struct udk_service *client, void *reference, struct udk_method_args 
 	return r_;
 }
 
+static int
+iigt__touch(struct udk_service *client, void *reference, struct udk_method_args *args)
+{
+	struct iigt_window w;
+	int r_;
+
+	(void)reference;
+	/* a copy: aligned, and out of the app's reach */
+	if (args->struct_input_descriptor) {
+		r_ = udk_memory_descriptor_read(args->struct_input_descriptor, 0, &w, sizeof(w));
+		if (r_ < 0)
+			return r_;
+	} else {
+		memcpy(&w, args->struct_input, sizeof(w));
+	}
+	r_ = iigt_handle_touch(client, args->completion, &w);
+	if (r_ < 0) {
+		iigt__check_error(13, r_);
+		return r_;
+	}
+	return r_;
+}
+
 /*
  * A handler returned @code: warn, once per method, when iigt.xml does not
  * list it, so that the reference page stays true.
@@ -490,6 +513,11 @@ iigt__check_error(unsigned selector, int code)
 			return;
 		name_ = "Spans";
 		break;
+	case IIGT_TOUCH:
+		if (code == -UDK_E_BAD_ADDRESS)
+			return;
+		name_ = "Touch";
+		break;
 	default:
 		return;
 	}
@@ -510,6 +538,15 @@ iigt_later_complete(const struct udk_async_ref *completion, int status, uint64_t
 	v_[1] = (uint64_t)(int64_t)sign;
 	v_[2] = (uint64_t)mode;
 	return udk_async_complete(completion, status, v_, 3);
+}
+
+int
+iigt_touch_complete(const struct udk_async_ref *completion, int status, uint64_t sum)
+{
+	uint64_t v_[1];
+
+	v_[0] = sum;
+	return udk_async_complete(completion, status, v_, 1);
 }
 
 const struct udk_method_dispatch iigt_dispatch[IIGT_SELECTOR_COUNT] = {
@@ -619,6 +656,15 @@ const struct udk_method_dispatch iigt_dispatch[IIGT_SELECTOR_COUNT] = {
 		.check_scalar_input_count = 0,
 		.check_structure_input_size = sizeof(struct iigt_spans),
 		.check_scalar_output_count = 1,
+		.check_structure_output_size = 0,
+	},
+	[IIGT_TOUCH] = {
+		.function = iigt__touch,
+		.name = "Touch",
+		.check_completion_exists = 1,
+		.check_scalar_input_count = 0,
+		.check_structure_input_size = sizeof(struct iigt_window),
+		.check_scalar_output_count = 0,
 		.check_structure_output_size = 0,
 	},
 };

@@ -168,6 +168,26 @@ int iigt_handle_peek(struct udk_service *client, uint64_t addr, uint64_t len, ui
  */
 int iigt_handle_spans(struct udk_service *client, const struct iigt_spans *s, uint64_t *ret_sum);
 
+/*
+ * iigt_handle_touch() - Touch (selector 13, asynchronous): read app memory,
+ * complete later
+ * @completion: copy it (udk_async_ref_copy) and finish the call later with
+ *               iigt_touch_complete()
+ * @w: (in struct iigt_window, 16 bytes) the memory, exposed until the
+ *     immediate reply
+ * -UDK_E_BAD_ADDRESS: the window is not the app's memory
+ */
+int iigt_handle_touch(struct udk_service *client, const struct udk_async_ref *completion,
+		      const struct iigt_window *w);
+
+/*
+ * iigt_touch_complete() - finish a Touch call: deliver @status and the values
+ * to the app.
+ * @sum: (uint64) the byte sum of the window, read during the call
+ * Any thread.  -UDK_E_TERMINATED when the app has gone.
+ */
+int iigt_touch_complete(const struct udk_async_ref *completion, int status, uint64_t sum);
+
 #ifdef __cplusplus
 }
 #endif

@@ -117,9 +117,10 @@ enum iigt_selector {
 	IIGT_FILL = 10,	/* fill app memory, through a nested struct */
 	IIGT_PEEK = 11,	/* the byte sum of app memory given by scalars */
 	IIGT_SPANS = 12,	/* the byte sum of up to 4 spans of 42 bytes */
+	IIGT_TOUCH = 13,	/* read app memory, complete later */
 };
 /* One more than the highest selector: the dispatch table's length. */
-#define IIGT_SELECTOR_COUNT 13
+#define IIGT_SELECTOR_COUNT 14
 
 /* The interface version that added each method. */
 #define IIGT_ECHO_SINCE_VERSION 1
@@ -134,5 +135,6 @@ enum iigt_selector {
 #define IIGT_FILL_SINCE_VERSION 1
 #define IIGT_PEEK_SINCE_VERSION 1
 #define IIGT_SPANS_SINCE_VERSION 1
+#define IIGT_TOUCH_SINCE_VERSION 2
 
 #endif
