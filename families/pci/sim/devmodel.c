@@ -898,6 +898,13 @@ handle_channel(struct udk_dm_function *fn, struct wire_msg *m)
 		break;
 	}
 	case OP_PCI_RESET:
+		if (!HAS_OP(fn, reset)) {
+			/* like VFIO_DEVICE_RESET on a function without FLR, PM or bus reset */
+			chan_reply(fn, m, -UDK_E_UNSUPPORTED,
+				   "the device has no reset method (no function level reset); its state stays as it is",
+				   NULL, NULL, 0);
+			break;
+		}
 		iommu_clear(fn);
 		for (unsigned i = 0; i < 6; i++)
 			if (fn->bar_addr[i] && !(fn->bars[i].flags & UDK_DM_BAR_READONLY))
@@ -1001,7 +1008,13 @@ handle_udkd(struct udk_dm *dm, struct wire_msg *m)
 	case OP_DRV_PROVIDER_EVENT: {
 		struct udk_dm_function *fn = function_by_id(dm, udk_value_get_uint(udk_dict_get(m->body, "object"), 0));
 		if (fn && streq(udk_dict_get_string(m->body, "event"), "client-died")) {
-			udk_dm_log(dm, UDK_LOG_NOTICE, "the driver of function %u died: resetting it", fn->index);
+			if (HAS_OP(fn, reset))
+				udk_dm_log(dm, UDK_LOG_NOTICE, "the driver of function %u died: resetting it", fn->index);
+			else
+				udk_dm_log(dm, UDK_LOG_NOTICE,
+					   "the driver of function %u died: its DMA mappings and interrupts are gone; the "
+					   "device has no reset method, its registers stay as they are",
+					   fn->index);
 			if (fn->chan >= 0)
 				channel_close(fn, "its driver died");
 			else {
