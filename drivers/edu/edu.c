@@ -142,7 +142,9 @@ edu_start(struct udk_service *self, struct udk_service *provider)
 	pthread_mutex_init(&e->op_lock, NULL);
 	if ((r = udk_pci_open(provider, &e->pci)) < 0)
 		return r;
-	e->id = reg(e, EDU_ID);
+	/* a backend that cannot reach the registers says why (sysfs: bind the device to vfio-pci) */
+	if ((r = udk_pci_memory_read32(e->pci, 0, EDU_ID, &e->id)) < 0)
+		return r;
 	if ((e->id & EDU_ID_MASK) != EDU_ID_MAGIC)
 		return udk_error_set(-ENODEV, "BAR0 does not look like an edu device (ID register 0x%08x)", e->id);
 	wreg(e, EDU_LIVENESS, 0x5a5aa5a5u);
