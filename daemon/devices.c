@@ -28,6 +28,9 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/vfio.h>
+#include <pthread.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 
 #include "proto.h"
@@ -386,49 +389,13 @@ open_sysfs(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct ser
 	udk_value_unref(info);
 }
 
+/* VFIO (functions at the end of the file, for the PCI family's move to families/pci/) */
+static void vfio_open_provider(struct udkd *d, struct driver_proc *p, const struct wire_msg *m, struct service *s);
+
 static void
 open_vfio(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct service *s)
 {
-	const char *loc = udk_dict_get_string(s->props, "pci-location");
-	int64_t group = udk_dict_get_int(s->props, "UDKIOMMUGroup", -1);
-	char *path = strdup_printf("%s/%" PRId64, d->vfio_dev_dir, group);
-	char *cpath = strdup_printf("%s/vfio", d->vfio_dev_dir);
-	struct udk_value *info;
-	int fds[2] = { -1, -1 };
-
-	if (!path || !cpath || group < 0) {
-		proc_reply(p, m, -UDK_E_UNSUPPORTED, "this function has no IOMMU group", NULL, NULL, 0);
-		goto out;
-	}
-	fds[0] = open(cpath, O_RDWR | O_CLOEXEC);
-	if (fds[0] < 0) {
-		char *why = strdup_printf("cannot open %s: %s; load the vfio-pci module and give udkd access to it",
-					  cpath, strerror(errno));
-		proc_reply(p, m, -UDK_E_UNSUPPORTED, why, NULL, NULL, 0);
-		free(why);
-		goto out;
-	}
-	fds[1] = open(path, O_RDWR | O_CLOEXEC);
-	if (fds[1] < 0) {
-		char *why = strdup_printf("cannot open %s: %s; %s", path, strerror(errno),
-					  errno == EBUSY ? "another process holds the group"
-							 : "bind the function to vfio-pci and give udkd access to the group");
-		proc_reply(p, m, errno == EBUSY ? -UDK_E_BUSY : -UDK_E_UNSUPPORTED, why, NULL, NULL, 0);
-		free(why);
-		goto out;
-	}
-	info = udk_value_new_dict();
-	udk_dict_set_string(info, "backend", "vfio");
-	udk_dict_set_string(info, "location", loc);
-	udk_dict_set(info, "bars", udk_dict_get(s->props, "UDKBARs"));
-	proc_reply(p, m, 0, NULL, info, fds, 2);
-	udk_value_unref(info);
-out:
-	for (int i = 0; i < 2; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
-	free(path);
-	free(cpath);
+	vfio_open_provider(d, p, m, s);
 }
 
 void
@@ -564,6 +531,8 @@ link_target(const char *dir, const char *name)
 	return strdup(slash ? slash + 1 : buf);
 }
 
+static char *sysfs_how_to_drive(const char *loc, const char *driver, bool has_group);
+
 int
 devices_scan_sysfs(struct udkd *d)
 {
@@ -614,6 +583,13 @@ devices_scan_sysfs(struct udkd *d)
 			udk_dict_set_string(props, "UDKKernelDriver", driver);
 		if (group)
 			udk_dict_set_int(props, "UDKIOMMUGroup", strtol(group, NULL, 10));
+		if (!vfio) {
+			/* what the sysfs backend's refusals tell a driver (families/pci/pci.c) */
+			char *how = sysfs_how_to_drive(e->d_name, driver, group != NULL);
+			if (how)
+				udk_dict_set_string(props, "UDKHowToDrive", how);
+			free(how);
+		}
 		n_vfio += vfio;
 		free(fdir);
 		free(driver);
@@ -628,4 +604,289 @@ devices_scan_sysfs(struct udkd *d)
 	log_info(d, "published %u real PCI functions from %s: %u bound to vfio-pci, the rest read-only", n, root,
 		 n_vfio);
 	return 0;
+}
+
+/* ---- VFIO: real functions given to drivers, reset after a driver died ---- */
+
+/* What to do so udk can drive a function the sysfs backend only reads. */
+static char *
+sysfs_how_to_drive(const char *loc, const char *driver, bool has_group)
+{
+	if (!has_group)
+		return strdup_printf("%s is in no IOMMU group: this kernel runs without an IOMMU and VFIO needs one "
+				     "(boot it with intel_iommu=on or amd_iommu=on); until then udk can only read its "
+				     "config space",
+				     loc);
+	if (driver)
+		return strdup_printf("%s is bound to the kernel driver %s; to drive it with udk, give it to vfio-pci: "
+				     "modprobe vfio-pci; echo vfio-pci > /sys/bus/pci/devices/%s/driver_override; "
+				     "echo %s > /sys/bus/pci/devices/%s/driver/unbind; echo %s > "
+				     "/sys/bus/pci/drivers_probe; then restart udkd (it reads sysfs when it starts)",
+				     loc, driver, loc, loc, loc, loc);
+	return strdup_printf("%s is bound to no kernel driver; to drive it with udk, give it to vfio-pci: modprobe "
+			     "vfio-pci; echo vfio-pci > /sys/bus/pci/devices/%s/driver_override; echo %s > "
+			     "/sys/bus/pci/drivers_probe; then restart udkd (it reads sysfs when it starts)",
+			     loc, loc, loc);
+}
+
+/*
+ * VFIO hands out a group only when every device in it is bound to
+ * vfio-pci, pci-stub, pcieport (bridges) or nothing.  A sentence naming
+ * the device that stops it, or NULL.
+ */
+static char *
+vfio_group_blocker(struct udkd *d, const char *loc, int64_t group)
+{
+	char *path = strdup_printf("%s/%s/iommu_group/devices", d->pci_sysfs_dir, loc);
+	DIR *dir = path ? opendir(path) : NULL;
+	struct dirent *e;
+	char *why = NULL;
+
+	for (int n = 0; dir && !why && n < 256 && (e = readdir(dir)); n++) {
+		char *devdir, *driver;
+		if (e->d_name[0] == '.' || streq(e->d_name, loc))
+			continue;
+		devdir = strdup_printf("%s/%s", path, e->d_name);
+		driver = devdir ? link_target(devdir, "driver") : NULL;
+		if (driver && !streq(driver, "vfio-pci") && !streq(driver, "pci-stub") && !streq(driver, "pcieport"))
+			why = strdup_printf(
+				"IOMMU group %" PRId64 " of %s is not viable: %s in the same group is bound to the kernel "
+				"driver %s, and VFIO gives a group to user space only when no device in it has another "
+				"driver; give %s to vfio-pci too (echo vfio-pci > /sys/bus/pci/devices/%s/driver_override; "
+				"echo %s > /sys/bus/pci/devices/%s/driver/unbind; echo %s > /sys/bus/pci/drivers_probe), "
+				"or unbind it",
+				group, loc, e->d_name, driver, e->d_name, e->d_name, e->d_name, e->d_name, e->d_name);
+		free(driver);
+		free(devdir);
+	}
+	if (dir)
+		closedir(dir);
+	free(path);
+	return why;
+}
+
+/* Open the container and the group and hand both to the driver. */
+static void
+vfio_open_now(struct udkd *d, struct driver_proc *p, const struct wire_msg *m, struct service *s)
+{
+	const char *loc = udk_dict_get_string(s->props, "pci-location");
+	int64_t group = udk_dict_get_int(s->props, "UDKIOMMUGroup", -1);
+	char *path = strdup_printf("%s/%" PRId64, d->vfio_dev_dir, group);
+	char *cpath = strdup_printf("%s/vfio", d->vfio_dev_dir);
+	struct udk_value *info;
+	int fds[2] = { -1, -1 };
+
+	if (!path || !cpath) {
+		proc_reply(p, m, -ENOMEM, NULL, NULL, NULL, 0);
+		goto out;
+	}
+	fds[0] = open(cpath, O_RDWR | O_CLOEXEC);
+	if (fds[0] < 0) {
+		char *why = strdup_printf("%s: cannot open %s: %s; load the vfio-pci module (modprobe vfio-pci) and "
+					  "give udkd access to it",
+					  loc, cpath, strerror(errno));
+		proc_reply(p, m, -UDK_E_UNSUPPORTED, why, NULL, NULL, 0);
+		free(why);
+		goto out;
+	}
+	fds[1] = open(path, O_RDWR | O_CLOEXEC);
+	if (fds[1] < 0) {
+		int err = errno;
+		char *why = strdup_printf(
+			"%s: cannot open %s: %s; %s", loc, path, strerror(err),
+			err == EBUSY ? "another process holds its IOMMU group (a second udkd, or a virtual machine)"
+				     : "bind the function to vfio-pci (echo vfio-pci > /sys/bus/pci/devices/LOC/"
+				       "driver_override; echo LOC > /sys/bus/pci/drivers_probe) and give udkd access "
+				       "to the group");
+		proc_reply(p, m, err == EBUSY ? -UDK_E_BUSY : -UDK_E_UNSUPPORTED, why, NULL, NULL, 0);
+		free(why);
+		goto out;
+	}
+	info = udk_value_new_dict();
+	udk_dict_set_string(info, "backend", "vfio");
+	udk_dict_set_string(info, "location", loc);
+	udk_dict_set(info, "bars", udk_dict_get(s->props, "UDKBARs"));
+	proc_reply(p, m, 0, NULL, info, fds, 2);
+	udk_value_unref(info);
+out:
+	for (int i = 0; i < 2; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(path);
+	free(cpath);
+}
+
+/*
+ * After a driver died, the next open resets the function first, as
+ * PCIDriverKit does: VFIO_DEVICE_RESET through a container and group udkd
+ * opens for the purpose, on a thread (the ioctl can wait for the device),
+ * then the open goes on.  A device without a reset method (QEMU's edu: no
+ * FLR, no PM reset, no bus reset) is said to have none.  Either way the
+ * kernel already stopped its DMA: closing the dead driver's descriptors
+ * turned bus mastering off and tore down its IOMMU mappings.
+ */
+struct vfio_seen {
+	uint64_t service;
+	unsigned deaths;
+};
+static struct vfio_seen *vfio_seen;
+static size_t n_vfio_seen;
+
+struct vfio_reset_job {
+	struct udkd *d;
+	struct driver_proc *driver;
+	struct wire_msg req;		/* only the header is kept */
+	uint64_t service;
+	char *loc, *cpath, *gpath;
+	char *result;
+};
+
+static char *
+vfio_reset_function(const char *loc, const char *cpath, const char *gpath)
+{
+	struct vfio_group_status gs = { .argsz = sizeof(gs) };
+	struct vfio_device_info di = { .argsz = sizeof(di) };
+	struct vfio_region_info ri = { .argsz = sizeof(ri), .index = VFIO_PCI_CONFIG_REGION_INDEX };
+	int c = open(cpath, O_RDWR | O_CLOEXEC), g = open(gpath, O_RDWR | O_CLOEXEC), fd = -1;
+	uint16_t cmd = 0;
+	const char *step = NULL;
+	char *res;
+
+	errno = 0;
+	if (c < 0)
+		step = "opening the container";
+	else if (g < 0)
+		step = "opening the group";
+	else if (ioctl(g, VFIO_GROUP_GET_STATUS, &gs) < 0)
+		step = "reading the group status";
+	else if (!(gs.flags & VFIO_GROUP_FLAGS_VIABLE))
+		step = "the group is not viable";
+	else if (ioctl(g, VFIO_GROUP_SET_CONTAINER, &c) < 0)
+		step = "joining the container";
+	else if (ioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) < 0)
+		step = "choosing the IOMMU";
+	else if ((fd = ioctl(g, VFIO_GROUP_GET_DEVICE_FD, loc)) < 0)
+		step = "getting the device";
+	else if (ioctl(fd, VFIO_DEVICE_GET_INFO, &di) < 0)
+		step = "reading the device info";
+	if (step) {
+		res = strdup_printf("could not reset it: %s: %s", step, errno ? strerror(errno) : "refused");
+	} else {
+		const char *master = "";
+		if (ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &ri) == 0 &&
+		    pread(fd, &cmd, sizeof(cmd), (off_t)(ri.offset + 4)) == (ssize_t)sizeof(cmd))
+			master = (cmd & 4) ? "; bus mastering was still on"
+					   : "; the kernel had turned bus mastering off when the driver's descriptors "
+					     "closed, so its DMA stopped";
+		if (ioctl(fd, VFIO_DEVICE_RESET) == 0)
+			res = strdup_printf("reset it (VFIO_DEVICE_RESET)%s", master);
+		else if (!(di.flags & VFIO_DEVICE_FLAGS_RESET))
+			res = strdup_printf("the device has no reset method (no function level, power management or "
+					    "bus reset; VFIO_DEVICE_RESET: %s): its registers stay as the driver left "
+					    "them%s",
+					    strerror(errno), master);
+		else
+			res = strdup_printf("could not reset it: VFIO_DEVICE_RESET: %s%s", strerror(errno), master);
+	}
+	if (fd >= 0)
+		close(fd);
+	if (g >= 0)
+		close(g);
+	if (c >= 0)
+		close(c);
+	return res;
+}
+
+static void
+vfio_reset_done(struct loop *l, void *data)
+{
+	struct vfio_reset_job *job = data;
+	struct udkd *d = job->d;
+	struct service *s = service_by_id(d, job->service);
+
+	(void)l;
+	log_notice(d, "device %s: its driver died; %s", job->loc, job->result ? job->result : "out of memory");
+	if (s && job->result)
+		udk_dict_set_string(s->props, "UDKLastReset", job->result);
+	if (job->driver->state != PROC_DEAD && s && s->state != SVC_TERMINATED)
+		vfio_open_now(d, job->driver, &job->req, s);
+	proc_unref(job->driver);
+	free(job->loc);
+	free(job->cpath);
+	free(job->gpath);
+	free(job->result);
+	free(job);
+}
+
+static void *
+vfio_reset_thread(void *data)
+{
+	struct vfio_reset_job *job = data;
+
+	job->result = vfio_reset_function(job->loc, job->cpath, job->gpath);
+	if (loop_post(job->d->loop, vfio_reset_done, job) < 0)
+		abort(); /* the open would wait forever */
+	return NULL;
+}
+
+static void
+vfio_open_provider(struct udkd *d, struct driver_proc *p, const struct wire_msg *m, struct service *s)
+{
+	const char *loc = udk_dict_get_string(s->props, "pci-location");
+	int64_t group = udk_dict_get_int(s->props, "UDKIOMMUGroup", -1);
+	struct vfio_seen *seen = NULL;
+	struct vfio_reset_job *job;
+	pthread_t t;
+	char *why;
+
+	if (group < 0) {
+		why = strdup_printf("%s is in no IOMMU group: this kernel runs without an IOMMU and VFIO needs one "
+				    "(boot it with intel_iommu=on or amd_iommu=on)",
+				    loc ? loc : "the function");
+		proc_reply(p, m, -UDK_E_UNSUPPORTED, why, NULL, NULL, 0);
+		free(why);
+		return;
+	}
+	if (loc && (why = vfio_group_blocker(d, loc, group))) {
+		proc_reply(p, m, -UDK_E_BUSY, why, NULL, NULL, 0);
+		free(why);
+		return;
+	}
+	for (size_t i = 0; i < n_vfio_seen; i++)
+		if (vfio_seen[i].service == s->id)
+			seen = &vfio_seen[i];
+	if (!seen) {
+		struct vfio_seen *n = reallocarray(vfio_seen, n_vfio_seen + 1, sizeof(*n));
+		if (n) {
+			vfio_seen = n;
+			seen = &vfio_seen[n_vfio_seen++];
+			*seen = (struct vfio_seen){ s->id, s->client_deaths };
+		}
+	}
+	if (!seen || seen->deaths == s->client_deaths || !loc) {
+		vfio_open_now(d, p, m, s);
+		return;
+	}
+	seen->deaths = s->client_deaths;
+	job = calloc(1, sizeof(*job));
+	if (!job) {
+		proc_reply(p, m, -ENOMEM, NULL, NULL, NULL, 0);
+		return;
+	}
+	job->d = d;
+	job->driver = proc_ref(p);
+	wire_msg_init(&job->req);
+	job->req.h = m->h;
+	job->service = s->id;
+	job->loc = strdup(loc);
+	job->cpath = strdup_printf("%s/vfio", d->vfio_dev_dir);
+	job->gpath = strdup_printf("%s/%" PRId64, d->vfio_dev_dir, group);
+	if (!job->loc || !job->cpath || !job->gpath || pthread_create(&t, NULL, vfio_reset_thread, job) != 0) {
+		/* no thread: reset here, bounded by the kernel's own reset timeouts */
+		if (job->loc && job->cpath && job->gpath)
+			job->result = vfio_reset_function(job->loc, job->cpath, job->gpath);
+		vfio_reset_done(d->loop, job);
+		return;
+	}
+	pthread_detach(t);
 }

@@ -3,7 +3,7 @@
  * edu-app - use QEMU's edu device through its udk driver, as an app would.
  *
  *   edu-app [--runtime-dir DIR] [--json] [--bytes N] [--rounds N] [--irqs N]
- *           [--factorial N] [--iommu-probe] [--start-dma] [--wait MS]
+ *           [--factorial N] [--iommu-probe] [--start-dma] [--wait MS] [--reset]
  *
  * Finds the EduDriver service, opens a user client, then: reads the ID,
  * asks the device for a factorial (announced by MSI), measures MSI latency
@@ -14,7 +14,8 @@
  * --iommu-probe: the device writes to an address the driver did not
  * prepare; the IOMMU must block it and the driver's memory stay untouched.
  * --start-dma: start a DMA and exit at once (for crash tests; prints the
- * driver's pid).
+ * driver's pid).  --reset: ask for a function reset (edu has none: refused
+ * with the reason).
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -65,11 +66,12 @@ main(int argc, char **argv)
 		{ "iommu-probe", no_argument, NULL, 'p' },
 		{ "start-dma", no_argument, NULL, 's' },
 		{ "wait", required_argument, NULL, 'w' },
+		{ "reset", no_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *runtime = NULL;
 	uint64_t bytes = EDU_MAX_TRANSFER, rounds = 5, irqs = 100, fact_n = 10, wait_ms = 10000;
-	bool json = false, probe = false, start_dma = false;
+	bool json = false, probe = false, start_dma = false, reset = false;
 	struct udk_client *c = NULL;
 	struct udk_connection *conn = NULL;
 	struct udk_buffer *src = NULL, *dst = NULL;
@@ -79,7 +81,7 @@ main(int argc, char **argv)
 	uint32_t n;
 	int o, r;
 
-	while ((o = getopt_long(argc, argv, "r:jb:n:i:f:psw:", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "r:jb:n:i:f:psw:R", opts, NULL)) != -1) {
 		switch (o) {
 		case 'r':
 			runtime = optarg;
@@ -108,9 +110,12 @@ main(int argc, char **argv)
 		case 'w':
 			wait_ms = strtoull(optarg, NULL, 0);
 			break;
+		case 'R':
+			reset = true;
+			break;
 		default:
 			fprintf(stderr, "usage: edu-app [--runtime-dir DIR] [--json] [--bytes 1..%u] [--rounds N] "
-					"[--irqs N] [--factorial N] [--iommu-probe] [--start-dma] [--wait MS]\n",
+					"[--irqs N] [--factorial N] [--iommu-probe] [--start-dma] [--wait MS] [--reset]\n",
 				EDU_MAX_TRANSFER);
 			return 2;
 		}
@@ -154,6 +159,14 @@ main(int argc, char **argv)
 		return 0;
 	}
 
+	if (reset) {
+		r = udk_connection_call(conn, EDU_SEL_RESET, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL);
+		if (r < 0)
+			printf("reset: refused: %s (%s)\n", udk_error_reason() ? udk_error_reason() : udk_strerror(r),
+			       udk_error_name(r));
+		else
+			printf("reset: done\n");
+	}
 	if (fact_n) {
 		n = 1;
 		if ((r = udk_connection_call(conn, EDU_SEL_FACTORIAL, &fact_n, 1, NULL, 0, &fact, &n, NULL, NULL)) < 0)
