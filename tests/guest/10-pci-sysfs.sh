@@ -7,7 +7,7 @@
 
 fns=$(ls /sys/bus/pci/devices)
 count=$(echo "$fns" | wc -w)
-plan $((count * 2 + 4))
+plan $((count * 2 + 5))
 check "udkd starts with --pci-sysfs" udkd_start --pci-sysfs
 udkctl tree /PCIHost >"$T/tree" 2>&1
 for f in $fns; do
@@ -28,3 +28,10 @@ check "explain: the edu personality matches the real device" contains "$T/explai
 udkctl explain org.udk.example.capture /PCIHost/0000:00:02.0 >"$T/explain2" 2>&1
 check "explain: the capture personality does not" contains "$T/explain2" "0xca9f1234"
 sed 's/^/# /' "$T/explain"
+# unbound (this test runs before any test binds it): the driver's refusal says how to give it to vfio-pci
+if [ -e /sys/bus/pci/devices/0000:00:02.0/driver ]; then
+	skip "explain: the refusal on an unbound function says driver_override" "00:02.0 is bound already"
+else
+	check "explain: the refusal on an unbound function names it and says driver_override" wait_for 30 sh -c \
+		"'$B/tools/udkctl' --runtime-dir $T/run explain org.udk.example.edu /PCIHost/0000:00:02.0 | grep -qF '0000:00:02.0 is bound to no kernel driver; to drive it with udk, give it to vfio-pci: modprobe vfio-pci; echo vfio-pci > /sys/bus/pci/devices/0000:00:02.0/driver_override'"
+fi
