@@ -36,11 +36,28 @@
 		    "<key>Location</key><string>00:02.0</string><key>Properties</key><dict>"                   \
 		    "<key>DmaMask</key><integer>4294967295</integer>" extra "</dict>")
 
+/* With @devices, that machine; with NULL, machines/edu.plist as shipped. */
 static void
-up(struct fixture *f, const char *extra)
+up(struct fixture *f, const char *devices)
 {
 	fixture_init(f);
-	fixture_set_machine_devices(f, "", extra);
+	if (devices) {
+		fixture_set_machine_devices(f, "", devices);
+	} else {
+		char src[600], *text = NULL;
+		size_t len = 0;
+		FILE *in, *mem;
+		snprintf(src, sizeof(src), "%s/machines/edu.plist", getenv("UDK_SOURCE_ROOT"));
+		in = fopen(src, "r");
+		ASSERT_NOT_NULL(in);
+		mem = open_memstream(&text, &len);
+		for (int c; (c = fgetc(in)) != EOF;)
+			fputc(c, mem);
+		fclose(mem);
+		fclose(in);
+		write_text(f->machine, text);
+		free(text);
+	}
 	fixture_add_bundle_exe(f, "Edu.dext", ID, "drivers/edu-driver", EDU_PERSONALITY);
 	fixture_start(f, "--restart-base-ms", "20", NULL);
 	fixture_wait_class(f, "EduDriver", 10000);
@@ -74,7 +91,7 @@ TEST(the_simulated_edu_has_the_real_ones_ids_and_matches)
 	struct fixture f;
 	char *out;
 
-	up(&f, EDU_DEVICE(""));
+	up(&f, NULL);
 	out = fixture_udkctl(&f, NULL, "props /PCI0/edu0");
 	ASSERT_CONTAINS(out, "\"vendor-id\" = 4660");
 	ASSERT_CONTAINS(out, "\"device-id\" = 4584");
@@ -94,7 +111,7 @@ TEST(id_factorial_msi_and_dma_every_byte_through_the_app)
 	int st;
 	char *out;
 
-	up(&f, EDU_DEVICE(""));
+	up(&f, NULL);
 	out = app(&f, &st, "--factorial 12 --irqs 50 --rounds 5 --bytes 4095");
 	ASSERT_EQ(st, 0);
 	ASSERT_CONTAINS(out, "edu: id 0x010000ed (version 1.0), backend sim at 00:02.0, liveness ok");
