@@ -24,6 +24,7 @@
 
 #include "proto.h"
 #include "sandbox.h"
+#include "family.h"
 #include "udkd.h"
 #include "util.h"
 
@@ -515,11 +516,24 @@ handle_publish(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 		return;
 	}
 	{
-		/* always end the chain in IOService */
-		struct udk_value *chain = udk_value_copy(classes);
-		const char *last = udk_value_get_string(udk_array_get(chain, udk_array_size(chain) - 1));
-		if (chain && !streq(last, "IOService"))
-			udk_array_append_take(chain, udk_value_new_string("IOService"));
+		/* the last class given brings its superclasses (a family's or udk's),
+		 * so the chain always ends in IOService */
+		struct udk_value *chain = udk_value_new_array();
+		struct udk_value *tail = class_chain_for(
+			udk_value_get_string(udk_array_get(classes, udk_array_size(classes) - 1)));
+		char *detail = NULL;
+		for (size_t i = 0; chain && i + 1 < udk_array_size(classes); i++)
+			udk_array_append(chain, udk_array_get(classes, i));
+		for (size_t i = 0; chain && i < udk_array_size(tail); i++)
+			udk_array_append(chain, udk_array_get(tail, i));
+		udk_value_unref(tail);
+		/* a family's services only from bundles holding its entitlement */
+		if (p->bundle && entitlements_allow_classes(p->bundle, chain, &detail) < 0) {
+			reply_to(p, m, -UDK_E_ENTITLEMENT, detail ? detail : "not entitled to publish this class", NULL);
+			free(detail);
+			udk_value_unref(chain);
+			return;
+		}
 		r = service_new(d, provider, name, chain, props, &s);
 	}
 	if (r < 0) {
@@ -530,6 +544,7 @@ handle_publish(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 	body = udk_value_new_dict();
 	udk_dict_set_uint(body, "id", s->id);
 	udk_dict_set_string(body, "name", s->name);
+	udk_dict_set(body, "classes", s->classes);
 	reply_to(p, m, 0, NULL, body);
 	udk_value_unref(body);
 }
@@ -559,12 +574,12 @@ handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 		return;
 	}
 	if (p->kind == PROC_KIND_MODEL && m->h.op != OP_PING && m->h.op != OP_DRV_LOG) {
-		devices_handle_message(d, p, m);
+		models_handle_message(d, p, m);
 		return;
 	}
 	switch (m->h.op) {
 	case OP_DRV_OPEN_PROVIDER:
-		devices_open_provider(d, p, m);
+		broker_open_provider(d, p, m);
 		break;
 	case OP_PING:
 		reply_to(p, m, 0, NULL, NULL);
@@ -630,6 +645,17 @@ handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 	case OP_DRV_POWER_BUSY:
 		power_handle_message(d, p, m);
 		break;
+	case OP_DRV_PROBLEM: {
+		struct service *s = owned_service(d, p, udk_dict_get(m->body, "object"));
+		const char *code = udk_dict_get_string(m->body, "code");
+		const char *reason = udk_dict_get_string(m->body, "reason");
+		if (!s || !reason || strlen(reason) > 1024 || (code && strlen(code) > 64))
+			break;
+		free(s->problem);
+		s->problem = strdup_printf("%s%s%s", code ? code : "", code ? ": " : "", reason);
+		log_warning(d, "%s (pid %d) reports: %s", proc_label(p), p->pid, s->problem ? s->problem : "");
+		break;
+	}
 	case OP_DRV_USER_CLIENT_CLOSED:
 		access_link_closed(d, p, udk_value_get_uint(udk_dict_get(m->body, "object"), 0));
 		break;
@@ -640,9 +666,15 @@ handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 			log_line(d, p, (int)MIN(MAX(level, UDK_LOG_ERROR), UDK_LOG_DEBUG), msg);
 		break;
 	}
-	default:
+	default: {
+		const struct udkd_family *f = family_of_op(m->h.op);
+		if (f && f->message) {
+			f->message(d, p, m);
+			break;
+		}
 		reply_to(p, m, -EOPNOTSUPP, "udkd does not handle this request from a driver", NULL);
 		break;
+	}
 	}
 }
 
@@ -847,7 +879,7 @@ proc_dead(struct udkd *d, struct driver_proc *p, int signal, int exit_status)
 
 	if (p->kind == PROC_KIND_MODEL) {
 		if (p->model)
-			devices_model_died(d, p->model, how, expected || d->shutting_down);
+			models_died(d, p->model, how, expected || d->shutting_down);
 		p->refcount--;
 		proc_unref(p);
 		return;
@@ -871,6 +903,8 @@ proc_dead(struct udkd *d, struct driver_proc *p, int signal, int exit_status)
 		prov->client_deaths++;
 		launcher_notify_provider(d, prov, "client-died");
 	}
+	/* families reset what the driver held before another starts on it */
+	udkd_emit(d, UDKD_EV_PROC_DIED, p);
 	/* let the debugger's udkctl know */
 	if (p->debug && p->bundle->debug_waiter) {
 		client_reply(d, p->bundle->debug_waiter, OP_DEBUG, p->bundle->debug_serial, -UDK_E_DRIVER_DIED,

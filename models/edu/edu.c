@@ -39,7 +39,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <udk/devmodel.h>
+#include <udk/families/pci-devmodel.h>
 
 #include "edu-regs.h"
 

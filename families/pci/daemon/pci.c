@@ -1,31 +1,28 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * devices.c - simulated hardware and the PCI functions drivers open.
+ * pci/daemon/pci.c - the PCI family's udkd side (daemon/family.h).
  *
- * Each entry of the machine description's Devices array is a device-model
- * process (include/udk/devmodel.h).  When it says hello with its PCI
- * functions, udkd publishes one IOPCIDevice nub per function under the
- * simulated bus PCI0, with the ids from its config space as properties, and
- * registers them: drivers match with IOPCIPrimaryMatch as on real hardware.
+ * Simulated functions: a device model whose hello describes functions of
+ * kind "pci" (config space and BARs) gets one IOPCIDevice nub per function
+ * under the simulated bus PCI0, with the ids from its config space as
+ * properties: drivers match with IOPCIPrimaryMatch as on real hardware.
+ * The machine description's Location ("00:SS.0") picks the slot.
  *
- * A driver opens its provider (udk_pci_open): udkd asks the model to accept
- * a new socket and hands the driver the other end; from then on register
- * accesses, interrupts and DMA mappings go directly between the driver and
- * the model.  When a driver dies the model is told first ("client-died"),
- * so it resets the function before the next driver connects.  When the
- * model dies the hardware is gone: its nubs are terminated, which stops
- * their drivers; `udkctl sim plug NAME` brings it back.
- *
- * With --pci-sysfs, the real PCI functions of this machine are published
- * too.  A function bound to vfio-pci gets backend "vfio": when its driver
- * opens it, udkd opens /dev/vfio/vfio and the function's group and hands
- * both over (families/pci/vfio/vfio.c does the rest, so the driver process
+ * Real functions (--pci-sysfs): the host's PCI functions are published
+ * under PCIHost.  A function bound to vfio-pci gets backend "vfio": when
+ * its driver opens it, udkd opens /dev/vfio/vfio and the function's group
+ * and hands both over (driver/vfio.c does the rest, so the driver process
  * needs no access to /dev/vfio of its own).  Every other function gets
  * backend "sysfs": its config space, read-only, so personalities can be
  * checked against real ids with `udkctl explain`.
+ *
+ * The entitlement is transport.pci: an array of dicts with
+ * IOPCIPrimaryMatch, IOPCISecondaryMatch or IOPCIClassMatch (the
+ * personality syntax, masks included); "*" is a development wildcard.
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/vfio.h>
@@ -33,172 +30,173 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 
-#include "proto.h"
+#include "family.h"
 #include "udkd.h"
 #include "util.h"
 
 #define CONFIG_MIN 64u
 #define CONFIG_MAX 4096u
 
-struct device_model *
-device_find(struct udkd *d, const char *name)
+extern const struct family_matcher pci_family_matcher;
+extern const struct udkd_family udkd_family_pci;
+
+struct pci_state {
+	struct service *sim_bus;	/* PCI0, made on first use */
+	bool sysfs;			/* publish the real PCI functions */
+	char *sysfs_dir;		/* /sys/bus/pci/devices, or a copy for tests */
+	char *vfio_dir;			/* /dev/vfio */
+};
+
+/* Per simulated device: its slot on PCI0. */
+struct pci_model {
+	uint8_t slot;
+};
+
+static struct pci_state *
+state(struct udkd *d)
 {
-	for (struct device_model *m = d->devices; m; m = m->next)
-		if (streq(m->name, name))
-			return m;
-	return NULL;
+	return udkd_family_state(d, &udkd_family_pci);
 }
 
-static uint8_t
-free_slot(struct udkd *d)
+/* ---- entitlement: transport.pci ---- */
+
+static bool
+is_wildcard(const struct udk_value *v)
 {
-	for (uint8_t s = 1; s < 32; s++) {
-		bool used = false;
-		for (struct device_model *m = d->devices; m; m = m->next)
-			if (m->slot == s)
-				used = true;
-		if (!used)
-			return s;
+	return udk_value_get_type(v) == UDK_VALUE_STRING && streq(udk_value_get_string(v), "*");
+}
+
+static bool
+check_transport_pci(const struct udk_value *v, family_diag_fn diag, void *ctx)
+{
+	char msg[256];
+
+	if (udk_value_get_type(v) != UDK_VALUE_ARRAY || !udk_array_size(v)) {
+		snprintf(msg, sizeof(msg),
+			 "must be a non-empty <array> of <dict>s, each with IOPCIPrimaryMatch, IOPCISecondaryMatch or "
+			 "IOPCIClassMatch, not %s",
+			 udk_value_type_name(udk_value_get_type(v)));
+		diag(ctx, true, NULL, msg);
+		return false;
 	}
-	return 31;
-}
+	for (size_t i = 0; i < udk_array_size(v); i++) {
+		struct udk_value *e = udk_array_get(v, i), *copy;
+		bool any = false;
 
-int
-devices_load(struct udkd *d, const struct udk_value *list, const char *where)
-{
-	if (udk_value_get_type(list) != UDK_VALUE_ARRAY)
-		return udk_set_reason(-EINVAL, "%s: Devices must be an <array> of <dict>", where);
-	for (size_t i = 0; i < udk_array_size(list); i++) {
-		struct udk_value *e = udk_array_get(list, i);
-		const char *name = udk_dict_get_string(e, "Name");
-		const char *model = udk_dict_get_string(e, "Model");
-		const char *loc = udk_dict_get_string(e, "Location");
-		struct udk_value *props = udk_dict_get(e, "Properties");
-		struct device_model *m, **tail;
-		unsigned bus, slot, fn;
-
-		if (!name || !model)
-			return udk_set_reason(-EINVAL, "%s: device %zu needs a Name and a Model <string>", where, i);
-		if (strchr(name, '/') || device_find(d, name))
-			return udk_set_reason(-EINVAL, "%s: device name \"%s\" is repeated or holds a '/'", where, name);
-		if (props && udk_value_get_type(props) != UDK_VALUE_DICT)
-			return udk_set_reason(-EINVAL, "%s: Properties of device \"%s\" must be a <dict>", where, name);
-		if (loc && (sscanf(loc, "%x:%x.%x", &bus, &slot, &fn) != 3 || bus || slot < 1 || slot > 31 || fn))
-			return udk_set_reason(-EINVAL,
-					      "%s: Location \"%s\" of device \"%s\" must be 00:SS.0 with a slot 01..1f",
-					      where, loc, name);
-		m = calloc(1, sizeof(*m));
-		if (!m)
-			return -ENOMEM;
-		m->name = strdup(name);
-		m->model = strdup(model);
-		m->props = props ? udk_value_copy(props) : udk_value_new_dict();
-		m->plugged = udk_dict_get_bool(e, "Plugged", true);
-		m->slot = loc ? (uint8_t)slot : free_slot(d);
-		for (tail = &d->devices; *tail; tail = &(*tail)->next)
-			;
-		*tail = m;
+		if (udk_value_get_type(e) != UDK_VALUE_DICT) {
+			snprintf(msg, sizeof(msg), "item %zu must be a <dict>, not %s", i,
+				 udk_value_type_name(udk_value_get_type(e)));
+			diag(ctx, true, NULL, msg);
+			return false;
+		}
+		for (size_t k = 0; k < udk_dict_size(e); k++) {
+			const char *name = udk_dict_key_at(e, k);
+			if (streq(name, "IOPCIPrimaryMatch") || streq(name, "IOPCISecondaryMatch") ||
+			    streq(name, "IOPCIClassMatch") || streq(name, "IOPCIMatch")) {
+				any = true;
+			} else {
+				snprintf(msg, sizeof(msg),
+					 "item %zu: \"%s\" is not a PCI entitlement key; use IOPCIPrimaryMatch, "
+					 "IOPCISecondaryMatch or IOPCIClassMatch",
+					 i, name);
+				diag(ctx, true, NULL, msg);
+				return false;
+			}
+		}
+		if (!any) {
+			snprintf(msg, sizeof(msg),
+				 "item %zu is empty; it must name the devices, e.g. IOPCIPrimaryMatch "
+				 "\"0x12345678&0xffffffff\"",
+				 i);
+			diag(ctx, true, NULL, msg);
+			return false;
+		}
+		/* the values use the personality syntax: the matcher checks it */
+		copy = udk_value_copy(e);
+		for (size_t k = udk_dict_size(copy); k-- > 0;)
+			if (is_wildcard(udk_dict_value_at(copy, k)))
+				udk_dict_remove(copy, udk_dict_key_at(copy, k));
+		pci_family_matcher.validate(copy, diag, ctx);
+		udk_value_unref(copy);
 	}
-	return 0;
+	return true;
 }
 
-static char *
-find_model(struct udkd *d, const char *model)
+static bool
+entry_covers(const struct udk_value *entry, const struct udk_value *props, bool developer, bool *ret_wild)
 {
-	struct stat st;
+	struct udk_value *copy = udk_value_copy(entry);
+	int64_t score = 0;
+	bool ok;
 
-	if (strchr(model, '/'))
-		return access(model, X_OK) == 0 ? realpath(model, NULL) : NULL;
-	for (size_t i = 0; i < d->n_model_dirs; i++) {
-		char *p = strdup_printf("%s/%s", d->model_dirs[i], model);
-		if (p && stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0)
-			return p;
-		free(p);
-	}
-	return NULL;
+	for (size_t k = udk_dict_size(copy); k-- > 0;)
+		if (is_wildcard(udk_dict_value_at(copy, k))) {
+			*ret_wild = true;
+			if (!developer) {
+				udk_value_unref(copy);
+				return false;
+			}
+			udk_dict_remove(copy, udk_dict_key_at(copy, k));
+		}
+	ok = udk_dict_size(copy) == 0 || pci_family_matcher.match(copy, props, &score, NULL);
+	udk_value_unref(copy);
+	return ok;
 }
 
-int
-device_plug(struct udkd *d, struct device_model *m)
+static bool
+covers_transport_pci(const struct udk_value *value, const struct service *s, bool developer, char **ret_detail)
 {
-	char *exe;
-	int r;
+	bool wild = false;
+	char ids[64];
 
-	if (m->proc && m->proc->state != PROC_DEAD)
-		return udk_set_reason(-EALREADY, "device %s is already plugged in (pid %d)", m->name, m->proc->pid);
-	exe = find_model(d, m->model);
-	if (!exe) {
-		free(m->gone_reason);
-		m->gone_reason = strdup_printf("no executable device model \"%s\" in the model directories", m->model);
-		return udk_set_reason(-ENOENT, "device %s: %s (give udkd --models DIR)", m->name, m->gone_reason);
+	if (!udk_dict_get(s->props, "vendor-id")) {
+		/* a bridge: the entitlement itself is enough */
+		*ret_detail = strdup("is held");
+		return true;
 	}
-	r = launcher_start_model(d, m, exe);
-	free(exe);
-	if (r < 0)
-		return udk_set_reason(r, "cannot start the model of %s: %s", m->name, strerror(-r));
-	m->plugged = true;
-	free(m->gone_reason);
-	m->gone_reason = NULL;
-	log_info(d, "device %s: model %s started (pid %d)", m->name, m->model, m->proc->pid);
-	return 0;
+	snprintf(ids, sizeof(ids), "device 0x%04llx vendor 0x%04llx",
+		 (unsigned long long)udk_dict_get_int(s->props, "device-id", 0),
+		 (unsigned long long)udk_dict_get_int(s->props, "vendor-id", 0));
+	for (size_t i = 0; i < udk_array_size(value); i++)
+		if (entry_covers(udk_array_get(value, i), s->props, developer, &wild)) {
+			*ret_detail = strdup_printf("covers %s%s", ids,
+						    wild ? " (a development wildcard, honoured in developer mode)" : "");
+			return true;
+		}
+	*ret_detail = strdup_printf("in Entitlements.plist does not cover %s%s: the signature limits this driver to "
+				    "the devices listed there; have the entitlement extended and the bundle signed "
+				    "again",
+				    ids,
+				    wild ? " (its \"*\" is a development wildcard, honoured only in developer mode: "
+					   "`udkctl developer on`)"
+					 : "");
+	return false;
 }
 
-static void
-terminate_nubs(struct udkd *d, struct device_model *m, const char *why)
-{
-	while (m->n_nubs) {
-		struct service *s = m->nubs[--m->n_nubs];
-		service_terminate(d, s, why);
-		service_unref(s);
-	}
-}
-
-void
-device_unplug(struct udkd *d, struct device_model *m, const char *why)
-{
-	m->plugged = false;
-	terminate_nubs(d, m, why);
-	if (m->proc && m->proc->state != PROC_DEAD) {
-		m->proc->state = PROC_STOPPING;
-		proc_kill(d, m->proc, NULL);
-	}
-	free(m->gone_reason);
-	m->gone_reason = strdup(why);
-	log_notice(d, "device %s: %s", m->name, why);
-}
-
-void
-devices_model_died(struct udkd *d, struct device_model *m, const char *how, bool expected)
-{
-	char *why = strdup_printf("hardware gone: the model of %s %s", m->name, how);
-
-	m->proc = NULL;
-	terminate_nubs(d, m, why ? why : "hardware gone");
-	if (!expected) {
-		m->crashes++;
-		free(m->gone_reason);
-		m->gone_reason = strdup_printf("its model %s; `udkctl sim plug %s` starts it again", how, m->name);
-		log_error(d, "device %s is gone: its model %s; its drivers were stopped", m->name, how);
-	}
-	free(why);
-}
+/* ---- simulated functions ---- */
 
 static struct service *
-pci_root(struct udkd *d)
+sim_bus(struct udkd *d)
 {
+	struct pci_state *st = state(d);
 	struct udk_value *props;
 
-	if (d->pci_root && d->pci_root->state != SVC_TERMINATED)
-		return d->pci_root;
+	if (st->sim_bus && st->sim_bus->state != SVC_TERMINATED)
+		return st->sim_bus;
+	if (st->sim_bus)
+		service_unref(st->sim_bus);
+	st->sim_bus = NULL;
 	props = udk_value_new_dict();
 	udk_dict_set_string(props, "IOName", "pci");
 	udk_dict_set_string(props, "UDKBackend", "sim");
-	if (service_new(d, d->reg.root, "PCI0", class_chain_for("IOPCIBridge"), props, &d->pci_root) < 0)
-		d->pci_root = NULL;
+	if (service_new(d, d->reg.root, "PCI0", class_chain_for("IOPCIBridge"), props, &st->sim_bus) < 0)
+		st->sim_bus = NULL;
 	udk_value_unref(props);
-	if (d->pci_root)
-		service_register(d, d->pci_root);
-	return d->pci_root;
+	if (st->sim_bus) {
+		service_ref(st->sim_bus);
+		service_register(d, st->sim_bus);
+	}
+	return st->sim_bus;
 }
 
 static uint32_t
@@ -231,148 +229,114 @@ pci_props(const uint8_t *c, const char *location, const char *backend)
 	return p;
 }
 
-static void
-handle_hello(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
+static bool
+is_pci_entry(const struct udk_value *entry)
 {
-	struct device_model *dm = p->model;
-	struct udk_value *fns = udk_dict_get(m->body, "functions");
-	struct udk_value *ids, *body;
-	struct service *bus;
-
-	if (p->state != PROC_LAUNCHING) {
-		proc_reply(p, m, -EPROTO, "hello sent twice", NULL, NULL, 0);
-		return;
-	}
-	if (udk_dict_get_int(m->body, "version", -1) != PROTO_VERSION) {
-		proc_reply(p, m, -UDK_E_VERSION, "this udkd speaks another protocol version", NULL, NULL, 0);
-		proc_kill(d, p, "protocol version mismatch");
-		return;
-	}
-	if (udk_value_get_type(fns) != UDK_VALUE_ARRAY || udk_array_size(fns) < 1 || udk_array_size(fns) > 8) {
-		proc_reply(p, m, -EINVAL, "a device model has 1..8 PCI functions", NULL, NULL, 0);
-		proc_kill(d, p, "a hello without functions");
-		return;
-	}
-	bus = pci_root(d);
-	ids = udk_value_new_array();
-	for (size_t i = 0; i < udk_array_size(fns) && bus; i++) {
-		struct udk_value *f = udk_array_get(fns, i);
-		size_t len = 0;
-		const uint8_t *c = udk_value_get_data(udk_dict_get(f, "config"), &len);
-		struct udk_value *bars = udk_dict_get(f, "bars");
-		struct udk_value *props;
-		struct service *nub = NULL, **n;
-		char loc[32], name[80];
-
-		if (!c || len < CONFIG_MIN || len > CONFIG_MAX || udk_array_size(bars) != 6) {
-			proc_reply(p, m, -EINVAL, "each function needs 64..4096 bytes of config space and 6 BARs", NULL,
-				   NULL, 0);
-			proc_kill(d, p, "a malformed hello");
-			udk_value_unref(ids);
-			return;
-		}
-		snprintf(loc, sizeof(loc), "0000:00:%02x.%zu", dm->slot, i);
-		props = pci_props(c, loc, "sim");
-		udk_dict_set_string(props, "UDKDevice", dm->name);
-		udk_dict_set_int(props, "UDKFunction", (int64_t)i);
-		udk_dict_set(props, "UDKBARs", bars);
-		if (i == 0)
-			snprintf(name, sizeof(name), "%s", dm->name);
-		else
-			snprintf(name, sizeof(name), "%s.%zu", dm->name, i);
-		if (service_new(d, bus, name, class_chain_for("IOPCIDevice"), props, &nub) < 0) {
-			udk_value_unref(props);
-			continue;
-		}
-		udk_value_unref(props);
-		nub->owner = p;
-		n = reallocarray(dm->nubs, dm->n_nubs + 1, sizeof(*n));
-		if (!n)
-			continue;
-		dm->nubs = n;
-		dm->nubs[dm->n_nubs++] = service_ref(nub);
-		udk_array_append_take(ids, udk_value_new_uint(nub->id));
-	}
-	body = udk_value_new_dict();
-	udk_dict_set_take(body, "ids", ids);
-	proc_reply(p, m, 0, NULL, body, NULL, 0);
-	udk_value_unref(body);
-	launcher_model_ready(p);
-	log_info(d, "device %s: %zu PCI function(s) at 00:%02x", dm->name, dm->n_nubs, dm->slot);
-	/* register after replying, so the model knows its ids first */
-	for (size_t i = 0; i < dm->n_nubs; i++)
-		service_register(d, dm->nubs[i]);
+	const char *kind = udk_dict_get_string(entry, "Kind");
+	return !kind || streq(kind, "pci");
 }
 
-void
-devices_handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
+static uint8_t
+free_slot(struct udkd *d)
 {
-	switch (m->h.op) {
-	case OP_DM_CONFIG: {
-		struct udk_value *body = udk_value_new_dict();
-		udk_dict_set_string(body, "name", p->model->name);
-		udk_dict_set(body, "properties", p->model->props);
-		proc_reply(p, m, 0, NULL, body, NULL, 0);
-		udk_value_unref(body);
-		break;
+	for (uint8_t s = 1; s < 32; s++) {
+		bool used = false;
+		for (struct device_model *m = d->devices; m && !used; m = m->next) {
+			struct pci_model *pm = model_family_data(m, &udkd_family_pci);
+			if (pm && pm->slot == s)
+				used = true;
+		}
+		if (!used)
+			return s;
 	}
-	case OP_DM_HELLO:
-		handle_hello(d, p, m);
-		break;
-	default:
-		proc_reply(p, m, -EOPNOTSUPP, "udkd does not handle this request from a device model", NULL, NULL, 0);
-		break;
-	}
+	return 0;
 }
 
-/* ---- drivers opening their provider ---- */
+static int
+pci_model_configure(struct udkd *d, struct device_model *m, const struct udk_value *entry)
+{
+	const char *loc = udk_dict_get_string(entry, "Location");
+	struct pci_model *pm;
+	unsigned bus, slot, fn;
 
-struct open_wait {
-	struct driver_proc *driver;
-	struct wire_msg req;		/* only the header is kept */
-	int driver_fd;
-	struct udk_value *info;
-};
+	if (!is_pci_entry(entry))
+		return 0;
+	if (loc && (sscanf(loc, "%x:%x.%x", &bus, &slot, &fn) != 3 || bus || slot < 1 || slot > 31 || fn))
+		return udk_set_reason(-EINVAL, "Location \"%s\" must be 00:SS.0 with a slot 01..1f", loc);
+	pm = calloc(1, sizeof(*pm));
+	if (!pm)
+		return -ENOMEM;
+	pm->slot = loc ? (uint8_t)slot : free_slot(d);
+	if (!pm->slot) {
+		free(pm);
+		return udk_set_reason(-ENOSPC, "the simulated PCI bus has no free slot (31 devices at most)");
+	}
+	return model_set_family_data(m, &udkd_family_pci, pm);
+}
+
+static int
+pci_model_function(struct udkd *d, struct device_model *m, size_t index, const struct udk_value *desc,
+		   struct service **ret)
+{
+	struct pci_model *pm = model_family_data(m, &udkd_family_pci);
+	size_t len = 0;
+	const uint8_t *c = udk_value_get_data(udk_dict_get(desc, "config"), &len);
+	struct udk_value *bars = udk_dict_get(desc, "bars");
+	struct udk_value *props;
+	struct service *bus = sim_bus(d), *nub = NULL;
+	char loc[32], name[80];
+	int r;
+
+	if (!pm)
+		return udk_set_reason(-EINVAL, "the machine description gives device %s another Kind than \"pci\"",
+				      m->name);
+	if (!c || len < CONFIG_MIN || len > CONFIG_MAX || udk_value_get_type(bars) != UDK_VALUE_ARRAY ||
+	    udk_array_size(bars) != 6)
+		return udk_set_reason(-EINVAL, "each PCI function needs 64..4096 bytes of config space and 6 BARs");
+	if (!bus)
+		return -ENOMEM;
+	snprintf(loc, sizeof(loc), "0000:00:%02x.%zu", pm->slot, index);
+	props = pci_props(c, loc, "sim");
+	udk_dict_set_string(props, "UDKDevice", m->name);
+	udk_dict_set_int(props, "UDKFunction", (int64_t)index);
+	udk_dict_set(props, "UDKBARs", bars);
+	if (index == 0)
+		snprintf(name, sizeof(name), "%s", m->name);
+	else
+		snprintf(name, sizeof(name), "%s.%zu", m->name, index);
+	r = service_new(d, bus, name, class_chain_for("IOPCIDevice"), props, &nub);
+	udk_value_unref(props);
+	if (r < 0)
+		return udk_set_reason(r, "cannot publish the function");
+	if (index == 0)
+		log_info(d, "device %s: PCI function(s) at 00:%02x", m->name, pm->slot);
+	*ret = nub;
+	return 0;
+}
 
 static void
-connected(struct udkd *d, struct driver_proc *model, struct wire_msg *reply, int status, void *data)
+pci_describe_model(struct udkd *d, const struct device_model *m, struct udk_value *entry)
 {
-	struct open_wait *w = data;
+	struct pci_model *pm = model_family_data(m, &udkd_family_pci);
+	char loc[16];
 
 	(void)d;
-	(void)model;
-	if (status >= 0) {
-		proc_reply(w->driver, &w->req, 0, NULL, w->info, &w->driver_fd, 1);
-	} else {
-		const char *why = reply ? udk_dict_get_string(reply->body, "reason") : udk_error_reason();
-		proc_reply(w->driver, &w->req, status == -UDK_E_DRIVER_DIED ? -UDK_E_HARDWARE_GONE : status,
-			   why ? why : "the device refused the connection", NULL, NULL, 0);
-	}
-	close(w->driver_fd);
-	udk_value_unref(w->info);
-	proc_unref(w->driver);
-	free(w);
+	if (!pm)
+		return;
+	snprintf(loc, sizeof(loc), "00:%02x.0", pm->slot);
+	udk_dict_set_string(entry, "location", loc);
+	udk_dict_set_string(entry, "family", "pci");
 }
 
-static struct device_model *
-model_of(struct udkd *d, struct service *nub, size_t *ret_index)
-{
-	for (struct device_model *m = d->devices; m; m = m->next)
-		for (size_t i = 0; i < m->n_nubs; i++)
-			if (m->nubs[i] == nub) {
-				*ret_index = i;
-				return m;
-			}
-	return NULL;
-}
+/* ---- the broker ---- */
 
 static void
 open_sysfs(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct service *s)
 {
 	const char *loc = udk_dict_get_string(s->props, "pci-location");
-	char *path = strdup_printf("%s/%s/config", d->pci_sysfs_dir, loc ? loc : "?");
+	char *path = strdup_printf("%s/%s/config", state(d)->sysfs_dir, loc ? loc : "?");
 	struct udk_value *info = udk_value_new_dict();
-	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	int fd = path ? open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW) : -1;
 
 	if (fd < 0) {
 		char *why = strdup_printf("cannot read %s: %s", path ? path : "config", strerror(errno));
@@ -389,8 +353,9 @@ open_sysfs(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct ser
 	udk_value_unref(info);
 }
 
-/* VFIO (functions at the end of the file, for the PCI family's move to families/pci/) */
+/* VFIO (at the end of the file) */
 static void vfio_open_provider(struct udkd *d, struct driver_proc *p, const struct wire_msg *m, struct service *s);
+static char *sysfs_how_to_drive(const char *loc, const char *driver, bool has_group);
 
 static void
 open_vfio(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct service *s)
@@ -398,23 +363,17 @@ open_vfio(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct serv
 	vfio_open_provider(d, p, m, s);
 }
 
-void
-devices_open_provider(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
+static void
+pci_open_provider(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct service *s)
 {
-	struct udk_value *idv = udk_dict_get(m->body, "provider");
-	struct service *s = udk_value_get_type(idv) == UDK_VALUE_INT ? service_by_id(d, udk_value_get_uint(idv, 0)) : NULL;
-	const char *backend;
-	struct device_model *dm;
-	struct open_wait *w;
-	struct udk_value *body;
-	size_t index = 0;
-	int sv[2], r;
+	const char *backend = udk_dict_get_string(s->props, "UDKBackend");
+	struct udk_value *info;
 
-	if (!s || s != p->provider) {
-		proc_reply(p, m, -EPERM, "a driver can open only the provider it was started on", NULL, NULL, 0);
+	if (!service_is_a(s, "IOPCIDevice")) {
+		proc_reply(p, m, -UDK_E_UNSUPPORTED, "only PCI functions (IOPCIDevice) can be opened, not a bus", NULL,
+			   NULL, 0);
 		return;
 	}
-	backend = udk_dict_get_string(s->props, "UDKBackend");
 	if (streq(backend, "sysfs")) {
 		open_sysfs(d, p, m, s);
 		return;
@@ -423,98 +382,18 @@ devices_open_provider(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 		open_vfio(d, p, m, s);
 		return;
 	}
-	if (!streq(backend, "sim")) {
+	if (!streq(backend, "sim") || !model_of_nub(d, s, NULL)) {
 		proc_reply(p, m, -UDK_E_UNSUPPORTED, "this provider has no PCI backend udk can open", NULL, NULL, 0);
 		return;
 	}
-	dm = model_of(d, s, &index);
-	if (!dm || !dm->proc || dm->proc->state != PROC_RUNNING) {
-		proc_reply(p, m, -UDK_E_HARDWARE_GONE, "the device is gone (its model is not running)", NULL, NULL, 0);
-		return;
-	}
-	if (wire_socketpair(sv) < 0) {
-		proc_reply(p, m, -errno, "cannot make a socket pair", NULL, NULL, 0);
-		return;
-	}
-	w = calloc(1, sizeof(*w));
-	if (!w) {
-		close(sv[0]);
-		close(sv[1]);
-		proc_reply(p, m, -ENOMEM, NULL, NULL, NULL, 0);
-		return;
-	}
-	w->driver = proc_ref(p);
-	wire_msg_init(&w->req);
-	w->req.h = m->h;
-	w->driver_fd = sv[0];
-	w->info = udk_value_new_dict();
-	udk_dict_set_string(w->info, "backend", "sim");
-	udk_dict_set_string(w->info, "location", udk_dict_get_string(s->props, "pci-location"));
-	udk_dict_set(w->info, "bars", udk_dict_get(s->props, "UDKBARs"));
-	body = udk_value_new_dict();
-	udk_dict_set_int(body, "function", (int64_t)index);
-	udk_dict_set_uint(body, "nub", s->id);
-	udk_dict_set_int(body, "client", p->pid);
-	r = proc_request(d, dm->proc, OP_DM_CONNECT, body, &sv[1], 1, d->cfg.request_timeout_ms, connected, w);
-	udk_value_unref(body);
-	close(sv[1]);
-	if (r < 0)
-		connected(d, dm->proc, NULL, r, w);
+	info = udk_value_new_dict();
+	udk_dict_set_string(info, "backend", "sim");
+	udk_dict_set_string(info, "location", udk_dict_get_string(s->props, "pci-location"));
+	udk_dict_set(info, "bars", udk_dict_get(s->props, "UDKBARs"));
+	model_connect(d, p, m, s, info);
 }
 
-/* ---- listing ---- */
-
-struct udk_value *
-devices_describe(struct udkd *d)
-{
-	struct udk_value *list = udk_value_new_array();
-
-	for (struct device_model *m = d->devices; m; m = m->next) {
-		struct udk_value *e = udk_value_new_dict(), *nubs = udk_value_new_array();
-		bool running = m->proc && m->proc->state != PROC_DEAD;
-		char loc[16];
-
-		udk_dict_set_string(e, "name", m->name);
-		udk_dict_set_string(e, "model", m->model);
-		udk_dict_set_string(e, "state", !m->plugged ? "unplugged" : running ? "plugged" : "gone");
-		snprintf(loc, sizeof(loc), "00:%02x.0", m->slot);
-		udk_dict_set_string(e, "location", loc);
-		if (running)
-			udk_dict_set_int(e, "pid", m->proc->pid);
-		if ((!running || !m->plugged) && m->gone_reason)
-			udk_dict_set_string(e, "reason", m->gone_reason);
-		udk_dict_set_int(e, "crashes", m->crashes);
-		for (size_t i = 0; i < m->n_nubs; i++) {
-			char *path = service_path(m->nubs[i]);
-			if (path)
-				udk_array_append_take(nubs, udk_value_new_string(path));
-			free(path);
-		}
-		udk_dict_set_take(e, "functions", nubs);
-		udk_array_append_take(list, e);
-	}
-	return list;
-}
-
-void
-devices_fini(struct udkd *d)
-{
-	while (d->devices) {
-		struct device_model *m = d->devices;
-		d->devices = m->next;
-		for (size_t i = 0; i < m->n_nubs; i++)
-			service_unref(m->nubs[i]);
-		free(m->nubs);
-		free(m->name);
-		free(m->model);
-		free(m->location);
-		free(m->gone_reason);
-		udk_value_unref(m->props);
-		free(m);
-	}
-}
-
-/* ---- real hardware, read-only ---- */
+/* ---- real hardware ---- */
 
 /* The last component of the link @dir/@name points to, or NULL. */
 static char *
@@ -531,12 +410,10 @@ link_target(const char *dir, const char *name)
 	return strdup(slash ? slash + 1 : buf);
 }
 
-static char *sysfs_how_to_drive(const char *loc, const char *driver, bool has_group);
-
-int
-devices_scan_sysfs(struct udkd *d)
+static int
+scan_sysfs(struct udkd *d)
 {
-	const char *root = d->pci_sysfs_dir;
+	const char *root = state(d)->sysfs_dir;
 	DIR *dir = opendir(root);
 	struct service *host = NULL;
 	struct dirent *e;
@@ -555,7 +432,7 @@ devices_scan_sysfs(struct udkd *d)
 		if (e->d_name[0] == '.')
 			continue;
 		path = strdup_printf("%s/%s/config", root, e->d_name);
-		fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+		fd = path ? open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK) : -1;
 		free(path);
 		if (fd < 0)
 			continue;
@@ -584,7 +461,7 @@ devices_scan_sysfs(struct udkd *d)
 		if (group)
 			udk_dict_set_int(props, "UDKIOMMUGroup", strtol(group, NULL, 10));
 		if (!vfio) {
-			/* what the sysfs backend's refusals tell a driver (families/pci/pci.c) */
+			/* what the sysfs backend's refusals tell a driver (driver/pci.c) */
 			char *how = sysfs_how_to_drive(e->d_name, driver, group != NULL);
 			if (how)
 				udk_dict_set_string(props, "UDKHowToDrive", how);
@@ -605,6 +482,129 @@ devices_scan_sysfs(struct udkd *d)
 		 n_vfio);
 	return 0;
 }
+
+/* ---- lifecycle ---- */
+
+static int
+pci_init(struct udkd *d)
+{
+	struct pci_state *st = udkd_family_state(d, &udkd_family_pci);
+
+	/* options may have created the state already */
+	if (!st) {
+		st = calloc(1, sizeof(*st));
+		if (!st)
+			return -ENOMEM;
+		udkd_family_set_state(d, &udkd_family_pci, st);
+	}
+	if (!st->sysfs_dir)
+		st->sysfs_dir = strdup("/sys/bus/pci/devices");
+	if (!st->vfio_dir)
+		st->vfio_dir = strdup("/dev/vfio");
+	return st->sysfs_dir && st->vfio_dir ? 0 : -ENOMEM;
+}
+
+static int
+pci_start(struct udkd *d)
+{
+	return state(d)->sysfs ? scan_sysfs(d) : 0;
+}
+
+static void
+pci_fini(struct udkd *d)
+{
+	struct pci_state *st = state(d);
+
+	if (!st)
+		return;
+	service_unref(st->sim_bus);
+	free(st->sysfs_dir);
+	free(st->vfio_dir);
+	free(st);
+	udkd_family_set_state(d, &udkd_family_pci, NULL);
+}
+
+static const struct udkd_family_option pci_options[] = {
+	{ "pci-sysfs", optional_argument, "DIR",
+	  "publish this machine's real PCI functions (DIR: a copy of /sys/bus/pci/devices); those bound to "
+	  "vfio-pci are usable" },
+	{ "vfio-dir", required_argument, "DIR", "where the VFIO devices are (default /dev/vfio)" },
+	{ NULL, 0, NULL, NULL },
+};
+
+static int
+pci_set_option(struct udkd *d, const char *name, const char *value)
+{
+	struct pci_state *st = state(d);
+
+	if (!st) {
+		/* options come before init */
+		st = calloc(1, sizeof(*st));
+		if (!st)
+			return -ENOMEM;
+		udkd_family_set_state(d, &udkd_family_pci, st);
+	}
+	if (streq(name, "pci-sysfs")) {
+		st->sysfs = true;
+		if (value) {
+			free(st->sysfs_dir);
+			st->sysfs_dir = strdup(value);
+		}
+		return 0;
+	}
+	if (streq(name, "vfio-dir")) {
+		free(st->vfio_dir);
+		st->vfio_dir = strdup(value);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static struct udk_value *
+pci_describe(struct udkd *d)
+{
+	struct pci_state *st = state(d);
+	struct udk_value *v = udk_value_new_dict();
+
+	udk_dict_set_bool(v, "sysfs", st && st->sysfs);
+	if (st && st->sysfs)
+		udk_dict_set_string(v, "sysfs_dir", st->sysfs_dir);
+	if (st)
+		udk_dict_set_string(v, "vfio_dir", st->vfio_dir);
+	return v;
+}
+
+static const struct udkd_family_class pci_classes[] = {
+	{ "IOPCIBridge", "IOService", "transport.pci", NULL },
+	{ "IOPCIDevice", "IOService", "transport.pci", NULL },
+	{ NULL, NULL, NULL, NULL },
+};
+
+static const struct udkd_family_entitlement pci_entitlements[] = {
+	{ "transport.pci", check_transport_pci, covers_transport_pci },
+	{ NULL, NULL, NULL },
+};
+
+const struct udkd_family udkd_family_pci = {
+	UDKD_FAMILY_INIT,
+	.name = "pci",
+	.title = "PCI and PCI Express functions",
+	.docs = "docs/families/pci.md",
+	.classes = pci_classes,
+	.matcher = &pci_family_matcher,
+	.entitlements = pci_entitlements,
+	.init = pci_init,
+	.start = pci_start,
+	.fini = pci_fini,
+	.options = pci_options,
+	.set_option = pci_set_option,
+	.open_provider = pci_open_provider,
+	.model_kind = "pci",
+	.model_function = pci_model_function,
+	.model_configure = pci_model_configure,
+	.describe_model = pci_describe_model,
+	.describe = pci_describe,
+};
 
 /* ---- VFIO: real functions given to drivers, reset after a driver died ---- */
 
@@ -637,7 +637,7 @@ sysfs_how_to_drive(const char *loc, const char *driver, bool has_group)
 static char *
 vfio_group_blocker(struct udkd *d, const char *loc, int64_t group)
 {
-	char *path = strdup_printf("%s/%s/iommu_group/devices", d->pci_sysfs_dir, loc);
+	char *path = strdup_printf("%s/%s/iommu_group/devices", state(d)->sysfs_dir, loc);
 	DIR *dir = path ? opendir(path) : NULL;
 	struct dirent *e;
 	char *why = NULL;
@@ -671,8 +671,8 @@ vfio_open_now(struct udkd *d, struct driver_proc *p, const struct wire_msg *m, s
 {
 	const char *loc = udk_dict_get_string(s->props, "pci-location");
 	int64_t group = udk_dict_get_int(s->props, "UDKIOMMUGroup", -1);
-	char *path = strdup_printf("%s/%" PRId64, d->vfio_dev_dir, group);
-	char *cpath = strdup_printf("%s/vfio", d->vfio_dev_dir);
+	char *path = strdup_printf("%s/%" PRId64, state(d)->vfio_dir, group);
+	char *cpath = strdup_printf("%s/vfio", state(d)->vfio_dir);
 	struct udk_value *info;
 	int fds[2] = { -1, -1 };
 
@@ -879,8 +879,8 @@ vfio_open_provider(struct udkd *d, struct driver_proc *p, const struct wire_msg 
 	job->req.h = m->h;
 	job->service = s->id;
 	job->loc = strdup(loc);
-	job->cpath = strdup_printf("%s/vfio", d->vfio_dev_dir);
-	job->gpath = strdup_printf("%s/%" PRId64, d->vfio_dev_dir, group);
+	job->cpath = strdup_printf("%s/vfio", state(d)->vfio_dir);
+	job->gpath = strdup_printf("%s/%" PRId64, state(d)->vfio_dir, group);
 	if (!job->loc || !job->cpath || !job->gpath || pthread_create(&t, NULL, vfio_reset_thread, job) != 0) {
 		/* no thread: reset here, bounded by the kernel's own reset timeouts */
 		if (job->loc && job->cpath && job->gpath)
