@@ -14,7 +14,7 @@
 
 fn=0000:00:02.0
 dev=/sys/bus/pci/devices/$fn
-plan 18
+plan 19
 check "the kernel has an IOMMU group for $fn" test -e "$dev/iommu_group"
 group=$(basename "$(readlink "$dev/iommu_group")")
 echo vfio-pci >"$dev/driver_override"
@@ -59,6 +59,11 @@ check "udkd restarts the driver" wait_for 60 newpid
 check "udkd says the device has no reset method, after the driver died" \
 	contains "$T/udkd.log" "device $fn: its driver died; the device has no reset method"
 grep "its driver died" "$T/udkd.log" | sed 's/^/# /'
+newp=$(sed -n 's/.*driver pid \([0-9]*\).*/\1/p' "$T/again")
+check "... before the restarted driver (pid $newp) started" awk -v p="pid $newp," '
+	/its driver died; the device has no reset method/ { reset = NR }
+	index($0, "started EduDriver") && index($0, p) { started = NR }
+	END { exit !(reset && started && reset < started) }' "$T/udkd.log"
 "$B/examples/edu-app" --runtime-dir "$T/run" --factorial 6 --irqs 10 --rounds 2 --bytes 1000 >"$T/app2" 2>&1
 sed 's/^/# /' "$T/app2"
 check "the restarted driver drives the device" sh -c "grep -qF '6! = 720' $T/app2 && grep -qF '2000 bytes checked, 0 wrong' $T/app2"

@@ -356,6 +356,7 @@ open_sysfs(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct ser
 /* VFIO (at the end of the file) */
 static void vfio_open_provider(struct udkd *d, struct driver_proc *p, const struct wire_msg *m, struct service *s);
 static char *sysfs_how_to_drive(const char *loc, const char *driver, bool has_group);
+static void vfio_driver_died(struct udkd *d, enum udkd_event ev, void *data, void *ctx);
 
 static void
 open_vfio(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct service *s)
@@ -501,7 +502,10 @@ pci_init(struct udkd *d)
 		st->sysfs_dir = strdup("/sys/bus/pci/devices");
 	if (!st->vfio_dir)
 		st->vfio_dir = strdup("/dev/vfio");
-	return st->sysfs_dir && st->vfio_dir ? 0 : -ENOMEM;
+	if (!st->sysfs_dir || !st->vfio_dir)
+		return -ENOMEM;
+	/* a VFIO function whose driver died is reset before the next one opens it */
+	return udkd_listen(d, UDKD_EV_PROC_DIED, vfio_driver_died, NULL);
 }
 
 static int
@@ -665,6 +669,44 @@ vfio_group_blocker(struct udkd *d, const char *loc, int64_t group)
 	return why;
 }
 
+/* Per VFIO function: the deaths handled, a reset running, who opened it. */
+struct vfio_reset_job;
+
+struct vfio_fn {
+	uint64_t service;
+	unsigned deaths;		/* client_deaths handled */
+	struct vfio_reset_job *job;	/* a reset running now */
+	pid_t opener;			/* the driver that has (had) it open */
+};
+static struct vfio_fn *vfio_fns;
+static size_t n_vfio_fns;
+
+struct vfio_reset_job {
+	struct udkd *d;
+	uint64_t service;
+	char *loc, *cpath, *gpath;
+	char *result;
+	/* an open that waits for the reset */
+	struct driver_proc *waiting;
+	struct wire_msg req;		/* only the header is kept */
+};
+
+static struct vfio_fn *
+vfio_fn_of(uint64_t service)
+{
+	struct vfio_fn *n;
+
+	for (size_t i = 0; i < n_vfio_fns; i++)
+		if (vfio_fns[i].service == service)
+			return &vfio_fns[i];
+	n = reallocarray(vfio_fns, n_vfio_fns + 1, sizeof(*n));
+	if (!n)
+		return NULL;
+	vfio_fns = n;
+	vfio_fns[n_vfio_fns] = (struct vfio_fn){ service, 0, NULL, 0 };
+	return &vfio_fns[n_vfio_fns++];
+}
+
 /* Open the container and the group and hand both to the driver. */
 static void
 vfio_open_now(struct udkd *d, struct driver_proc *p, const struct wire_msg *m, struct service *s)
@@ -708,6 +750,11 @@ vfio_open_now(struct udkd *d, struct driver_proc *p, const struct wire_msg *m, s
 	udk_dict_set(info, "bars", udk_dict_get(s->props, "UDKBARs"));
 	proc_reply(p, m, 0, NULL, info, fds, 2);
 	udk_value_unref(info);
+	{
+		struct vfio_fn *fn = vfio_fn_of(s->id);
+		if (fn)
+			fn->opener = p->pid;
+	}
 out:
 	for (int i = 0; i < 2; i++)
 		if (fds[i] >= 0)
@@ -717,30 +764,16 @@ out:
 }
 
 /*
- * After a driver died, the next open resets the function first, as
+ * When a driver of a VFIO function dies (UDKD_EV_PROC_DIED), udkd resets
+ * the function at once, before another driver can open it, as
  * PCIDriverKit does: VFIO_DEVICE_RESET through a container and group udkd
- * opens for the purpose, on a thread (the ioctl can wait for the device),
- * then the open goes on.  A device without a reset method (QEMU's edu: no
- * FLR, no PM reset, no bus reset) is said to have none.  Either way the
- * kernel already stopped its DMA: closing the dead driver's descriptors
- * turned bus mastering off and tore down its IOMMU mappings.
+ * opens for the purpose, on a thread (the ioctl can wait for the device).
+ * An open that arrives meanwhile waits for the reset.  A device without a
+ * reset method (QEMU's edu: no FLR, no PM reset, no bus reset) is said to
+ * have none.  Either way the kernel already stopped its DMA: closing the
+ * dead driver's descriptors turned bus mastering off and tore down its
+ * IOMMU mappings.
  */
-struct vfio_seen {
-	uint64_t service;
-	unsigned deaths;
-};
-static struct vfio_seen *vfio_seen;
-static size_t n_vfio_seen;
-
-struct vfio_reset_job {
-	struct udkd *d;
-	struct driver_proc *driver;
-	struct wire_msg req;		/* only the header is kept */
-	uint64_t service;
-	char *loc, *cpath, *gpath;
-	char *result;
-};
-
 static char *
 vfio_reset_function(const char *loc, const char *cpath, const char *gpath)
 {
@@ -803,14 +836,19 @@ vfio_reset_done(struct loop *l, void *data)
 	struct vfio_reset_job *job = data;
 	struct udkd *d = job->d;
 	struct service *s = service_by_id(d, job->service);
+	struct vfio_fn *fn = vfio_fn_of(job->service);
 
 	(void)l;
+	if (fn)
+		fn->job = NULL;
 	log_notice(d, "device %s: its driver died; %s", job->loc, job->result ? job->result : "out of memory");
 	if (s && job->result)
 		udk_dict_set_string(s->props, "UDKLastReset", job->result);
-	if (job->driver->state != PROC_DEAD && s && s->state != SVC_TERMINATED)
-		vfio_open_now(d, job->driver, &job->req, s);
-	proc_unref(job->driver);
+	if (job->waiting) {
+		if (job->waiting->state != PROC_DEAD && s && s->state != SVC_TERMINATED)
+			vfio_open_now(d, job->waiting, &job->req, s);
+		proc_unref(job->waiting);
+	}
 	free(job->loc);
 	free(job->cpath);
 	free(job->gpath);
@@ -825,8 +863,64 @@ vfio_reset_thread(void *data)
 
 	job->result = vfio_reset_function(job->loc, job->cpath, job->gpath);
 	if (loop_post(job->d->loop, vfio_reset_done, job) < 0)
-		abort(); /* the open would wait forever */
+		abort(); /* an open would wait forever */
 	return NULL;
+}
+
+/* Reset function @s of @fn now; @waiting's open @m (if any) goes on after it. */
+static void
+vfio_reset_start(struct udkd *d, struct vfio_fn *fn, struct service *s, struct driver_proc *waiting,
+		 const struct wire_msg *m)
+{
+	const char *loc = udk_dict_get_string(s->props, "pci-location");
+	int64_t group = udk_dict_get_int(s->props, "UDKIOMMUGroup", -1);
+	struct vfio_reset_job *job = calloc(1, sizeof(*job));
+	pthread_t t;
+
+	if (!job) {
+		if (waiting)
+			proc_reply(waiting, m, -ENOMEM, NULL, NULL, NULL, 0);
+		return;
+	}
+	job->d = d;
+	job->service = s->id;
+	if (waiting) {
+		job->waiting = proc_ref(waiting);
+		wire_msg_init(&job->req);
+		job->req.h = m->h;
+	}
+	job->loc = strdup(loc ? loc : "?");
+	job->cpath = strdup_printf("%s/vfio", state(d)->vfio_dir);
+	job->gpath = strdup_printf("%s/%" PRId64, state(d)->vfio_dir, group);
+	fn->job = job;
+	log_info(d, "device %s: its driver died; resetting it before another driver opens it", job->loc);
+	if (!job->loc || !job->cpath || !job->gpath || pthread_create(&t, NULL, vfio_reset_thread, job) != 0) {
+		/* no thread: reset here, bounded by the kernel's own reset timeouts */
+		if (job->loc && job->cpath && job->gpath)
+			job->result = vfio_reset_function(job->loc, job->cpath, job->gpath);
+		vfio_reset_done(d->loop, job);
+		return;
+	}
+	pthread_detach(t);
+}
+
+/* UDKD_EV_PROC_DIED: a driver of a VFIO function that died (not stopped) leaves it to be reset. */
+static void
+vfio_driver_died(struct udkd *d, enum udkd_event ev, void *data, void *ctx)
+{
+	struct driver_proc *p = data;
+	struct service *s = p->provider;
+	struct vfio_fn *fn;
+
+	(void)ev;
+	(void)ctx;
+	if (!s || d->shutting_down || !streq(udk_dict_get_string(s->props, "UDKBackend"), "vfio") ||
+	    !(fn = vfio_fn_of(s->id)) || fn->deaths == s->client_deaths)
+		return;
+	fn->deaths = s->client_deaths;
+	/* a driver that never opened the function left nothing to reset */
+	if (!fn->job && fn->opener == p->pid)
+		vfio_reset_start(d, fn, s, NULL, NULL);
 }
 
 static void
@@ -834,9 +928,7 @@ vfio_open_provider(struct udkd *d, struct driver_proc *p, const struct wire_msg 
 {
 	const char *loc = udk_dict_get_string(s->props, "pci-location");
 	int64_t group = udk_dict_get_int(s->props, "UDKIOMMUGroup", -1);
-	struct vfio_seen *seen = NULL;
-	struct vfio_reset_job *job;
-	pthread_t t;
+	struct vfio_fn *fn;
 	char *why;
 
 	if (group < 0) {
@@ -852,41 +944,24 @@ vfio_open_provider(struct udkd *d, struct driver_proc *p, const struct wire_msg 
 		free(why);
 		return;
 	}
-	for (size_t i = 0; i < n_vfio_seen; i++)
-		if (vfio_seen[i].service == s->id)
-			seen = &vfio_seen[i];
-	if (!seen) {
-		struct vfio_seen *n = reallocarray(vfio_seen, n_vfio_seen + 1, sizeof(*n));
-		if (n) {
-			vfio_seen = n;
-			seen = &vfio_seen[n_vfio_seen++];
-			*seen = (struct vfio_seen){ s->id, s->client_deaths };
+	fn = vfio_fn_of(s->id);
+	if (fn && fn->job) {
+		/* the reset after the last driver's death is running: open after it */
+		if (fn->job->waiting) {
+			proc_reply(p, m, -UDK_E_BUSY, "the function is being reset and another driver waits for it",
+				   NULL, NULL, 0);
+			return;
 		}
-	}
-	if (!seen || seen->deaths == s->client_deaths || !loc) {
-		vfio_open_now(d, p, m, s);
+		fn->job->waiting = proc_ref(p);
+		wire_msg_init(&fn->job->req);
+		fn->job->req.h = m->h;
 		return;
 	}
-	seen->deaths = s->client_deaths;
-	job = calloc(1, sizeof(*job));
-	if (!job) {
-		proc_reply(p, m, -ENOMEM, NULL, NULL, NULL, 0);
+	if (fn && fn->deaths != s->client_deaths) {
+		/* a death the event did not cover */
+		fn->deaths = s->client_deaths;
+		vfio_reset_start(d, fn, s, p, m);
 		return;
 	}
-	job->d = d;
-	job->driver = proc_ref(p);
-	wire_msg_init(&job->req);
-	job->req.h = m->h;
-	job->service = s->id;
-	job->loc = strdup(loc);
-	job->cpath = strdup_printf("%s/vfio", state(d)->vfio_dir);
-	job->gpath = strdup_printf("%s/%" PRId64, state(d)->vfio_dir, group);
-	if (!job->loc || !job->cpath || !job->gpath || pthread_create(&t, NULL, vfio_reset_thread, job) != 0) {
-		/* no thread: reset here, bounded by the kernel's own reset timeouts */
-		if (job->loc && job->cpath && job->gpath)
-			job->result = vfio_reset_function(job->loc, job->cpath, job->gpath);
-		vfio_reset_done(d->loop, job);
-		return;
-	}
-	pthread_detach(t);
+	vfio_open_now(d, p, m, s);
 }
