@@ -224,11 +224,14 @@ grep -q 9p.ko "$initrd/lib/modules.load" || skip_all "$pkg has no 9p module: $(c
 
 # ---- boot once, run every test ----
 echo "== guest: booting $pkg ($kver) under QEMU (TCG) for:$tests"
-# the rig's own devices sit at slots 1c and 1d; tests put theirs at 02..1b
+# the rig's own devices sit at slots 1c and 1d; tests put theirs at 02..1b.
+# no_timer_check: under TCG on a busy host the kernel's IO-APIC timer check
+# can fail and panic ("timer doesn't work through Interrupt-remapped
+# IO-APIC", seen with intel-iommu); the check proves nothing in a VM.
 # shellcheck disable=SC2086
 set -- -accel tcg -machine q35 -cpu max -smp 1 -m 1536 -display none -vga none -monitor none -serial stdio \
 	-no-reboot -nic none -kernel "$kdir/vmlinux" -initrd "$cache/initrd.cpio" \
-	-append "console=ttyS0 panic=-1 quiet$cmdline" \
+	-append "console=ttyS0 panic=-1 quiet no_timer_check$cmdline" \
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 	-fsdev local,id=fs1,path=/,security_model=none,readonly=on,multidevs=remap \
 	-device virtio-9p-pci,fsdev=fs1,mount_tag=hostroot,addr=1c.0 \

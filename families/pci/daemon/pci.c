@@ -486,6 +486,8 @@ scan_sysfs(struct udkd *d)
 
 /* ---- lifecycle ---- */
 
+static void vfio_fini(void);
+
 static int
 pci_init(struct udkd *d)
 {
@@ -521,6 +523,7 @@ pci_fini(struct udkd *d)
 
 	if (!st)
 		return;
+	vfio_fini();
 	service_unref(st->sim_bus);
 	free(st->sysfs_dir);
 	free(st->vfio_dir);
@@ -856,15 +859,40 @@ vfio_reset_done(struct loop *l, void *data)
 	free(job);
 }
 
+/* Reset threads still running, so udkd's exit waits for them before its loop goes. */
+static pthread_mutex_t vfio_threads_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t vfio_threads_cond = PTHREAD_COND_INITIALIZER;
+static unsigned vfio_threads;
+static bool vfio_closing;
+
 static void *
 vfio_reset_thread(void *data)
 {
 	struct vfio_reset_job *job = data;
 
 	job->result = vfio_reset_function(job->loc, job->cpath, job->gpath);
-	if (loop_post(job->d->loop, vfio_reset_done, job) < 0)
+	pthread_mutex_lock(&vfio_threads_lock);
+	/* udkd is stopping: nobody waits for the result (the job goes with the process) */
+	if (!vfio_closing && loop_post(job->d->loop, vfio_reset_done, job) < 0)
 		abort(); /* an open would wait forever */
+	vfio_threads--;
+	pthread_cond_broadcast(&vfio_threads_cond);
+	pthread_mutex_unlock(&vfio_threads_lock);
 	return NULL;
+}
+
+/* pci_fini: no reset thread touches udkd after this returns. */
+static void
+vfio_fini(void)
+{
+	pthread_mutex_lock(&vfio_threads_lock);
+	vfio_closing = true;
+	while (vfio_threads)
+		pthread_cond_wait(&vfio_threads_cond, &vfio_threads_lock);
+	pthread_mutex_unlock(&vfio_threads_lock);
+	free(vfio_fns);
+	vfio_fns = NULL;
+	n_vfio_fns = 0;
 }
 
 /* Reset function @s of @fn now; @waiting's open @m (if any) goes on after it. */
@@ -894,14 +922,18 @@ vfio_reset_start(struct udkd *d, struct vfio_fn *fn, struct service *s, struct d
 	job->gpath = strdup_printf("%s/%" PRId64, state(d)->vfio_dir, group);
 	fn->job = job;
 	log_info(d, "device %s: its driver died; resetting it before another driver opens it", job->loc);
-	if (!job->loc || !job->cpath || !job->gpath || pthread_create(&t, NULL, vfio_reset_thread, job) != 0) {
-		/* no thread: reset here, bounded by the kernel's own reset timeouts */
-		if (job->loc && job->cpath && job->gpath)
-			job->result = vfio_reset_function(job->loc, job->cpath, job->gpath);
-		vfio_reset_done(d->loop, job);
+	pthread_mutex_lock(&vfio_threads_lock);
+	if (job->loc && job->cpath && job->gpath && pthread_create(&t, NULL, vfio_reset_thread, job) == 0) {
+		vfio_threads++;
+		pthread_detach(t);
+		pthread_mutex_unlock(&vfio_threads_lock);
 		return;
 	}
-	pthread_detach(t);
+	pthread_mutex_unlock(&vfio_threads_lock);
+	/* no thread: reset here, bounded by the kernel's own reset timeouts */
+	if (job->loc && job->cpath && job->gpath)
+		job->result = vfio_reset_function(job->loc, job->cpath, job->gpath);
+	vfio_reset_done(d->loop, job);
 }
 
 /* UDKD_EV_PROC_DIED: a driver of a VFIO function that died (not stopped) leaves it to be reset. */
