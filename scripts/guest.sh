@@ -254,7 +254,9 @@ case $qrc in
 	why=${panic:+guest kernel panic: $panic}
 	why=${why:-"the guest stopped before its tests ended (QEMU exit 0: a panic or a power-off, never a pass)"} ;;
 *)
-	why="QEMU exited with status $qrc: $(tail -n 3 "$run/qemu.err" | tr '\n' ' ')" ;;
+	# QEMU's own words: its error line ("qemu: hardware error: ..."), not the register dump after it
+	msg=$(grep -m1 -a -E '^qemu(-system-x86_64)?: ' "$run/qemu.err")
+	why="QEMU exited with status $qrc: ${msg:-$(tail -n 1 "$run/qemu.err")}" ;;
 esac
 
 # ---- results ----
