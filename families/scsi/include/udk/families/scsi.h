@@ -317,6 +317,17 @@ UDK_EXPORT int udk_scsi_controller_new_user_client(struct udk_service *self, uin
  * it in the driver's classes (udk_driver_main). */
 UDK_EXPORT extern const struct udk_class udk_scsi_task_user_client_class;
 
+/*
+ * A TCP connection to an iSCSI portal, made by udkd for the driver (the
+ * sandbox gives drivers no sockets): @host is a numeric IPv4 or IPv6
+ * address, and "host:port" must be listed in the bundle's
+ * family.scsicontroller entitlement (iSCSIPortals).  Blocks until udkd
+ * connected or gave up (UDK_E_HARDWARE_GONE with the connect error,
+ * UDK_E_DEADLINE after 5 s, UDK_E_ENTITLEMENT).  *ret_fd: a blocking,
+ * connected stream socket with TCP_NODELAY.
+ */
+UDK_EXPORT int udk_scsi_portal_connect(const char *host, uint16_t port, int *ret_fd);
+
 /* Task accessors, for process_task and the HBA's completion path. */
 UDK_EXPORT const uint8_t *udk_scsi_task_get_cdb(const struct udk_scsi_task *t, size_t *ret_len);
 UDK_EXPORT uint64_t udk_scsi_task_get_target(const struct udk_scsi_task *t);
