@@ -106,9 +106,27 @@ udk_block_client_register_memory(struct udk_block_client *bc, struct udk_memory_
 	int r;
 
 	udk_return_val_if_fail(bc && md && ret_id, -EINVAL);
+	/* the device maps the memory itself: @md need not outlive the call */
 	r = register_md(bc, md, ret_id);
+	return r;
+}
+
+UDK_EXPORT int
+udk_block_client_unregister_memory(struct udk_block_client *bc, uint32_t id)
+{
+	struct channel *ch;
+	struct udk_value *b;
+	struct wire_msg m;
+	int r;
+
+	udk_return_val_if_fail(bc && bc->tp_data, -EINVAL);
+	ch = bc->tp_data;
+	b = udk_value_new_dict();
+	udk_dict_set_uint(b, "id", id);
+	r = ch_call(ch, OP_BLOCK_CH_UNBUFFER, b, NULL, 0, &m);
+	udk_value_unref(b);
 	if (r >= 0)
-		r = hold(bc->tp_data, md, NULL);
+		wire_msg_clear(&m);
 	return r;
 }
 
@@ -194,6 +212,8 @@ attach(int fd, struct udk_block_client **ret)
 	if (r < 0)
 		goto fail;
 	data = udk_value_get_data(udk_dict_get(m.body, "info"), &len);
+	if (data && len == sizeof(info))
+		memcpy(&info, data, sizeof(info));
 	for (int i = 0; i < 6; i++)
 		fds[i] = wire_msg_take_fd(&m, (unsigned)i);
 	wire_msg_clear(&m);
@@ -204,7 +224,6 @@ attach(int fd, struct udk_block_client **ret)
 		r = udk_set_reason(-UDK_E_PROTOCOL, "the block device's driver answered the attach with something unusable");
 		goto fail;
 	}
-	memcpy(&info, data, sizeof(info));
 	r = ring_import(fds, UDK_RING_PRODUCER, &sq);
 	if (r < 0) {
 		for (int i = 0; i < 6; i++)

@@ -134,6 +134,8 @@ UDK_EXPORT int udk_block_client_open_member(const char *identifier, struct udk_b
 /* A driver's memory the device may use for data: registered once. */
 UDK_EXPORT int udk_block_client_register_memory(struct udk_block_client *bc, struct udk_memory_descriptor *md,
 						uint32_t *ret_id);
+/* The device forgets buffer @id (no request may still use it). */
+UDK_EXPORT int udk_block_client_unregister_memory(struct udk_block_client *bc, uint32_t id);
 
 UDK_EXPORT void udk_block_client_close(struct udk_block_client *bc);
 UDK_EXPORT int udk_block_client_get_info(struct udk_block_client *bc, struct udk_block_info *ret);
