@@ -328,6 +328,13 @@ UDK_EXPORT extern const struct udk_class udk_scsi_task_user_client_class;
  */
 UDK_EXPORT int udk_scsi_portal_connect(const char *host, uint16_t port, int *ret_fd);
 
+/*
+ * An SG_IO controller's device: @provider is the UDKSCSIGenericDevice it
+ * was matched on (udkd --scsi-sg); udkd opens /dev/sgN and hands over the
+ * descriptor (read-write, close-on-exec).
+ */
+UDK_EXPORT int udk_scsi_generic_open(struct udk_service *provider, int *ret_fd);
+
 /* Task accessors, for process_task and the HBA's completion path. */
 UDK_EXPORT const uint8_t *udk_scsi_task_get_cdb(const struct udk_scsi_task *t, size_t *ret_len);
 UDK_EXPORT uint64_t udk_scsi_task_get_target(const struct udk_scsi_task *t);
