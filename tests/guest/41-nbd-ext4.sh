@@ -3,7 +3,7 @@
 # (sim-hba, SimHBA, SCSIDisk) through the nbdkit plugin, attached with the
 # kernel's nbd-client, then mkfs.ext4, mount, a file copied in, unmounted,
 # mounted again and its checksum compared.
-# modules: nbd
+# modules: nbd ext4
 # timeout: 240
 . "$UDK_SOURCE_ROOT/tests/guest/lib/common.sh"
 

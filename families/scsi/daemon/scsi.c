@@ -492,20 +492,23 @@ proc_died(struct udkd *d, enum udkd_event ev, void *data, void *ctx)
 
 /* ---- SCSI generic devices of the host (--scsi-sg) ---- */
 
+/* A sysfs attribute (sysfs says 4096 bytes for every file: read what is there). */
 static char *
 read_attr(const char *dir, const char *name)
 {
-	char *path = strdup_printf("%s/%s", dir, name), *buf = NULL;
-	size_t len = 0;
+	char *path = strdup_printf("%s/%s", dir, name), buf[256];
+	int fd = path ? open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
 
-	if (!path || read_file(path, 256, &buf, &len) < 0) {
-		free(path);
-		return NULL;
-	}
 	free(path);
-	while (len && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
-		buf[--len] = 0;
-	return buf;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return NULL;
+	buf[n] = 0;
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = 0;
+	return strdup(buf);
 }
 
 static int
