@@ -259,4 +259,5 @@ static struct nbdkit_plugin plugin = {
 	.errno_is_preserved = 1,
 };
 
+NBDKIT_DLL_PUBLIC struct nbdkit_plugin *plugin_init(void);
 NBDKIT_REGISTER_PLUGIN(plugin)
