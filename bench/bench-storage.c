@@ -323,7 +323,7 @@ TEST_FULL(iscsi, 1800)
 		 "<key>T</key><dict><key>IOClass</key><string>IOUserSCSIParallelInterfaceController</string>"
 		 "<key>IOUserClass</key><string>ISCSIController</string><key>IOUserServerName</key><string>b.iscsi</string>"
 		 "<key>IOProviderClass</key><string>IOUserResources</string><key>IOResourceMatch</key><string>IOKit</string>"
-		 "<key>UDKiSCSIPortal</key><string>%s</string><key>UDKiSCSITarget</key>"
+		 "<key>IOMatchCategory</key><string>ISCSIController</string><key>iSCSIPortal</key><string>%s</string><key>iSCSITargetName</key>"
 		 "<string>iqn.2024-01.org.udk:bench</string></dict>",
 		 portal);
 	fixture_add_bundle_exe(&f, "iSCSI.dext", "b.iscsi", "drivers/iscsi-driver", pers);
@@ -457,8 +457,8 @@ TEST_FULL(raid5, 1800)
 	snprintf(pers, sizeof(pers),
 		 "<key>A</key><dict><key>IOClass</key><string>IOUserService</string><key>IOUserClass</key><string>RAID5</string>"
 		 "<key>IOUserServerName</key><string>b.raid</string><key>IOProviderClass</key><string>IOUserResources</string>"
-		 "<key>IOResourceMatch</key><string>IOKit</string><key>UDKRAIDName</key><string>bench</string>"
-		 "<key>UDKRAIDAssumeClean</key><integer>1</integer><key>UDKBlockMembers</key><array>"
+		 "<key>IOResourceMatch</key><string>IOKit</string><key>IOMatchCategory</key><string>RAID5</string><key>RAIDName</key><string>bench</string>"
+		 "<key>RAIDAssumeClean</key><integer>1</integer><key>UDKBlockMembers</key><array>"
 		 "<string>B-0</string><string>B-1</string><string>B-2</string><string>B-3</string><string>B-4</string>"
 		 "<string>B-5</string><string>B-6</string><string>B-7</string></array>"
 		 "<key>UDKBlockSpares</key><array><string>B-S</string></array></dict>");

@@ -5,8 +5,8 @@
  * iSCSI portal, reached with libiscsi.  udk then drives a real,
  * independent SCSI implementation over the network (tgtd in the tests).
  *
- * Personality keys: UDKiSCSIPortal ("127.0.0.1:3260"), UDKiSCSITarget (the
- * target's IQN), UDKiSCSIInitiator (optional).  The bundle's
+ * Personality keys: iSCSIPortal ("127.0.0.1:3260"), iSCSITargetName (the
+ * target's IQN), iSCSIInitiatorName (optional).  The bundle's
  * family.scsicontroller entitlement lists the portal (iSCSIPortals).
  *
  * libiscsi opens its own TCP socket; in udk's sandbox a driver has no
@@ -458,11 +458,11 @@ parse_portal(struct hba *h)
 	snprintf(h->host, sizeof(h->host), "%.63s", h->portal);
 	colon = strrchr(h->host, ':');
 	if (!colon || !colon[1])
-		return udk_error_set(-EINVAL, "UDKiSCSIPortal \"%s\" must be ADDRESS:PORT", h->portal);
+		return udk_error_set(-EINVAL, "iSCSIPortal \"%s\" must be ADDRESS:PORT", h->portal);
 	*colon = 0;
 	port = strtol(colon + 1, NULL, 10);
 	if (port < 1 || port > 65535)
-		return udk_error_set(-EINVAL, "UDKiSCSIPortal \"%s\": the port must be 1..65535", h->portal);
+		return udk_error_set(-EINVAL, "iSCSIPortal \"%s\": the port must be 1..65535", h->portal);
 	h->port = (uint16_t)port;
 	return 0;
 }
@@ -485,11 +485,11 @@ iscsi_start(struct udk_service *self, struct udk_service *provider)
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->cond, NULL);
 	the_hba = h;
-	if (udk_service_get_string_property(self, "UDKiSCSIPortal", h->portal, sizeof(h->portal)) < 0 ||
-	    udk_service_get_string_property(self, "UDKiSCSITarget", h->target, sizeof(h->target)) < 0)
-		return udk_error_set(-EINVAL, "the personality needs UDKiSCSIPortal (\"127.0.0.1:3260\") and "
-					      "UDKiSCSITarget (the target's IQN)");
-	if (udk_service_get_string_property(self, "UDKiSCSIInitiator", h->initiator, sizeof(h->initiator)) < 0)
+	if (udk_service_get_string_property(self, "iSCSIPortal", h->portal, sizeof(h->portal)) < 0 ||
+	    udk_service_get_string_property(self, "iSCSITargetName", h->target, sizeof(h->target)) < 0)
+		return udk_error_set(-EINVAL, "the personality needs iSCSIPortal (\"127.0.0.1:3260\") and "
+					      "iSCSITargetName (the target's IQN)");
+	if (udk_service_get_string_property(self, "iSCSIInitiatorName", h->initiator, sizeof(h->initiator)) < 0)
 		snprintf(h->initiator, sizeof(h->initiator), "iqn.2024-01.org.udk:initiator");
 	r = parse_portal(h);
 	if (r < 0)

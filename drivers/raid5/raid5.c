@@ -1189,7 +1189,7 @@ assemble(struct raid *r)
 		r->events = 0;
 		udk_log_notice("RAID %s: creating the array on %u members, %llu stripes of %llu KiB chunks%s", r->name, r->n,
 			       (unsigned long long)r->stripes, (unsigned long long)r->chunk_bytes / 1024,
-			       r->assume_clean ? " (UDKRAIDAssumeClean: no parity sync)" : "; computing the parity");
+			       r->assume_clean ? " (RAIDAssumeClean: no parity sync)" : "; computing the parity");
 	} else {
 		for (unsigned i = 0; i < r->n; i++) {
 			if (!r->m[i].bc)
@@ -1384,13 +1384,13 @@ raid_start(struct udk_service *self, struct udk_service *provider)
 		return udk_error_set(-EINVAL, "UDKBlockMembers must name 3..%d block devices (their identifiers), not %u",
 				     MAX_N, n);
 	r->n = n;
-	if (udk_service_get_string_property(self, "UDKRAIDName", r->name, sizeof(r->name)) < 0)
+	if (udk_service_get_string_property(self, "RAIDName", r->name, sizeof(r->name)) < 0)
 		snprintf(r->name, sizeof(r->name), "md0");
 	r->array_id = raid5_hash(r->name, strlen(r->name));
-	r->chunk_kib = (uint32_t)udk_service_get_int_property(self, "UDKRAIDChunkKiB", 64);
+	r->chunk_kib = (uint32_t)udk_service_get_int_property(self, "RAIDChunkKiB", 64);
 	if (r->chunk_kib < 4 || r->chunk_kib > 1024 || (r->chunk_kib & (r->chunk_kib - 1)))
-		return udk_error_set(-EINVAL, "UDKRAIDChunkKiB must be a power of two from 4 to 1024, not %u", r->chunk_kib);
-	r->assume_clean = udk_service_get_int_property(self, "UDKRAIDAssumeClean", 0) != 0;
+		return udk_error_set(-EINVAL, "RAIDChunkKiB must be a power of two from 4 to 1024, not %u", r->chunk_kib);
+	r->assume_clean = udk_service_get_int_property(self, "RAIDAssumeClean", 0) != 0;
 	for (unsigned i = 0; i < n; i++) {
 		r->m[i].slot = i;
 		snprintf(r->m[i].id, sizeof(r->m[i].id), "%s", r->slot_id[i]);

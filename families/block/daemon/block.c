@@ -22,6 +22,7 @@
 #include "util.h"
 
 extern const struct udkd_family udkd_family_block;
+extern const struct family_matcher block_family_matcher;
 
 #define CONNECT_TIMEOUT_MS 5000
 
@@ -221,6 +222,7 @@ const struct udkd_family udkd_family_block = {
 	.title = "block storage devices",
 	.docs = "docs/families/block.md",
 	.classes = block_classes,
+	.matcher = &block_family_matcher,
 	.entitlements = block_entitlements,
 	.open_provider = block_open_provider,
 	.op_base = BLOCK_OP_BASE,

@@ -59,9 +59,9 @@
 	"<key>IOUserClass</key><string>RAID5</string>"                                                         \
 	"<key>IOUserServerName</key><string>org.udk.test.raid5</string>"                                      \
 	"<key>IOProviderClass</key><string>IOUserResources</string>"                                          \
-	"<key>IOResourceMatch</key><string>IOKit</string>"                                                    \
-	"<key>UDKRAIDName</key><string>enclosure</string>"                                                    \
-	"<key>UDKRAIDAssumeClean</key><integer>1</integer>"                                                   \
+	"<key>IOResourceMatch</key><string>IOKit</string><key>IOMatchCategory</key><string>RAID5</string>"     \
+	"<key>RAIDName</key><string>enclosure</string>"                                                    \
+	"<key>RAIDAssumeClean</key><integer>1</integer>"                                                   \
 	"<key>UDKBlockMembers</key><array><string>R-0</string><string>R-1</string><string>R-2</string>"        \
 	"<string>R-3</string><string>R-4</string><string>R-5</string><string>R-6</string><string>R-7</string>" \
 	"</array><key>UDKBlockSpares</key><array><string>R-SPARE</string></array></dict>"

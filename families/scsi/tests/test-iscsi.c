@@ -132,8 +132,9 @@ tgt_kill(struct tgt *t)
 	"<key>IOUserServerName</key><string>org.udk.test.iscsi</string>"                                      \
 	"<key>IOProviderClass</key><string>IOUserResources</string>"                                          \
 	"<key>IOResourceMatch</key><string>IOKit</string>"                                                    \
-	"<key>UDKiSCSIPortal</key><string>" portal "</string>"                                                \
-	"<key>UDKiSCSITarget</key><string>" IQN "</string></dict>"
+	"<key>IOMatchCategory</key><string>ISCSIController</string>"                                          \
+	"<key>iSCSIPortal</key><string>" portal "</string>"                                                \
+	"<key>iSCSITargetName</key><string>" IQN "</string></dict>"
 
 #define PERIPH_PERSONALITY                                                                                     \
 	"<key>Disk</key><dict>"                                                                                \
