@@ -45,6 +45,7 @@
 #define SLOTS 32			/* stripe operations at once */
 #define CLIENT_BUFS 16			/* client buffers registered per member */
 #define ASSEMBLE_GRACE_MS 3000
+#define LOCKS 256			/* stripes locked at once; more operations wait */
 
 enum mstate { M_MISSING, M_IN_SYNC, M_REBUILDING, M_FAILED };
 enum astate { A_ASSEMBLING, A_OPTIMAL, A_DEGRADED, A_FAILED };
@@ -134,7 +135,8 @@ struct raid {
 	uint64_t slot_free;		/* bitmap of SLOTS (slot SLOTS: metadata and rebuild) */
 	struct sop *slot_waiters, *slot_tail;
 
-	struct stripe_lock locks[SLOTS + 2];
+	struct stripe_lock locks[LOCKS];
+	struct sop *lock_overflow, *lock_overflow_tail;	/* waiting for a free lock entry */
 
 	struct udk_block_client *grave[64];	/* clients of members that failed */
 	unsigned n_grave;
@@ -385,7 +387,7 @@ stripe_try_lock(struct raid *r, struct sop *s)
 {
 	struct stripe_lock *free_l = NULL;
 
-	for (unsigned i = 0; i < SLOTS + 2; i++) {
+	for (unsigned i = 0; i < LOCKS; i++) {
 		struct stripe_lock *l = &r->locks[i];
 		if (l->held && l->stripe == s->stripe) {
 			s->next = NULL;
@@ -399,17 +401,31 @@ stripe_try_lock(struct raid *r, struct sop *s)
 		if (!l->held && !free_l)
 			free_l = l;
 	}
+	if (!free_l) {
+		/* every entry in use: wait for one (stripe_unlock hands it back, unlocked) */
+		s->next = NULL;
+		if (r->lock_overflow_tail)
+			r->lock_overflow_tail->next = s;
+		else
+			r->lock_overflow = s;
+		r->lock_overflow_tail = s;
+		return false;
+	}
 	free_l->held = true;
 	free_l->stripe = s->stripe;
 	free_l->waiters = free_l->tail = NULL;
 	return true;
 }
 
-/* Release @stripe; returns the next operation waiting for it (it holds the lock now). */
+/*
+ * Release @stripe; returns the next operation to run: one waiting for this
+ * stripe (it holds the lock now), or one waiting for a free entry (it tries
+ * again), or NULL.
+ */
 static struct sop *
 stripe_unlock(struct raid *r, uint64_t stripe)
 {
-	for (unsigned i = 0; i < SLOTS + 2; i++) {
+	for (unsigned i = 0; i < LOCKS; i++) {
 		struct stripe_lock *l = &r->locks[i];
 		if (l->held && l->stripe == stripe) {
 			struct sop *next = l->waiters;
@@ -420,7 +436,14 @@ stripe_unlock(struct raid *r, uint64_t stripe)
 				return next;
 			}
 			l->held = false;
-			return NULL;
+			next = r->lock_overflow;
+			if (next) {
+				r->lock_overflow = next->next;
+				if (!r->lock_overflow)
+					r->lock_overflow_tail = NULL;
+				next->phase = 0; /* it locks its stripe again */
+			}
+			return next;
 		}
 	}
 	return NULL;
@@ -962,23 +985,24 @@ lock_stripe_sync(struct raid *r, uint64_t stripe)
 {
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
+		struct stripe_lock *free_l = NULL;
 		bool busy = false;
-		for (unsigned i = 0; i < SLOTS + 2; i++)
+		for (unsigned i = 0; i < LOCKS; i++) {
 			if (r->locks[i].held && r->locks[i].stripe == stripe)
 				busy = true;
-		if (!busy)
+			if (!r->locks[i].held && !free_l)
+				free_l = &r->locks[i];
+		}
+		if (!busy && free_l) {
+			free_l->held = true;
+			free_l->stripe = stripe;
+			free_l->waiters = free_l->tail = NULL;
 			break;
+		}
 		pthread_mutex_unlock(&r->lock);
 		usleep(200);
 		pthread_mutex_lock(&r->lock);
 	}
-	for (unsigned i = 0; i < SLOTS + 2; i++)
-		if (!r->locks[i].held) {
-			r->locks[i].held = true;
-			r->locks[i].stripe = stripe;
-			r->locks[i].waiters = r->locks[i].tail = NULL;
-			break;
-		}
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -1044,7 +1068,14 @@ rebuild_main(void *data)
 				member_failed(r, dst, udk_error_reason() ? udk_error_reason() : "write failed during the rebuild");
 		}
 		pthread_mutex_lock(&r->lock);
-		stripe_unlock(r, s);
+		{
+			struct sop *next = stripe_unlock(r, s);
+			if (next) {
+				pthread_mutex_unlock(&r->lock);
+				sop_run(next);
+				pthread_mutex_lock(&r->lock);
+			}
+		}
 		if (rc >= 0 && !resync)
 			r->m[target].rebuilt = s + 1;
 		{

@@ -400,3 +400,68 @@ TEST_FULL(writes_in_flight_when_a_member_dies_are_whole_or_reported, 600)
 	free(buf);
 	env_down(&e);
 }
+
+struct count {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned done, failed;
+};
+
+static void
+counted(struct udk_block_client *bc, int status, const char *reason, void *ctx)
+{
+	struct count *c = ctx;
+
+	(void)bc;
+	(void)reason;
+	pthread_mutex_lock(&c->lock);
+	c->done++;
+	c->failed += status < 0;
+	pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+TEST_FULL(more_operations_at_once_than_stripe_locks, 300)
+{
+	struct count c = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+	struct udk_block_client *second = NULL;
+	struct udk_buffer *b = NULL;
+	unsigned n = 400;
+	uint32_t id[2] = { 0, 0 };
+	uint64_t step, dev = 0;
+	uint8_t *p;
+	struct env e;
+
+	env_up(&e);
+	{
+		struct udk_value *m = udk_matching_class("IOBlockStorageDevice");
+		udk_dict_set_string(m, "UDKBlockIdentifier", "raid5:enclosure");
+		ASSERT_OK(udk_client_wait_for_service(e.f.client, m, 10000, &dev));
+		udk_value_unref(m);
+	}
+	ASSERT_OK(udk_block_client_open(e.f.client, dev, &second));
+	ASSERT_OK(udk_buffer_create((uint64_t)n * 4096, 0, &b));
+	p = udk_buffer_get_address(b);
+	ASSERT_OK(udk_block_client_register_buffer(e.bc, p, (uint64_t)n * 4096, &id[0]));
+	ASSERT_OK(udk_block_client_register_buffer(second, p, (uint64_t)n * 4096, &id[1]));
+	/* 400 writes of 4 KiB, apart, from two clients (200 each, all in flight): more stripe operations at
+	 * once than the driver's 256 stripe locks; partial stripes, stripes shared by neighbours */
+	step = (e.size - 8192) / n;
+	step -= step % 512;
+	for (unsigned i = 0; i < n; i++) {
+		fill(p + (uint64_t)i * 4096, 4096, 1000 + i);
+		memcpy(e.model + (uint64_t)i * step, p + (uint64_t)i * 4096, 4096);
+	}
+	for (unsigned i = 0; i < n; i++)
+		ASSERT_OK(udk_block_client_submit(i % 2 ? second : e.bc, UDK_BLOCK_WRITE, (uint64_t)i * step / 512, 8,
+						  id[i % 2], (uint64_t)i * 4096, counted, &c));
+	pthread_mutex_lock(&c.lock);
+	while (c.done < n)
+		pthread_cond_wait(&c.cond, &c.lock);
+	pthread_mutex_unlock(&c.lock);
+	ASSERT_EQ(c.failed, 0);
+	verify_all(&e, "after 400 concurrent writes");
+	udk_block_client_close(second);
+	udk_buffer_unref(b);
+	env_down(&e);
+}
