@@ -229,7 +229,7 @@ TEST(plist_strict)
 {
 	expect_lint("<plist><dict><key>a</key></dict></plist>", "key \"a\" has no value");
 	expect_lint("<plist>\n<dict>\n<key>IOProbeScore</key>\n<integer>12abc</integer>\n</dict></plist>",
-		    "line 4: <integer> \"12abc\" is not a 64-bit number");
+		    "line 4: IOProbeScore: <integer> \"12abc\" is not a 64-bit number");
 	expect_lint("<plist><dict><key>a</key><string>x</string>\n<key>a</key><string>y</string></dict></plist>",
 		    "line 2: key \"a\" appears twice in this dictionary (first on line 1)");
 	expect_lint("<plist><dict><key>a</key><strin>x</strin></dict></plist>", "unknown element <strin>");
