@@ -15,9 +15,11 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 
+#include "file.h"
 #include "sandbox.h"
 #include "udkd.h"
 #include "util.h"
+#include "work.h"
 
 static void
 usage(FILE *f)
@@ -91,8 +93,7 @@ on_signal(struct loop *l, int fd, uint32_t events, void *data)
 		return;
 	if (si.ssi_signo == SIGHUP) {
 		log_notice(d, "SIGHUP: rescanning bundles");
-		bundles_scan(d, NULL, NULL);
-		match_all(d);
+		bundles_rescan(d, NULL, NULL);
 		return;
 	}
 	log_notice(d, "%s: shutting down", sigabbrev_np((int)si.ssi_signo));
@@ -103,13 +104,11 @@ static void
 rescan_now(struct loop *l, void *data)
 {
 	struct udkd *d = data;
-	unsigned added = 0, removed = 0;
 
 	(void)l;
 	d->rescan_timer = NULL;
-	bundles_scan(d, &added, &removed);
-	if (added || removed)
-		match_all(d);
+	/* read and verified on a worker; matched when they are in place */
+	bundles_rescan(d, NULL, NULL);
 }
 
 static void
@@ -395,6 +394,17 @@ main(int argc, char **argv)
 		log_error(&d, "cannot create runtime directory %s: %s", d.runtime_dir, strerror(-r));
 		return 1;
 	}
+	{
+		/* root's udkctl talks to the socket in here: nobody else may own or write it */
+		_cleanup_free_ char *why = NULL;
+		r = file_check_private_dir("runtime directory", d.runtime_dir, &why);
+		if (r < 0) {
+			log_error(&d, "%s", why ? why : strerror(-r));
+			return 1;
+		}
+		if (r > 0)
+			log_warning(&d, "%s", why);
+	}
 	d.socket_path = strdup_printf("%s/udkd.sock", d.runtime_dir);
 
 	{
@@ -412,7 +422,7 @@ main(int argc, char **argv)
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 
-	if ((r = loop_new(&d.loop)) < 0 || (r = registry_init(&d)) < 0) {
+	if ((r = loop_new(&d.loop)) < 0 || (r = work_new(d.loop, &d.work)) < 0 || (r = registry_init(&d)) < 0) {
 		log_error(&d, "cannot initialise: %s", strerror(-r));
 		return 1;
 	}
@@ -471,6 +481,10 @@ main(int argc, char **argv)
 	loop_run(d.loop);
 
 	d.shutting_down = true;
+	/* jobs still queued are cancelled, running ones finish (work.h) */
+	work_free(d.work);
+	d.work = NULL;
+	bundles_fini(&d);
 	launcher_fini(&d);
 	access_fini(&d);
 	power_fini(&d);

@@ -47,6 +47,11 @@ trust_apply(struct udkd *d, struct bundle *b)
 	(void)d;
 	(void)b;
 }
+void
+match_all(struct udkd *d)
+{
+	(void)d;
+}
 bool
 service_is_a(const struct service *s, const char *class_name)
 {

@@ -253,6 +253,8 @@ print_bundle(const struct udk_value *b)
 			       udk_dict_get_string(sg, "file") ? udk_dict_get_string(sg, "file") : "",
 			       udk_dict_get_string(sg, "file") ? " " : "",
 			       udk_dict_get_string(sg, "reason") ? udk_dict_get_string(sg, "reason") : "");
+		else if (streq(st, "unchecked"))
+			printf("  signature: %s\n", udk_dict_get_string(sg, "reason"));
 		else if (st)
 			printf("  signature: none (unsigned)\n");
 	}
