@@ -19,7 +19,7 @@
 #include <limits.h>
 #include <sys/stat.h>
 
-#include "family-match.h"
+#include "family.h"
 #include "udkd.h"
 #include "util.h"
 #include "work.h"
@@ -33,10 +33,14 @@
 
 static uint64_t bundle_stamp(const char *path);
 
-static const struct family_matcher *const family_matchers[] = {
-	&pci_family_matcher,
-	&usb_family_matcher,
-};
+/* The keys family #i owns, or an empty list. */
+static const char *const *
+family_keys_at(size_t i)
+{
+	static const char *const none[] = { NULL };
+	const struct family_matcher *m = udkd_families[i]->matcher;
+	return m && m->keys ? m->keys : none;
+}
 
 /* Top-level Info.plist keys udk reads or tolerates. */
 static const char *const known_info_keys[] = {
@@ -281,10 +285,7 @@ reserved_namespace(const char *key)
 static bool
 family_key(const char *key)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(family_matchers); i++)
-		if (in_list(key, family_matchers[i]->keys))
-			return true;
-	return false;
+	return family_of_key(key) != NULL;
 }
 
 struct diag_ctx {
@@ -493,9 +494,12 @@ check_personality(struct bundle *b, struct personality *p)
 		}
 	}
 
-	for (size_t i = 0; i < ARRAY_SIZE(family_matchers); i++) {
+	for (size_t i = 0; i < udkd_n_families; i++) {
 		struct diag_ctx ctx = { .b = b, .pname = p->name };
-		family_matchers[i]->validate(d, family_diag, &ctx);
+		const struct family_matcher *m = udkd_families[i]->matcher;
+		if (!m || !m->validate)
+			continue;
+		m->validate(d, family_diag, &ctx);
 		if (ctx.failed)
 			failed = true;
 	}
@@ -506,10 +510,10 @@ check_personality(struct bundle *b, struct personality *p)
 		const char *s;
 
 		if (in_list(k, known_personality_keys) || family_key(k) || !reserved_namespace(k)) {
-			/* a USB key with the wrong case is also worth a warning */
+			/* a family key with the wrong case is also worth a warning */
 			if (!in_list(k, known_personality_keys) && !family_key(k) && !reserved_namespace(k)) {
-				for (size_t f = 0; f < ARRAY_SIZE(family_matchers); f++) {
-					s = suggest(k, family_matchers[f]->keys, NULL);
+				for (size_t f = 0; f < udkd_n_families; f++) {
+					s = suggest(k, family_keys_at(f), NULL);
 					if (s && strcasecmp(s, k) == 0)
 						bundle_add_diag(b, DIAG_WARNING, INFO_PLIST, KEYPATH(k),
 								"is not a matching key; did you mean \"%s\"? Keys "
@@ -520,8 +524,8 @@ check_personality(struct bundle *b, struct personality *p)
 			continue;
 		}
 		s = suggest(k, known_personality_keys, NULL);
-		for (size_t f = 0; !s && f < ARRAY_SIZE(family_matchers); f++)
-			s = suggest(k, family_matchers[f]->keys, NULL);
+		for (size_t f = 0; !s && f < udkd_n_families; f++)
+			s = suggest(k, family_keys_at(f), NULL);
 		if (s)
 			bundle_add_diag(b, DIAG_WARNING, INFO_PLIST, KEYPATH(k),
 					"unknown key; did you mean \"%s\"? It is copied into the driver's "

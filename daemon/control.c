@@ -16,6 +16,7 @@
 #include "outbox.h"
 #include "proto.h"
 #include "sandbox.h"
+#include "family.h"
 #include "udkd.h"
 #include "util.h"
 
@@ -687,7 +688,7 @@ do_sim(struct udkd *d, struct client *c, struct wire_msg *m)
 	if (!streq(action, "list")) {
 		if (!allowed_to_manage(d, c, m))
 			return;
-		dm = device_find(d, name);
+		dm = model_find(d, name);
 		if (!dm) {
 			char *why = strdup_printf("no device \"%s\" in the machine description; `udkctl sim list` "
 						  "shows them",
@@ -698,9 +699,9 @@ do_sim(struct udkd *d, struct client *c, struct wire_msg *m)
 		}
 	}
 	if (streq(action, "plug"))
-		r = device_plug(d, dm);
+		r = model_plug(d, dm);
 	else if (streq(action, "unplug"))
-		device_unplug(d, dm, "unplugged by request");
+		model_unplug(d, dm, "unplugged by request");
 	else if (!streq(action, "list"))
 		r = udk_set_reason(-EINVAL, "action must be list, plug or unplug");
 	if (r < 0) {
@@ -708,7 +709,70 @@ do_sim(struct udkd *d, struct client *c, struct wire_msg *m)
 		return;
 	}
 	body = udk_value_new_dict();
-	udk_dict_set_take(body, "devices", devices_describe(d));
+	udk_dict_set_take(body, "devices", models_describe(d));
+	client_reply(d, c, m->h.op, m->h.serial, 0, NULL, body, NULL, 0);
+	udk_value_unref(body);
+}
+
+/* ---- families ---- */
+
+static struct udk_value *
+strings_value(const char *const *list)
+{
+	struct udk_value *a = udk_value_new_array();
+	for (const char *const *k = list; k && *k; k++)
+		udk_array_append_take(a, udk_value_new_string(*k));
+	return a;
+}
+
+static void
+do_families(struct udkd *d, struct client *c, struct wire_msg *m)
+{
+	struct udk_value *body = udk_value_new_dict(), *list = udk_value_new_array();
+
+	for (size_t i = 0; i < udkd_n_families; i++) {
+		const struct udkd_family *f = udkd_families[i];
+		struct udk_value *e = udk_value_new_dict(), *classes = udk_value_new_array();
+		struct udk_value *ents = udk_value_new_array();
+
+		udk_dict_set_string(e, "name", f->name);
+		if (f->title)
+			udk_dict_set_string(e, "title", f->title);
+		if (f->docs)
+			udk_dict_set_string(e, "docs", f->docs);
+		for (const struct udkd_family_class *k = f->classes; k && k->name; k++) {
+			struct udk_value *ce = udk_value_new_dict();
+			const char *ent = family_class_entitlement(f, k->name);
+			udk_dict_set_string(ce, "name", k->name);
+			udk_dict_set_string(ce, "super", k->super ? k->super : "IOService");
+			if (ent) {
+				char *full = strdup_printf("com.apple.developer.driverkit.%s", ent);
+				udk_dict_set_string(ce, "entitlement", full);
+				free(full);
+			}
+			if (k->role)
+				udk_dict_set_string(ce, "role", k->role);
+			udk_array_append_take(classes, ce);
+		}
+		udk_dict_set_take(e, "classes", classes);
+		udk_dict_set_take(e, "keys", strings_value(f->matcher ? f->matcher->keys : NULL));
+		for (const struct udkd_family_entitlement *x = f->entitlements; x && x->name; x++) {
+			char *full = strdup_printf("com.apple.developer.driverkit.%s", x->name);
+			udk_array_append_take(ents, udk_value_new_string(full));
+			free(full);
+		}
+		udk_dict_set_take(e, "entitlements", ents);
+		if (f->model_kind)
+			udk_dict_set_string(e, "model_kind", f->model_kind);
+		if (f->op_count) {
+			udk_dict_set_int(e, "op_base", f->op_base);
+			udk_dict_set_int(e, "op_count", f->op_count);
+		}
+		if (f->describe)
+			udk_dict_set_take(e, "state", f->describe(d));
+		udk_array_append_take(list, e);
+	}
+	udk_dict_set_take(body, "families", list);
 	client_reply(d, c, m->h.op, m->h.serial, 0, NULL, body, NULL, 0);
 	udk_value_unref(body);
 }
@@ -884,6 +948,9 @@ handle(struct udkd *d, struct client *c, struct wire_msg *m)
 		break;
 	case OP_SET_PROPERTY:
 		do_set_property(d, c, m);
+		break;
+	case OP_FAMILIES:
+		do_families(d, c, m);
 		break;
 	case OP_SIM:
 		do_sim(d, c, m);

@@ -7,36 +7,36 @@
  * equivalent for projects that prefer not to carry Apple's prefix:
  *
  *   com.apple.developer.driverkit                      org.udk.driver
- *   com.apple.developer.driverkit.transport.pci        org.udk.transport.pci
- *   com.apple.developer.driverkit.transport.usb        org.udk.transport.usb
- *   com.apple.developer.driverkit.transport.hid        org.udk.transport.hid
- *   com.apple.developer.driverkit.family.NAME          org.udk.family.NAME
+ *   com.apple.developer.driverkit.NAME                 org.udk.NAME
  *   com.apple.developer.driverkit.userclient-access    org.udk.userclient-access   (apps)
  *   com.apple.developer.driverkit.allow-any-userclient-access
  *                                                      org.udk.allow-any-userclient-access
  *
- * transport.pci is an array of dicts with IOPCIPrimaryMatch,
- * IOPCISecondaryMatch or IOPCIClassMatch strings (the personality syntax,
- * masks included); transport.usb an array of dicts with idVendor and
- * optionally idProduct, integers or "*".  "*" is a development wildcard:
- * honoured only in developer mode.
+ * Every other NAME (transport.*, family.*) belongs to a family, which
+ * checks its value and says which services it governs (family.h).  A
+ * service a family governs can be matched only by a bundle holding the
+ * family's entitlement, whose value covers the device where the family
+ * has a finer rule (ids); a bundle can run as or publish a service of a
+ * family's class only with it too.  Families fail closed: udkd refuses at
+ * start a family that declares a class without an entitlement rule.
  *
- * A personality matches a device only if the transport entitlements also
- * cover it (entitlements_cover), so a signature bounds what hardware a
- * driver can ever be given, whatever its Info.plist says.
+ * Services may also carry IOServiceDEXTEntitlements, DriverKit's array of
+ * entitlement sets: a driver matches only if it holds every entitlement of
+ * at least one set.  "*" in an entitlement's value is a development
+ * wildcard, honoured only in developer mode.
  */
-#include "family-match.h"
+#include "buf.h"
+#include "family.h"
 #include "udkd.h"
 #include "util.h"
 
 #define ENTITLEMENTS_PLIST "Entitlements.plist"
 
 enum ent_kind {
-	ENT_BOOL,
-	ENT_PCI,
-	ENT_USB,
-	ENT_STRINGS,
-	ENT_FAMILY,
+	ENT_BOOL,		/* udk's own booleans */
+	ENT_STRINGS,		/* an app's list of driver identifiers */
+	ENT_FAMILY,		/* owned by a family */
+	ENT_ABSENT,		/* transport.* / family.* no loaded family owns */
 };
 
 struct ent_name {
@@ -49,26 +49,18 @@ static const char *const prefixes[] = {
 	"org.udk",
 };
 
-/* names after "com.apple.developer.driverkit" / "org.udk" */
+/* udk's own names, after "com.apple.developer.driverkit" / "org.udk" */
 static const struct ent_name names[] = {
 	{ "", ENT_BOOL },			/* com.apple.developer.driverkit */
 	{ ".driver", ENT_BOOL },		/* org.udk.driver */
-	{ ".transport.pci", ENT_PCI },
-	{ ".transport.usb", ENT_USB },
-	{ ".transport.hid", ENT_BOOL },
 	{ ".userclient-access", ENT_STRINGS },
 	{ ".allow-any-userclient-access", ENT_BOOL },
 	{ ".allow-third-party-user-clients", ENT_BOOL },
 	{ ".builtin", ENT_BOOL },
+	{ ".communicates-with-drivers", ENT_BOOL },
 };
 
-/* The families udk knows; other family entitlements are warned about. */
-static const char *const families[] = {
-	"pci", "usb", "serial", "scsicontroller", "block-storage-device", "hid.device", "hid.eventservice",
-	"audio", "networking", NULL,
-};
-
-/* Canonical short name ("driverkit", "transport.pci", "family.serial") of @key, or NULL. */
+/* Canonical short name ("driverkit", "transport.NAME", "family.NAME") of @key, or NULL. */
 static const char *
 canonical(const char *key, enum ent_kind *ret_kind, char *buf, size_t len)
 {
@@ -79,11 +71,6 @@ canonical(const char *key, enum ent_kind *ret_kind, char *buf, size_t len)
 		if (strncmp(key, prefixes[i], pl) != 0)
 			continue;
 		rest = key + pl;
-		if (startswith(rest, ".family.") && rest[8]) {
-			*ret_kind = ENT_FAMILY;
-			snprintf(buf, len, "family.%s", rest + 8);
-			return buf;
-		}
 		for (size_t j = 0; j < ARRAY_SIZE(names); j++) {
 			if (!streq(rest, names[j].suffix))
 				continue;
@@ -97,6 +84,18 @@ canonical(const char *key, enum ent_kind *ret_kind, char *buf, size_t len)
 				snprintf(buf, len, "allow-any-userclient-access");
 			else
 				snprintf(buf, len, "%s", rest + 1);
+			return buf;
+		}
+		if (rest[0] != '.' || !rest[1])
+			continue;
+		if (family_entitlement(rest + 1, NULL)) {
+			*ret_kind = ENT_FAMILY;
+			snprintf(buf, len, "%s", rest + 1);
+			return buf;
+		}
+		if ((startswith(rest, ".transport.") && rest[11]) || (startswith(rest, ".family.") && rest[8])) {
+			*ret_kind = ENT_ABSENT;
+			snprintf(buf, len, "%s", rest + 1);
 			return buf;
 		}
 	}
@@ -116,151 +115,73 @@ struct ent_diag {
 };
 
 static void
-pci_diag(void *ctx, bool error, const char *key, const char *message)
+family_ent_diag(void *ctx, bool error, const char *key, const char *message)
 {
 	struct ent_diag *c = ctx;
 
 	bundle_add_diag_code(c->b, error ? -UDK_E_BAD_MANIFEST : 0, error ? DIAG_ERROR : DIAG_WARNING,
-			     ENTITLEMENTS_PLIST, c->key, "%s: %s", key, message);
+			     ENTITLEMENTS_PLIST, c->key, "%s%s%s", key ? key : "", key ? ": " : "", message);
 	if (error)
 		c->failed = true;
 }
 
+/* Whether @v holds the development wildcard anywhere (bounded depth). */
 static bool
-check_pci(struct bundle *b, const char *key, const struct udk_value *v)
+has_wildcard(const struct udk_value *v, int depth)
 {
-	struct ent_diag c = { b, key, false };
-
-	if (udk_value_get_type(v) != UDK_VALUE_ARRAY || !udk_array_size(v)) {
-		bundle_add_diag_code(b, -UDK_E_BAD_MANIFEST, DIAG_ERROR, ENTITLEMENTS_PLIST, key,
-				     "must be a non-empty <array> of <dict>s, each with IOPCIPrimaryMatch, "
-				     "IOPCISecondaryMatch or IOPCIClassMatch, not %s",
-				     udk_value_type_name(udk_value_get_type(v)));
+	if (depth > 8)
 		return false;
-	}
-	for (size_t i = 0; i < udk_array_size(v); i++) {
-		struct udk_value *e = udk_array_get(v, i);
-		bool any = false;
-		if (udk_value_get_type(e) != UDK_VALUE_DICT) {
-			bundle_add_diag_code(b, -UDK_E_BAD_MANIFEST, DIAG_ERROR, ENTITLEMENTS_PLIST, key,
-					     "item %zu must be a <dict>, not %s", i,
-					     udk_value_type_name(udk_value_get_type(e)));
-			return false;
-		}
-		for (size_t k = 0; k < udk_dict_size(e); k++) {
-			const char *name = udk_dict_key_at(e, k);
-			if (streq(name, "IOPCIPrimaryMatch") || streq(name, "IOPCISecondaryMatch") ||
-			    streq(name, "IOPCIClassMatch") || streq(name, "IOPCIMatch")) {
-				any = true;
-				if (is_wildcard(udk_dict_value_at(e, k)))
-					b->ent.wildcards = true;
-			} else {
-				bundle_add_diag_code(b, -UDK_E_BAD_MANIFEST, DIAG_ERROR, ENTITLEMENTS_PLIST, key,
-						     "item %zu: \"%s\" is not a PCI entitlement key; use "
-						     "IOPCIPrimaryMatch, IOPCISecondaryMatch or IOPCIClassMatch",
-						     i, name);
-				return false;
-			}
-		}
-		if (!any) {
-			bundle_add_diag_code(b, -UDK_E_BAD_MANIFEST, DIAG_ERROR, ENTITLEMENTS_PLIST, key,
-					     "item %zu is empty; it must name the devices, e.g. IOPCIPrimaryMatch "
-					     "\"0x12345678&0xffffffff\"",
-					     i);
-			return false;
-		}
-		/* the values use the personality syntax: let the family check it */
-		{
-			struct udk_value *copy = udk_value_copy(e);
-			for (size_t k = udk_dict_size(copy); k-- > 0;)
-				if (is_wildcard(udk_dict_value_at(copy, k)))
-					udk_dict_remove(copy, udk_dict_key_at(copy, k));
-			pci_family_matcher.validate(copy, pci_diag, &c);
-			udk_value_unref(copy);
-		}
-	}
-	return !c.failed;
+	if (is_wildcard(v))
+		return true;
+	for (size_t i = 0; i < udk_array_size(v); i++)
+		if (has_wildcard(udk_array_get(v, i), depth + 1))
+			return true;
+	for (size_t i = 0; i < udk_dict_size(v); i++)
+		if (has_wildcard(udk_dict_value_at(v, i), depth + 1))
+			return true;
+	return false;
 }
 
-static bool
-usb_id_ok(const struct udk_value *v)
-{
-	return (udk_value_get_type(v) == UDK_VALUE_INT && udk_value_get_int(v, -1) >= 0 &&
-		udk_value_get_int(v, -1) <= 0xffff) ||
-	       is_wildcard(v);
-}
-
-static bool
-check_usb(struct bundle *b, const char *key, const struct udk_value *v)
-{
-	if (udk_value_get_type(v) != UDK_VALUE_ARRAY || !udk_array_size(v)) {
-		bundle_add_diag_code(b, -UDK_E_BAD_MANIFEST, DIAG_ERROR, ENTITLEMENTS_PLIST, key,
-				     "must be a non-empty <array> of <dict>s with idVendor (and optionally "
-				     "idProduct), not %s",
-				     udk_value_type_name(udk_value_get_type(v)));
-		return false;
-	}
-	for (size_t i = 0; i < udk_array_size(v); i++) {
-		struct udk_value *e = udk_array_get(v, i);
-		struct udk_value *vid = udk_dict_get(e, "idVendor"), *pid = udk_dict_get(e, "idProduct");
-		if (udk_value_get_type(e) != UDK_VALUE_DICT || !vid) {
-			bundle_add_diag_code(b, -UDK_E_BAD_MANIFEST, DIAG_ERROR, ENTITLEMENTS_PLIST, key,
-					     "item %zu must be a <dict> with idVendor", i);
-			return false;
-		}
-		if (!usb_id_ok(vid) || (pid && !usb_id_ok(pid))) {
-			bundle_add_diag_code(b, -UDK_E_BAD_MANIFEST, DIAG_ERROR, ENTITLEMENTS_PLIST, key,
-					     "item %zu: idVendor and idProduct must be <integer>s from 0 to 65535, or "
-					     "the development wildcard <string>*</string>",
-					     i);
-			return false;
-		}
-		for (size_t k = 0; k < udk_dict_size(e); k++) {
-			const char *name = udk_dict_key_at(e, k);
-			if (!streq(name, "idVendor") && !streq(name, "idProduct")) {
-				bundle_add_diag_code(b, -UDK_E_BAD_MANIFEST, DIAG_ERROR, ENTITLEMENTS_PLIST, key,
-						     "item %zu: \"%s\" is not a USB entitlement key; use idVendor "
-						     "and idProduct",
-						     i, name);
-				return false;
-			}
-		}
-		if (is_wildcard(vid) || (pid && is_wildcard(pid)))
-			b->ent.wildcards = true;
-	}
-	return true;
-}
-
+/* The known name closest to a misspelt @key (a shared prefix is a good enough hint here). */
 static const char *
-suggest_name(const char *key)
+suggest_name(const char *key, char *buf, size_t len)
 {
-	static const char *const known[] = {
+	static const char *const own[] = {
 		"com.apple.developer.driverkit",
-		"com.apple.developer.driverkit.transport.pci",
-		"com.apple.developer.driverkit.transport.usb",
-		"com.apple.developer.driverkit.transport.hid",
 		"com.apple.developer.driverkit.userclient-access",
 		"com.apple.developer.driverkit.allow-any-userclient-access",
 		"org.udk.driver",
-		"org.udk.transport.pci",
-		"org.udk.transport.usb",
 		"org.udk.allow-any-userclient-access",
 		"org.udk.userclient-access",
 	};
-	const char *best = NULL;
 	size_t best_n = 0;
+	bool found = false;
 
-	/* the longest shared prefix is a good enough hint here */
-	for (size_t i = 0; i < ARRAY_SIZE(known); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(own); i++) {
 		size_t n = 0;
-		while (key[n] && key[n] == known[i][n])
+		while (key[n] && key[n] == own[i][n])
 			n++;
 		if (n > best_n) {
 			best_n = n;
-			best = known[i];
+			snprintf(buf, len, "%s", own[i]);
+			found = true;
 		}
 	}
-	return best_n > 10 ? best : NULL;
+	for (size_t f = 0; f < udkd_n_families; f++)
+		for (const struct udkd_family_entitlement *e = udkd_families[f]->entitlements; e && e->name; e++)
+			for (size_t p = 0; p < ARRAY_SIZE(prefixes); p++) {
+				char cand[160];
+				size_t n = 0;
+				snprintf(cand, sizeof(cand), "%s.%s", prefixes[p], e->name);
+				while (key[n] && key[n] == cand[n])
+					n++;
+				if (n > best_n) {
+					best_n = n;
+					snprintf(buf, len, "%s", cand);
+					found = true;
+				}
+			}
+	return found && best_n > 10 ? buf : NULL;
 }
 
 void
@@ -270,6 +191,7 @@ entitlements_parse(struct bundle *b)
 	char buf[128];
 
 	memset(&b->ent, 0, sizeof(b->ent));
+	b->ent.granted = udk_value_new_dict();
 	if (!e || udk_value_get_type(e) != UDK_VALUE_DICT)
 		return;
 	for (size_t i = 0; i < udk_dict_size(e); i++) {
@@ -280,7 +202,8 @@ entitlements_parse(struct bundle *b)
 
 		if (!c) {
 			if (startswith(key, "com.apple.developer.driverkit") || startswith(key, "org.udk.")) {
-				const char *s = suggest_name(key);
+				char sbuf[160];
+				const char *s = suggest_name(key, sbuf, sizeof(sbuf));
 				bundle_add_diag_code(b, 0, DIAG_WARNING, ENTITLEMENTS_PLIST, key,
 						     "unknown entitlement; udk ignores it%s%s%s", s ? " (did you mean " : "",
 						     s ? s : "", s ? "?)" : "");
@@ -290,7 +213,6 @@ entitlements_parse(struct bundle *b)
 		}
 		switch (kind) {
 		case ENT_BOOL:
-		case ENT_FAMILY:
 			if (udk_value_get_type(v) != UDK_VALUE_BOOL) {
 				bundle_add_diag_code(b, -UDK_E_BAD_MANIFEST, DIAG_ERROR, ENTITLEMENTS_PLIST, key,
 						     "must be <true/> or <false/>, not %s",
@@ -303,33 +225,40 @@ entitlements_parse(struct bundle *b)
 				b->ent.driverkit = true;
 			else if (streq(c, "allow-any-userclient-access"))
 				b->ent.allow_any_client = true;
-			else if (streq(c, "transport.hid"))
-				b->ent.hid = true;
-			else if (kind == ENT_FAMILY) {
-				bool known = false;
-				for (const char *const *f = families; *f; f++)
-					if (streq(c + 7, *f))
-						known = true;
-				if (!known)
-					bundle_add_diag_code(b, 0, DIAG_WARNING, ENTITLEMENTS_PLIST, key,
-							     "udk has no family \"%s\"; the entitlement has no effect",
-							     c + 7);
-				if (!b->ent.families)
-					b->ent.families = udk_value_new_array();
-				udk_array_append_take(b->ent.families, udk_value_new_string(c + 7));
+			break;
+		case ENT_FAMILY: {
+			const struct udkd_family *f = NULL;
+			const struct udkd_family_entitlement *fe = family_entitlement(c, &f);
+			struct ent_diag ctx = { b, key, false };
+			bool ok;
+
+			if (fe->check) {
+				ok = fe->check(v, family_ent_diag, &ctx) && !ctx.failed;
+			} else {
+				ok = udk_value_get_type(v) == UDK_VALUE_BOOL;
+				if (!ok)
+					bundle_add_diag_code(b, -UDK_E_BAD_MANIFEST, DIAG_ERROR, ENTITLEMENTS_PLIST, key,
+							     "must be <true/> or <false/>, not %s",
+							     udk_value_type_name(udk_value_get_type(v)));
+				else if (!udk_value_get_bool(v, false))
+					continue;
 			}
+			if (!ok)
+				continue;
+			if (has_wildcard(v, 0))
+				b->ent.wildcards = true;
+			udk_dict_set(b->ent.granted, c, v);
 			break;
-		case ENT_PCI:
-			if (check_pci(b, key, v))
-				b->ent.pci = udk_value_ref(v);
-			break;
-		case ENT_USB:
-			if (check_usb(b, key, v))
-				b->ent.usb = udk_value_ref(v);
+		}
+		case ENT_ABSENT:
+			bundle_add_diag_code(b, 0, DIAG_WARNING, ENTITLEMENTS_PLIST, key,
+					     "no family loaded in this udk provides \"%s\"; the entitlement has no effect "
+					     "(`udkctl families` lists the families and their entitlements)",
+					     c);
 			break;
 		case ENT_STRINGS:
 			/* an app's entitlement; harmless in a driver */
-			if (udk_value_get_type(v) != UDK_VALUE_ARRAY)
+			if (udk_value_get_type(v) != UDK_VALUE_ARRAY && udk_value_get_type(v) != UDK_VALUE_STRING)
 				bundle_add_diag_code(b, -UDK_E_BAD_MANIFEST, DIAG_ERROR, ENTITLEMENTS_PLIST, key,
 						     "must be an <array> of bundle identifier <string>s");
 			break;
@@ -340,141 +269,183 @@ entitlements_parse(struct bundle *b)
 void
 entitlements_clear(struct entitlements *e)
 {
-	udk_value_unref(e->pci);
-	udk_value_unref(e->usb);
-	udk_value_unref(e->families);
+	udk_value_unref(e->granted);
 	memset(e, 0, sizeof(*e));
 }
 
 bool
-entitlements_has_family(const struct bundle *b, const char *family)
+entitlements_hold(const struct bundle *b, const char *name)
 {
-	for (size_t i = 0; i < udk_array_size(b->ent.families); i++)
-		if (streq(udk_value_get_string(udk_array_get(b->ent.families, i)), family))
-			return true;
-	return false;
+	return udk_dict_get(b->ent.granted, name) != NULL;
+}
+
+const char *
+entitlement_spelling(const struct bundle *b, const char *name, char *buf, size_t len)
+{
+	/* the spelling the bundle used, for messages; Apple's by default */
+	char cbuf[128];
+	enum ent_kind kind;
+
+	for (size_t i = 0; b && i < udk_dict_size(b->entitlements); i++) {
+		const char *key = udk_dict_key_at(b->entitlements, i);
+		const char *c = canonical(key, &kind, cbuf, sizeof(cbuf));
+		if (c && streq(c, name)) {
+			snprintf(buf, len, "%s", key);
+			return buf;
+		}
+	}
+	snprintf(buf, len, "com.apple.developer.driverkit.%s", name);
+	return buf;
 }
 
 /* ---- coverage ---- */
 
-static bool
-pci_entry_covers(const struct udk_value *entry, const struct udk_value *props, bool developer, bool *ret_wild)
-{
-	struct udk_value *copy = udk_value_copy(entry);
-	int64_t score = 0;
-	bool ok;
-
-	for (size_t k = udk_dict_size(copy); k-- > 0;)
-		if (is_wildcard(udk_dict_value_at(copy, k))) {
-			*ret_wild = true;
-			if (!developer) {
-				udk_value_unref(copy);
-				return false;
-			}
-			udk_dict_remove(copy, udk_dict_key_at(copy, k));
-		}
-	ok = udk_dict_size(copy) == 0 || pci_family_matcher.match(copy, props, &score, NULL);
-	udk_value_unref(copy);
-	return ok;
-}
-
-static bool
-usb_part_covers(const struct udk_value *want, const struct udk_value *have, bool developer, bool *ret_wild)
-{
-	if (!want)
-		return true;
-	if (is_wildcard(want)) {
-		*ret_wild = true;
-		return developer;
-	}
-	return udk_value_get_type(have) == UDK_VALUE_INT && udk_value_get_int(want, -1) == udk_value_get_int(have, -2);
-}
-
+/* The short name of a full entitlement name in IOServiceDEXTEntitlements. */
 static const char *
-ent_name(const struct bundle *b, const char *canon)
+short_name(const char *full)
 {
-	/* the spelling the bundle used, for messages */
-	char buf[128];
-	enum ent_kind kind;
-
-	for (size_t i = 0; i < udk_dict_size(b->entitlements); i++) {
-		const char *key = udk_dict_key_at(b->entitlements, i);
-		const char *c = canonical(key, &kind, buf, sizeof(buf));
-		if (c && streq(c, canon))
-			return key;
+	for (size_t i = 0; full && i < ARRAY_SIZE(prefixes); i++) {
+		size_t pl = strlen(prefixes[i]);
+		if (strncmp(full, prefixes[i], pl) == 0 && full[pl] == '.')
+			return full + pl + 1;
 	}
-	return NULL;
+	return full;
+}
+
+static bool
+holds_full(const struct bundle *b, const char *full)
+{
+	const char *n = short_name(full);
+
+	if (!n)
+		return false;
+	if (streq(n, "driverkit") || streq(full, "com.apple.developer.driverkit") || streq(full, "org.udk.driver"))
+		return b->ent.driverkit;
+	if (streq(n, "allow-any-userclient-access"))
+		return b->ent.allow_any_client;
+	return entitlements_hold(b, n);
+}
+
+/* The service's IOServiceDEXTEntitlements: true when absent or when one set is held whole. */
+static bool
+dext_sets_held(const struct bundle *b, const struct service *s, char **ret_missing)
+{
+	const struct udk_value *sets = udk_dict_get(s->props, "IOServiceDEXTEntitlements");
+
+	if (!sets)
+		return true;
+	if (udk_value_get_type(sets) != UDK_VALUE_ARRAY || udk_array_size(sets) == 0) {
+		*ret_missing = strdup("a valid IOServiceDEXTEntitlements (the service's is malformed)");
+		return false;
+	}
+	for (size_t i = 0; i < udk_array_size(sets) && i < 64; i++) {
+		const struct udk_value *set = udk_array_get(sets, i);
+		const char *missing = NULL;
+		if (udk_value_get_type(set) != UDK_VALUE_ARRAY)
+			continue;
+		for (size_t j = 0; j < udk_array_size(set) && j < 64 && !missing; j++) {
+			const char *e = udk_value_get_string(udk_array_get(set, j));
+			if (!e || !holds_full(b, e))
+				missing = e ? e : "(not a string)";
+		}
+		if (!missing)
+			return true;
+		if (!*ret_missing)
+			*ret_missing = strdup(missing);
+	}
+	return false;
 }
 
 bool
 entitlements_cover(struct udkd *d, const struct bundle *b, const struct service *s, char **ret_detail)
 {
-	bool wild = false;
-	const char *key;
+	struct buf msg;
+	bool any = false, ok = true;
+	char *missing = NULL;
 
 	*ret_detail = NULL;
-	if (service_is_a(s, "IOPCIDevice")) {
-		char ids[64];
-		snprintf(ids, sizeof(ids), "device 0x%04llx vendor 0x%04llx",
-			 (unsigned long long)udk_dict_get_int(s->props, "device-id", 0),
-			 (unsigned long long)udk_dict_get_int(s->props, "vendor-id", 0));
-		key = ent_name(b, "transport.pci");
-		if (!b->ent.pci) {
-			*ret_detail = strdup_printf(
-				"the bundle is not entitled to PCI devices: add com.apple.developer.driverkit.transport.pci "
-				"(an <array> of <dict>s with IOPCIPrimaryMatch covering %s) to Entitlements.plist and "
-				"sign again",
-				ids);
-			return false;
+	buf_init(&msg, 0);
+	for (size_t i = 0; ok && i < udk_array_size(s->classes); i++) {
+		const char *cls = udk_value_get_string(udk_array_get(s->classes, i));
+		const struct udkd_family *f = family_of_class(cls, NULL);
+		const char *ent = f ? family_class_entitlement(f, cls) : NULL;
+		const struct udkd_family_entitlement *fe = ent ? family_entitlement(ent, NULL) : NULL;
+		char spell[160];
+		bool dup = false;
+
+		if (!fe)
+			continue;
+		/* one check per entitlement, at the most derived class it governs */
+		for (size_t j = 0; j < i; j++) {
+			const char *c2 = udk_value_get_string(udk_array_get(s->classes, j));
+			const struct udkd_family *f2 = family_of_class(c2, NULL);
+			if (f2 && family_class_entitlement(f2, c2) && streq(family_class_entitlement(f2, c2), ent))
+				dup = true;
 		}
-		for (size_t i = 0; i < udk_array_size(b->ent.pci); i++)
-			if (pci_entry_covers(udk_array_get(b->ent.pci, i), s->props, d->trust.developer, &wild)) {
-				*ret_detail = strdup_printf("%s covers %s%s", key, ids,
-							    wild ? " (a development wildcard, honoured in developer mode)" : "");
-				return true;
-			}
-		*ret_detail = strdup_printf("%s in Entitlements.plist does not cover %s%s: the signature limits "
-					    "this driver to the devices listed there; have the entitlement extended "
-					    "and the bundle signed again",
-					    key, ids,
-					    wild ? " (its \"*\" is a development wildcard, honoured only in developer "
-						   "mode: `udkctl developer on`)"
-						 : "");
-		return false;
+		if (dup)
+			continue;
+		any = true;
+		entitlement_spelling(b, ent, spell, sizeof(spell));
+		if (!entitlements_hold(b, ent)) {
+			if (msg.len)
+				buf_puts(&msg, "; ");
+			buf_printf(&msg,
+				   "the bundle is not entitled to %s (%s family, class %s): add %s to "
+				   "Entitlements.plist and sign again (%s)",
+				   s->name, f->name, cls, spell, f->docs ? f->docs : "docs/security.md");
+			ok = false;
+			break;
+		}
+		if (fe->covers) {
+			char *detail = NULL;
+			bool c = fe->covers(udk_dict_get(b->ent.granted, ent), s, d->trust.developer, &detail);
+			if (msg.len)
+				buf_puts(&msg, "; ");
+			buf_printf(&msg, "%s%s%s", spell, detail ? " " : "", detail ? detail : "");
+			free(detail);
+			if (!c)
+				ok = false;
+		} else {
+			if (msg.len)
+				buf_puts(&msg, "; ");
+			buf_printf(&msg, "%s is held (%s family)", spell, f->name);
+		}
 	}
-	if (service_is_a(s, "IOUSBHostDevice") || service_is_a(s, "IOUSBHostInterface")) {
-		char ids[64];
-		snprintf(ids, sizeof(ids), "idVendor 0x%04llx idProduct 0x%04llx",
-			 (unsigned long long)udk_dict_get_int(s->props, "idVendor", 0),
-			 (unsigned long long)udk_dict_get_int(s->props, "idProduct", 0));
-		key = ent_name(b, "transport.usb");
-		if (!b->ent.usb) {
-			*ret_detail = strdup_printf(
-				"the bundle is not entitled to USB devices: add com.apple.developer.driverkit.transport.usb "
-				"(an <array> of <dict>s with idVendor and idProduct covering %s) to Entitlements.plist and "
-				"sign again",
-				ids);
-			return false;
-		}
-		for (size_t i = 0; i < udk_array_size(b->ent.usb); i++) {
-			struct udk_value *e = udk_array_get(b->ent.usb, i);
-			if (usb_part_covers(udk_dict_get(e, "idVendor"), udk_dict_get(s->props, "idVendor"),
-					    d->trust.developer, &wild) &&
-			    usb_part_covers(udk_dict_get(e, "idProduct"), udk_dict_get(s->props, "idProduct"),
-					    d->trust.developer, &wild)) {
-				*ret_detail = strdup_printf("%s covers %s%s", key, ids,
-							    wild ? " (a development wildcard, honoured in developer mode)" : "");
-				return true;
-			}
-		}
-		*ret_detail = strdup_printf("%s in Entitlements.plist does not cover %s%s; have the entitlement "
-					    "extended and the bundle signed again",
-					    key, ids,
-					    wild ? " (its \"*\" is a development wildcard, honoured only in developer "
-						   "mode: `udkctl developer on`)"
-						 : "");
-		return false;
+	if (ok && udk_dict_get(s->props, "IOServiceDEXTEntitlements") && !dext_sets_held(b, s, &missing)) {
+		if (msg.len)
+			buf_puts(&msg, "; ");
+		buf_printf(&msg,
+			   "the service's IOServiceDEXTEntitlements asks for %s, which the bundle does not hold: add it "
+			   "to Entitlements.plist and sign again",
+			   missing ? missing : "entitlements");
+		any = true;
+		ok = false;
 	}
-	/* not a hardware transport: nothing to cover */
-	return true;
+	free(missing);
+	if (any)
+		*ret_detail = buf_steal_string(&msg);
+	else
+		buf_free(&msg);
+	return ok;
+}
+
+int
+entitlements_allow_classes(const struct bundle *b, const struct udk_value *classes, char **ret_detail)
+{
+	*ret_detail = NULL;
+	for (size_t i = 0; i < udk_array_size(classes); i++) {
+		const char *cls = udk_value_get_string(udk_array_get(classes, i));
+		const struct udkd_family *f = family_of_class(cls, NULL);
+		const char *ent = f ? family_class_entitlement(f, cls) : NULL;
+		char spell[160];
+
+		if (!ent || entitlements_hold(b, ent))
+			continue;
+		entitlement_spelling(b, ent, spell, sizeof(spell));
+		*ret_detail = strdup_printf("class %s belongs to the %s family, which requires %s: add it to "
+					    "Entitlements.plist and sign again (%s)",
+					    cls, f->name, spell, f->docs ? f->docs : "docs/security.md");
+		return -UDK_E_ENTITLEMENT;
+	}
+	return 0;
 }

@@ -24,6 +24,7 @@
 
 #include "proto.h"
 #include "sandbox.h"
+#include "family.h"
 #include "udkd.h"
 #include "util.h"
 
@@ -518,8 +519,16 @@ handle_publish(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 		/* always end the chain in IOService */
 		struct udk_value *chain = udk_value_copy(classes);
 		const char *last = udk_value_get_string(udk_array_get(chain, udk_array_size(chain) - 1));
+		char *detail = NULL;
 		if (chain && !streq(last, "IOService"))
 			udk_array_append_take(chain, udk_value_new_string("IOService"));
+		/* a family's services only from bundles holding its entitlement */
+		if (p->bundle && entitlements_allow_classes(p->bundle, chain, &detail) < 0) {
+			reply_to(p, m, -UDK_E_ENTITLEMENT, detail ? detail : "not entitled to publish this class", NULL);
+			free(detail);
+			udk_value_unref(chain);
+			return;
+		}
 		r = service_new(d, provider, name, chain, props, &s);
 	}
 	if (r < 0) {
@@ -559,12 +568,12 @@ handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 		return;
 	}
 	if (p->kind == PROC_KIND_MODEL && m->h.op != OP_PING && m->h.op != OP_DRV_LOG) {
-		devices_handle_message(d, p, m);
+		models_handle_message(d, p, m);
 		return;
 	}
 	switch (m->h.op) {
 	case OP_DRV_OPEN_PROVIDER:
-		devices_open_provider(d, p, m);
+		broker_open_provider(d, p, m);
 		break;
 	case OP_PING:
 		reply_to(p, m, 0, NULL, NULL);
@@ -640,9 +649,15 @@ handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 			log_line(d, p, (int)MIN(MAX(level, UDK_LOG_ERROR), UDK_LOG_DEBUG), msg);
 		break;
 	}
-	default:
+	default: {
+		const struct udkd_family *f = family_of_op(m->h.op);
+		if (f && f->message) {
+			f->message(d, p, m);
+			break;
+		}
 		reply_to(p, m, -EOPNOTSUPP, "udkd does not handle this request from a driver", NULL);
 		break;
+	}
 	}
 }
 
@@ -847,7 +862,7 @@ proc_dead(struct udkd *d, struct driver_proc *p, int signal, int exit_status)
 
 	if (p->kind == PROC_KIND_MODEL) {
 		if (p->model)
-			devices_model_died(d, p->model, how, expected || d->shutting_down);
+			models_died(d, p->model, how, expected || d->shutting_down);
 		p->refcount--;
 		proc_unref(p);
 		return;
@@ -871,6 +886,8 @@ proc_dead(struct udkd *d, struct driver_proc *p, int signal, int exit_status)
 		prov->client_deaths++;
 		launcher_notify_provider(d, prov, "client-died");
 	}
+	/* families reset what the driver held before another starts on it */
+	udkd_emit(d, UDKD_EV_PROC_DIED, p);
 	/* let the debugger's udkctl know */
 	if (p->debug && p->bundle->debug_waiter) {
 		client_reply(d, p->bundle->debug_waiter, OP_DEBUG, p->bundle->debug_serial, -UDK_E_DRIVER_DIED,

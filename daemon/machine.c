@@ -104,7 +104,7 @@ machine_load(struct udkd *d, const char *path)
 	if (udk_dict_get(m, "Services"))
 		r = load_services(d, d->reg.root, udk_dict_get(m, "Services"), path, &all, &n_all);
 	if (r >= 0 && udk_dict_get(m, "Devices"))
-		r = devices_load(d, udk_dict_get(m, "Devices"), path);
+		r = models_load(d, udk_dict_get(m, "Devices"), path);
 	udk_value_unref(m);
 	if (r >= 0) {
 		/* register (and so match) once the whole tree exists */
@@ -112,7 +112,7 @@ machine_load(struct udkd *d, const char *path)
 			service_register(d, all[i]);
 		log_info(d, "machine %s: %zu services", path, n_all);
 		for (struct device_model *dm = d->devices; dm; dm = dm->next)
-			if (dm->plugged && device_plug(d, dm) < 0)
+			if (dm->plugged && model_plug(d, dm) < 0)
 				log_error(d, "%s", udk_error_reason() ? udk_error_reason() : "cannot plug a device");
 	}
 	free(all);

@@ -17,9 +17,13 @@
 
 #include "file.h"
 #include "sandbox.h"
+#include "family.h"
 #include "udkd.h"
 #include "util.h"
 #include "work.h"
+
+/* getopt ids of the families' options */
+#define FAMILY_OPT 1000
 
 static void
 usage(FILE *f)
@@ -35,9 +39,6 @@ usage(FILE *f)
 		"  --machine FILE           machine description plist (services and devices to create)\n"
 		"  --models DIR             where device-model executables are (repeatable; default\n"
 		"                           ../models next to udkd, and /usr/lib/udk/models)\n"
-		"  --pci-sysfs[=DIR]        publish this machine's real PCI functions (DIR: a copy of\n"
-		"                           /sys/bus/pci/devices); those bound to vfio-pci are usable\n"
-		"  --vfio-dir=DIR           where the VFIO devices are (default /dev/vfio)\n"
 		"  --log-level LEVEL        error, warning, notice, info (default) or debug\n"
 		"  --syslog                 log to syslog instead of stderr\n"
 		"  --start-timeout-ms N     deadline for a driver's Start() (default 10000)\n"
@@ -60,6 +61,16 @@ usage(FILE *f)
 		"  --idle-timeout-ms N      lower idle drivers to LOW after N ms (default 0: never;\n"
 		"                           personalities: UDKIdleTimeoutMs)\n"
 		"  -h, --help\n");
+	/* each family's own options */
+	for (size_t i = 0; i < udkd_n_families; i++)
+		for (const struct udkd_family_option *o = udkd_families[i]->options; o && o->name; o++) {
+			char left[64];
+			snprintf(left, sizeof(left), "--%s%s%s%s", o->name,
+				 o->has_arg == optional_argument ? "[=" : o->has_arg == required_argument ? " " : "",
+				 o->has_arg != no_argument && o->arg_name ? o->arg_name : "",
+				 o->has_arg == optional_argument ? "]" : "");
+			fprintf(f, "  %-24s %s (%s family)\n", left, o->help ? o->help : "", udkd_families[i]->name);
+		}
 }
 
 static int
@@ -137,7 +148,7 @@ on_inotify(struct loop *l, int fd, uint32_t events, void *data)
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {
+	static const struct option core_opts[] = {
 		{ "runtime-dir", required_argument, NULL, 'r' },
 		{ "bundles", required_argument, NULL, 'b' },
 		{ "machine", required_argument, NULL, 'm' },
@@ -152,8 +163,6 @@ main(int argc, char **argv)
 		{ "restart-max-ms", required_argument, NULL, 7 },
 		{ "no-sandbox", no_argument, NULL, 8 },
 		{ "models", required_argument, NULL, 9 },
-		{ "pci-sysfs", optional_argument, NULL, 10 },
-		{ "vfio-dir", required_argument, NULL, 11 },
 		{ "state-dir", required_argument, NULL, 12 },
 		{ "driver-uid-base", required_argument, NULL, 13 },
 		{ "driver-memory-limit", required_argument, NULL, 14 },
@@ -162,8 +171,12 @@ main(int argc, char **argv)
 		{ "power-timeout-ms", required_argument, NULL, 17 },
 		{ "idle-timeout-ms", required_argument, NULL, 18 },
 		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
 	};
+	/* the core options, then every family's (ids FAMILY_OPT + n) */
+	struct option *opts = NULL;
+	const struct udkd_family **opt_family = NULL;
+	const struct udkd_family_option **opt_def = NULL;
+	size_t n_opts = ARRAY_SIZE(core_opts), n_fam_opts = 0;
 	struct udkd d = {
 		.cfg = {
 			.start_timeout_ms = 10000,
@@ -193,8 +206,6 @@ main(int argc, char **argv)
 			.power_timeout_ms = 5000,
 		},
 		.listen_fd = -1,
-		.pci_sysfs_dir = "/sys/bus/pci/devices",
-		.vfio_dev_dir = "/dev/vfio",
 		.signal_fd = -1,
 		.inotify_fd = -1,
 	};
@@ -202,7 +213,42 @@ main(int argc, char **argv)
 	uint64_t v;
 	int c, r;
 
+	r = families_check();
+	if (r < 0) {
+		fprintf(stderr, "udkd: %s\n", udk_error_reason() ? udk_error_reason() : strerror(-r));
+		return 1;
+	}
+	for (size_t i = 0; i < udkd_n_families; i++)
+		for (const struct udkd_family_option *o = udkd_families[i]->options; o && o->name; o++)
+			n_fam_opts++;
+	opts = calloc(n_opts + n_fam_opts + 1, sizeof(*opts));
+	opt_family = calloc(n_fam_opts + 1, sizeof(*opt_family));
+	opt_def = calloc(n_fam_opts + 1, sizeof(*opt_def));
+	if (!opts || !opt_family || !opt_def)
+		return 1;
+	memcpy(opts, core_opts, sizeof(core_opts));
+	n_fam_opts = 0;
+	for (size_t i = 0; i < udkd_n_families; i++)
+		for (const struct udkd_family_option *o = udkd_families[i]->options; o && o->name; o++) {
+			opts[n_opts] = (struct option){ o->name, o->has_arg, NULL, FAMILY_OPT + (int)n_fam_opts };
+			opt_family[n_fam_opts] = udkd_families[i];
+			opt_def[n_fam_opts] = o;
+			n_opts++;
+			n_fam_opts++;
+		}
+
 	while ((c = getopt_long(argc, argv, "r:b:m:l:sh", opts, NULL)) != -1) {
+		if (c >= FAMILY_OPT && c < FAMILY_OPT + (int)n_fam_opts) {
+			const struct udkd_family *f = opt_family[c - FAMILY_OPT];
+			const char *name = opt_def[c - FAMILY_OPT]->name;
+			r = f->set_option ? f->set_option(&d, name, optarg) : -EINVAL;
+			if (r < 0) {
+				fprintf(stderr, "udkd: --%s: %s\n", name,
+					udk_error_reason() ? udk_error_reason() : strerror(-r));
+				return 2;
+			}
+			continue;
+		}
 		switch (c) {
 		case 'r':
 			free(d.runtime_dir);
@@ -281,14 +327,6 @@ main(int argc, char **argv)
 			d.model_dirs[d.n_model_dirs++] = abs;
 			break;
 		}
-		case 10:
-			d.pci_sysfs = true;
-			if (optarg)
-				d.pci_sysfs_dir = optarg;
-			break;
-		case 11:
-			d.vfio_dev_dir = optarg;
-			break;
 		case 12:
 			free(d.trust.state_dir);
 			d.trust.state_dir = realpath(optarg, NULL);
@@ -426,6 +464,10 @@ main(int argc, char **argv)
 		log_error(&d, "cannot initialise: %s", strerror(-r));
 		return 1;
 	}
+	if ((r = families_init(&d)) < 0) {
+		log_error(&d, "%s", udk_error_reason() ? udk_error_reason() : strerror(-r));
+		return 1;
+	}
 	if ((r = trust_init(&d)) < 0 || (r = access_init(&d)) < 0 || (r = power_init(&d)) < 0) {
 		log_error(&d, "%s", udk_error_reason() ? udk_error_reason() : strerror(-r));
 		return 1;
@@ -463,10 +505,6 @@ main(int argc, char **argv)
 
 	bundles_scan(&d, NULL, NULL);
 	service_register(&d, d.reg.user_resources);
-	if (d.pci_sysfs) {
-		if (devices_scan_sysfs(&d) < 0)
-			log_warning(&d, "%s", udk_error_reason());
-	}
 	if (d.machine_path) {
 		r = machine_load(&d, d.machine_path);
 		if (r < 0) {
@@ -475,6 +513,7 @@ main(int argc, char **argv)
 			return 1;
 		}
 	}
+	families_start(&d);
 	log_notice(&d, "ready on %s (%zu bundles from %zu directories)", d.socket_path, d.n_bundles,
 		   d.n_bundle_dirs);
 
@@ -489,8 +528,9 @@ main(int argc, char **argv)
 	access_fini(&d);
 	power_fini(&d);
 	control_fini(&d);
+	families_fini(&d);
 	registry_fini(&d);
-	devices_fini(&d);
+	models_fini(&d);
 	for (size_t i = 0; i < d.n_model_dirs; i++)
 		free(d.model_dirs[i]);
 	free(d.model_dirs);
@@ -512,5 +552,8 @@ main(int argc, char **argv)
 	free(d.runtime_dir);
 	free(d.socket_path);
 	free(d.machine_path);
+	free(opts);
+	free(opt_family);
+	free(opt_def);
 	return 0;
 }

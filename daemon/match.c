@@ -19,16 +19,18 @@
 #include <stdarg.h>
 
 #include "buf.h"
-#include "family-match.h"
+#include "family.h"
 #include "udkd.h"
 #include "util.h"
 
 #define DEFAULT_CATEGORY "IODefaultMatchCategory"
 
-static const struct family_matcher *const family_matchers[] = {
-	&pci_family_matcher,
-	&usb_family_matcher,
-};
+/* The matcher of family #i, or NULL. */
+static const struct family_matcher *
+matcher_at(size_t i)
+{
+	return udkd_families[i]->matcher;
+}
 
 static char *
 classes_string(const struct service *s)
@@ -131,15 +133,29 @@ check_resource_match(struct udkd *d, const char *res, struct udk_value *report)
 	for (size_t i = 0; i < udk_array_size(list); i++)
 		if (streq(udk_value_get_string(udk_array_get(list, i)), res))
 			m = true;
-	match_report_add(report, "IOResourceMatch", m ? "matched" : "failed",
-			 m ? "resource \"%s\" is published" : "resource \"%s\" has not been published (yet)", res);
+	if (m) {
+		match_report_add(report, "IOResourceMatch", "matched", "resource \"%s\" is published", res);
+	} else if (report) {
+		struct buf b;
+		char *names;
+
+		buf_init(&b, 4096);
+		for (size_t i = 0; i < udk_array_size(list); i++)
+			buf_printf(&b, "%s%s", i ? ", " : "", udk_value_get_string(udk_array_get(list, i)));
+		names = buf_steal_string(&b);
+		match_report_add(report, "IOResourceMatch", "failed",
+				 "resource \"%s\" has not been published (yet); published now: %s (a driver publishes "
+				 "one with udk_service_publish_resource())",
+				 res ? res : "(not a string)", names ? names : "?");
+		free(names);
+	}
 	return m;
 }
 
 static bool
 has_family_key(const struct family_matcher *f, const struct udk_value *dict)
 {
-	for (const char *const *k = f->keys; *k; k++)
+	for (const char *const *k = f ? f->keys : NULL; k && *k; k++)
 		if (udk_dict_get(dict, *k))
 			return true;
 	return false;
@@ -173,9 +189,15 @@ match_personality(struct udkd *d, const struct personality *p, const struct serv
 			match_report_add(report, "IOProviderClass", "matched", "the service is a %s", p->provider_class);
 		} else {
 			char *cs = classes_string(s);
+			const char *absent = family_absent_for_class(p->provider_class);
 			match_report_add(report, "IOProviderClass", "failed",
 					 "wants %s but the service's classes are %s", p->provider_class,
 					 cs ? cs : "?");
+			if (absent)
+				match_report_add(report, "IOProviderClass", "note",
+						 "%s belongs to DriverKit's %s family, which udk does not have: no service "
+						 "of that class ever appears (`udkctl families` lists udk's families)",
+						 p->provider_class, absent);
 			free(cs);
 			MISS();
 		}
@@ -193,10 +215,10 @@ match_personality(struct udkd *d, const struct personality *p, const struct serv
 		if (!m)
 			MISS();
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(family_matchers); i++) {
-		if (!has_family_key(family_matchers[i], pd))
+	for (size_t i = 0; i < udkd_n_families; i++) {
+		if (!has_family_key(matcher_at(i), pd))
 			continue;
-		if (!family_matchers[i]->match(pd, s->props, &score, report))
+		if (!matcher_at(i)->match(pd, s->props, &score, report))
 			MISS();
 	}
 	/* what the signed entitlements allow bounds what the personality may claim */
@@ -208,6 +230,19 @@ match_personality(struct udkd *d, const struct personality *p, const struct serv
 		free(detail);
 		if (!covered)
 			MISS();
+	}
+	/* what the driver runs as (IOClass) must be entitled too */
+	if (ok || report) {
+		struct udk_value *chain = class_chain_for(p->io_class);
+		char *detail = NULL;
+		if (entitlements_allow_classes(p->bundle, chain, &detail) < 0) {
+			match_report_add(report, "IOClass", "failed", "%s", detail ? detail : "not entitled");
+			free(detail);
+			udk_value_unref(chain);
+			MISS();
+		} else {
+			udk_value_unref(chain);
+		}
 	}
 	if (ok)
 		match_report_add(report, "IOProbeScore", "note", "score %lld (IOProbeScore %lld%s)", (long long)score,
@@ -247,10 +282,7 @@ match_dictionary(struct udkd *d, const struct udk_value *match, const struct ser
 			if (!check_resource_match(d, udk_value_get_string(v), NULL))
 				return false;
 		} else {
-			for (size_t f = 0; f < ARRAY_SIZE(family_matchers); f++)
-				for (const char *const *fk = family_matchers[f]->keys; *fk; fk++)
-					if (streq(*fk, k))
-						family = true;
+			family = family_of_key(k) != NULL;
 			if (family)
 				continue;
 			/* any other key: the property must be equal */
@@ -258,10 +290,9 @@ match_dictionary(struct udkd *d, const struct udk_value *match, const struct ser
 				return false;
 		}
 	}
-	for (size_t f = 0; f < ARRAY_SIZE(family_matchers); f++) {
+	for (size_t f = 0; f < udkd_n_families; f++) {
 		int64_t score = 0;
-		if (has_family_key(family_matchers[f], match) &&
-		    !family_matchers[f]->match(match, s->props, &score, NULL))
+		if (has_family_key(matcher_at(f), match) && !matcher_at(f)->match(match, s->props, &score, NULL))
 			return false;
 	}
 	return true;

@@ -5,7 +5,7 @@
  *
  * Only driver instances have power states here: they are the services a
  * process answers for.  An instance's power parent is the nearest driver
- * instance above it in the registry (e.g. a driver on a nub that a PCI
+ * instance above it in the registry (e.g. a driver on a nub that a bus
  * driver published).  Its depth is the number of such ancestors.
  *
  *   system sleep   every instance goes to OFF (or LOW), deepest level
@@ -22,6 +22,7 @@
  * are told the system's state right after Start() returns, never before.
  */
 #include "proto.h"
+#include "family.h"
 #include "udkd.h"
 #include "util.h"
 
@@ -192,6 +193,7 @@ request_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int 
 	if (status >= 0) {
 		pm->state = pm->request_to;
 		record(d, s, from, pm->request_to, pm->request_kind, "ok", us, NULL);
+		udkd_emit(d, UDKD_EV_POWER_CHANGED, s);
 		log_debug(d, "%s: power %s -> %s (%s) in %.2f ms", s->name, power_state_name(from),
 			  power_state_name(pm->request_to), pm->request_kind, (double)us / 1000);
 	} else if (status == -UDK_E_DEADLINE) {

@@ -8,16 +8,18 @@
  * models and by drivers.  A driver instance is a service too: the child of
  * its provider, with the personality's properties.
  */
+#include "family.h"
 #include "udkd.h"
 #include "util.h"
 
 /* Registry ids start high so they never look like small counters. */
 #define FIRST_ID 0x100000000ull
 
+/* udk's own classes; each family adds its own (family.h). */
 static const struct {
 	const char *name;
 	const char *super;
-} known_classes[] = {
+} core_classes[] = {
 	{ "IOService", NULL },
 	{ "IOPlatformExpertDevice", "IOService" },
 	{ "IOResources", "IOService" },
@@ -25,26 +27,26 @@ static const struct {
 	{ "IOUserService", "IOService" },
 	{ "IOUserClient", "IOService" },
 	{ "IOUserUserClient", "IOUserClient" },
-	{ "IOPCIBridge", "IOService" },
-	{ "IOPCIDevice", "IOService" },
-	{ "IOUSBHostDevice", "IOService" },
-	{ "IOUSBHostInterface", "IOService" },
-	{ "IOSerialStreamSync", "IOService" },
-	{ "IOUserSerial", "IOService" },
-	{ "IOUserUSBSerial", "IOUserSerial" },
-	{ "IOHIDDevice", "IOService" },
-	{ "IOUserHIDDevice", "IOHIDDevice" },
-	{ "IOHIDInterface", "IOService" },
-	{ "IOUserHIDEventService", "IOService" },
-	{ "IOSCSIParallelInterfaceController", "IOService" },
-	{ "IOUserSCSIParallelInterfaceController", "IOSCSIParallelInterfaceController" },
-	{ "IOSCSIPeripheralDeviceNub", "IOService" },
-	{ "IOUserSCSIPeripheralDeviceType00", "IOService" },
-	{ "IOBlockStorageDevice", "IOService" },
-	{ "IOUserBlockStorageDevice", "IOBlockStorageDevice" },
-	{ "IOUserAudioDriver", "IOService" },
-	{ "IOUserNetworkEthernet", "IOService" },
 };
+
+/* The superclass of @c and whether udk knows @c at all. */
+static const char *
+super_of(const char *c, bool *ret_known)
+{
+	const struct udkd_family_class *fc = NULL;
+
+	for (size_t i = 0; i < ARRAY_SIZE(core_classes); i++)
+		if (streq(core_classes[i].name, c)) {
+			*ret_known = true;
+			return core_classes[i].super;
+		}
+	if (family_of_class(c, &fc)) {
+		*ret_known = true;
+		return fc->super ? fc->super : "IOService";
+	}
+	*ret_known = false;
+	return NULL;
+}
 
 struct udk_value *
 class_chain_for(const char *class_name)
@@ -56,22 +58,72 @@ class_chain_for(const char *class_name)
 	if (!chain || !class_name)
 		return udk_value_unref(chain);
 	while (c && guard++ < 32) {
-		const char *super = NULL;
 		bool known = false;
+		const char *super;
 
 		if (udk_array_append_take(chain, udk_value_new_string(c)) < 0)
 			return udk_value_unref(chain);
-		for (size_t i = 0; i < ARRAY_SIZE(known_classes); i++)
-			if (streq(known_classes[i].name, c)) {
-				super = known_classes[i].super;
-				known = true;
-				break;
-			}
+		super = super_of(c, &known);
 		if (!known && !streq(c, "IOService"))
 			super = "IOService";
 		c = super;
 	}
 	return chain;
+}
+
+/*
+ * IOServiceDEXTEntitlements, as DriverKit families publish it on their
+ * nubs: the entitlement sets a driver needs to match the service.  The
+ * families' entitlements are added to every set the publisher gave, so a
+ * publisher can ask for more but never for less.  Enforcement does not read
+ * this property back (entitlements_cover() asks the families); it shows
+ * apps and `udkctl props` what is needed.
+ */
+static void
+publish_dext_entitlements(struct service *s)
+{
+	struct udk_value *sets = udk_dict_get(s->props, "IOServiceDEXTEntitlements");
+	struct udk_value *need = udk_value_new_array();
+
+	for (size_t i = 0; need && i < udk_array_size(s->classes); i++) {
+		const char *c = udk_value_get_string(udk_array_get(s->classes, i));
+		const struct udkd_family *f = family_of_class(c, NULL);
+		const char *ent = f ? family_class_entitlement(f, c) : NULL;
+		char *full;
+		bool dup = false;
+		if (!ent)
+			continue;
+		full = strdup_printf("com.apple.developer.driverkit.%s", ent);
+		for (size_t j = 0; full && j < udk_array_size(need); j++)
+			if (streq(udk_value_get_string(udk_array_get(need, j)), full))
+				dup = true;
+		if (full && !dup)
+			udk_array_append_take(need, udk_value_new_string(full));
+		free(full);
+	}
+	if (!need || udk_array_size(need) == 0) {
+		udk_value_unref(need);
+		return;
+	}
+	if (udk_value_get_type(sets) == UDK_VALUE_ARRAY && udk_array_size(sets) > 0) {
+		struct udk_value *merged = udk_value_new_array();
+		for (size_t i = 0; merged && i < udk_array_size(sets); i++) {
+			struct udk_value *set = udk_value_copy(udk_array_get(sets, i));
+			if (udk_value_get_type(set) != UDK_VALUE_ARRAY) {
+				udk_value_unref(set);
+				continue;
+			}
+			for (size_t j = 0; j < udk_array_size(need); j++)
+				udk_array_append(set, udk_array_get(need, j));
+			udk_array_append_take(merged, set);
+		}
+		udk_dict_set_take(s->props, "IOServiceDEXTEntitlements", merged);
+	} else {
+		struct udk_value *outer = udk_value_new_array();
+		udk_array_append(outer, need);
+		udk_dict_set_take(s->props, "IOServiceDEXTEntitlements", outer);
+	}
+	udk_value_unref(need);
 }
 
 struct service *
@@ -203,6 +255,7 @@ service_new(struct udkd *d, struct service *provider, const char *name, struct u
 	/* IOKit's standard identity properties */
 	udk_dict_set_uint(s->props, "IORegistryEntryID", s->id);
 	udk_dict_set_string(s->props, "IOObjectClass", udk_value_get_string(udk_array_get(classes, 0)));
+	publish_dext_entitlements(s);
 	if (ret)
 		*ret = s;
 	return 0;
@@ -220,7 +273,15 @@ registry_init(struct udkd *d)
 		return r;
 	d->reg.root->state = SVC_REGISTERED;
 	props = udk_value_new_dict();
-	udk_dict_set_take(props, "IOResources", udk_value_new_array());
+	{
+		/* the resources macOS always publishes, which real personalities
+		 * name in IOResourceMatch ("IOKit" above all) */
+		static const char *const standard[] = { "IOKit", "IOBSD" };
+		struct udk_value *res = udk_value_new_array();
+		for (size_t i = 0; i < ARRAY_SIZE(standard); i++)
+			udk_array_append_take(res, udk_value_new_string(standard[i]));
+		udk_dict_set_take(props, "IOResources", res);
+	}
 	r = service_new(d, d->reg.root, "IOUserResources", class_chain_for("IOUserResources"), props,
 			&d->reg.user_resources);
 	udk_value_unref(props);
@@ -391,6 +452,7 @@ service_terminate(struct udkd *d, struct service *s, const char *why)
 	}
 	log_debug(d, "terminated %s (0x%llx): %s", s->name, (unsigned long long)s->id, why);
 	control_notify(d, s, "termination");
+	udkd_emit(d, UDKD_EV_SERVICE_TERMINATED, s);
 	index_remove(&d->reg, s);
 	detach_from_provider(s);
 	service_unref(s);	/* the tree's reference */
@@ -406,6 +468,9 @@ service_set_properties(struct udkd *d, struct service *s, const struct udk_value
 		const char *k = udk_dict_key_at(props, i);
 		/* identity properties are udkd's */
 		if (streq(k, "IORegistryEntryID") || streq(k, "IOObjectClass") || streq(k, "IORegistered"))
+			continue;
+		/* what a family requires of its services' drivers is udkd's */
+		if (streq(k, "IOServiceDEXTEntitlements") && family_of_service(s))
 			continue;
 		int r = udk_dict_set(s->props, k, udk_dict_value_at(props, i));
 		if (r < 0)

@@ -10,6 +10,9 @@
  *   launcher.c  driver processes: spawn, protocol, deadlines, crash policy
  *   control.c   the control socket used by apps and udkctl
  *   machine.c   the machine description: services (and devices) to create
+ *   models.c    simulated devices: device-model processes
+ *   broker.c    drivers opening their provider, through its family
+ *   families.c  the family interface (family.h): the table, events, lookups
  */
 #ifndef UDKD_H
 #define UDKD_H
@@ -31,6 +34,7 @@ struct bundle;
 struct personality;
 struct driver_proc;
 struct client;
+struct udkd_listener;
 
 /* ---- log.c ---- */
 
@@ -127,7 +131,7 @@ void service_terminate(struct udkd *d, struct service *s, const char *why);
 int service_set_properties(struct udkd *d, struct service *s, const struct udk_value *props);
 /* A description: {id, name, path, classes, state, properties?, driver...}. */
 struct udk_value *service_describe(struct udkd *d, const struct service *s, bool with_props);
-/* Class chain for a known class name, e.g. IOPCIDevice -> [IOPCIDevice, IOService]. */
+/* Class chain for a known class name, e.g. IOUserService -> [IOUserService, IOService]. */
 struct udk_value *class_chain_for(const char *class_name);
 /* Apply @fn to every live service, depth first. */
 void registry_walk(struct udkd *d, void (*fn)(struct udkd *, struct service *, void *), void *data);
@@ -171,11 +175,10 @@ struct crash_record {
 struct entitlements {
 	bool driverkit;			/* com.apple.developer.driverkit / org.udk.driver */
 	bool allow_any_client;		/* ...allow-any-userclient-access */
-	bool hid;
 	bool wildcards;			/* uses "*" somewhere (developer mode only) */
-	struct udk_value *pci;		/* transport.pci: array of match dicts */
-	struct udk_value *usb;		/* transport.usb: array of {idVendor, idProduct} */
-	struct udk_value *families;	/* array of family names */
+	/* every family entitlement held with a valid value: short name
+	 * ("transport.NAME", "family.NAME") -> its value */
+	struct udk_value *granted;
 };
 
 struct bundle {
@@ -252,12 +255,25 @@ struct udk_value *bundle_describe(struct udkd *d, const struct bundle *b);
 /* Read b->entitlements into b->ent, adding diagnostics for bad ones. */
 void entitlements_parse(struct bundle *b);
 void entitlements_clear(struct entitlements *e);
-bool entitlements_has_family(const struct bundle *b, const char *family);
+/* Whether @b holds the entitlement with short name @name ("family.serial"). */
+bool entitlements_hold(const struct bundle *b, const char *name);
 /*
- * Whether @b's transport entitlements cover device @s (true for services
- * that are not hardware).  *ret_detail: a sentence either way (malloc'ed).
+ * Whether @b may match service @s: for every class of @s a family governs,
+ * the bundle holds the family's entitlement and the entitlement covers @s
+ * (its ids), and it holds one full set of @s's IOServiceDEXTEntitlements.
+ * True for services no family governs and that carry no such property.
+ * *ret_detail: a sentence either way (malloc'ed), or NULL when nothing
+ * was checked.
  */
 bool entitlements_cover(struct udkd *d, const struct bundle *b, const struct service *s, char **ret_detail);
+/*
+ * Whether @b may run as / publish a service of class chain @classes (an
+ * array of names): every family-governed class needs its entitlement.
+ * -UDK_E_ENTITLEMENT with a sentence (malloc'ed in *ret_detail) if not.
+ */
+int entitlements_allow_classes(const struct bundle *b, const struct udk_value *classes, char **ret_detail);
+/* "com.apple.developer.driverkit.NAME" as the bundle spelled it (or the Apple spelling). */
+const char *entitlement_spelling(const struct bundle *b, const char *name, char *buf, size_t len);
 
 /* ---- trust.c ---- */
 
@@ -517,38 +533,55 @@ void power_activity(struct udkd *d, struct service *inst);
 void power_control(struct udkd *d, struct client *c, struct wire_msg *m);
 const char *power_state_name(int state);
 
-/* ---- devices.c ---- */
+/* ---- models.c ---- */
 
+/*
+ * A simulated device: a device-model process (include/udk/devmodel.h)
+ * started from the machine description's Devices array.  Its functions are
+ * published by the family of their kind (family.h, model_function); this
+ * file keeps the process, plug and unplug, and the broker's connection to
+ * the model.
+ */
 struct device_model {
 	struct device_model *next;
 	char *name;			/* "capture0" */
 	char *model;			/* the model executable's name or path */
 	struct udk_value *props;	/* passed to the model */
-	char *location;			/* "00:03.0" or NULL: assigned */
+	struct udk_value *entry;	/* the machine description's entry */
 	bool plugged;			/* should be running */
 	struct driver_proc *proc;
-	struct service **nubs;		/* one per PCI function */
+	struct service **nubs;		/* one per function, in the model's order */
 	size_t n_nubs;
 	char *gone_reason;		/* why it is not running */
 	unsigned crashes;
-	uint8_t slot;			/* PCI device number */
+	void **family_data;		/* one pointer per family (model_family_data), freed with free() */
 };
 
 /* Read the machine description's Devices array. */
-int devices_load(struct udkd *d, const struct udk_value *list, const char *where);
-int device_plug(struct udkd *d, struct device_model *m);
-void device_unplug(struct udkd *d, struct device_model *m, const char *why);
-struct device_model *device_find(struct udkd *d, const char *name);
-/* Messages from a model process that are not generic. */
-void devices_handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m);
+int models_load(struct udkd *d, const struct udk_value *list, const char *where);
+int model_plug(struct udkd *d, struct device_model *m);
+void model_unplug(struct udkd *d, struct device_model *m, const char *why);
+struct device_model *model_find(struct udkd *d, const char *name);
+/* The model that published @nub and the function's index, or NULL. */
+struct device_model *model_of_nub(struct udkd *d, const struct service *nub, size_t *ret_index);
+/* Messages from a model process (OP_DM_*). */
+void models_handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m);
 /* A model process ended. */
-void devices_model_died(struct udkd *d, struct device_model *m, const char *how, bool expected);
-/* A driver opens its provider (OP_DRV_OPEN_PROVIDER). */
-void devices_open_provider(struct udkd *d, struct driver_proc *p, struct wire_msg *m);
-struct udk_value *devices_describe(struct udkd *d);
-/* Publish the machine's real PCI functions (backend sysfs, read-only). */
-int devices_scan_sysfs(struct udkd *d);
-void devices_fini(struct udkd *d);
+void models_died(struct udkd *d, struct device_model *m, const char *how, bool expected);
+/*
+ * The broker's path to simulated hardware: ask the model of @nub to accept
+ * a channel for driver @p, then answer the driver's request @m with @info
+ * (taken) and the driver's end of the channel.
+ */
+void model_connect(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct service *nub,
+		   struct udk_value *info);
+struct udk_value *models_describe(struct udkd *d);
+void models_fini(struct udkd *d);
+
+/* ---- broker.c ---- */
+
+/* A driver opens its provider (OP_DRV_OPEN_PROVIDER): the provider's family answers. */
+void broker_open_provider(struct udkd *d, struct driver_proc *p, struct wire_msg *m);
 
 /* ---- control.c ---- */
 
@@ -612,10 +645,8 @@ struct udkd {
 	struct device_model *devices;
 	char **model_dirs;
 	size_t n_model_dirs;
-	struct service *pci_root;	/* the simulated PCI bus, made on first use */
-	bool pci_sysfs;			/* publish the real PCI functions */
-	const char *pci_sysfs_dir;	/* /sys/bus/pci/devices, or a copy for tests */
-	const char *vfio_dev_dir;	/* /dev/vfio */
+	void **family_state;		/* one per registered family (family.h) */
+	struct udkd_listener *listeners;
 	struct trust trust;
 	struct access *access;
 	struct sandbox *sandbox;

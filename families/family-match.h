@@ -1,12 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * family-match.h - the matching keys each family adds to a personality
- * (internal to udkd).  A family checks the syntax of its keys when a bundle
- * is loaded, and matches them against a service's properties.
- *
- *   pci: IOPCIPrimaryMatch, IOPCISecondaryMatch, IOPCIMatch, IOPCIClassMatch
- *   usb: idVendor, idProduct, idProductArray, bcdDevice, bDevice*,
- *        bInterface*, bConfigurationValue (scored as Apple's QA1076 table)
+ * family-match.h - the matching keys a family adds to a personality
+ * (internal to udkd; see daemon/family.h).  A family checks the syntax of
+ * its keys when a bundle is loaded, and matches them against a service's
+ * properties.  Each family's keys are listed in its docs page
+ * (docs/families/<name>.md).
  */
 #ifndef UDK_FAMILY_MATCH_H
 #define UDK_FAMILY_MATCH_H
@@ -34,9 +32,6 @@ struct family_matcher {
 	bool (*match)(const struct udk_value *personality, const struct udk_value *props, int64_t *score,
 		      struct udk_value *report);
 };
-
-extern const struct family_matcher pci_family_matcher;
-extern const struct family_matcher usb_family_matcher;
 
 /* Append one {key, result: "matched"|"failed"|"note", detail} to @report. */
 void match_report_add(struct udk_value *report, const char *key, const char *result, const char *fmt, ...)

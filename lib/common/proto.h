@@ -50,6 +50,7 @@ enum proto_op {
 	OP_DEVELOPER,		/* {action: on|off|status} -> {developer_mode} */
 	OP_ACCESS,		/* {action: list|grant|revoke|explain, driver, app} -> {...} */
 	OP_POWER,		/* {action: list|sleep|wake|set, id, state} -> {services, system, ...} */
+	OP_FAMILIES,		/* {} -> {families: [{name, title, docs, classes, keys, entitlements, ...}]} */
 
 	/* udkd -> app */
 	OP_NOTIFY = 150,	/* oneway {cookie, type, id, name} */
@@ -76,7 +77,7 @@ enum proto_op {
 	OP_DRV_POWER_BUSY,	/* driver -> udkd oneway {object, busy}: busy services do not idle down */
 
 	/* device model <-> udkd */
-	OP_DM_HELLO = 250,	/* model -> udkd {version, pid, functions: [{config, bars}]} -> {ids} */
+	OP_DM_HELLO = 250,	/* model -> udkd {version, pid, functions: [{kind, ...the family's keys}]} -> {ids} */
 	OP_DM_CONNECT,		/* udkd -> model {function, nub, client} + fd (the driver's channel) -> {} */
 	OP_DM_CONFIG,		/* model -> udkd {} -> {name, properties} (before the hello) */
 
@@ -89,18 +90,12 @@ enum proto_op {
 	OP_UC_MAP_RING,		/* app -> driver {type} -> {role} + 3 fds (memfd, data bell, space bell) */
 	OP_UC_SPIN,		/* app -> driver {} + 3 fds (page, request bell, reply bell) -> {} */
 
-	/* driver <-> device model: the PCI channel of a simulated function */
-	OP_PCI_CFG_READ = 400,	/* struct proto_pci_rw -> struct proto_pci_rw (value) */
-	OP_PCI_CFG_WRITE,	/* struct proto_pci_rw -> {} */
-	OP_PCI_MEM_READ,	/* struct proto_pci_rw -> struct proto_pci_rw (value) */
-	OP_PCI_MEM_WRITE,	/* oneway (posted) struct proto_pci_rw */
-	OP_PCI_BAR_MAP,		/* {bar} -> {size, readonly} + memfd */
-	OP_PCI_IRQ_PAGE,	/* {} + memfd of struct proto_pci_irq_page -> {} */
-	OP_PCI_IRQ_SET,		/* {vector} + eventfd -> {} ; without fd: {vector} clears */
-	OP_PCI_DMA_MAP,		/* {iova, length, offset, direction} + memfd -> {} */
-	OP_PCI_DMA_UNMAP,	/* {iova, length} -> {} */
-	OP_PCI_RESET,		/* {} -> {} */
-	OP_PCI_FAULT,		/* model -> driver oneway {iova, length, write, reason} */
+	/*
+	 * 1000 and up: each family's own range (daemon/family.h), defined in
+	 * families/<name>/; used on the driver <-> udkd, model <-> udkd and
+	 * driver <-> model channels.
+	 */
+	OP_FAMILY_FIRST = 1000,
 };
 
 /* Connection roles, from the service ids' point of view. */
@@ -185,28 +180,6 @@ struct proto_spin_page {
 	uint8_t rep[PROTO_SPIN_AREA];
 };
 
-/* Config and register access on the PCI channel.  space 0 is config
- * space; space 1 + n is BAR n. */
-struct proto_pci_rw {
-	uint32_t space;
-	uint32_t width;			/* 1, 2, 4 or 8 bytes */
-	uint64_t offset;
-	uint64_t value;
-};
-
-#define PROTO_PCI_MAX_VECTORS 64
-
-/* Shared by driver and model: when each vector was last raised.  The model
- * writes raised_ns then count (store-release); the driver reads count
- * (load-acquire) then raised_ns. */
-struct proto_pci_irq_page {
-	struct {
-		_Atomic uint64_t raised_ns;
-		_Atomic uint64_t count;
-	} vec[PROTO_PCI_MAX_VECTORS];
-};
-
-_Static_assert(sizeof(struct proto_pci_rw) == 24, "proto_pci_rw layout");
 _Static_assert(sizeof(struct proto_call) == 40, "proto_call layout");
 _Static_assert(sizeof(struct proto_call_reply) == 8, "proto_call_reply layout");
 _Static_assert(sizeof(struct proto_completion) == 16, "proto_completion layout");

@@ -16,7 +16,7 @@
 #include <emmintrin.h>
 #endif
 
-#include <udk/devmodel.h>
+#include <udk/families/pci-devmodel.h>
 
 #include "capture-regs.h"
 

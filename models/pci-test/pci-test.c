@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <udk/devmodel.h>
+#include <udk/families/pci-devmodel.h>
 
 struct state {
 	uint32_t scratch, resets, opens, resets_at_open;

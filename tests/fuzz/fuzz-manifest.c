@@ -12,54 +12,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* the loader's only ties to the rest of udkd */
-void
-udkd_log(struct udkd *d, int level, const char *source, const char *fmt, ...)
-{
-	(void)d;
-	(void)level;
-	(void)source;
-	(void)fmt;
-}
-void
-registry_walk(struct udkd *d, void (*fn)(struct udkd *, struct service *, void *), void *data)
-{
-	(void)d;
-	(void)fn;
-	(void)data;
-}
-void
-service_terminate(struct udkd *d, struct service *s, const char *why)
-{
-	(void)d;
-	(void)s;
-	(void)why;
-}
-char *
-service_path(const struct service *s)
-{
-	(void)s;
-	return strdup("/");
-}
-void
-trust_apply(struct udkd *d, struct bundle *b)
-{
-	(void)d;
-	(void)b;
-}
-void
-match_all(struct udkd *d)
-{
-	(void)d;
-}
-bool
-service_is_a(const struct service *s, const char *class_name)
-{
-	(void)s;
-	(void)class_name;
-	return false;
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -58,6 +58,8 @@ TEST(loads_matches_and_starts)
 	fixture_start(&f, NULL);
 	id = fixture_wait_class(&f, "TestDriver", 10000);
 	ASSERT_GE(instance_pid(&f, id), 1);
+	/* registered before Start() returned: wait until it did */
+	ASSERT_TRUE(fixture_wait_output(&f, "tree", "driver running pid", 10000));
 
 	out = fixture_udkctl(&f, &st, "tree");
 	ASSERT_EQ(st, 0);

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Family matching keys: PCI id lists with masks, USB key sets and scores. */
 #include "family-match.h"
+
+extern const struct family_matcher pci_family_matcher;
+extern const struct family_matcher usb_family_matcher;
 #include "test.h"
 #include "util.h"
 

@@ -605,8 +605,9 @@ cmd_sim(struct udk_client *c, int argc, char **argv)
 		printf("no simulated devices (add Devices to the machine description)\n");
 	for (size_t i = 0; i < udk_array_size(list); i++) {
 		struct udk_value *e = udk_array_get(list, i), *fns = udk_dict_get(e, "functions");
-		printf("%s  model %s at %s: %s", udk_dict_get_string(e, "name"), udk_dict_get_string(e, "model"),
-		       udk_dict_get_string(e, "location"), udk_dict_get_string(e, "state"));
+		const char *loc = udk_dict_get_string(e, "location");
+		printf("%s  model %s%s%s: %s", udk_dict_get_string(e, "name"), udk_dict_get_string(e, "model"),
+		       loc ? " at " : "", loc ? loc : "", udk_dict_get_string(e, "state"));
 		if (udk_dict_get(e, "pid"))
 			printf(", pid %" PRId64, udk_dict_get_int(e, "pid", 0));
 		if (udk_dict_get_int(e, "crashes", 0))
@@ -616,6 +617,57 @@ cmd_sim(struct udk_client *c, int argc, char **argv)
 			printf("  %s\n", udk_dict_get_string(e, "reason"));
 		for (size_t k = 0; k < udk_array_size(fns); k++)
 			printf("  %s\n", udk_value_get_string(udk_array_get(fns, k)));
+	}
+	udk_value_unref(reply);
+	return 0;
+}
+
+static int
+cmd_families(struct udk_client *c, int argc, char **argv)
+{
+	struct udk_value *reply = NULL, *list;
+	int r;
+
+	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "usage: udkctl families [NAME]\n");
+		return 2;
+	}
+	r = udk_client_call(c, OP_FAMILIES, NULL, &reply);
+	if (r < 0)
+		return fail(r, "families");
+	list = udk_dict_get(reply, "families");
+	if (opt_json) {
+		print_json(reply);
+		udk_value_unref(reply);
+		return 0;
+	}
+	for (size_t i = 0; i < udk_array_size(list); i++) {
+		struct udk_value *e = udk_array_get(list, i), *cl = udk_dict_get(e, "classes");
+		struct udk_value *keys = udk_dict_get(e, "keys"), *ents = udk_dict_get(e, "entitlements");
+		const char *name = udk_dict_get_string(e, "name");
+
+		if (argc == 1 && !streq(argv[0], name))
+			continue;
+		printf("%s: %s (%s)\n", name, udk_dict_get_string(e, "title") ? udk_dict_get_string(e, "title") : "",
+		       udk_dict_get_string(e, "docs") ? udk_dict_get_string(e, "docs") : "no docs");
+		for (size_t k = 0; k < udk_array_size(cl); k++) {
+			struct udk_value *x = udk_array_get(cl, k);
+			const char *role = udk_dict_get_string(x, "role");
+			printf("  class %s : %s, needs %s%s%s\n", udk_dict_get_string(x, "name"),
+			       udk_dict_get_string(x, "super"), udk_dict_get_string(x, "entitlement"),
+			       role ? "; IOClass role: " : "", role ? role : "");
+		}
+		if (udk_array_size(keys)) {
+			printf("  matching keys:");
+			for (size_t k = 0; k < udk_array_size(keys); k++)
+				printf(" %s", udk_value_get_string(udk_array_get(keys, k)));
+			printf("\n");
+		}
+		for (size_t k = 0; k < udk_array_size(ents); k++)
+			printf("  entitlement %s\n", udk_value_get_string(udk_array_get(ents, k)));
+		if (udk_dict_get_string(e, "model_kind"))
+			printf("  simulated devices of kind \"%s\"\n", udk_dict_get_string(e, "model_kind"));
 	}
 	udk_value_unref(reply);
 	return 0;
@@ -906,6 +958,7 @@ static const struct command {
 	{ "rescan", cmd_rescan, "                      reload bundles from the bundle directories" },
 	{ "wait", cmd_wait, "CLASS [SECONDS]         wait until a service of CLASS is registered" },
 	{ "set-property", cmd_set_property, "PATH KEY VALUE  change a machine-description service" },
+	{ "families", cmd_families, "[NAME]              the families udkd loads: classes, keys, entitlements" },
 	{ "sim", cmd_sim, "list|plug NAME|unplug NAME  simulated devices: list, hot-plug, unplug" },
 	{ "trust", cmd_trust, "list|add KEY.public|remove ID  the keys whose signatures udkd accepts" },
 	{ "developer", cmd_developer, "[on|off]          developer mode: unsigned bundles, development wildcards" },

@@ -21,10 +21,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
-#include <udk/devmodel.h>
+#include <udk/families/pci-devmodel.h>
 
 #include "loop.h"
-#include "proto.h"
+#include "proto-pci.h"
 #include "util.h"
 #include "wire.h"
 
@@ -1064,6 +1064,7 @@ udk_dm_run(struct udk_dm *dm)
 		memcpy(cfg, fn->config, sizeof(cfg));
 		for (unsigned b = 0; b < 6; b++)
 			put(cfg, 0x10 + 4 * b, 4, fn->bar_value[b]);
+		udk_dict_set_string(f, "kind", "pci");
 		udk_dict_set_data(f, "config", cfg, sizeof(cfg));
 		for (unsigned b = 0; b < 6; b++) {
 			struct udk_value *bv = udk_value_new_dict();

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * pci.c - the PCI family API for drivers (include/udk/families/pci.h).
+ * pci.c - the PCI family API for drivers (<udk/families/pci.h>).
  *
  * Every call checks its arguments here, then goes to the backend udkd
  * named when the provider was opened: "sim" (a device-model process),

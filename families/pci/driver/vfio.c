@@ -17,7 +17,7 @@
  * this process, and reset is VFIO_DEVICE_RESET.
  *
  * This machine's kernel has no VFIO, so the sequence is tested against a
- * recording fake (tests/unit/test-vfio.c) through struct vfio_sys.
+ * recording fake (families/pci/tests/test-vfio.c) through struct vfio_sys.
  */
 #include <linux/vfio.h>
 #include <sys/ioctl.h>

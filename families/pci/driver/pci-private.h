@@ -2,11 +2,11 @@
 /*
  * pci-private.h - the PCI family's driver side (internal).
  *
- *   pci.c          the public API (families/pci.h), interrupts
+ *   pci.c          the public API (<udk/families/pci.h>), interrupts
  *   dma.c          DMA commands and the per-device IOVA allocator
- *   sim/backend.c  backend "sim": a channel to a device-model process
+ *   sim.c          backend "sim": a channel to a device-model process
  *   sysfs.c        backend "sysfs": a real function, read-only
- *   vfio/vfio.c    backend "vfio": a real function given to user space
+ *   vfio.c         backend "vfio": a real function given to user space
  */
 #ifndef UDK_PCI_PRIVATE_H
 #define UDK_PCI_PRIVATE_H
@@ -16,7 +16,7 @@
 
 #include <udk/families/pci.h>
 
-#include "proto.h"
+#include "proto-pci.h"
 
 struct pci_bar {
 	uint64_t size;

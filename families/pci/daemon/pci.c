@@ -1,0 +1,633 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pci/daemon/pci.c - the PCI family's udkd side (daemon/family.h).
+ *
+ * Simulated functions: a device model whose hello describes functions of
+ * kind "pci" (config space and BARs) gets one IOPCIDevice nub per function
+ * under the simulated bus PCI0, with the ids from its config space as
+ * properties: drivers match with IOPCIPrimaryMatch as on real hardware.
+ * The machine description's Location ("00:SS.0") picks the slot.
+ *
+ * Real functions (--pci-sysfs): the host's PCI functions are published
+ * under PCIHost.  A function bound to vfio-pci gets backend "vfio": when
+ * its driver opens it, udkd opens /dev/vfio/vfio and the function's group
+ * and hands both over (driver/vfio.c does the rest, so the driver process
+ * needs no access to /dev/vfio of its own).  Every other function gets
+ * backend "sysfs": its config space, read-only, so personalities can be
+ * checked against real ids with `udkctl explain`.
+ *
+ * The entitlement is transport.pci: an array of dicts with
+ * IOPCIPrimaryMatch, IOPCISecondaryMatch or IOPCIClassMatch (the
+ * personality syntax, masks included); "*" is a development wildcard.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <sys/stat.h>
+
+#include "family.h"
+#include "udkd.h"
+#include "util.h"
+
+#define CONFIG_MIN 64u
+#define CONFIG_MAX 4096u
+
+extern const struct family_matcher pci_family_matcher;
+extern const struct udkd_family udkd_family_pci;
+
+struct pci_state {
+	struct service *sim_bus;	/* PCI0, made on first use */
+	bool sysfs;			/* publish the real PCI functions */
+	char *sysfs_dir;		/* /sys/bus/pci/devices, or a copy for tests */
+	char *vfio_dir;			/* /dev/vfio */
+};
+
+/* Per simulated device: its slot on PCI0. */
+struct pci_model {
+	uint8_t slot;
+};
+
+static struct pci_state *
+state(struct udkd *d)
+{
+	return udkd_family_state(d, &udkd_family_pci);
+}
+
+/* ---- entitlement: transport.pci ---- */
+
+static bool
+is_wildcard(const struct udk_value *v)
+{
+	return udk_value_get_type(v) == UDK_VALUE_STRING && streq(udk_value_get_string(v), "*");
+}
+
+static bool
+check_transport_pci(const struct udk_value *v, family_diag_fn diag, void *ctx)
+{
+	char msg[256];
+
+	if (udk_value_get_type(v) != UDK_VALUE_ARRAY || !udk_array_size(v)) {
+		snprintf(msg, sizeof(msg),
+			 "must be a non-empty <array> of <dict>s, each with IOPCIPrimaryMatch, IOPCISecondaryMatch or "
+			 "IOPCIClassMatch, not %s",
+			 udk_value_type_name(udk_value_get_type(v)));
+		diag(ctx, true, NULL, msg);
+		return false;
+	}
+	for (size_t i = 0; i < udk_array_size(v); i++) {
+		struct udk_value *e = udk_array_get(v, i), *copy;
+		bool any = false;
+
+		if (udk_value_get_type(e) != UDK_VALUE_DICT) {
+			snprintf(msg, sizeof(msg), "item %zu must be a <dict>, not %s", i,
+				 udk_value_type_name(udk_value_get_type(e)));
+			diag(ctx, true, NULL, msg);
+			return false;
+		}
+		for (size_t k = 0; k < udk_dict_size(e); k++) {
+			const char *name = udk_dict_key_at(e, k);
+			if (streq(name, "IOPCIPrimaryMatch") || streq(name, "IOPCISecondaryMatch") ||
+			    streq(name, "IOPCIClassMatch") || streq(name, "IOPCIMatch")) {
+				any = true;
+			} else {
+				snprintf(msg, sizeof(msg),
+					 "item %zu: \"%s\" is not a PCI entitlement key; use IOPCIPrimaryMatch, "
+					 "IOPCISecondaryMatch or IOPCIClassMatch",
+					 i, name);
+				diag(ctx, true, NULL, msg);
+				return false;
+			}
+		}
+		if (!any) {
+			snprintf(msg, sizeof(msg),
+				 "item %zu is empty; it must name the devices, e.g. IOPCIPrimaryMatch "
+				 "\"0x12345678&0xffffffff\"",
+				 i);
+			diag(ctx, true, NULL, msg);
+			return false;
+		}
+		/* the values use the personality syntax: the matcher checks it */
+		copy = udk_value_copy(e);
+		for (size_t k = udk_dict_size(copy); k-- > 0;)
+			if (is_wildcard(udk_dict_value_at(copy, k)))
+				udk_dict_remove(copy, udk_dict_key_at(copy, k));
+		pci_family_matcher.validate(copy, diag, ctx);
+		udk_value_unref(copy);
+	}
+	return true;
+}
+
+static bool
+entry_covers(const struct udk_value *entry, const struct udk_value *props, bool developer, bool *ret_wild)
+{
+	struct udk_value *copy = udk_value_copy(entry);
+	int64_t score = 0;
+	bool ok;
+
+	for (size_t k = udk_dict_size(copy); k-- > 0;)
+		if (is_wildcard(udk_dict_value_at(copy, k))) {
+			*ret_wild = true;
+			if (!developer) {
+				udk_value_unref(copy);
+				return false;
+			}
+			udk_dict_remove(copy, udk_dict_key_at(copy, k));
+		}
+	ok = udk_dict_size(copy) == 0 || pci_family_matcher.match(copy, props, &score, NULL);
+	udk_value_unref(copy);
+	return ok;
+}
+
+static bool
+covers_transport_pci(const struct udk_value *value, const struct service *s, bool developer, char **ret_detail)
+{
+	bool wild = false;
+	char ids[64];
+
+	if (!udk_dict_get(s->props, "vendor-id")) {
+		/* a bridge: the entitlement itself is enough */
+		*ret_detail = strdup("is held");
+		return true;
+	}
+	snprintf(ids, sizeof(ids), "device 0x%04llx vendor 0x%04llx",
+		 (unsigned long long)udk_dict_get_int(s->props, "device-id", 0),
+		 (unsigned long long)udk_dict_get_int(s->props, "vendor-id", 0));
+	for (size_t i = 0; i < udk_array_size(value); i++)
+		if (entry_covers(udk_array_get(value, i), s->props, developer, &wild)) {
+			*ret_detail = strdup_printf("covers %s%s", ids,
+						    wild ? " (a development wildcard, honoured in developer mode)" : "");
+			return true;
+		}
+	*ret_detail = strdup_printf("in Entitlements.plist does not cover %s%s: the signature limits this driver to "
+				    "the devices listed there; have the entitlement extended and the bundle signed "
+				    "again",
+				    ids,
+				    wild ? " (its \"*\" is a development wildcard, honoured only in developer mode: "
+					   "`udkctl developer on`)"
+					 : "");
+	return false;
+}
+
+/* ---- simulated functions ---- */
+
+static struct service *
+sim_bus(struct udkd *d)
+{
+	struct pci_state *st = state(d);
+	struct udk_value *props;
+
+	if (st->sim_bus && st->sim_bus->state != SVC_TERMINATED)
+		return st->sim_bus;
+	if (st->sim_bus)
+		service_unref(st->sim_bus);
+	st->sim_bus = NULL;
+	props = udk_value_new_dict();
+	udk_dict_set_string(props, "IOName", "pci");
+	udk_dict_set_string(props, "UDKBackend", "sim");
+	if (service_new(d, d->reg.root, "PCI0", class_chain_for("IOPCIBridge"), props, &st->sim_bus) < 0)
+		st->sim_bus = NULL;
+	udk_value_unref(props);
+	if (st->sim_bus) {
+		service_ref(st->sim_bus);
+		service_register(d, st->sim_bus);
+	}
+	return st->sim_bus;
+}
+
+static uint32_t
+cfg(const uint8_t *c, unsigned off, unsigned width)
+{
+	uint32_t v = 0;
+
+	for (unsigned i = 0; i < width; i++)
+		v |= (uint32_t)c[off + i] << (8 * i);
+	return v;
+}
+
+/* The identity properties of a PCI function, as IOPCIFamily publishes them. */
+static struct udk_value *
+pci_props(const uint8_t *c, const char *location, const char *backend)
+{
+	struct udk_value *p = udk_value_new_dict();
+	char name[32];
+
+	udk_dict_set_int(p, "vendor-id", cfg(c, 0x00, 2));
+	udk_dict_set_int(p, "device-id", cfg(c, 0x02, 2));
+	udk_dict_set_int(p, "revision-id", cfg(c, 0x08, 1));
+	udk_dict_set_int(p, "class-code", cfg(c, 0x09, 3));
+	udk_dict_set_int(p, "subsystem-vendor-id", cfg(c, 0x2c, 2));
+	udk_dict_set_int(p, "subsystem-id", cfg(c, 0x2e, 2));
+	snprintf(name, sizeof(name), "pci%x,%x", cfg(c, 0x00, 2), cfg(c, 0x02, 2));
+	udk_dict_set_string(p, "IOName", name);
+	udk_dict_set_string(p, "pci-location", location);
+	udk_dict_set_string(p, "UDKBackend", backend);
+	return p;
+}
+
+static bool
+is_pci_entry(const struct udk_value *entry)
+{
+	const char *kind = udk_dict_get_string(entry, "Kind");
+	return !kind || streq(kind, "pci");
+}
+
+static uint8_t
+free_slot(struct udkd *d)
+{
+	for (uint8_t s = 1; s < 32; s++) {
+		bool used = false;
+		for (struct device_model *m = d->devices; m && !used; m = m->next) {
+			struct pci_model *pm = model_family_data(m, &udkd_family_pci);
+			if (pm && pm->slot == s)
+				used = true;
+		}
+		if (!used)
+			return s;
+	}
+	return 0;
+}
+
+static int
+pci_model_configure(struct udkd *d, struct device_model *m, const struct udk_value *entry)
+{
+	const char *loc = udk_dict_get_string(entry, "Location");
+	struct pci_model *pm;
+	unsigned bus, slot, fn;
+
+	if (!is_pci_entry(entry))
+		return 0;
+	if (loc && (sscanf(loc, "%x:%x.%x", &bus, &slot, &fn) != 3 || bus || slot < 1 || slot > 31 || fn))
+		return udk_set_reason(-EINVAL, "Location \"%s\" must be 00:SS.0 with a slot 01..1f", loc);
+	pm = calloc(1, sizeof(*pm));
+	if (!pm)
+		return -ENOMEM;
+	pm->slot = loc ? (uint8_t)slot : free_slot(d);
+	if (!pm->slot) {
+		free(pm);
+		return udk_set_reason(-ENOSPC, "the simulated PCI bus has no free slot (31 devices at most)");
+	}
+	return model_set_family_data(m, &udkd_family_pci, pm);
+}
+
+static int
+pci_model_function(struct udkd *d, struct device_model *m, size_t index, const struct udk_value *desc,
+		   struct service **ret)
+{
+	struct pci_model *pm = model_family_data(m, &udkd_family_pci);
+	size_t len = 0;
+	const uint8_t *c = udk_value_get_data(udk_dict_get(desc, "config"), &len);
+	struct udk_value *bars = udk_dict_get(desc, "bars");
+	struct udk_value *props;
+	struct service *bus = sim_bus(d), *nub = NULL;
+	char loc[32], name[80];
+	int r;
+
+	if (!pm)
+		return udk_set_reason(-EINVAL, "the machine description gives device %s another Kind than \"pci\"",
+				      m->name);
+	if (!c || len < CONFIG_MIN || len > CONFIG_MAX || udk_value_get_type(bars) != UDK_VALUE_ARRAY ||
+	    udk_array_size(bars) != 6)
+		return udk_set_reason(-EINVAL, "each PCI function needs 64..4096 bytes of config space and 6 BARs");
+	if (!bus)
+		return -ENOMEM;
+	snprintf(loc, sizeof(loc), "0000:00:%02x.%zu", pm->slot, index);
+	props = pci_props(c, loc, "sim");
+	udk_dict_set_string(props, "UDKDevice", m->name);
+	udk_dict_set_int(props, "UDKFunction", (int64_t)index);
+	udk_dict_set(props, "UDKBARs", bars);
+	if (index == 0)
+		snprintf(name, sizeof(name), "%s", m->name);
+	else
+		snprintf(name, sizeof(name), "%s.%zu", m->name, index);
+	r = service_new(d, bus, name, class_chain_for("IOPCIDevice"), props, &nub);
+	udk_value_unref(props);
+	if (r < 0)
+		return udk_set_reason(r, "cannot publish the function");
+	if (index == 0)
+		log_info(d, "device %s: PCI function(s) at 00:%02x", m->name, pm->slot);
+	*ret = nub;
+	return 0;
+}
+
+static void
+pci_describe_model(struct udkd *d, const struct device_model *m, struct udk_value *entry)
+{
+	struct pci_model *pm = model_family_data(m, &udkd_family_pci);
+	char loc[16];
+
+	(void)d;
+	if (!pm)
+		return;
+	snprintf(loc, sizeof(loc), "00:%02x.0", pm->slot);
+	udk_dict_set_string(entry, "location", loc);
+	udk_dict_set_string(entry, "family", "pci");
+}
+
+/* ---- the broker ---- */
+
+static void
+open_sysfs(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct service *s)
+{
+	const char *loc = udk_dict_get_string(s->props, "pci-location");
+	char *path = strdup_printf("%s/%s/config", state(d)->sysfs_dir, loc ? loc : "?");
+	struct udk_value *info = udk_value_new_dict();
+	int fd = path ? open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW) : -1;
+
+	if (fd < 0) {
+		char *why = strdup_printf("cannot read %s: %s", path ? path : "config", strerror(errno));
+		proc_reply(p, m, -UDK_E_HARDWARE_GONE, why, NULL, NULL, 0);
+		free(why);
+	} else {
+		udk_dict_set_string(info, "backend", "sysfs");
+		udk_dict_set_string(info, "location", loc);
+		udk_dict_set(info, "bars", udk_dict_get(s->props, "UDKBARs"));
+		proc_reply(p, m, 0, NULL, info, &fd, 1);
+		close(fd);
+	}
+	free(path);
+	udk_value_unref(info);
+}
+
+static void
+open_vfio(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct service *s)
+{
+	const char *loc = udk_dict_get_string(s->props, "pci-location");
+	int64_t group = udk_dict_get_int(s->props, "UDKIOMMUGroup", -1);
+	char *path = strdup_printf("%s/%" PRId64, state(d)->vfio_dir, group);
+	char *cpath = strdup_printf("%s/vfio", state(d)->vfio_dir);
+	struct udk_value *info;
+	int fds[2] = { -1, -1 };
+
+	if (!path || !cpath || group < 0) {
+		proc_reply(p, m, -UDK_E_UNSUPPORTED, "this function has no IOMMU group", NULL, NULL, 0);
+		goto out;
+	}
+	fds[0] = open(cpath, O_RDWR | O_CLOEXEC);
+	if (fds[0] < 0) {
+		char *why = strdup_printf("cannot open %s: %s; load the vfio-pci module and give udkd access to it",
+					  cpath, strerror(errno));
+		proc_reply(p, m, -UDK_E_UNSUPPORTED, why, NULL, NULL, 0);
+		free(why);
+		goto out;
+	}
+	fds[1] = open(path, O_RDWR | O_CLOEXEC);
+	if (fds[1] < 0) {
+		char *why = strdup_printf("cannot open %s: %s; %s", path, strerror(errno),
+					  errno == EBUSY ? "another process holds the group"
+							 : "bind the function to vfio-pci and give udkd access to the group");
+		proc_reply(p, m, errno == EBUSY ? -UDK_E_BUSY : -UDK_E_UNSUPPORTED, why, NULL, NULL, 0);
+		free(why);
+		goto out;
+	}
+	info = udk_value_new_dict();
+	udk_dict_set_string(info, "backend", "vfio");
+	udk_dict_set_string(info, "location", loc);
+	udk_dict_set(info, "bars", udk_dict_get(s->props, "UDKBARs"));
+	proc_reply(p, m, 0, NULL, info, fds, 2);
+	udk_value_unref(info);
+out:
+	for (int i = 0; i < 2; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(path);
+	free(cpath);
+}
+
+static void
+pci_open_provider(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct service *s)
+{
+	const char *backend = udk_dict_get_string(s->props, "UDKBackend");
+	struct udk_value *info;
+
+	if (!service_is_a(s, "IOPCIDevice")) {
+		proc_reply(p, m, -UDK_E_UNSUPPORTED, "only PCI functions (IOPCIDevice) can be opened, not a bus", NULL,
+			   NULL, 0);
+		return;
+	}
+	if (streq(backend, "sysfs")) {
+		open_sysfs(d, p, m, s);
+		return;
+	}
+	if (streq(backend, "vfio")) {
+		open_vfio(d, p, m, s);
+		return;
+	}
+	if (!streq(backend, "sim") || !model_of_nub(d, s, NULL)) {
+		proc_reply(p, m, -UDK_E_UNSUPPORTED, "this provider has no PCI backend udk can open", NULL, NULL, 0);
+		return;
+	}
+	info = udk_value_new_dict();
+	udk_dict_set_string(info, "backend", "sim");
+	udk_dict_set_string(info, "location", udk_dict_get_string(s->props, "pci-location"));
+	udk_dict_set(info, "bars", udk_dict_get(s->props, "UDKBARs"));
+	model_connect(d, p, m, s, info);
+}
+
+/* ---- real hardware ---- */
+
+/* The last component of the link @dir/@name points to, or NULL. */
+static char *
+link_target(const char *dir, const char *name)
+{
+	char *path = strdup_printf("%s/%s", dir, name), buf[PATH_MAX], *slash;
+	ssize_t n = path ? readlink(path, buf, sizeof(buf) - 1) : -1;
+
+	free(path);
+	if (n <= 0)
+		return NULL;
+	buf[n] = 0;
+	slash = strrchr(buf, '/');
+	return strdup(slash ? slash + 1 : buf);
+}
+
+static int
+scan_sysfs(struct udkd *d)
+{
+	const char *root = state(d)->sysfs_dir;
+	DIR *dir = opendir(root);
+	struct service *host = NULL;
+	struct dirent *e;
+	unsigned n = 0, n_vfio = 0;
+
+	if (!dir)
+		return udk_set_reason(-errno, "cannot read %s: %s", root, strerror(errno));
+	while ((e = readdir(dir))) {
+		char *path, *fdir, *driver, *group;
+		uint8_t c[64];
+		int fd;
+		struct udk_value *props;
+		struct service *s = NULL;
+		bool vfio;
+
+		if (e->d_name[0] == '.')
+			continue;
+		path = strdup_printf("%s/%s/config", root, e->d_name);
+		fd = path ? open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK) : -1;
+		free(path);
+		if (fd < 0)
+			continue;
+		if (pread(fd, c, sizeof(c), 0) != (ssize_t)sizeof(c)) {
+			close(fd);
+			continue;
+		}
+		close(fd);
+		if (!host) {
+			struct udk_value *hp = udk_value_new_dict();
+			udk_dict_set_string(hp, "UDKBackend", "sysfs");
+			if (service_new(d, d->reg.root, "PCIHost", class_chain_for("IOPCIBridge"), hp, &host) < 0) {
+				udk_value_unref(hp);
+				break;
+			}
+			udk_value_unref(hp);
+			service_register(d, host);
+		}
+		fdir = strdup_printf("%s/%s", root, e->d_name);
+		driver = fdir ? link_target(fdir, "driver") : NULL;
+		group = fdir ? link_target(fdir, "iommu_group") : NULL;
+		vfio = driver && group && streq(driver, "vfio-pci");
+		props = pci_props(c, e->d_name, vfio ? "vfio" : "sysfs");
+		if (driver)
+			udk_dict_set_string(props, "UDKKernelDriver", driver);
+		if (group)
+			udk_dict_set_int(props, "UDKIOMMUGroup", strtol(group, NULL, 10));
+		n_vfio += vfio;
+		free(fdir);
+		free(driver);
+		free(group);
+		if (service_new(d, host, e->d_name, class_chain_for("IOPCIDevice"), props, &s) == 0) {
+			service_register(d, s);
+			n++;
+		}
+		udk_value_unref(props);
+	}
+	closedir(dir);
+	log_info(d, "published %u real PCI functions from %s: %u bound to vfio-pci, the rest read-only", n, root,
+		 n_vfio);
+	return 0;
+}
+
+/* ---- lifecycle ---- */
+
+static int
+pci_init(struct udkd *d)
+{
+	struct pci_state *st = udkd_family_state(d, &udkd_family_pci);
+
+	/* options may have created the state already */
+	if (!st) {
+		st = calloc(1, sizeof(*st));
+		if (!st)
+			return -ENOMEM;
+		udkd_family_set_state(d, &udkd_family_pci, st);
+	}
+	if (!st->sysfs_dir)
+		st->sysfs_dir = strdup("/sys/bus/pci/devices");
+	if (!st->vfio_dir)
+		st->vfio_dir = strdup("/dev/vfio");
+	return st->sysfs_dir && st->vfio_dir ? 0 : -ENOMEM;
+}
+
+static int
+pci_start(struct udkd *d)
+{
+	return state(d)->sysfs ? scan_sysfs(d) : 0;
+}
+
+static void
+pci_fini(struct udkd *d)
+{
+	struct pci_state *st = state(d);
+
+	if (!st)
+		return;
+	service_unref(st->sim_bus);
+	free(st->sysfs_dir);
+	free(st->vfio_dir);
+	free(st);
+	udkd_family_set_state(d, &udkd_family_pci, NULL);
+}
+
+static const struct udkd_family_option pci_options[] = {
+	{ "pci-sysfs", optional_argument, "DIR",
+	  "publish this machine's real PCI functions (DIR: a copy of /sys/bus/pci/devices); those bound to "
+	  "vfio-pci are usable" },
+	{ "vfio-dir", required_argument, "DIR", "where the VFIO devices are (default /dev/vfio)" },
+	{ NULL, 0, NULL, NULL },
+};
+
+static int
+pci_set_option(struct udkd *d, const char *name, const char *value)
+{
+	struct pci_state *st = state(d);
+
+	if (!st) {
+		/* options come before init */
+		st = calloc(1, sizeof(*st));
+		if (!st)
+			return -ENOMEM;
+		udkd_family_set_state(d, &udkd_family_pci, st);
+	}
+	if (streq(name, "pci-sysfs")) {
+		st->sysfs = true;
+		if (value) {
+			free(st->sysfs_dir);
+			st->sysfs_dir = strdup(value);
+		}
+		return 0;
+	}
+	if (streq(name, "vfio-dir")) {
+		free(st->vfio_dir);
+		st->vfio_dir = strdup(value);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static struct udk_value *
+pci_describe(struct udkd *d)
+{
+	struct pci_state *st = state(d);
+	struct udk_value *v = udk_value_new_dict();
+
+	udk_dict_set_bool(v, "sysfs", st && st->sysfs);
+	if (st && st->sysfs)
+		udk_dict_set_string(v, "sysfs_dir", st->sysfs_dir);
+	if (st)
+		udk_dict_set_string(v, "vfio_dir", st->vfio_dir);
+	return v;
+}
+
+static const struct udkd_family_class pci_classes[] = {
+	{ "IOPCIBridge", "IOService", "transport.pci", NULL },
+	{ "IOPCIDevice", "IOService", "transport.pci", NULL },
+	{ NULL, NULL, NULL, NULL },
+};
+
+static const struct udkd_family_entitlement pci_entitlements[] = {
+	{ "transport.pci", check_transport_pci, covers_transport_pci },
+	{ NULL, NULL, NULL },
+};
+
+const struct udkd_family udkd_family_pci = {
+	UDKD_FAMILY_INIT,
+	.name = "pci",
+	.title = "PCI and PCI Express functions",
+	.docs = "docs/families/pci.md",
+	.classes = pci_classes,
+	.matcher = &pci_family_matcher,
+	.entitlements = pci_entitlements,
+	.init = pci_init,
+	.start = pci_start,
+	.fini = pci_fini,
+	.options = pci_options,
+	.set_option = pci_set_option,
+	.open_provider = pci_open_provider,
+	.model_kind = "pci",
+	.model_function = pci_model_function,
+	.model_configure = pci_model_configure,
+	.describe_model = pci_describe_model,
+	.describe = pci_describe,
+};
+
