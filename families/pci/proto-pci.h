@@ -7,7 +7,6 @@
 #ifndef UDK_PCI_PROTO_H
 #define UDK_PCI_PROTO_H
 
-#include <stdatomic.h>
 #include <stdint.h>
 
 #include "proto.h"
@@ -21,12 +20,9 @@ enum pci_op {
 	OP_PCI_MEM_READ,	/* struct proto_pci_rw -> struct proto_pci_rw (value) */
 	OP_PCI_MEM_WRITE,	/* oneway (posted) struct proto_pci_rw */
 	OP_PCI_BAR_MAP,		/* {bar} -> {size, readonly} + memfd */
-	OP_PCI_IRQ_PAGE,	/* {} + memfd of struct proto_pci_irq_page -> {} */
-	OP_PCI_IRQ_SET,		/* {vector} + eventfd -> {} ; without fd: {vector} clears */
-	OP_PCI_DMA_MAP,		/* {iova, length, offset, direction} + memfd -> {} */
-	OP_PCI_DMA_UNMAP,	/* {iova, length} -> {} */
 	OP_PCI_RESET,		/* {} -> {} */
-	OP_PCI_FAULT,		/* model -> driver oneway {iova, length, write, reason} */
+	/* interrupts, DMA mappings and IOMMU faults are the device-model
+	 * runtime's, for every kind: OP_DM_* in lib/common/proto.h */
 };
 
 /* Config and register access on the PCI channel.  space 0 is config
@@ -36,18 +32,6 @@ struct proto_pci_rw {
 	uint32_t width;			/* 1, 2, 4 or 8 bytes */
 	uint64_t offset;
 	uint64_t value;
-};
-
-#define PROTO_PCI_MAX_VECTORS 64
-
-/* Shared by driver and model: when each vector was last raised.  The model
- * writes raised_ns then count (store-release); the driver reads count
- * (load-acquire) then raised_ns. */
-struct proto_pci_irq_page {
-	struct {
-		_Atomic uint64_t raised_ns;
-		_Atomic uint64_t count;
-	} vec[PROTO_PCI_MAX_VECTORS];
 };
 
 _Static_assert(sizeof(struct proto_pci_rw) == 24, "proto_pci_rw layout");

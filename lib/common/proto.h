@@ -81,6 +81,13 @@ enum proto_op {
 	OP_DM_CONNECT,		/* udkd -> model {function, nub, client} + fd (the driver's channel) -> {} */
 	OP_DM_CONFIG,		/* model -> udkd {} -> {name, properties} (before the hello) */
 
+	/* driver <-> device model, any kind: interrupts and the simulated IOMMU */
+	OP_DM_IRQ_PAGE = 260,	/* {} + memfd of struct proto_irq_page -> {} */
+	OP_DM_IRQ_SET,		/* {vector} + eventfd -> {} ; without fd: {vector} clears */
+	OP_DM_DMA_MAP,		/* {iova, length, offset, direction} + memfd -> {} */
+	OP_DM_DMA_UNMAP,	/* {iova, length} -> {} */
+	OP_DM_FAULT = 270,	/* model -> driver oneway {iova, length, write, reason}: an IOMMU fault */
+
 	/* app <-> driver: user clients */
 	OP_UC_CALL = 300,	/* app -> driver: struct proto_call -> struct proto_call_reply */
 	OP_UC_MEMORY,		/* driver -> app {segments, direction} -> fd (copy of the range) */
@@ -178,6 +185,18 @@ struct proto_spin_page {
 	uint8_t pad3[64];
 	uint8_t req[PROTO_SPIN_AREA];
 	uint8_t rep[PROTO_SPIN_AREA];
+};
+
+#define PROTO_MAX_VECTORS 64
+
+/* Shared by a driver and a device model: when each interrupt vector was
+ * last raised.  The model writes raised_ns then count (store-release); the
+ * driver reads count (load-acquire) then raised_ns. */
+struct proto_irq_page {
+	struct {
+		_Atomic uint64_t raised_ns;
+		_Atomic uint64_t count;
+	} vec[PROTO_MAX_VECTORS];
 };
 
 _Static_assert(sizeof(struct proto_call) == 40, "proto_call layout");

@@ -62,7 +62,7 @@ struct udk_pci_device {
 	uint8_t bus, device, function;
 	_Atomic uint64_t faults;
 	/* interrupts */
-	struct proto_pci_irq_page *irq_page;
+	struct proto_irq_page *irq_page;
 	int irq_page_fd;
 	/* IOVAs in use, sorted */
 	pthread_mutex_t iova_lock;

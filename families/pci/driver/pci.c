@@ -448,8 +448,8 @@ udk_interrupt_source_create(struct udk_pci_device *dev, unsigned index, struct u
 	int r;
 
 	udk_return_val_if_fail(dev && queue && fn && ret, -EINVAL);
-	if (index >= PROTO_PCI_MAX_VECTORS)
-		return udk_set_reason(-EINVAL, "interrupt index %u: at most %d vectors", index, PROTO_PCI_MAX_VECTORS);
+	if (index >= PROTO_MAX_VECTORS)
+		return udk_set_reason(-EINVAL, "interrupt index %u: at most %d vectors", index, PROTO_MAX_VECTORS);
 	if (dev->gone)
 		return pci_gone(dev);
 	if (!dev->be->irq_set)

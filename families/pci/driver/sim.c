@@ -40,7 +40,7 @@ await(struct udk_pci_device *dev, uint32_t serial, struct wire_msg *ret)
 			return udk_set_reason(-UDK_E_PROTOCOL, "the device model sent a malformed message");
 		if (r < 0)
 			return pci_gone(dev);
-		if (m.h.op == OP_PCI_FAULT) {
+		if (m.h.op == OP_DM_FAULT) {
 			note_fault(dev, &m);
 			wire_msg_clear(&m);
 			continue;
@@ -63,7 +63,7 @@ drain_faults(struct udk_pci_device *dev)
 		struct wire_msg m;
 		if (wire_recv(dev->fd, &m, true) < 0)
 			return;
-		if (m.h.op == OP_PCI_FAULT)
+		if (m.h.op == OP_DM_FAULT)
 			note_fault(dev, &m);
 		wire_msg_clear(&m);
 	}
@@ -206,7 +206,7 @@ pci_sim_irq_page(struct udk_pci_device *dev)
 	if (dev->irq_page)
 		return 0;
 	fd = memfd_create("udk-irq-page", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (fd < 0 || ftruncate(fd, sizeof(struct proto_pci_irq_page)) < 0 ||
+	if (fd < 0 || ftruncate(fd, sizeof(struct proto_irq_page)) < 0 ||
 	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0) {
 		r = -errno;
 		if (fd >= 0)
@@ -221,7 +221,7 @@ pci_sim_irq_page(struct udk_pci_device *dev)
 	}
 	dev->irq_page_fd = fd;
 	body = udk_value_new_dict();
-	r = value_call(dev, OP_PCI_IRQ_PAGE, body, &fd, 1, NULL, NULL);
+	r = value_call(dev, OP_DM_IRQ_PAGE, body, &fd, 1, NULL, NULL);
 	udk_value_unref(body);
 	return r;
 }
@@ -236,7 +236,7 @@ sim_irq_set(struct udk_pci_device *dev, unsigned vector, int fd)
 		return r;
 	body = udk_value_new_dict();
 	udk_dict_set_int(body, "vector", vector);
-	r = value_call(dev, OP_PCI_IRQ_SET, body, fd >= 0 ? &fd : NULL, fd >= 0 ? 1 : 0, NULL, NULL);
+	r = value_call(dev, OP_DM_IRQ_SET, body, fd >= 0 ? &fd : NULL, fd >= 0 ? 1 : 0, NULL, NULL);
 	udk_value_unref(body);
 	return r;
 }
@@ -251,7 +251,7 @@ sim_dma_map(struct udk_pci_device *dev, uint64_t iova, uint64_t len, int fd, uin
 	udk_dict_set_uint(body, "length", len);
 	udk_dict_set_uint(body, "offset", offset);
 	udk_dict_set_int(body, "direction", direction);
-	r = value_call(dev, OP_PCI_DMA_MAP, body, &fd, 1, NULL, NULL);
+	r = value_call(dev, OP_DM_DMA_MAP, body, &fd, 1, NULL, NULL);
 	udk_value_unref(body);
 	return r;
 }
@@ -264,7 +264,7 @@ sim_dma_unmap(struct udk_pci_device *dev, uint64_t iova, uint64_t len)
 
 	udk_dict_set_uint(body, "iova", iova);
 	udk_dict_set_uint(body, "length", len);
-	r = value_call(dev, OP_PCI_DMA_UNMAP, body, NULL, 0, NULL, NULL);
+	r = value_call(dev, OP_DM_DMA_UNMAP, body, NULL, 0, NULL, NULL);
 	udk_value_unref(body);
 	drain_faults(dev);
 	return r;

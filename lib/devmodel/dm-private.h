@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dm-private.h - the device-model runtime's insides, for the kinds of
+ * device a family adds (families/<name>/sim/).
+ *
+ * The core (devmodel.c) owns the process: udkd's socket, the main loop,
+ * one channel per function to the driver that opened it, interrupts and
+ * the IOMMU.  A kind owns what its bus means: it describes each function
+ * for udkd's hello (the family's model_function reads it), handles the
+ * channel requests the core does not know, and resets its state.
+ */
+#ifndef UDK_DM_PRIVATE_H
+#define UDK_DM_PRIVATE_H
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#include <udk/devmodel.h>
+
+#include "loop.h"
+#include "proto.h"
+#include "wire.h"
+
+struct mapping;
+
+struct dm_kind {
+	const char *name;		/* the family's model_kind, sent in the hello */
+	/* Add the function's description to @desc (the hello's entry). */
+	int (*describe)(struct udk_dm_function *fn, struct udk_value *desc);
+	/*
+	 * A request on the driver's channel the core does not handle.  Reply
+	 * with dm_chan_reply() unless it is one-way.  Runs on the main thread.
+	 */
+	void (*message)(struct udk_dm_function *fn, struct wire_msg *m);
+	/* How many interrupt vectors the driver may route now. */
+	unsigned (*irq_vectors)(struct udk_dm_function *fn);
+	/* The driver opened / closed the function. */
+	void (*opened)(struct udk_dm_function *fn);
+	void (*closed)(struct udk_dm_function *fn);
+	/* Reset after the driver died (@why); DMA and interrupts are cleared. */
+	void (*reset)(struct udk_dm_function *fn, const char *why);
+};
+
+struct udk_dm_function {
+	struct udk_dm *dm;
+	unsigned index;
+	uint64_t id;			/* the nub's registry id */
+	const struct dm_kind *kind;
+	void *kind_data;
+	void *userdata;
+
+	/* the driver's channel; the fd is written from any thread under chan_lock */
+	pthread_mutex_t chan_lock;
+	int chan;
+	struct loop_source *chan_src;
+	pid_t client;
+
+	/* interrupts */
+	pthread_mutex_t irq_lock;
+	struct proto_irq_page *irq_page;
+	int irq_fd[PROTO_MAX_VECTORS];
+
+	/* the IOMMU table, sorted by iova */
+	pthread_rwlock_t iommu_lock;
+	struct mapping **maps;
+	size_t n_maps;
+	uint64_t faults;
+	/* udk_dm_dma_get() pointers still held (under iommu_lock) */
+	struct held {
+		uint8_t *ptr;
+		struct mapping *m;
+	} *held;
+	size_t n_held;
+};
+
+/* Add a function of @kind to the model (before udk_dm_run()). */
+int dm_function_new(struct udk_dm *dm, const struct dm_kind *kind, void *kind_data, void *userdata,
+		    struct udk_dm_function **ret);
+unsigned dm_function_count(struct udk_dm *dm);
+/* Answer request @m on @fn's channel (@reason goes with a failure). */
+void dm_chan_reply(struct udk_dm_function *fn, const struct wire_msg *m, int status, const char *reason,
+		   const struct udk_value *body, const int *fds, unsigned n);
+/* Send raw bytes on @fn's channel (a hot-path reply); no-op when closed. */
+void dm_chan_send(struct udk_dm_function *fn, uint16_t op, uint16_t flags, uint32_t serial, int32_t status,
+		  const void *payload, size_t len);
+/* Forget every DMA mapping / interrupt route of @fn (a reset). */
+void dm_dma_clear(struct udk_dm_function *fn);
+void dm_irq_clear(struct udk_dm_function *fn);
+
+#endif
