@@ -396,7 +396,8 @@ plist_xml_lint(const char *buf, size_t len, char *reason, size_t reason_len)
 	if (!ctxt)
 		return -ENOMEM;
 	doc = xmlCtxtReadMemory(ctxt, buf, (int)len, "plist", NULL,
-				XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
+				XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA |
+					XML_PARSE_BIG_LINES);
 	if (!doc || !ctxt->wellFormed) {
 		copy_xml_error(&l, xmlCtxtGetLastError(ctxt));
 		r = -EBADMSG;
