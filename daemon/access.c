@@ -1168,26 +1168,42 @@ struct peer {
 	int n_groups;			/* -1: unknown */
 };
 
-/* Take @p's file-system identity on this thread only; false if udkd cannot (not root). */
+/* udkd's own supplementary groups, to give the thread back afterwards */
+struct self_groups {
+	gid_t list[64];
+	int n;
+};
+
+static void
+become_self(const struct self_groups *saved)
+{
+	setfsuid(geteuid());
+	setfsgid(getegid());
+	syscall(SYS_setgroups, (size_t)saved->n, saved->list);
+}
+
+/*
+ * Take @p's file-system identity on this thread only (credentials are per
+ * thread in Linux; only glibc's wrappers of setgroups() and set*id() make
+ * them process-wide, so the raw system call is used); false if udkd
+ * cannot (it is not root).
+ */
 static bool
-become_peer(const struct peer *p)
+become_peer(const struct peer *p, struct self_groups *saved)
 {
 	if (p->uid == 0 || geteuid() != 0)
 		return false;
-	/* the raw system call: glibc's setgroups() would change every thread */
+	saved->n = getgroups((int)ARRAY_SIZE(saved->list), saved->list);
+	if (saved->n < 0)
+		return false;
 	if (syscall(SYS_setgroups, p->n_groups > 0 ? (size_t)p->n_groups : 0, p->groups) < 0)
 		return false;
 	setfsgid(p->gid);
 	setfsuid(p->uid);
-	return (uid_t)setfsuid((uid_t)-1) == p->uid;
-}
-
-static void
-become_self(void)
-{
-	setfsuid(geteuid());
-	setfsgid(getegid());
-	syscall(SYS_setgroups, (size_t)0, NULL);
+	if ((uid_t)setfsuid((uid_t)-1) == p->uid)
+		return true;
+	become_self(saved);
+	return false;
 }
 
 /* When udkd could not take the peer's rights: may @p read the file @st describes? */
@@ -1231,7 +1247,8 @@ static void
 path_identify(void *data)
 {
 	struct path_job *j = data;
-	bool switched = j->as_peer && become_peer(&j->peer);
+	struct self_groups saved = { .n = 0 };
+	bool switched = j->as_peer && become_peer(&j->peer, &saved);
 	char real[PATH_MAX];
 	struct stat st;
 	int fd;
@@ -1253,7 +1270,7 @@ path_identify(void *data)
 		close(fd);
 	}
 	if (switched)
-		become_self();
+		become_self(&saved);
 }
 
 static int

@@ -432,16 +432,34 @@ main(int argc, char **argv)
 		log_error(&d, "cannot create runtime directory %s: %s", d.runtime_dir, strerror(-r));
 		return 1;
 	}
-	{
-		/* root's udkctl talks to the socket in here: nobody else may own or write it */
+	/*
+	 * Root's udkctl talks to the socket in the runtime directory, and
+	 * whoever writes the state directory decides what udkd trusts: nobody
+	 * but root or udkd may own or write either.
+	 */
+	r = mkdir_p(d.trust.state_dir, 0755);
+	for (int i = 0; i < 2; i++) {
 		_cleanup_free_ char *why = NULL;
-		r = file_check_private_dir("runtime directory", d.runtime_dir, &why);
-		if (r < 0) {
-			log_error(&d, "%s", why ? why : strerror(-r));
-			return 1;
-		}
-		if (r > 0)
+		const char *what = i ? "state directory" : "runtime directory";
+		int k = file_check_private_dir(what, i ? d.trust.state_dir : d.runtime_dir, &why);
+		if (k > 0)
 			log_warning(&d, "%s", why);
+		if (k >= 0)
+			continue;
+		log_error(&d, "%s", why ? why : strerror(-k));
+		for (size_t j = 0; j < d.n_model_dirs; j++)
+			free(d.model_dirs[j]);
+		free(d.model_dirs);
+		for (size_t j = 0; j < d.n_bundle_dirs; j++)
+			free(d.bundle_dirs[j]);
+		free(d.bundle_dirs);
+		free(d.trust.state_dir);
+		free(d.runtime_dir);
+		free(d.machine_path);
+		free(opts);
+		free(opt_family);
+		free(opt_def);
+		return 1;
 	}
 	d.socket_path = strdup_printf("%s/udkd.sock", d.runtime_dir);
 

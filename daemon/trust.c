@@ -100,12 +100,12 @@ trust_init(struct udkd *d)
 				      dir, strerror(-r));
 	/*
 	 * Whoever can write here decides what udkd trusts (keys, developer
-	 * mode, access grants): only root or udkd itself.
+	 * mode, access grants): only root or udkd itself.  main.c checked the
+	 * state directory; the store inside it too.
 	 */
-	for (int i = 0; i < 2; i++) {
+	{
 		_cleanup_free_ char *why = NULL;
-		const char *what = i ? "trust store" : "state directory", *path = i ? dir : d->trust.state_dir;
-		r = file_check_private_dir(what, path, &why);
+		r = file_check_private_dir("trust store", dir, &why);
 		if (r < 0)
 			return udk_set_reason(r, "%s", why ? why : strerror(-r));
 		if (r > 0)
