@@ -155,6 +155,12 @@ struct udkd_family {
 	 * the device's entry), and of `udkctl families`. */
 	void (*describe_model)(struct udkd *d, const struct device_model *m, struct udk_value *entry);
 	struct udk_value *(*describe)(struct udkd *d);
+
+	/* ---- appended in interface version 1 ---- */
+	/* Personality keys the family gives meaning to without matching on them
+	 * (e.g. the names a device gets): known to the manifest check, copied
+	 * into the driver's properties.  NULL-terminated. */
+	const char *const *property_keys;
 };
 
 #define UDKD_FAMILY_INIT .struct_size = sizeof(struct udkd_family), .abi = UDKD_FAMILY_ABI

@@ -90,6 +90,7 @@ struct service {
 	char *category;			/* IOMatchCategory or IODefaultMatchCategory */
 	int64_t score;
 	char *fail_reason;		/* why Start failed, for udkctl */
+	char *problem;			/* what the running driver reported wrong (OP_DRV_PROBLEM) */
 
 	/* providers only */
 	struct exclusion *excluded;	/* Start() failed here; not tried again */
@@ -437,7 +438,11 @@ struct driver_proc {
 	struct bundle *bundle;
 	struct personality *personality;
 	struct service *provider;
-	struct service *instance;
+	struct service *instance;	/* the instance it was started for */
+	/* IOUserServerOneProcess: the bundle's other instances it runs too */
+	bool one_process;
+	struct service **guests;	/* references */
+	size_t n_guests;
 	enum proc_state state;
 	uint32_t next_serial;
 	struct pending *pending;

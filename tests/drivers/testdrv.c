@@ -10,7 +10,8 @@
  *   exit-start    exit(3) inside start
  *   garbage       write junk on the udkd socket, then wait
  *   publish-nub   start, publish and register a child "TestNub", and count
- *                 NubResets when a driver on it dies
+ *                 NubResets when a driver on it dies; its class is the
+ *                 property "TestNubClass" (default TestNub)
  *   hang-later    start normally, then block the default queue after 300 ms
  *   slow-start    take 300 ms in start (power changes must wait for it)
  *
@@ -20,6 +21,10 @@
  * called before start returned.
  *
  * With the property "TestResource", start also publishes that resource.
+ * With "TestCreate" (a key), start calls Create() on that personality
+ * dictionary and fails with its reason if it fails.  With
+ * "TestRequireClass" (and "TestRequireRole"), start checks its role as a
+ * family library does, and keeps running either way.
  *
  * Its user client (TestUserClient) has the selectors in enum below.
  */
@@ -235,8 +240,10 @@ drv_start(struct udk_service *self, struct udk_service *provider)
 		return r;
 
 	if (strcmp(b, "publish-nub") == 0) {
-		static const char *const classes[] = { "TestNub", NULL };
+		static char nub_class[128] = "TestNub";
+		const char *const classes[] = { nub_class, NULL };
 		struct udk_value *np = udk_value_new_dict();
+		udk_service_get_string_property(self, "TestNubClass", nub_class, sizeof(nub_class));
 		udk_dict_set_string(np, "TestNubKind", "widget");
 		udk_dict_set_int(np, "NubResets", 0);
 		r = udk_service_create_child(self, "TestNub", classes, np, &iv->nub);
@@ -246,6 +253,21 @@ drv_start(struct udk_service *self, struct udk_service *provider)
 		r = udk_service_register(iv->nub);
 		if (r < 0)
 			return r;
+	}
+	{
+		char key[128], role[128] = "test role";
+		struct udk_service *made = NULL;
+		if (udk_service_get_string_property(self, "TestCreate", key, sizeof(key)) == 0) {
+			r = udk_service_create_from_properties(self, key, &made);
+			if (r < 0)
+				return r;
+			/* the made service lives until the process ends */
+		}
+		if (udk_service_get_string_property(self, "TestRequireClass", key, sizeof(key)) == 0) {
+			udk_service_get_string_property(self, "TestRequireRole", role, sizeof(role));
+			if (udk_service_require_class(self, key, role) < 0)
+				udk_log_warning("%s", udk_error_reason());
+		}
 	}
 	{
 		char res[128];

@@ -112,6 +112,7 @@ covers_transport_usb(const struct udk_value *value, const struct service *s, boo
 static const struct udkd_family_class usb_classes[] = {
 	{ "IOUSBHostDevice", "IOService", "transport.usb", NULL },
 	{ "IOUSBHostInterface", "IOService", "transport.usb", NULL },
+	{ "IOUserUSBHostDevice", "IOService", "transport.usb", "USB device driver (a plain service)" },
 	{ NULL, NULL, NULL, NULL },
 };
 
