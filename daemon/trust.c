@@ -81,6 +81,50 @@ keys_load(struct udkd *d)
 	return 0;
 }
 
+/*
+ * STATE/exec: the copies of driver executables that run (sign.h), each
+ * unlinked as soon as it is open; what a crash left is removed here.
+ */
+static void
+exec_dir_init(struct udkd *d)
+{
+	_cleanup_free_ char *dir = strdup_printf("%s/exec", d->trust.state_dir), *why = NULL;
+	DIR *dd;
+	struct dirent *e;
+
+	if (!dir)
+		return;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		log_warning(d, "cannot create %s (%s): driver executables run from sealed memfds", dir, strerror(errno));
+		return;
+	}
+	if (file_check_private_dir("directory of driver executables", dir, &why) < 0) {
+		log_warning(d, "%s; driver executables run from sealed memfds", why ? why : dir);
+		return;
+	}
+	dd = opendir(dir);
+	while (dd && (e = readdir(dd))) {
+		int sub;
+		DIR *sd;
+		struct dirent *f;
+		if (e->d_name[0] == '.')
+			continue;
+		sub = openat(dirfd(dd), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		sd = sub >= 0 ? fdopendir(sub) : NULL;
+		while (sd && (f = readdir(sd)))
+			if (f->d_name[0] != '.' || (f->d_name[1] && (f->d_name[1] != '.' || f->d_name[2])))
+				unlinkat(dirfd(sd), f->d_name, 0);
+		if (sd)
+			closedir(sd);
+		else if (sub >= 0)
+			close(sub);
+		unlinkat(dirfd(dd), e->d_name, AT_REMOVEDIR);
+	}
+	if (dd)
+		closedir(dd);
+	sign_set_exec_dir(dir);
+}
+
 int
 trust_init(struct udkd *d)
 {
@@ -111,6 +155,7 @@ trust_init(struct udkd *d)
 		if (r > 0)
 			log_warning(d, "%s", why);
 	}
+	exec_dir_init(d);
 	mode = strdup_printf("%s/" DEV_MODE_FILE, d->trust.state_dir);
 	/* a regular file udkd (or root) made; a link or another user's file does not count */
 	d->trust.developer = mode && lstat(mode, &st) == 0 && S_ISREG(st.st_mode) &&
@@ -130,6 +175,7 @@ trust_init(struct udkd *d)
 void
 trust_fini(struct udkd *d)
 {
+	sign_set_exec_dir(NULL);
 	keys_clear(d);
 	free(d->trust.state_dir);
 	d->trust.state_dir = NULL;

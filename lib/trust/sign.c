@@ -6,6 +6,7 @@
 #include <sodium.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "file.h"
 #include "sign.h"
@@ -853,31 +854,90 @@ open_beneath(int dirfd, const char *rel, struct stat *st)
 	return file_open_regular(at, t, SIGN_FILE_MAX, false, st);
 }
 
-/* Copy the executable into a sealed memfd, hashing what is copied. */
+/*
+ * Where udkd keeps its private copies of driver executables (see
+ * sign_set_exec_dir()); NULL: sealed memfds.
+ */
+static char *exec_dir;
+
+void
+sign_set_exec_dir(const char *dir)
+{
+	free(exec_dir);
+	exec_dir = dir ? strdup(dir) : NULL;
+}
+
+/*
+ * A file for the copy: in exec_dir (root's alone), named like the
+ * executable so the process's name (comm) is the driver's, and unlinked
+ * at once; or a memfd where that directory cannot hold executables.
+ * Returns the fd to write; *ret_ro gets a read-only fd of the same file.
+ */
+static int
+copy_target(const char *base, int *ret_ro)
+{
+	char name[64], proc[64];
+	int fd, ro;
+
+	if (exec_dir) {
+		struct statvfs sv;
+		char sub[PATH_MAX], path[PATH_MAX];
+		if (statvfs(exec_dir, &sv) == 0 && !(sv.f_flag & ST_NOEXEC) &&
+		    snprintf(sub, sizeof(sub), "%s/XXXXXX", exec_dir) < (int)sizeof(sub) && mkdtemp(sub) &&
+		    snprintf(path, sizeof(path), "%s/%s", sub, base) < (int)sizeof(path)) {
+			/* 0555: the driver's own uid executes it, through the descriptor only */
+			fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0555);
+			ro = fd >= 0 ? open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+			unlink(path);
+			rmdir(sub);
+			if (fd >= 0 && ro >= 0) {
+				*ret_ro = ro;
+				return fd;
+			}
+			if (fd >= 0)
+				close(fd);
+		}
+	}
+	snprintf(name, sizeof(name), "udk-driver:%.40s", base);
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+	fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+	if (fd < 0 && errno == EINVAL) /* before Linux 6.3 */
+		fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	ro = open(proc, O_RDONLY | O_CLOEXEC);
+	if (ro < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	*ret_ro = ro;
+	return fd;
+}
+
+/*
+ * Copy the executable, hashing what is copied, into a file nobody else
+ * can write: a sealed memfd, or an unlinked file in udkd's exec directory.
+ * What runs is this copy.
+ */
 static int
 capture_exe(struct sign_snapshot *s)
 {
-	_cleanup_close_ int src = -1, mfd = -1;
+	_cleanup_close_ int src = -1, wfd = -1, ro = -1;
 	_cleanup_free_ uint8_t *buf = NULL;
 	crypto_hash_sha256_state hs;
 	uint8_t h[SIGN_HASH_BYTES];
-	char proc[64], name[64];
 	uint64_t total = 0;
-	int ro;
 
 	src = open_beneath(s->dirfd, s->exe_rel, &s->exe_st);
 	if (src < 0)
 		return src;
-	snprintf(name, sizeof(name), "udk-driver:%.40s", strrchr(s->exe_rel, '/') ? strrchr(s->exe_rel, '/') + 1
-										   : s->exe_rel);
-#ifndef MFD_EXEC
-#define MFD_EXEC 0x0010U
-#endif
-	mfd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
-	if (mfd < 0 && errno == EINVAL) /* before Linux 6.3 */
-		mfd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (mfd < 0)
-		return -errno;
+	wfd = copy_target(strrchr(s->exe_rel, '/') ? strrchr(s->exe_rel, '/') + 1 : s->exe_rel, &ro);
+	if (wfd < 0)
+		return wfd;
 	buf = malloc(1 << 16);
 	if (!buf)
 		return -ENOMEM;
@@ -896,7 +956,7 @@ capture_exe(struct sign_snapshot *s)
 			return -EFBIG;
 		crypto_hash_sha256_update(&hs, buf, (unsigned long long)n);
 		for (ssize_t done = 0; done < n;) {
-			ssize_t w = write(mfd, buf + done, (size_t)(n - done));
+			ssize_t w = write(wfd, buf + done, (size_t)(n - done));
 			if (w < 0) {
 				if (errno == EINTR)
 					continue;
@@ -907,15 +967,13 @@ capture_exe(struct sign_snapshot *s)
 	}
 	crypto_hash_sha256_final(&hs, h);
 	to_hex(h, sizeof(h), s->exe_hash);
-	if (fchmod(mfd, 0555) < 0 ||
-	    fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+	/* a memfd is sealed for good; a file has no other name and no other writer */
+	if (fcntl(wfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0 && errno != EINVAL)
 		return -errno;
-	/* keep a read-only descriptor only: what runs is what was hashed, for good */
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", mfd);
-	ro = open(proc, O_RDONLY | O_CLOEXEC);
-	if (ro < 0)
+	if (fchmod(wfd, 0555) < 0)
 		return -errno;
-	s->exe_fd = ro;
+	/* only the read-only descriptor stays: exec needs no writer left */
+	s->exe_fd = TAKE_FD(ro);
 	return 0;
 }
 

@@ -107,7 +107,8 @@ int sign_verify_bundle(const char *path, const char *executable, struct sign_res
  * A bundle read once, for udkd.  Every file is opened once through the
  * bundle's directory descriptor (regular files only, O_NONBLOCK, sizes
  * bounded) and hashed from the bytes read; the files udkd parses are kept,
- * and the executable is copied into a sealed memfd as it is hashed.  So
+ * and the executable is copied as it is hashed into a file nobody else can
+ * write (sign_set_exec_dir()).  So
  * what udkd verifies is what it parses, enforces and runs: a file swapped
  * on disk afterwards changes nothing but the next load.
  */
@@ -129,7 +130,7 @@ struct sign_snapshot {
 	int sig_dir_err;
 	struct sign_blob resources, signature;
 	char *exe_rel;			/* the executable, resolved inside the bundle */
-	int exe_fd;			/* read-only fd of a sealed memfd with its bytes, or -1 */
+	int exe_fd;			/* read-only fd of a copy of its bytes nobody can change, or -1 */
 	int exe_err;
 	char exe_hash[2 * SIGN_HASH_BYTES + 1];
 	struct stat exe_st;		/* the file it was copied from */
@@ -139,6 +140,14 @@ struct sign_snapshot {
 	char *walk_file, *walk_msg;
 	char *unsafe;			/* a sentence when someone other than root (or udkd) can change it */
 };
+
+/*
+ * udkd keeps the copies of driver executables in @dir (its own, private:
+ * see trust.c), unlinked as soon as they are open, so a driver's process
+ * name is its executable's; without it (or on a noexec file system),
+ * sealed memfds.  Call before any snapshot is read.
+ */
+void sign_set_exec_dir(const char *dir);
 
 /* Open the bundle directory and read Info.plist.  -errno if the directory cannot be opened. */
 int sign_snapshot_open(const char *path, struct sign_snapshot *s);
