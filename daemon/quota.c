@@ -12,8 +12,8 @@
 #define ROOT_HEADROOM 64u
 /* The daemon's own descriptors: listen socket, epoll, signalfd, inotify, logs. */
 #define BASE_FDS 32u
-/* What one connection may cost: its socket, and a pidfd pinning the peer. */
-#define FDS_PER_CONNECTION 2u
+/* What one connection costs: its socket, and the pidfd and executable that pin the peer (access.c). */
+#define FDS_PER_CONNECTION 3u
 #define MAX_RESERVE 64u
 
 struct uid_usage {

@@ -11,7 +11,7 @@
  * Descriptors: the connection caps follow udkd's RLIMIT_NOFILE, read
  * again at every accept.  A share of it is kept for drivers (their
  * sockets, pidfds and logs) and for root; unprivileged users together get
- * the rest (counting two descriptors a connection), one user at most a
+ * the rest (counting three descriptors a connection), one user at most a
  * quarter of that.  A few descriptors are
  * held open as a reserve and given up only to restart a driver or to take
  * (and answer) a connection when udkd is out of descriptors.

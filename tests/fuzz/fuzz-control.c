@@ -25,11 +25,13 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 
+#include "family.h"
 #include "proto.h"
 #include "quota.h"
 #include "udkd.h"
 #include "util.h"
 #include "wire.h"
+#include "work.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -81,8 +83,9 @@ setup(void)
 	d.trust.state_dir = strdup(state);
 	d.runtime_dir = strdup(state);
 	d.socket_path = strdup("/nonexistent/udkd.sock");
-	if (loop_new(&d.loop) < 0 || registry_init(&d) < 0 || trust_init(&d) < 0 || access_init(&d) < 0 ||
-	    power_init(&d) < 0 || quota_new(&d.quota) < 0)
+	/* as main() does */
+	if (loop_new(&d.loop) < 0 || work_new(d.loop, &d.work) < 0 || registry_init(&d) < 0 || families_init(&d) < 0 ||
+	    trust_init(&d) < 0 || access_init(&d) < 0 || power_init(&d) < 0 || quota_new(&d.quota) < 0)
 		abort();
 	quota_fd_refill(d.quota);
 	service_register(&d, d.reg.user_resources);

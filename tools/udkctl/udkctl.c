@@ -261,6 +261,8 @@ print_bundle(const struct udk_value *b)
 			       udk_dict_get_string(sg, "file") ? udk_dict_get_string(sg, "file") : "",
 			       udk_dict_get_string(sg, "file") ? " " : "",
 			       udk_dict_get_string(sg, "reason") ? udk_dict_get_string(sg, "reason") : "");
+		else if (streq(st, "unchecked"))
+			printf("  signature: %s\n", udk_dict_get_string(sg, "reason"));
 		else if (st)
 			printf("  signature: none (unsigned)\n");
 	}
@@ -831,6 +833,9 @@ print_access(const struct udk_value *reply)
 	}
 	for (size_t i = 0; i < udk_array_size(any); i++)
 		printf("%s admits any app (allow-any-userclient-access)\n", udk_value_get_string(udk_array_get(any, i)));
+	if (udk_dict_get_int(reply, "hidden_other_users", 0))
+		printf("(%" PRId64 " more about other users' apps, shown only to root)\n",
+		       udk_dict_get_int(reply, "hidden_other_users", 0));
 }
 
 static int
