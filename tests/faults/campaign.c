@@ -26,7 +26,9 @@
  *   huge        one request of 16-64 MiB (refused from its header,
  *               UDK_E_TOO_LARGE, udkd's peak memory must not grow)
  *   deep        request bodies nested far deeper than the decoder allows
- *               (UDK_E_PROTOCOL or UDK_E_TOO_LARGE, never a crash)
+ *               (UDK_E_PROTOCOL or UDK_E_TOO_LARGE), and `access explain` of
+ *               an app whose APP.udksig nests 100,000 arrays (answered,
+ *               never a crash)
  *
  * After every fault these invariants are checked:
  *
@@ -407,7 +409,7 @@ udkd_kb(const char *field)
 
 /* Run tests/hostile-client as the attacker's uid; its exit status says whether udkd answered as documented. */
 static void
-attack(const char *mode, unsigned n)
+attack(const char *mode, unsigned n, const char *extra)
 {
 	char arg[32], out[512] = "";
 	int pfd[2], st = 0;
@@ -428,7 +430,7 @@ attack(const char *mode, unsigned n)
 		}
 		if (setgroups(0, NULL) < 0 || setgid(ATTACKER_UID) < 0 || setuid(ATTACKER_UID) < 0)
 			_exit(3);
-		execl(build_path("tests/hostile-client"), "hostile-client", fx.runtime, mode, arg, (char *)NULL);
+		execl(build_path("tests/hostile-client"), "hostile-client", fx.runtime, mode, arg, extra, (char *)NULL);
 		_exit(127);
 	}
 	close(pfd[1]);
@@ -529,15 +531,15 @@ inject(struct udk_client *c, enum fault f, int which, unsigned *seed)
 		break;
 	}
 	case F_SLOW_READER:
-		attack("slow-reader", 20 + rand_r(seed) % 100);
+		attack("slow-reader", 20 + rand_r(seed) % 100, NULL);
 		break;
 	case F_FLOOD:
-		attack("flood", 50 + rand_r(seed) % 150);
+		attack("flood", 50 + rand_r(seed) % 150, NULL);
 		break;
 	case F_HUGE: {
 		long hwm0 = udkd_kb("VmHWM"), hwm1;
 		unsigned mib = 16 + rand_r(seed) % 49;
-		attack("huge", mib);
+		attack("huge", mib, NULL);
 		hwm1 = udkd_kb("VmHWM");
 		if (hwm0 > 0 && hwm1 - hwm0 > 32 * 1024)
 			violation("a %u MiB request from a local user grew udkd's peak memory from %ld to %ld KiB", mib,
@@ -545,7 +547,8 @@ inject(struct udk_client *c, enum fault f, int which, unsigned *seed)
 		break;
 	}
 	case F_DEEP:
-		attack("deep", 100000);
+		/* bodies, and an APP.udksig of 100,000 nested arrays for access explain */
+		attack("deep", 100000, ids[which]);
 		break;
 	case F_MODEL_KILL:
 	case F_MODEL_STOP: {

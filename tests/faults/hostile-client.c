@@ -7,13 +7,17 @@
  *   hostile-client RUNTIME_DIR slow-reader MS   ask for the tree again and again, read nothing, for MS ms
  *   hostile-client RUNTIME_DIR flood MS         open connections until udkd refuses one, hold them MS ms
  *   hostile-client RUNTIME_DIR huge MIB         one request of MIB MiB (in a memfd), then a hello
- *   hostile-client RUNTIME_DIR deep LEVELS      a request body nested LEVELS deep, and a binary
- *                                               plist nested as deep as the request body
+ *   hostile-client RUNTIME_DIR deep LEVELS [DRIVER]
+ *                                               a request body nested LEVELS deep, a binary plist
+ *                                               as a request body, and (with DRIVER) `access explain
+ *                                               DRIVER APP` of an app whose APP.udksig is a binary
+ *                                               plist of LEVELS nested arrays
  *
  * Exit status: 0 when udkd answered as documented (slow-reader: it stopped
  * reading or dropped us; flood: a refusal UDK_E_LIMIT came; huge:
  * UDK_E_TOO_LARGE and the connection still works; deep: UDK_E_PROTOCOL or a
- * refusal, never a crash), 1 when it did something else (printed), 2 when
+ * refusal, and an answer about the app, never a crash), 1 when it did
+ * something else (printed), 2 when
  * udkd could not be reached at all.
  */
 #include <errno.h>
@@ -281,8 +285,99 @@ nested(size_t len)
 	return r;
 }
 
+static void
+be(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = n - 1; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+/* A well-formed binary plist of @levels arrays, each holding the next. */
+static uint8_t *
+deep_bplist(unsigned levels, size_t *ret_len)
+{
+	uint64_t n = (uint64_t)levels + 1, table = 8 + 5 * (uint64_t)levels + 1;
+	size_t len = (size_t)(table + 4 * n + 32);
+	uint8_t *p = calloc(1, len);
+
+	if (!p)
+		return NULL;
+	memcpy(p, "bplist00", 8);
+	for (uint64_t i = 0; i < levels; i++) {
+		p[8 + 5 * i] = 0xa1; /* an array of one, 4-byte reference */
+		be(p + 8 + 5 * i + 1, i + 1, 4);
+	}
+	p[table - 1] = 0x09; /* true */
+	for (uint64_t i = 0; i < n; i++)
+		be(p + table + 4 * i, i < levels ? 8 + 5 * i : table - 1, 4);
+	p[len - 26] = 4; /* offset size */
+	p[len - 25] = 4; /* reference size */
+	be(p + len - 24, n, 8);
+	be(p + len - 16, 0, 8);
+	be(p + len - 8, table, 8);
+	*ret_len = len;
+	return p;
+}
+
+/*
+ * `udkctl access explain DRIVER APP` for an app of ours whose APP.udksig is
+ * a deeply nested binary plist: udkd reads it (as us) and must refuse it
+ * by its depth, not recurse into it.  The reply's status.
+ */
 static int
-deep(unsigned levels)
+deep_signature(unsigned levels, const char *driver)
+{
+	char dir[] = "/tmp/hostile-XXXXXX", app[64], sig[80];
+	uint8_t *p, req[512];
+	size_t len, n = 0;
+	int fd, r = 2;
+
+	if (!mkdtemp(dir) || !(p = deep_bplist(levels, &len)))
+		return 2;
+	snprintf(app, sizeof(app), "%s/app", dir);
+	snprintf(sig, sizeof(sig), "%s/app.udksig", dir);
+	fd = open(app, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	if (fd >= 0 && write(fd, "#!/bin/sh\n", 10) == 10) {
+		close(fd);
+		fd = open(sig, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd >= 0 && write(fd, p, len) == (ssize_t)len)
+			r = 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	free(p);
+	if (r == 0) {
+		/* {action: explain, driver: DRIVER, app: APP} */
+		const char *k[3] = { "action", "driver", "app" }, *v[3] = { "explain", driver, app };
+		req[n++] = 9;
+		memcpy(req + n, "\x03\x00\x00\x00", 4);
+		n += 4;
+		for (int i = 0; i < 3; i++) {
+			uint32_t kl = (uint32_t)strlen(k[i]), vl = (uint32_t)strlen(v[i]);
+			memcpy(req + n, &kl, 4);
+			memcpy(req + n + 4, k[i], kl);
+			n += 4 + kl;
+			req[n++] = 6;
+			memcpy(req + n, &vl, 4);
+			memcpy(req + n + 4, v[i], vl);
+			n += 4 + vl;
+		}
+		fd = connect_udkd(false);
+		if (fd < 0 || hello(fd) != 0)
+			r = 2;
+		else
+			r = send_msg(fd, OP_ACCESS, WIRE_F_VALUE, 4, req, n, -1, 0) < 0 ? 2 : reply(fd, 4, 20000);
+		if (fd >= 0)
+			close(fd);
+	}
+	unlink(sig);
+	unlink(app);
+	rmdir(dir);
+	return r;
+}
+
+static int
+deep(unsigned levels, const char *driver)
 {
 	uint8_t *p;
 	size_t len;
@@ -324,6 +419,16 @@ deep(unsigned levels)
 		       r == 1 ? "no answer" : udk_error_name(r));
 		return 1;
 	}
+	/* and as a file udkd parses for us: answered (the app is not signed, whatever the reason) */
+	if (driver) {
+		r = deep_signature(levels, driver);
+		if (r == 1 || r == 2 || (r < 0 && strncmp(udk_error_name(r), "UDK_E_", 6) != 0 && r != -ENOENT &&
+					 r != -EACCES && r != -EPERM)) {
+			printf("deep: access explain of an app whose APP.udksig nests %u arrays got %s\n", levels,
+			       r == 1 ? "no answer" : r == 2 ? "a lost connection" : udk_error_name(r));
+			return 1;
+		}
+	}
 	return 0;
 }
 
@@ -332,8 +437,8 @@ main(int argc, char **argv)
 {
 	unsigned n;
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: hostile-client RUNTIME_DIR slow-reader|flood|huge|deep N\n");
+	if (argc != 4 && !(argc == 5 && !strcmp(argv[2], "deep"))) {
+		fprintf(stderr, "usage: hostile-client RUNTIME_DIR slow-reader|flood|huge|deep N [DRIVER]\n");
 		return 2;
 	}
 	runtime = argv[1];
@@ -345,7 +450,7 @@ main(int argc, char **argv)
 	if (!strcmp(argv[2], "huge"))
 		return huge(n);
 	if (!strcmp(argv[2], "deep"))
-		return deep(n);
+		return deep(n, argc == 5 ? argv[4] : NULL);
 	fprintf(stderr, "hostile-client: no attack named %s\n", argv[2]);
 	return 2;
 }
