@@ -442,6 +442,7 @@ do_open(struct udkd *d, struct client *c, struct wire_msg *m)
 	int64_t type = udk_dict_get_int(m->body, "type", 0);
 	struct driver_proc *p;
 	struct udk_value *body, *who;
+	const struct udk_value *ucp = NULL;
 	struct open_req *o;
 	int sv[2], r;
 
@@ -473,10 +474,17 @@ do_open(struct udkd *d, struct client *c, struct wire_msg *m)
 			     NULL, 0);
 		return;
 	}
+	/* the user client comes from the personality of the instance that answers for @s */
+	{
+		struct service *inst = s;
+		while (inst && (inst->istate == INST_NONE || inst->owner != p))
+			inst = inst->provider;
+		ucp = inst && inst->personality ? udk_dict_get(inst->personality->dict, "UserClientProperties") : NULL;
+	}
 	/* the app's identity is hashed on a worker: the open waits for it, not the loop */
 	if (p->bundle && app_pin_wait(d, c->pin, c, m, open_again))
 		return;
-	if (p->bundle && access_check_pinned(d, c->pin, m, p->bundle) < 0) {
+	if (p->bundle && access_check_pinned(d, c->pin, m, p->bundle, ucp) < 0) {
 		client_reply(d, c, m->h.op, m->h.serial, -UDK_E_NOT_PERMITTED, udk_error_reason(), NULL, NULL, 0);
 		return;
 	}

@@ -355,7 +355,13 @@ bool app_pin_wait(struct udkd *d, struct app_pin *pin, struct client *c, struct 
  * pinned process (its SCM_CREDENTIALS), alive and still running the
  * executable it connected with.
  */
-int access_check_pinned(struct udkd *d, struct app_pin *pin, const struct wire_msg *m, const struct bundle *b);
+/*
+ * The same for the app pinned at accept, plus the user client's
+ * UserClientProperties.IOServiceDEXTEntitlements (@ucp may be NULL): a
+ * signed app must hold every entitlement of one set.
+ */
+int access_check_pinned(struct udkd *d, struct app_pin *pin, const struct wire_msg *m, const struct bundle *b,
+			const struct udk_value *ucp);
 /*
  * May @app open user clients of @b?  0, or -UDK_E_NOT_PERMITTED with a
  * reason (udk_set_reason).  With @record, a refusal is kept as a request
