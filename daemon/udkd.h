@@ -251,6 +251,8 @@ int bundles_rescan(struct udkd *d, bundles_scan_fn fn, void *data);
 void bundles_fini(struct udkd *d);
 struct bundle *bundle_find(struct udkd *d, const char *name);
 struct udk_value *bundle_describe(struct udkd *d, const struct bundle *b);
+/* The fixed bounds on what udkd reads (udkctl status). */
+struct udk_value *bundle_input_limits(void);
 
 /* ---- entitlements.c ---- */
 

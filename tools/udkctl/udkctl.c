@@ -556,6 +556,14 @@ cmd_status(struct udk_client *c, int argc, char **argv)
 				printf("%s%s %" PRIu64, i % 4 ? ", " : "\n  ", udk_dict_key_at(lim, i),
 				       udk_value_get_uint(udk_dict_value_at(lim, i), 0));
 			printf("\n");
+			lim = udk_dict_get(reply, "input_limits");
+			if (lim) {
+				printf("input limits (fixed):");
+				for (size_t i = 0; i < udk_dict_size(lim); i++)
+					printf("%s%s %" PRIu64, i % 4 ? ", " : "\n  ", udk_dict_key_at(lim, i),
+					       udk_value_get_uint(udk_dict_value_at(lim, i), 0));
+				printf("\n");
+			}
 		}
 	}
 	udk_value_unref(reply);
