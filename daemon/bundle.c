@@ -52,10 +52,23 @@ static const char *const known_info_keys[] = {
 	"CFBundleSignature",
 	"IOKitPersonalities",
 	"OSBundleUsageDescription",
+	"OSBundleUsage",
 	"OSBundleRequired",
+	"OSBundleLibraries",
+	"OSBundleCompatibleVersion",
 	"OSMinimumDriverKitVersion",
+	"LSMinimumSystemVersion",
+	"MinimumOSVersion",
+	"UIDeviceFamily",
+	"BuildMachineOSBuild",
+	"DTCompiler",
+	"DTPlatformBuild",
 	"DTPlatformName",
+	"DTPlatformVersion",
+	"DTSDKBuild",
 	"DTSDKName",
+	"DTXcode",
+	"DTXcodeBuild",
 	"NSHumanReadableCopyright",
 	NULL,
 };
@@ -79,6 +92,11 @@ static const char *const known_personality_keys[] = {
 	"IOPowerManagement",
 	"IOKitDebug",
 	"IOUserServerOneProcess",
+	"IOServiceDEXTEntitlements",
+	"IOProviderMergeProperties",
+	"IOMatchDefer",
+	"IOPersonalityPublisher",
+	"IOUserServerCDHash",
 	"UDKDeadlines",
 	"UDKLogLevel",
 	"UDKResourceLimits",
@@ -267,7 +285,14 @@ reserved_namespace(const char *key)
 static bool
 family_key(const char *key)
 {
-	return family_of_key(key) != NULL;
+	if (family_of_key(key))
+		return true;
+	/* keys a family gives meaning to without matching on them (IOTTYBaseName ...) */
+	for (size_t i = 0; i < udkd_n_families; i++)
+		if (udkd_families[i]->struct_size >= offsetof(struct udkd_family, property_keys) + sizeof(void *) &&
+		    in_list(key, udkd_families[i]->property_keys))
+			return true;
+	return false;
 }
 
 struct diag_ctx {
@@ -309,6 +334,114 @@ require_string(struct bundle *b, const struct udk_value *dict, const char *pname
 	return udk_value_get_string(v);
 }
 
+/* Every class name udk knows: its own and every family's. */
+static const char *
+suggest_class(const char *name)
+{
+	static const char *const core[] = { "IOService", "IOUserService", "IOUserClient", "IOUserUserClient",
+					     "IOUserResources", NULL };
+	const char *best = suggest(name, core, NULL);
+
+	for (size_t i = 0; !best && i < udkd_n_families; i++) {
+		const char *list[64];
+		size_t n = 0;
+		for (const struct udkd_family_class *c = udkd_families[i]->classes; c && c->name && n < 63; c++)
+			list[n++] = c->name;
+		list[n] = NULL;
+		best = suggest(name, list, NULL);
+	}
+	return best;
+}
+
+/* IOClass: the kernel-side class, which says which family role a driver plays. */
+static void
+check_io_class(struct bundle *b, struct personality *p, const char *keypath, bool *failed)
+{
+	static const char *const plain[] = { "IOService", "IOUserService", NULL };
+	const char *absent = family_absent_for_class(p->io_class);
+	const char *s;
+
+	if (in_list(p->io_class, plain) || family_of_class(p->io_class, NULL))
+		return;
+	if (absent) {
+		bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, keypath,
+				"is %s, a class of DriverKit's %s family, which udk does not have: this personality "
+				"cannot run here (`udkctl families` lists udk's families)",
+				p->io_class, absent);
+		*failed = true;
+		return;
+	}
+	s = suggest_class(p->io_class);
+	bundle_add_diag(b, DIAG_WARNING, INFO_PLIST, keypath,
+			"\"%s\" is not a class udk knows%s%s%s; the driver runs as a plain IOUserService",
+			p->io_class, s ? " (did you mean \"" : "", s ? s : "", s ? "\"?)" : "");
+}
+
+/* IOServiceDEXTEntitlements: an <array> of <array>s of entitlement names. */
+static bool
+valid_dext_entitlements(const struct udk_value *v)
+{
+	if (udk_value_get_type(v) != UDK_VALUE_ARRAY || udk_array_size(v) == 0 || udk_array_size(v) > 64)
+		return false;
+	for (size_t i = 0; i < udk_array_size(v); i++) {
+		const struct udk_value *set = udk_array_get(v, i);
+		if (udk_value_get_type(set) != UDK_VALUE_ARRAY || udk_array_size(set) == 0 || udk_array_size(set) > 64)
+			return false;
+		for (size_t j = 0; j < udk_array_size(set); j++)
+			if (udk_value_get_type(udk_array_get(set, j)) != UDK_VALUE_STRING)
+				return false;
+	}
+	return true;
+}
+
+/* The DriverKit keys beyond matching: their shapes, with the key path. */
+static void
+check_driverkit_keys(struct bundle *b, struct personality *p, bool *failed)
+{
+	const struct udk_value *d = p->dict, *uc = udk_dict_get(d, "UserClientProperties"), *v;
+	char full[256];
+
+#define KEYPATH2(k) (snprintf(full, sizeof(full), "IOKitPersonalities.%s.%s", p->name, (k)), full)
+	v = udk_dict_get(d, "IOServiceDEXTEntitlements");
+	if (v && !valid_dext_entitlements(v)) {
+		bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, KEYPATH2("IOServiceDEXTEntitlements"),
+				"must be an <array> of <array>s of entitlement <string>s (each inner array is one set "
+				"a matching driver must hold whole), e.g. <array><array><string>"
+				"com.apple.developer.driverkit.family.serial</string></array></array>");
+		*failed = true;
+	}
+	if (uc && udk_value_get_type(uc) != UDK_VALUE_DICT) {
+		bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, KEYPATH2("UserClientProperties"),
+				"must be a <dict> with IOClass and IOUserClass, not %s",
+				udk_value_type_name(udk_value_get_type(uc)));
+		*failed = true;
+	}
+	v = udk_dict_get(uc, "IOServiceDEXTEntitlements");
+	if (v && !valid_dext_entitlements(v)) {
+		bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, KEYPATH2("UserClientProperties.IOServiceDEXTEntitlements"),
+				"must be an <array> of <array>s of entitlement <string>s: an app opening this user "
+				"client must hold every entitlement of one inner array");
+		*failed = true;
+	}
+	v = udk_dict_get(d, "IOProviderMergeProperties");
+	if (v && udk_value_get_type(v) != UDK_VALUE_DICT) {
+		bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, KEYPATH2("IOProviderMergeProperties"),
+				"must be a <dict> of properties merged into the provider when the driver matches");
+		*failed = true;
+	}
+	v = udk_dict_get(d, "IOUserServerOneProcess");
+	if (v && udk_value_get_type(v) != UDK_VALUE_BOOL) {
+		bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, KEYPATH2("IOUserServerOneProcess"),
+				"must be <true/> or <false/>, not %s", udk_value_type_name(udk_value_get_type(v)));
+		*failed = true;
+	}
+	v = udk_dict_get(d, "IOMatchDefer");
+	if (v && udk_value_get_type(v) != UDK_VALUE_BOOL)
+		bundle_add_diag(b, DIAG_WARNING, INFO_PLIST, KEYPATH2("IOMatchDefer"),
+				"should be <true/> or <false/>; udk accepts it and matches as soon as it can");
+#undef KEYPATH2
+}
+
 static void
 check_personality(struct bundle *b, struct personality *p)
 {
@@ -332,6 +465,8 @@ check_personality(struct bundle *b, struct personality *p)
 	} else {
 		p->io_class = udk_value_get_string(v);
 	}
+	if (p->io_class)
+		check_io_class(b, p, KEYPATH("IOClass"), &failed);
 
 	if (p->server_name && b->identifier && !streq(p->server_name, b->identifier)) {
 		bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, KEYPATH("IOUserServerName"),
@@ -512,6 +647,7 @@ check_personality(struct bundle *b, struct personality *p)
 					"but udk gives it no meaning");
 	}
 #undef KEYPATH
+	check_driverkit_keys(b, p, &failed);
 	p->valid = !failed;
 }
 
@@ -1027,6 +1163,8 @@ list_instances(struct udkd *d, struct service *s, void *data)
 		udk_dict_set_int(inst, "pid", s->owner->pid);
 	if (s->provider)
 		udk_dict_set_uint(inst, "provider", s->provider->id);
+	if (s->problem)
+		udk_dict_set_string(inst, "problem", s->problem);
 	udk_array_append_take(w->list, inst);
 }
 

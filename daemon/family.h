@@ -157,6 +157,12 @@ struct udkd_family {
 	void (*describe_model)(struct udkd *d, const struct device_model *m, struct udk_value *entry);
 	struct udk_value *(*describe)(struct udkd *d);
 
+	/* ---- appended in interface version 1 ---- */
+	/* Personality keys the family gives meaning to without matching on them
+	 * (e.g. the names a device gets): known to the manifest check, copied
+	 * into the driver's properties.  NULL-terminated. */
+	const char *const *property_keys;
+
 	/* ---- explain ---- */
 	/*
 	 * `udkctl explain`: add notes ({key, "note", detail} with

@@ -516,12 +516,17 @@ handle_publish(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 		return;
 	}
 	{
-		/* always end the chain in IOService */
-		struct udk_value *chain = udk_value_copy(classes);
-		const char *last = udk_value_get_string(udk_array_get(chain, udk_array_size(chain) - 1));
+		/* the last class given brings its superclasses (a family's or udk's),
+		 * so the chain always ends in IOService */
+		struct udk_value *chain = udk_value_new_array();
+		struct udk_value *tail = class_chain_for(
+			udk_value_get_string(udk_array_get(classes, udk_array_size(classes) - 1)));
 		char *detail = NULL;
-		if (chain && !streq(last, "IOService"))
-			udk_array_append_take(chain, udk_value_new_string("IOService"));
+		for (size_t i = 0; chain && i + 1 < udk_array_size(classes); i++)
+			udk_array_append(chain, udk_array_get(classes, i));
+		for (size_t i = 0; chain && i < udk_array_size(tail); i++)
+			udk_array_append(chain, udk_array_get(tail, i));
+		udk_value_unref(tail);
 		/* a family's services only from bundles holding its entitlement */
 		if (p->bundle && entitlements_allow_classes(p->bundle, chain, &detail) < 0) {
 			reply_to(p, m, -UDK_E_ENTITLEMENT, detail ? detail : "not entitled to publish this class", NULL);
@@ -539,6 +544,7 @@ handle_publish(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 	body = udk_value_new_dict();
 	udk_dict_set_uint(body, "id", s->id);
 	udk_dict_set_string(body, "name", s->name);
+	udk_dict_set(body, "classes", s->classes);
 	reply_to(p, m, 0, NULL, body);
 	udk_value_unref(body);
 }
@@ -639,6 +645,17 @@ handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 	case OP_DRV_POWER_BUSY:
 		power_handle_message(d, p, m);
 		break;
+	case OP_DRV_PROBLEM: {
+		struct service *s = owned_service(d, p, udk_dict_get(m->body, "object"));
+		const char *code = udk_dict_get_string(m->body, "code");
+		const char *reason = udk_dict_get_string(m->body, "reason");
+		if (!s || !reason || strlen(reason) > 1024 || (code && strlen(code) > 64))
+			break;
+		free(s->problem);
+		s->problem = strdup_printf("%s%s%s", code ? code : "", code ? ": " : "", reason);
+		log_warning(d, "%s (pid %d) reports: %s", proc_label(p), p->pid, s->problem ? s->problem : "");
+		break;
+	}
 	case OP_DRV_USER_CLIENT_CLOSED:
 		access_link_closed(d, p, udk_value_get_uint(udk_dict_get(m->body, "object"), 0));
 		break;

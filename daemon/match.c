@@ -380,6 +380,9 @@ start_candidate(struct udkd *d, struct service *provider, struct candidate *c)
 	udk_value_unref(props);
 	if (r < 0)
 		return r;
+	/* IOProviderMergeProperties: the personality adds to its provider's table */
+	if (udk_value_get_type(udk_dict_get(p->dict, "IOProviderMergeProperties")) == UDK_VALUE_DICT)
+		service_set_properties(d, provider, udk_dict_get(p->dict, "IOProviderMergeProperties"));
 	inst->istate = INST_LAUNCHING;
 	inst->personality = p;
 	inst->category = strdup(category_of(p));
@@ -509,9 +512,10 @@ explain_personality(struct udkd *d, struct personality *p, struct service *s)
 						"`udkctl restart %s` tries again",
 						(long long)score, ex->reason, b->identifier);
 		} else if (holder && holder->personality == p) {
-			verdict = strdup_printf("matches with score %lld and is %s as %s (id 0x%llx)", (long long)score,
+			verdict = strdup_printf("matches with score %lld and is %s as %s (id 0x%llx)%s%s", (long long)score,
 						holder->istate == INST_RUNNING ? "running" : "starting", holder->name,
-						(unsigned long long)holder->id);
+						(unsigned long long)holder->id, holder->problem ? "; the driver reports " : "",
+						holder->problem ? holder->problem : "");
 		} else if (holder) {
 			verdict = strdup_printf("matches with score %lld but lost category %s to %s (%s, score %lld)",
 						(long long)score, category_of(p), holder->personality->bundle->identifier,

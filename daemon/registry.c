@@ -148,6 +148,7 @@ service_unref(struct service *s)
 	free(s->excluded);
 	free(s->category);
 	free(s->fail_reason);
+	free(s->problem);
 	free(s);
 }
 

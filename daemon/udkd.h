@@ -88,6 +88,7 @@ struct service {
 	char *category;			/* IOMatchCategory or IODefaultMatchCategory */
 	int64_t score;
 	char *fail_reason;		/* why Start failed, for udkctl */
+	char *problem;			/* what the running driver reported wrong (OP_DRV_PROBLEM) */
 
 	/* providers only */
 	struct exclusion *excluded;	/* Start() failed here; not tried again */

@@ -133,6 +133,20 @@ UDK_EXPORT uint64_t udk_service_get_id(const struct udk_service *s);
 UDK_EXPORT const char *udk_service_get_name(const struct udk_service *s);
 /* Most derived class name.  Borrowed. */
 UDK_EXPORT const char *udk_service_get_class(const struct udk_service *s);
+/*
+ * Whether @s is of class @class_name: its class chain as udkd built it
+ * (IOUserClass, then IOClass and its superclasses), for the driver's own
+ * services and its provider.
+ */
+UDK_EXPORT bool udk_service_is_a(const struct udk_service *s, const char *class_name);
+/*
+ * For family libraries: 0 if @self runs as @class_name (its personality's
+ * IOClass or a subclass of it); otherwise -UDK_E_UNSUPPORTED with the
+ * sentence "this driver registers a @role but its IOClass is ...; set
+ * IOClass to @class_name", which udkd also shows in `udkctl explain` and
+ * `udkctl drivers`.
+ */
+UDK_EXPORT int udk_service_require_class(struct udk_service *self, const char *class_name, const char *role);
 /* The provider a driver was started on, or NULL.  Borrowed. */
 UDK_EXPORT struct udk_service *udk_service_get_provider(struct udk_service *s);
 /* The queue the class callbacks of @s run on.  Borrowed. */
@@ -155,6 +169,26 @@ UDK_EXPORT int udk_service_set_properties(struct udk_service *s, const struct ud
  */
 UDK_EXPORT int udk_service_create_child(struct udk_service *parent, const char *name, const char *const *classes,
 					const struct udk_value *props, struct udk_service **ret);
+/*
+ * IOService::Create(): make the service that the dictionary @properties_key
+ * of @self's personality describes, e.g.
+ *
+ *	<key>PortProperties</key>
+ *	<dict><key>IOClass</key><string>(a family's class)</string>
+ *	      <key>IOUserClass</key><string>MyPort</string>
+ *	      <key>MyName</key><string>myboard</string></dict>
+ *
+ * IOUserClass must be a class of this executable: the new service is a
+ * child of @self in the registry, of class IOUserClass (its IOClass after
+ * it, which gives the family role and needs its entitlement), with the
+ * dictionary as properties; its start() runs with @self as provider, then
+ * it is registered.  With IOClass IOUserUserClient it is a user client
+ * (for new_user_client()).  Errors name the key: a missing dictionary or
+ * an IOUserClass the executable lacks is UDK_E_BAD_MANIFEST.
+ */
+UDK_EXPORT int udk_service_create_from_properties(struct udk_service *self, const char *properties_key,
+						  struct udk_service **ret);
+
 /* set_power_state() returns this to acknowledge later. */
 #define UDK_POWER_ACK_LATER 1
 

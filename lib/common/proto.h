@@ -75,6 +75,8 @@ enum proto_op {
 	OP_DRV_SET_POWER,	/* udkd -> driver {object, state, flags} -> {}: the reply acknowledges */
 	OP_DRV_POWER_REQUEST,	/* driver -> udkd {object, state} -> {}: the driver asks for a state */
 	OP_DRV_POWER_BUSY,	/* driver -> udkd oneway {object, busy}: busy services do not idle down */
+	OP_DRV_PROBLEM,		/* driver -> udkd oneway {object, code, reason}: what the driver found wrong
+				 * with how it was set up (e.g. an IOClass that does not fit its role) */
 
 	/* device model <-> udkd */
 	OP_DM_HELLO = 250,	/* model -> udkd {version, pid, functions: [{kind, ...the family's keys}]} -> {ids} */

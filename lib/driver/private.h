@@ -57,6 +57,7 @@ struct udk_service {
 	uint64_t id;
 	char *name;
 	char *class_name;
+	struct udk_value *classes;	/* the class chain udkd gave (most derived first), or NULL */
 	const struct udk_class *cls;	/* NULL for proxies and plain nubs */
 	void *ivars;
 	pthread_mutex_t lock;

@@ -210,6 +210,8 @@ do_start(struct request *rq)
 		return;
 	}
 	self->provider = provider;
+	provider->classes = udk_value_copy(udk_dict_get(prov, "classes"));
+	self->classes = udk_value_copy(udk_dict_get(b, "classes"));
 	udk_clear_reason();
 	r = HAS_OP(cls, start) ? cls->start(self, provider) : 0;
 	if (r < 0) {
@@ -229,6 +231,24 @@ do_stop(struct request *rq)
 	struct udk_service *self = object_by_id(udk_value_get_uint(udk_dict_get(rq->m.body, "object"), 0));
 	int r = 0;
 
+	/* services it made with Create() stop first, as IOKit terminates clients first */
+	for (;;) {
+		struct udk_service *child = NULL;
+		pthread_mutex_lock(&rt.lock);
+		for (struct udk_service *o = rt.objects; o && self; o = o->next)
+			if (o->kind == OBJ_NUB && o->publisher == self && o->cls && o->started && !o->terminated) {
+				child = udk_service_ref(o);
+				break;
+			}
+		pthread_mutex_unlock(&rt.lock);
+		if (!child)
+			break;
+		child->started = false;
+		child->terminated = true;
+		if (HAS_OP(child->cls, stop))
+			child->cls->stop(child, child->provider);
+		udk_service_unref(child);
+	}
 	if (self && self->started && HAS_OP(self->cls, stop))
 		r = self->cls->stop(self, self->provider);
 	if (self) {

@@ -107,6 +107,7 @@ udk_service_unref(struct udk_service *s)
 	udk_service_unref(s->publisher);
 	udk_queue_unref(s->queue);
 	udk_value_unref(s->props);
+	udk_value_unref(s->classes);
 	free(s->ivars);
 	free(s->name);
 	free(s->class_name);
@@ -137,6 +138,47 @@ UDK_EXPORT const char *
 udk_service_get_class(const struct udk_service *s)
 {
 	return s ? s->class_name : NULL;
+}
+
+UDK_EXPORT bool
+udk_service_is_a(const struct udk_service *s, const char *class_name)
+{
+	if (!s || !class_name)
+		return false;
+	if (!s->classes)
+		return streq(s->class_name, class_name) || streq(class_name, "IOService");
+	for (size_t i = 0; i < udk_array_size(s->classes); i++)
+		if (streq(udk_value_get_string(udk_array_get(s->classes, i)), class_name))
+			return true;
+	return false;
+}
+
+UDK_EXPORT int
+udk_service_require_class(struct udk_service *self, const char *class_name, const char *role)
+{
+	char io_class[128] = "IOUserService", pers[128] = "?", *why;
+	struct udk_value *body;
+	int r;
+
+	udk_return_val_if_fail(self && class_name && role, -EINVAL);
+	if (udk_service_is_a(self, class_name))
+		return 0;
+	udk_service_get_string_property(self, "IOClass", io_class, sizeof(io_class));
+	udk_service_get_string_property(self, "IOPersonalityName", pers, sizeof(pers));
+	why = strdup_printf("this driver registers a %s but its IOClass is %s; set IOClass to %s in "
+			    "IOKitPersonalities.%s (and hold that class's entitlement: `udkctl families`)",
+			    role, io_class, class_name, pers);
+	body = udk_value_new_dict();
+	udk_dict_set_uint(body, "object", self->id);
+	udk_dict_set_string(body, "code", udk_error_name(-UDK_E_UNSUPPORTED));
+	udk_dict_set_string(body, "reason", why ? why : role);
+	/* oneway: udkd keeps it where `udkctl explain` and `drivers` show it */
+	if (rt.connected)
+		wire_send_value(rt.sock, OP_DRV_PROBLEM, WIRE_F_ONEWAY, 0, 0, body, NULL, 0);
+	udk_value_unref(body);
+	r = udk_set_reason(-UDK_E_UNSUPPORTED, "%s", why ? why : role);
+	free(why);
+	return r;
 }
 
 UDK_EXPORT struct udk_service *
@@ -248,6 +290,8 @@ udk_service_create_child(struct udk_service *parent, const char *name, const cha
 		return r;
 	r = service_object_new(OBJ_NUB, udk_value_get_uint(udk_dict_get(reply, "id"), 0),
 			       udk_dict_get_string(reply, "name"), classes[0], NULL, props, parent->queue, &child);
+	if (r >= 0)
+		child->classes = udk_value_copy(udk_dict_get(reply, "classes"));
 	udk_value_unref(reply);
 	if (r < 0)
 		return r;
@@ -255,6 +299,94 @@ udk_service_create_child(struct udk_service *parent, const char *name, const cha
 	child->publisher = udk_service_ref(parent->kind == OBJ_NUB && parent->publisher ? parent->publisher : parent);
 	*ret = child;
 	return 0;
+}
+
+#define CLASS_HAS(cls, field)                                                                                  \
+	((cls) && (cls)->struct_size >= offsetof(struct udk_class, field) + sizeof((cls)->field) && (cls)->field)
+
+UDK_EXPORT int
+udk_service_create_from_properties(struct udk_service *self, const char *properties_key, struct udk_service **ret)
+{
+	struct udk_value *all = NULL, *desc, *props = NULL;
+	const char *user_class, *io_class;
+	const struct udk_class *cls;
+	struct udk_service *obj = NULL;
+	char name[128];
+	int r;
+
+	udk_return_val_if_fail(self && properties_key && ret, -EINVAL);
+	r = udk_service_copy_properties(self, &all);
+	if (r < 0)
+		return r;
+	desc = udk_dict_get(all, properties_key);
+	if (udk_value_get_type(desc) != UDK_VALUE_DICT) {
+		r = udk_set_reason(-UDK_E_BAD_MANIFEST,
+				   "Create(): the personality has no <dict> \"%s\" describing the service to create; add "
+				   "it with IOClass and IOUserClass",
+				   properties_key);
+		goto out;
+	}
+	user_class = udk_dict_get_string(desc, "IOUserClass");
+	io_class = udk_dict_get_string(desc, "IOClass");
+	cls = user_class ? class_by_name(user_class) : NULL;
+	if (!cls) {
+		r = udk_set_reason(-UDK_E_BAD_MANIFEST,
+				   "Create(): %s.IOUserClass %s%s%s is not a class of this executable; name one of the "
+				   "classes given to udk_driver_main()",
+				   properties_key, user_class ? "\"" : "", user_class ? user_class : "is missing and",
+				   user_class ? "\"" : "");
+		goto out;
+	}
+	/* a user client (DriverKit's NewUserClient calling Create()) */
+	if (io_class && (streq(io_class, "IOUserUserClient") || streq(io_class, "IOUserClient"))) {
+		r = udk_user_client_create(self, user_class, ret);
+		goto out;
+	}
+	props = udk_value_copy(desc);
+	if (!props) {
+		r = -ENOMEM;
+		goto out;
+	}
+	{
+		const char *const classes[] = { user_class, io_class ? io_class : "IOUserService", NULL };
+		snprintf(name, sizeof(name), "%s", user_class);
+		r = udk_service_create_child(self, name, classes, props, &obj);
+	}
+	if (r < 0)
+		goto out;
+	obj->cls = cls;
+	if (CLASS_HAS(cls, ivars_size) && cls->ivars_size) {
+		obj->ivars = calloc(1, cls->ivars_size);
+		if (!obj->ivars) {
+			r = -ENOMEM;
+			goto fail;
+		}
+	}
+	udk_clear_reason();
+	r = CLASS_HAS(cls, start) ? cls->start(obj, self) : 0;
+	if (r < 0)
+		goto fail;
+	obj->started = true;
+	r = udk_service_register(obj);
+	if (r < 0)
+		goto fail;
+	*ret = obj;
+	obj = NULL;
+	goto out;
+fail:
+	{
+		/* keep Start()'s reason over the termination's */
+		char *why = udk_error_reason() ? strdup(udk_error_reason()) : NULL;
+		udk_service_terminate(obj);
+		udk_service_unref(obj);
+		if (why)
+			udk_set_reason(r, "Create(): %s.IOUserClass %s: %s", properties_key, user_class, why);
+		free(why);
+	}
+out:
+	udk_value_unref(props);
+	udk_value_unref(all);
+	return r;
 }
 
 UDK_EXPORT int

@@ -10,7 +10,8 @@
  *   exit-start    exit(3) inside start
  *   garbage       write junk on the udkd socket, then wait
  *   publish-nub   start, publish and register a child "TestNub", and count
- *                 NubResets when a driver on it dies
+ *                 NubResets when a driver on it dies; its class is the
+ *                 property "TestNubClass" (default TestNub)
  *   hang-later    start normally, then block the default queue after 300 ms
  *   slow-start    take 300 ms in start (power changes must wait for it)
  *
@@ -235,8 +236,10 @@ drv_start(struct udk_service *self, struct udk_service *provider)
 		return r;
 
 	if (strcmp(b, "publish-nub") == 0) {
-		static const char *const classes[] = { "TestNub", NULL };
+		static char nub_class[128] = "TestNub";
+		const char *const classes[] = { nub_class, NULL };
 		struct udk_value *np = udk_value_new_dict();
+		udk_service_get_string_property(self, "TestNubClass", nub_class, sizeof(nub_class));
 		udk_dict_set_string(np, "TestNubKind", "widget");
 		udk_dict_set_int(np, "NubResets", 0);
 		r = udk_service_create_child(self, "TestNub", classes, np, &iv->nub);

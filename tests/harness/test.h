@@ -124,6 +124,13 @@ streq(const char *a, const char *b)
 			FAIL("%s does not contain \"%s\": \"%s\"", #hay, _n ? _n : "(null)", \
 			     _h ? _h : "(null)");                                      \
 	} while (0)
+#define ASSERT_NOT_CONTAINS(hay, needle)                                               \
+	do {                                                                           \
+		const char *_h = (hay), *_n = (needle);                                \
+		if (!_h || !_n || strstr(_h, _n))                                      \
+			FAIL("%s contains \"%s\": \"%s\"", #hay, _n ? _n : "(null)",     \
+			     _h ? _h : "(null)");                                      \
+	} while (0)
 #define ASSERT_NOT_NULL(p)                                                             \
 	do {                                                                           \
 		if ((p) == NULL)                                                       \

@@ -2,7 +2,7 @@
 # family-names.sh - families are the unit of the architecture
 # (docs/families.md): udkd, the libraries and the tools never name a
 # family.  Everything of a family lives in families/<name>/, and the one
-# list of families is families/families.c.  Fails, naming file and line,
+# list of families is family_names in families/meson.build.  Fails, naming file and line,
 # when daemon/, lib/, tools/ or the top-level public headers name one.
 #
 # TAP output.
@@ -10,7 +10,7 @@ set -u
 root=${UDK_SOURCE_ROOT:-$(dirname "$0")/../..}
 cd "$root" || exit 1
 
-families=$(sed -n "s/^subdir('\([a-z0-9-]*\)')$/\1/p" families/meson.build)
+families=$(sed -n "/^family_names = \[/,/^\]/s/^  '\([a-z0-9]*\)',$/\1/p" families/meson.build)
 [ -n "$families" ] || { echo "not ok 1 - no families found in families/meson.build"; exit 1; }
 
 # DriverKit class prefixes and C prefixes of every family, and the bus

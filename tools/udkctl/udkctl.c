@@ -272,6 +272,8 @@ print_bundle(const struct udk_value *b)
 		if (udk_dict_get(in, "pid"))
 			printf(", pid %" PRId64, udk_dict_get_int(in, "pid", 0));
 		printf("\n");
+		if (udk_dict_get_string(in, "problem"))
+			printf("    problem: %s\n", udk_dict_get_string(in, "problem"));
 	}
 	printf("  started %" PRId64 " times, crashed %" PRId64 " times (%" PRId64 " in a row)\n",
 	       udk_dict_get_int(b, "starts", 0), udk_dict_get_int(b, "crashes", 0),

@@ -960,6 +960,7 @@ static const struct udkd_family_class usb_classes[] = {
 	{ "IOUSBHostController", "IOService", "transport.usb", NULL },
 	{ "IOUSBHostDevice", "IOService", "transport.usb", NULL },
 	{ "IOUSBHostInterface", "IOService", "transport.usb", NULL },
+	{ "IOUserUSBHostDevice", "IOService", "transport.usb", "USB device driver (a plain service)" },
 	{ NULL, NULL, NULL, NULL },
 };
 
