@@ -107,8 +107,9 @@ parse_config(struct usb_config *c, const uint8_t *p, size_t avail, unsigned inde
 		return;
 	}
 	total = c->d.wTotalLength;
+	/* from here on nothing is read past @avail, and c->len never says more */
 	if (total < c->d.bLength) {
-		c->len = c->d.bLength;
+		c->len = MIN(avail, (size_t)c->d.bLength);
 		problem(c, "configuration %u has wTotalLength %zu, shorter than its own descriptor", c->d.bConfigurationValue,
 			total);
 		return;

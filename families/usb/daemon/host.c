@@ -37,6 +37,7 @@
 #include <sys/stat.h>
 
 #include "proto-usb.h"
+#include "usb-check.h"
 #include "usb-daemon.h"
 #include "util.h"
 
@@ -276,47 +277,29 @@ scan_sysfs(struct udkd *d)
 
 /* ---- hot plug: netlink uevents ---- */
 
-static const char *
-uevent_get(const char *buf, size_t len, const char *key)
-{
-	size_t kl = strlen(key);
-
-	for (size_t off = 0; off < len;) {
-		const char *s = buf + off;
-		size_t l = strnlen(s, len - off);
-		if (l > kl && strncmp(s, key, kl) == 0 && s[kl] == '=')
-			return s + kl + 1;
-		off += l + 1;
-	}
-	return NULL;
-}
-
 static void
-handle_uevent(struct udkd *d, char *buf, size_t len)
+handle_uevent(struct udkd *d, const char *buf, size_t len)
 {
-	const char *action = uevent_get(buf, len, "ACTION"), *devpath = uevent_get(buf, len, "DEVPATH");
-	const char *subsystem = uevent_get(buf, len, "SUBSYSTEM"), *devtype = uevent_get(buf, len, "DEVTYPE");
-	const char *sysname = devpath ? strrchr(devpath, '/') : NULL;
+	struct usb_uevent ev;
 	struct usb_device *dev;
 
-	if (!action || !sysname || !streq(subsystem, "usb"))
+	if (usb_uevent_parse(buf, len, &ev) < 0)
 		return;
-	sysname++;
-	if (streq(devtype, "usb_device") && is_device_name(sysname)) {
-		if (streq(action, "add")) {
-			log_info(d, "USB device %s plugged in", sysname);
-			publish_sysfs_device(d, sysname);
-		} else if (streq(action, "remove") && (dev = find_sysname(d, sysname))) {
-			log_info(d, "USB device %s unplugged", sysname);
+	if (ev.device && is_device_name(ev.sysname)) {
+		if (streq(ev.action, "add")) {
+			log_info(d, "USB device %s plugged in", ev.sysname);
+			publish_sysfs_device(d, ev.sysname);
+		} else if (streq(ev.action, "remove") && (dev = find_sysname(d, ev.sysname))) {
+			log_info(d, "USB device %s unplugged", ev.sysname);
 			service_terminate(d, dev->nub, "hardware gone: the USB device was unplugged");
 		}
-	} else if (streq(devtype, "usb_interface") && (streq(action, "bind") || streq(action, "unbind"))) {
+	} else if (ev.interface && (streq(ev.action, "bind") || streq(ev.action, "unbind"))) {
 		char dname[64];
-		const char *colon = strchr(sysname, ':');
-		size_t n = colon ? (size_t)(colon - sysname) : 0;
+		const char *colon = strchr(ev.sysname, ':');
+		size_t n = colon ? (size_t)(colon - ev.sysname) : 0;
 		if (!n || n >= sizeof(dname))
 			return;
-		memcpy(dname, sysname, n);
+		memcpy(dname, ev.sysname, n);
 		dname[n] = 0;
 		if ((dev = find_sysname(d, dname)))
 			refresh_kernel_drivers(d, dev);
@@ -343,13 +326,7 @@ on_uevent(struct loop *l, int fd, uint32_t events, void *data)
 		if (mh.msg_namelen != sizeof(sa) || sa.nl_pid != 0 || (mh.msg_flags & MSG_TRUNC))
 			continue;
 		buf[n] = 0;
-		/* "ACTION@DEVPATH\0KEY=VALUE\0..." */
-		{
-			size_t head = strnlen(buf, (size_t)n);
-			if (!strchr(buf, '@') || head >= (size_t)n)
-				continue;
-			handle_uevent(d, buf + head + 1, (size_t)n - head - 1);
-		}
+		handle_uevent(d, buf, (size_t)n);
 	}
 }
 

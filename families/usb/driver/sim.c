@@ -24,6 +24,7 @@
 
 #include "private.h"
 #include "proto-usb.h"
+#include "usb-check.h"
 #include "usb-private.h"
 #include "util.h"
 #include "wire.h"
@@ -148,30 +149,23 @@ complete(struct udk_usb_device *dev, struct wire_msg *m)
 {
 	struct proto_usb_complete c;
 	struct usb_xfer *x;
-	const uint8_t *p;
-	size_t need;
+	const uint8_t *p, *pk;
 	const char *reason = NULL;
 	char why[200];
 
-	if (m->len < sizeof(c))
-		return;
-	memcpy(&c, m->payload, sizeof(c));
-	need = sizeof(c) + (size_t)c.n_packets * sizeof(struct udk_usb_iso_packet) + c.inline_len;
-	if (c.n_packets > PROTO_USB_MAX_PACKETS || c.inline_len > PROTO_USB_MAX_TRANSFER || m->len != need)
-		return;
-	p = m->payload + sizeof(c);
+	if (usb_complete_check(m->payload, m->len, &c, &pk, &p) < 0)
+		return; /* a broken model; the transfer's timeout, or the model's end, finishes it */
 	pthread_mutex_lock(&dev->lock);
 	x = usb_xfer_find(dev, c.id);
 	pthread_mutex_unlock(&dev->lock);
 	if (!x)
 		return;
 	if (c.n_packets && c.n_packets == x->n_packets) {
-		memcpy(x->packets, p, c.n_packets * sizeof(*x->packets));
+		memcpy(x->packets, pk, c.n_packets * sizeof(*x->packets));
 		for (uint32_t i = 0; i < c.n_packets; i++)
 			if (x->packets[i].actual > x->packets[i].length)
 				x->packets[i].actual = x->packets[i].length;
 	}
-	p += (size_t)c.n_packets * sizeof(struct udk_usb_iso_packet);
 	if (c.status < 0 && c.inline_len) {
 		snprintf(why, sizeof(why), "%.*s", (int)MIN(c.inline_len, sizeof(why) - 1), (const char *)p);
 		reason = why;

@@ -24,6 +24,7 @@
 
 #include "dm-private.h"
 #include "proto-usb.h"
+#include "usb-check.h"
 #include "usb-desc.h"
 #include "usb-sim.h"
 #include "util.h"
@@ -699,7 +700,7 @@ submit(struct usb_chan *uc, struct wire_msg *m)
 	struct proto_usb_submit s;
 	const struct usb_ep *ep = NULL;
 	struct xfer *x;
-	size_t need;
+	const uint8_t *lens = NULL, *outp = NULL;
 	uint8_t owner = 0xff;
 	bool in;
 	char why[200];
@@ -710,13 +711,15 @@ submit(struct usb_chan *uc, struct wire_msg *m)
 		dm_chan_close(uc->c);
 		return;
 	}
-	memcpy(&s, m->payload, sizeof(s));
-	in = s.type == UDK_USB_TRANSFER_CONTROL ? (s.setup.bmRequestType & UDK_USB_DIR_IN) : (s.endpoint & UDK_USB_ENDPOINT_IN);
-	need = sizeof(s) + (size_t)s.n_packets * sizeof(uint32_t) + (s.mem == 0 && !in ? s.length : 0);
-	if (s.type > 3 || s.length > PROTO_USB_MAX_TRANSFER || s.n_packets > PROTO_USB_MAX_PACKETS || m->len != need) {
-		refuse(uc, &s, -UDK_E_PROTOCOL, "the transfer request is malformed (type, length, packets or size)");
-		return;
+	{
+		const char *w = NULL;
+		int r = usb_submit_check(m->payload, m->len, &s, &lens, &outp, &w);
+		if (r < 0) {
+			refuse(uc, &s, r, w);
+			return;
+		}
 	}
+	in = s.type == UDK_USB_TRANSFER_CONTROL ? (s.setup.bmRequestType & UDK_USB_DIR_IN) : (s.endpoint & UDK_USB_ENDPOINT_IN);
 	if (dev->usbip_fd >= 0) {
 		refuse(uc, &s, -UDK_E_HARDWARE_GONE, "the device is attached to Linux (vhci-hcd) now");
 		return;
@@ -773,15 +776,11 @@ submit(struct usb_chan *uc, struct wire_msg *m)
 		}
 		for (unsigned i = 0; i < s.n_packets; i++) {
 			uint32_t l;
-			memcpy(&l, m->payload + sizeof(s) + i * sizeof(l), sizeof(l));
+			memcpy(&l, lens + i * sizeof(l), sizeof(l));
 			x->packets[i].length = l;
 			sum += l;
 		}
-		if (sum != s.length) {
-			xfer_free(x);
-			refuse(uc, &s, -EINVAL, "the packet lengths do not add up to the transfer's length");
-			return;
-		}
+		(void)sum; /* usb_submit_check saw they add up */
 		x->t.packets = x->packets;
 		x->t.n_packets = s.n_packets;
 	}
@@ -809,8 +808,8 @@ submit(struct usb_chan *uc, struct wire_msg *m)
 			refuse(uc, &s, -ENOMEM, "out of memory");
 			return;
 		}
-		if (!in)
-			memcpy(x->buf, m->payload + sizeof(s) + (size_t)s.n_packets * sizeof(uint32_t), s.length);
+		if (!in && outp)
+			memcpy(x->buf, outp, s.length);
 		x->t.data = x->buf;
 	}
 	if (!in)

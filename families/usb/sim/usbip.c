@@ -22,34 +22,14 @@
 
 #include "dm-private.h"
 #include "proto-usb.h"
+#include "usb-check.h"
 #include "usb-desc.h"
 #include "usb-sim.h"
 #include "util.h"
 
-#define USBIP_CMD_SUBMIT 1
-#define USBIP_CMD_UNLINK 2
-#define USBIP_RET_SUBMIT 3
-#define USBIP_RET_UNLINK 4
-#define USBIP_DIR_OUT 0
-#define USBIP_DIR_IN 1
-#define USBIP_HDR 48u
-#define USBIP_ISO_DESC 16u
 #define URB_SHORT_NOT_OK 0x0001
-
-static uint32_t
-be32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return ntohl(v);
-}
-
-static void
-put_be32(uint8_t *p, uint32_t v)
-{
-	v = htonl(v);
-	memcpy(p, &v, 4);
-}
+#define be32 usbip_be32
+#define put_be32 usbip_put_be32
 
 static void detach(struct usb_dev *dev, const char *why);
 
@@ -165,47 +145,48 @@ match_seq(const struct xfer *x, const void *ctx)
 	return x->usbip && x->id == *(const uint32_t *)ctx;
 }
 
-/* One CMD_SUBMIT of @len bytes at @p (whole). */
+/* One whole CMD_SUBMIT of @len bytes at @p. */
 static void
-cmd_submit(struct usb_dev *dev, const uint8_t *p)
+cmd_submit(struct usb_dev *dev, const uint8_t *p, size_t len)
 {
-	uint32_t seq = be32(p + 4), dir = be32(p + 12), epn = be32(p + 16);
-	uint32_t flags = be32(p + 20), length = be32(p + 24), np = be32(p + 32);
-	uint8_t address = (uint8_t)(epn | (dir == USBIP_DIR_IN ? UDK_USB_ENDPOINT_IN : 0));
-	const uint8_t *data = p + USBIP_HDR;
-	const uint8_t *iso;
+	struct usbip_submit u;
+	const char *why = NULL;
+	uint8_t address;
 	struct xfer *x;
 
-	if (np == 0xffffffffu)
-		np = 0;
-	iso = data + (dir == USBIP_DIR_OUT ? length : 0);
+	if (usbip_parse_submit(p, len, &u, &why) < 0) {
+		detach(dev, why);
+		return;
+	}
+	address = (uint8_t)(u.ep | (u.dir == USBIP_DIR_IN ? UDK_USB_ENDPOINT_IN : 0));
 	x = calloc(1, sizeof(*x));
 	if (!x) {
 		detach(dev, "out of memory");
 		return;
 	}
 	x->usbip = true;
-	x->id = seq;
-	x->flags = flags & URB_SHORT_NOT_OK ? PROTO_USB_SHORT_NOT_OK : 0;
+	x->id = u.seq;
+	x->flags = u.flags & URB_SHORT_NOT_OK ? PROTO_USB_SHORT_NOT_OK : 0;
 	x->t.endpoint = address;
-	x->t.length = length;
-	x->buf = malloc(length ? length : 1);
+	x->t.length = u.length;
+	x->buf = malloc(u.length ? u.length : 1);
 	if (!x->buf) {
 		free(x);
 		detach(dev, "out of memory");
 		return;
 	}
 	x->t.data = x->buf;
-	if (dir == USBIP_DIR_OUT) {
-		memcpy(x->buf, data, length);
-		x->t.actual = length;
+	if (u.dir == USBIP_DIR_OUT) {
+		memcpy(x->buf, u.data, u.length);
+		x->t.actual = u.length;
 	}
-	if (epn == 0) {
+	if (u.ep == 0) {
 		x->t.type = UDK_USB_TRANSFER_CONTROL;
-		memcpy(&x->t.setup, p + 40, sizeof(x->t.setup));
-		x->t.setup.wValue = usb_le16(p + 42);
-		x->t.setup.wIndex = usb_le16(p + 44);
-		x->t.setup.wLength = usb_le16(p + 46);
+		x->t.setup.bmRequestType = u.setup[0];
+		x->t.setup.bRequest = u.setup[1];
+		x->t.setup.wValue = usb_le16(u.setup + 2);
+		x->t.setup.wIndex = usb_le16(u.setup + 4);
+		x->t.setup.wLength = usb_le16(u.setup + 6);
 	} else {
 		const struct usb_ep *ep = usb_sim_find_ep(dev, address, NULL);
 		if (!ep) {
@@ -218,29 +199,18 @@ cmd_submit(struct usb_dev *dev, const uint8_t *p)
 		}
 		x->t.type = ep->d.bmAttributes & 3;
 	}
-	if (np) {
-		uint32_t off = 0;
-		x->packets = calloc(np, sizeof(*x->packets));
+	if (u.n_packets) {
+		x->packets = calloc(u.n_packets, sizeof(*x->packets));
 		if (!x->packets) {
 			free(x->buf);
 			free(x);
 			detach(dev, "out of memory");
 			return;
 		}
-		for (uint32_t i = 0; i < np; i++) {
-			const uint8_t *d = iso + i * USBIP_ISO_DESC;
-			x->packets[i].length = be32(d + 4);
-			if (be32(d) != off || x->packets[i].length > length - off) {
-				free(x->packets);
-				free(x->buf);
-				free(x);
-				detach(dev, "the kernel sent isochronous packets that do not tile the buffer");
-				return;
-			}
-			off += x->packets[i].length;
-		}
+		for (uint32_t i = 0; i < u.n_packets; i++)
+			x->packets[i].length = be32(u.iso + (size_t)i * USBIP_ISO_DESC + 4);
 		x->t.packets = x->packets;
-		x->t.n_packets = np;
+		x->t.n_packets = u.n_packets;
 	}
 	usb_sim_submit(dev, x);
 }
@@ -260,37 +230,6 @@ cmd_unlink(struct usb_dev *dev, const uint8_t *p)
 	x->usbip = false;
 	usb_sim_cancel(dev, x, -ECONNRESET, NULL);
 	ret_unlink(dev, seq, (uint32_t)-ECONNRESET);
-}
-
-/* Length of the message at the start of rx, 0 if more bytes are needed,
- * or -1 when it is malformed. */
-static ssize_t
-message_len(struct usb_dev *dev, const char **why)
-{
-	uint32_t cmd, dir, length, np;
-	size_t total;
-
-	if (dev->rx_len < USBIP_HDR)
-		return 0;
-	cmd = be32(dev->rx);
-	if (cmd == USBIP_CMD_UNLINK)
-		return USBIP_HDR;
-	if (cmd != USBIP_CMD_SUBMIT) {
-		*why = "the kernel sent an unknown USB/IP command";
-		return -1;
-	}
-	dir = be32(dev->rx + 12);
-	length = be32(dev->rx + 24);
-	np = be32(dev->rx + 32);
-	if (np == 0xffffffffu)
-		np = 0;
-	if (dir > USBIP_DIR_IN || be32(dev->rx + 16) > 15 || length > PROTO_USB_MAX_TRANSFER ||
-	    np > PROTO_USB_MAX_PACKETS) {
-		*why = "the kernel sent a USB/IP submission with a bad direction, endpoint, length or packet count";
-		return -1;
-	}
-	total = USBIP_HDR + (dir == USBIP_DIR_OUT ? length : 0) + (size_t)np * USBIP_ISO_DESC;
-	return dev->rx_len >= total ? (ssize_t)total : 0;
 }
 
 static void
@@ -328,7 +267,7 @@ on_usbip(struct loop *l, int fd, uint32_t events, void *data)
 		}
 		dev->rx_len += (size_t)n;
 		for (;;) {
-			ssize_t len = message_len(dev, &why);
+			ssize_t len = usbip_message_len(dev->rx, dev->rx_len, &why);
 			if (len < 0) {
 				detach(dev, why);
 				return;
@@ -336,7 +275,7 @@ on_usbip(struct loop *l, int fd, uint32_t events, void *data)
 			if (len == 0)
 				break;
 			if (be32(dev->rx) == USBIP_CMD_SUBMIT)
-				cmd_submit(dev, dev->rx);
+				cmd_submit(dev, dev->rx, (size_t)len);
 			else
 				cmd_unlink(dev, dev->rx);
 			if (dev->usbip_fd != fd)
