@@ -263,6 +263,8 @@ usb_drop_interfaces(struct udkd *d, struct usb_device *dev, const char *why)
 		service_terminate(d, s, why);
 		service_unref(s);
 	}
+	free(dev->ifaces);
+	dev->ifaces = NULL;
 	dev->config = 0;
 	dev->matched = false;
 }
