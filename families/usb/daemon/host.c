@@ -604,8 +604,10 @@ usb_host_released(struct udkd *d, struct usb_device *dev, bool crashed)
 	struct usb_state *st = usb_state(d);
 	struct job *j;
 
-	if (dev->users)
-		dev->users--;
+	/* only a driver that holds a usbfs descriptor leaves something to undo */
+	if (!dev->users)
+		return;
+	dev->users--;
 	if (dev->users && !crashed)
 		return;
 	j = calloc(1, sizeof(*j));

@@ -685,3 +685,117 @@ TEST(the_entitlement_bounds_the_vendor_ids)
 	free(out);
 	fixture_stop(&f);
 }
+
+/* ---- real devices: enumeration from sysfs (a copy here; the guest rig has the real one) ---- */
+
+static void
+sysfs_attr(const char *dir, const char *name, const void *data, size_t len)
+{
+	char path[512];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fp = fopen(path, "w");
+	ASSERT_NOT_NULL(fp);
+	ASSERT_EQ(fwrite(data, 1, len, fp), len);
+	fclose(fp);
+}
+
+#define ATTR(dir, name, text) sysfs_attr(dir, name, text, strlen(text))
+
+/* QEMU's usb-serial: an FTDI FT232 (0403:6001), one vendor-class interface. */
+static const uint8_t ftdi_descs[] = {
+	18, 1, 0x00, 0x02, 0, 0, 0, 8, 0x03, 0x04, 0x01, 0x60, 0x00, 0x04, 1, 2, 3, 1,
+	9, 2, 32, 0, 1, 1, 0, 0x80, 50,
+	9, 4, 0, 0, 2, 0xff, 0xff, 0xff, 2,
+	7, 5, 0x81, 2, 64, 0, 0,
+	7, 5, 0x02, 2, 64, 0, 0,
+};
+
+TEST(real_devices_from_sysfs_with_their_true_descriptors)
+{
+	struct fixture f;
+	char root[300], dev[400], ifd[400], nodes[300], arg[400], narg[400], *out;
+
+	fixture_init(&f);
+	snprintf(root, sizeof(root), "%s/usb-devices", f.dir);
+	snprintf(nodes, sizeof(nodes), "%s/dev-bus-usb", f.dir);
+	ASSERT_OK(mkdir(root, 0755));
+	ASSERT_OK(mkdir(nodes, 0755));
+	snprintf(dev, sizeof(dev), "%s/1-1", root);
+	ASSERT_OK(mkdir(dev, 0755));
+	sysfs_attr(dev, "descriptors", ftdi_descs, sizeof(ftdi_descs));
+	ATTR(dev, "busnum", "1\n");
+	ATTR(dev, "devnum", "2\n");
+	ATTR(dev, "speed", "12\n");
+	ATTR(dev, "bConfigurationValue", "1\n");
+	ATTR(dev, "manufacturer", "QEMU\n");
+	ATTR(dev, "product", "QEMU USB SERIAL\n");
+	snprintf(ifd, sizeof(ifd), "%s/1-1:1.0", root);
+	ASSERT_OK(mkdir(ifd, 0755));
+	snprintf(ifd, sizeof(ifd), "%s/1-1:1.0/driver", root);
+	ASSERT_OK(symlink("../../../bus/usb/drivers/ftdi_sio", ifd));
+	/* the root hub is not a device udk drivers get */
+	snprintf(dev, sizeof(dev), "%s/usb1", root);
+	ASSERT_OK(mkdir(dev, 0755));
+	fixture_add_bundle_exe(&f, "UsbVendor.dext", "org.udk.example.usb-vendor", "drivers/usb-vendor-driver",
+			       "<key>VendorFtdi</key><dict>"
+			       "<key>IOUserClass</key><string>VendorDriver</string>"
+			       "<key>IOUserServerName</key><string>org.udk.example.usb-vendor</string>"
+			       "<key>IOProviderClass</key><string>IOUSBHostDevice</string>"
+			       "<key>idVendor</key><integer>0x0403</integer>"
+			       "<key>idProduct</key><integer>0x6001</integer></dict>");
+	snprintf(arg, sizeof(arg), "--usb-sysfs=%s", root);
+	snprintf(narg, sizeof(narg), "--usb-dev-dir=%s", nodes);
+	fixture_start(&f, arg, narg, NULL);
+	ASSERT_TRUE(fixture_wait_output(&f, "tree /USBHost", "1-1", 10000));
+	out = fixture_udkctl(&f, NULL, "tree /USBHost");
+	ASSERT_CONTAINS(out, "1-1  <IOUSBHostDevice:IOService");
+	ASSERT_FALSE(strstr(out, "usb1") != NULL);
+	free(out);
+	out = fixture_udkctl(&f, NULL, "props /USBHost/1-1");
+	ASSERT_CONTAINS(out, "\"idVendor\" = 1027");
+	ASSERT_CONTAINS(out, "\"idProduct\" = 24577");
+	ASSERT_CONTAINS(out, "\"USBBusNumber\" = 1");
+	ASSERT_CONTAINS(out, "\"USBAddress\" = 2");
+	ASSERT_CONTAINS(out, "\"USB Product Name\" = \"QEMU USB SERIAL\"");
+	ASSERT_CONTAINS(out, "\"UDKBackend\" = \"usbfs\"");
+	ASSERT_CONTAINS(out, "\"UDKKernelDrivers\" = {\"0\":\"ftdi_sio\"}");
+	ASSERT_FALSE(strstr(out, "UDKLastRelease") != NULL);
+	free(out);
+	/* the driver matched, and udkd went to open the device node: there is none here */
+	ASSERT_TRUE(fixture_wait_output(&f, "explain org.udk.example.usb-vendor /USBHost/1-1", "Start() failed", 10000));
+	out = fixture_udkctl(&f, NULL, "explain org.udk.example.usb-vendor /USBHost/1-1");
+	ASSERT_CONTAINS(out, "idVendor: service has 0x0403, personality wants 0x0403");
+	ASSERT_CONTAINS(out, "dev-bus-usb/001/002: No such file or directory");
+	free(out);
+	fixture_stop(&f);
+}
+
+TEST(an_unclaimed_real_device_gets_the_interfaces_linux_configured)
+{
+	struct fixture f;
+	char root[300], dev[400], arg[400], *out;
+
+	fixture_init(&f);
+	snprintf(root, sizeof(root), "%s/usb-devices", f.dir);
+	ASSERT_OK(mkdir(root, 0755));
+	snprintf(dev, sizeof(dev), "%s/2-3.1", root);
+	ASSERT_OK(mkdir(dev, 0755));
+	sysfs_attr(dev, "descriptors", ftdi_descs, sizeof(ftdi_descs));
+	ATTR(dev, "busnum", "2\n");
+	ATTR(dev, "devnum", "7\n");
+	ATTR(dev, "speed", "480\n");
+	ATTR(dev, "bConfigurationValue", "1\n");
+	snprintf(arg, sizeof(arg), "--usb-sysfs=%s", root);
+	fixture_start(&f, arg, NULL);
+	ASSERT_TRUE(fixture_wait_output(&f, "tree /USBHost", "IOUSBHostInterface@0", 10000));
+	out = fixture_udkctl(&f, NULL, "props /USBHost/2-3.1/IOUSBHostInterface@0");
+	ASSERT_CONTAINS(out, "\"bInterfaceClass\" = 255");
+	ASSERT_CONTAINS(out, "\"UDKBackend\" = \"usbfs\"");
+	free(out);
+	out = fixture_udkctl(&f, NULL, "families");
+	ASSERT_CONTAINS(out, "usb");
+	free(out);
+	fixture_stop(&f);
+}
