@@ -19,8 +19,12 @@ broker_open_provider(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 	struct udk_value *idv = udk_dict_get(m->body, "provider");
 	struct service *s = udk_value_get_type(idv) == UDK_VALUE_INT ? service_by_id(d, udk_value_get_uint(idv, 0)) : NULL;
 	const struct udkd_family *f;
+	bool mine = s && s == p->provider;
 
-	if (!s || s != p->provider) {
+	/* a one-process server runs instances on several providers */
+	for (size_t i = 0; s && !mine && i < s->n_children; i++)
+		mine = s->children[i]->istate != INST_NONE && s->children[i]->owner == p;
+	if (!mine) {
 		proc_reply(p, m, -EPERM, "a driver can open only the provider it was started on", NULL, NULL, 0);
 		return;
 	}

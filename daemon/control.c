@@ -394,8 +394,14 @@ do_open(struct udkd *d, struct client *c, struct wire_msg *m)
 		client_reply(d, c, m->h.op, m->h.serial, -UDK_E_NOT_PERMITTED, udk_error_reason(), NULL, NULL, 0);
 		return;
 	}
-	/* an idled driver wakes first: its queue runs SetPowerState(on) before NewUserClient */
-	power_activity(d, p->instance);
+	/* an idled driver wakes first: its queue runs SetPowerState(on) before NewUserClient.
+	 * The instance is the one that answers for @s (a one-process server runs several). */
+	{
+		struct service *inst = s;
+		while (inst && (inst->istate == INST_NONE || inst->owner != p))
+			inst = inst->provider;
+		power_activity(d, inst ? inst : p->instance);
+	}
 	if (wire_socketpair(sv) < 0) {
 		client_reply(d, c, m->h.op, m->h.serial, -errno, "cannot create a socket pair", NULL, NULL, 0);
 		return;

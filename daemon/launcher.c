@@ -333,6 +333,9 @@ provider_description(struct service *s)
 	return v;
 }
 
+static void start_guest(struct udkd *d, struct driver_proc *p, struct service *inst);
+static void schedule_rematch(struct udkd *d, struct service *prov, uint64_t delay);
+
 static void
 start_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int status, void *data)
 {
@@ -353,6 +356,10 @@ start_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int st
 		power_instance_started(d, inst);
 		/* the instance may hold a free category for other personalities */
 		match_service(d, inst);
+		/* instances that joined this server while it started */
+		for (size_t i = 0; i < p->n_guests; i++)
+			if (p->guests[i]->istate == INST_LAUNCHING)
+				start_guest(d, p, p->guests[i]);
 		return;
 	}
 	reason = reply ? udk_dict_get_string(reply->body, "reason") : udk_error_reason();
@@ -408,6 +415,165 @@ send_start(struct udkd *d, struct driver_proc *p)
 	udk_value_unref(body);
 	if (r < 0)
 		proc_kill(d, p, "cannot send Start()");
+}
+
+/* ---- one-process servers (IOUserServerOneProcess) ---- */
+
+static bool
+guest_remove(struct driver_proc *p, struct service *inst)
+{
+	for (size_t i = 0; i < p->n_guests; i++)
+		if (p->guests[i] == inst) {
+			p->guests[i] = p->guests[--p->n_guests];
+			return true;
+		}
+	return false;
+}
+
+static void
+guest_start_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int status, void *data)
+{
+	struct service *inst = data;
+	const char *reason;
+
+	if (status >= 0) {
+		if (inst->state != SVC_TERMINATED && inst->istate == INST_STARTING) {
+			inst->istate = INST_RUNNING;
+			p->bundle->starts++;
+			log_info(d, "%s started %s on %s in its one-process server (pid %d)", proc_label(p),
+				 inst->personality->user_class, inst->provider ? inst->provider->name : "?", p->pid);
+			power_instance_started(d, inst);
+			match_service(d, inst);
+		}
+		service_unref(inst);
+		return;
+	}
+	if (status == -UDK_E_DRIVER_DIED) {
+		service_unref(inst);
+		return; /* proc_dead() handles it */
+	}
+	if (status == -UDK_E_DEADLINE) {
+		free(inst->fail_reason);
+		inst->fail_reason = strdup_printf("Start() did not return within %llu ms",
+						  (unsigned long long)deadline_for(p, "Start", d->cfg.start_timeout_ms));
+		log_error(d, "%s: %s; killing its server", proc_label(p), inst->fail_reason);
+		proc_kill(d, p, NULL);
+		service_unref(inst);
+		return;
+	}
+	/* Start() returned an error: this instance ends; the server and the others run on */
+	reason = reply ? udk_dict_get_string(reply->body, "reason") : udk_error_reason();
+	free(inst->fail_reason);
+	inst->fail_reason = strdup_printf("Start() failed: %s%s%s", udk_error_name(status), reason ? ": " : "",
+					  reason ? reason : "");
+	log_warning(d, "%s on %s: %s", proc_label(p), inst->provider ? inst->provider->name : "?", inst->fail_reason);
+	if (inst->provider) {
+		struct service *prov = inst->provider;
+		struct exclusion *n = reallocarray(prov->excluded, prov->n_excluded + 1, sizeof(*n));
+		if (n) {
+			prov->excluded = n;
+			prov->excluded[prov->n_excluded].personality = inst->personality;
+			prov->excluded[prov->n_excluded].reason = strdup(inst->fail_reason ? inst->fail_reason : "");
+			prov->n_excluded++;
+		}
+	}
+	inst->istate = INST_FAILED;
+	if (guest_remove(p, inst))
+		service_unref(inst);
+	{
+		struct service *prov = inst->provider ? service_ref(inst->provider) : NULL;
+		service_terminate(d, inst, "Start() failed");
+		if (prov) {
+			schedule_rematch(d, prov, 0);
+			service_unref(prov);
+		}
+	}
+	service_unref(inst);
+}
+
+static void
+start_guest(struct udkd *d, struct driver_proc *p, struct service *inst)
+{
+	struct udk_value *body = udk_value_new_dict();
+	int r;
+
+	udk_dict_set_uint(body, "object", inst->id);
+	udk_dict_set_string(body, "class", inst->personality->user_class);
+	udk_dict_set(body, "classes", inst->classes);
+	udk_dict_set_take(body, "provider", provider_description(inst->provider));
+	udk_dict_set(body, "properties", inst->props);
+	udk_dict_set_string(body, "bundle", p->bundle->path);
+	inst->istate = INST_STARTING;
+	r = proc_request(d, p, OP_DRV_START, body, NULL, 0, deadline_for(p, "Start", d->cfg.start_timeout_ms),
+			 guest_start_done, service_ref(inst));
+	udk_value_unref(body);
+	if (r < 0)
+		proc_kill(d, p, "cannot send Start()");
+}
+
+static void
+guest_stop_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int status, void *data)
+{
+	struct service *inst = data;
+
+	(void)reply;
+	if (status == -UDK_E_DEADLINE) {
+		log_warning(d, "%s (pid %d): Stop() of %s did not return within %llu ms; killing its server",
+			    proc_label(p), p->pid, inst->name,
+			    (unsigned long long)deadline_for(p, "Stop", d->cfg.stop_timeout_ms));
+		proc_kill(d, p, NULL);
+	}
+	power_instance_gone(d, inst);
+	{
+		struct service *prov = inst->provider ? service_ref(inst->provider) : NULL;
+		/* stopped (or its server died meanwhile): it no longer answers for anything */
+		inst->owner = NULL;
+		if (inst->state != SVC_TERMINATED)
+			service_terminate(d, inst, "stopped");
+		if (prov) {
+			if (prov->n_stopping)
+				prov->n_stopping--;
+			schedule_rematch(d, prov, 0);
+			service_unref(prov);
+		}
+	}
+	service_unref(inst);
+}
+
+/* A live server of @b that runs its IOUserServerOneProcess personalities, or NULL. */
+static struct driver_proc *
+one_process_host(struct udkd *d, const struct bundle *b)
+{
+	for (struct driver_proc *p = d->procs; p; p = p->next)
+		if (p->kind == PROC_KIND_DRIVER && p->bundle == b && p->one_process &&
+		    (p->state == PROC_LAUNCHING || p->state == PROC_STARTING || p->state == PROC_RUNNING) &&
+		    !p->debug)
+			return p;
+	return NULL;
+}
+
+static bool
+wants_one_process(const struct personality *pers)
+{
+	return udk_dict_get_bool(pers->dict, "IOUserServerOneProcess", false);
+}
+
+static int
+join_server(struct udkd *d, struct driver_proc *p, struct service *inst)
+{
+	struct service **n = reallocarray(p->guests, p->n_guests + 1, sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	p->guests = n;
+	p->guests[p->n_guests++] = service_ref(inst);
+	inst->owner = p;
+	inst->istate = INST_LAUNCHING;
+	log_info(d, "%s: %s on %s joins its one-process server (pid %d)", p->bundle->identifier,
+		 inst->personality->user_class, inst->provider ? inst->provider->name : "?", p->pid);
+	if (p->state == PROC_RUNNING)
+		start_guest(d, p, inst);
+	return 0;
 }
 
 /* ---- requests from the driver ---- */
@@ -761,6 +927,27 @@ rematch_later(struct loop *l, void *data)
 	free(rm);
 }
 
+/* Match @prov again after @delay ms (0: now), unless a rematch is pending. */
+static void
+schedule_rematch(struct udkd *d, struct service *prov, uint64_t delay)
+{
+	struct rematch *rm;
+
+	if (prov->state != SVC_REGISTERED || d->shutting_down || prov->rematch_timer)
+		return;
+	if (delay == 0) {
+		match_service(d, prov);
+		return;
+	}
+	rm = calloc(1, sizeof(*rm));
+	if (!rm)
+		return;
+	rm->d = d;
+	rm->provider = service_ref(prov);
+	log_info(d, "matching %s again in %llu ms", prov->name, (unsigned long long)delay);
+	loop_add_timer(d->loop, now_ns() + delay * 1000000ull, rematch_later, rm, &prov->rematch_timer);
+}
+
 static uint64_t
 backoff_ms(struct udkd *d, unsigned consecutive)
 {
@@ -913,21 +1100,31 @@ proc_dead(struct udkd *d, struct driver_proc *p, int signal, int exit_status)
 		client_unref(p->bundle->debug_waiter);
 		p->bundle->debug_waiter = NULL;
 	}
-	if (prov->state == SVC_REGISTERED && !d->shutting_down) {
-		uint64_t delay = expected ? 0 : backoff_ms(d, p->bundle->crashes_consecutive);
-		if (delay == 0 && !prov->rematch_timer) {
-			match_service(d, prov);
-		} else if (!prov->rematch_timer) {
-			struct rematch *rm = calloc(1, sizeof(*rm));
-			if (rm) {
-				rm->d = d;
-				rm->provider = service_ref(prov);
-				log_info(d, "matching %s again in %llu ms", prov->name, (unsigned long long)delay);
-				loop_add_timer(d->loop, now_ns() + delay * 1000000ull, rematch_later, rm,
-					       &prov->rematch_timer);
-			}
+	schedule_rematch(d, prov, expected ? 0 : backoff_ms(d, p->bundle->crashes_consecutive));
+	/* the instances it ran beside (IOUserServerOneProcess) went with it */
+	while (p->n_guests) {
+		struct service *g = p->guests[--p->n_guests];
+		struct service *gp = g->provider ? service_ref(g->provider) : NULL;
+		bool stopping = g->istate == INST_STOPPING;
+		power_instance_gone(d, g);
+		if (g->state != SVC_TERMINATED) {
+			if (!expected && !g->fail_reason)
+				g->fail_reason = strdup_printf("%s during %s (its one-process server)", how, phase);
+			g->istate = INST_FAILED;
+			service_terminate(d, g, how);
 		}
+		if (gp) {
+			if (stopping && gp->n_stopping)
+				gp->n_stopping--;
+			if (!expected && gp->state == SVC_REGISTERED && !d->shutting_down)
+				launcher_notify_provider(d, gp, "client-died");
+			schedule_rematch(d, gp, expected ? 0 : backoff_ms(d, p->bundle->crashes_consecutive));
+			service_unref(gp);
+		}
+		service_unref(g);
 	}
+	free(p->guests);
+	p->guests = NULL;
 	/* drop the process list's reference; ours (taken above) is the last */
 	p->refcount--;
 	proc_unref(p);
@@ -1137,6 +1334,8 @@ launcher_start_instance(struct udkd *d, struct service *inst)
 	pid_t pid;
 	int r;
 
+	if (wants_one_process(pers) && (p = one_process_host(d, b)))
+		return join_server(d, p, inst);
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
@@ -1148,6 +1347,7 @@ launcher_start_instance(struct udkd *d, struct service *inst)
 	p->personality = pers;
 	p->provider = service_ref(inst->provider);
 	p->instance = service_ref(inst);
+	p->one_process = wants_one_process(pers);
 	p->state = PROC_LAUNCHING;
 	p->debug = b->debug_next;
 	inst->owner = p;
@@ -1266,6 +1466,41 @@ launcher_stop_instance(struct udkd *d, struct service *inst, const char *why)
 	struct driver_proc *p = inst->owner;
 	struct udk_value *body;
 
+	if (p && p->instance != inst && p->state != PROC_DEAD && p->state != PROC_STOPPING && guest_remove(p, inst)) {
+		/* one instance of a one-process server: the server runs on */
+		log_info(d, "stopping %s in %s (pid %d): %s", inst->name, proc_label(p), p->pid, why);
+		inst->istate = INST_STOPPING;
+		if (inst->provider)
+			inst->provider->n_stopping++;
+		body = udk_value_new_dict();
+		udk_dict_set_uint(body, "object", inst->id);
+		if (proc_request(d, p, OP_DRV_STOP, body, NULL, 0, deadline_for(p, "Stop", d->cfg.stop_timeout_ms),
+				 guest_stop_done, inst) < 0)
+			proc_kill(d, p, NULL);
+		udk_value_unref(body);
+		return;
+	}
+	if (p && p->instance == inst && p->n_guests && p->state == PROC_RUNNING) {
+		/* the server's first instance goes, the others stay: one of them takes its place */
+		struct service *next = p->guests[0];
+		guest_remove(p, next);
+		log_info(d, "stopping %s in %s (pid %d): %s; the server runs on for %s", inst->name, proc_label(p),
+			 p->pid, why, next->name);
+		inst->istate = INST_STOPPING;
+		p->provider->n_stopping++;
+		body = udk_value_new_dict();
+		udk_dict_set_uint(body, "object", inst->id);
+		if (proc_request(d, p, OP_DRV_STOP, body, NULL, 0, deadline_for(p, "Stop", d->cfg.stop_timeout_ms),
+				 guest_stop_done, inst) < 0)
+			proc_kill(d, p, NULL);
+		udk_value_unref(body);
+		/* guest_stop_done takes the reference p->instance held */
+		service_unref(p->provider);
+		p->instance = next;
+		p->provider = service_ref(next->provider);
+		p->personality = next->personality;
+		return;
+	}
 	if (!p || p->instance != inst || p->state == PROC_DEAD || p->state == PROC_STOPPING) {
 		inst->istate = INST_STOPPING;
 		return;

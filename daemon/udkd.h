@@ -389,7 +389,11 @@ struct driver_proc {
 	struct bundle *bundle;
 	struct personality *personality;
 	struct service *provider;
-	struct service *instance;
+	struct service *instance;	/* the instance it was started for */
+	/* IOUserServerOneProcess: the bundle's other instances it runs too */
+	bool one_process;
+	struct service **guests;	/* references */
+	size_t n_guests;
 	enum proc_state state;
 	uint32_t next_serial;
 	struct pending *pending;

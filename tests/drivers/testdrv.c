@@ -21,6 +21,10 @@
  * called before start returned.
  *
  * With the property "TestResource", start also publishes that resource.
+ * With "TestCreate" (a key), start calls Create() on that personality
+ * dictionary and fails with its reason if it fails.  With
+ * "TestRequireClass" (and "TestRequireRole"), start checks its role as a
+ * family library does, and keeps running either way.
  *
  * Its user client (TestUserClient) has the selectors in enum below.
  */
@@ -249,6 +253,21 @@ drv_start(struct udk_service *self, struct udk_service *provider)
 		r = udk_service_register(iv->nub);
 		if (r < 0)
 			return r;
+	}
+	{
+		char key[128], role[128] = "test role";
+		struct udk_service *made = NULL;
+		if (udk_service_get_string_property(self, "TestCreate", key, sizeof(key)) == 0) {
+			r = udk_service_create_from_properties(self, key, &made);
+			if (r < 0)
+				return r;
+			/* the made service lives until the process ends */
+		}
+		if (udk_service_get_string_property(self, "TestRequireClass", key, sizeof(key)) == 0) {
+			udk_service_get_string_property(self, "TestRequireRole", role, sizeof(role));
+			if (udk_service_require_class(self, key, role) < 0)
+				udk_log_warning("%s", udk_error_reason());
+		}
 	}
 	{
 		char res[128];
