@@ -45,20 +45,45 @@
 
 /* ---- reading sysfs ---- */
 
+/*
+ * An attribute of a sysfs directory, read once through its descriptor.
+ * sysfs sizes say nothing (text attributes claim 4096 bytes, descriptors
+ * 18 + 65535): read up to @max and take what comes.
+ */
 static char *
-attr_at(int dirfd, const char *name, size_t max, size_t *ret_len)
+attr_read(int dirfd, const char *name, size_t max, bool text, size_t *ret_len)
 {
-	char *buf = NULL;
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	char *buf;
 	size_t len = 0;
 
-	if (read_file_at(dirfd, name, max, &buf, &len) < 0)
+	if (fd < 0)
 		return NULL;
+	buf = malloc(max + 1);
+	while (buf && len < max) {
+		ssize_t n = read(fd, buf + len, max - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (!buf)
+		return NULL;
+	buf[len] = 0;
 	/* text attributes end in a newline */
-	while (len && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+	while (text && len && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
 		buf[--len] = 0;
 	if (ret_len)
 		*ret_len = len;
 	return buf;
+}
+
+static char *
+attr_at(int dirfd, const char *name, size_t max, size_t *ret_len)
+{
+	return attr_read(dirfd, name, max, true, ret_len);
 }
 
 static long
@@ -197,7 +222,7 @@ publish_sysfs_device(struct udkd *d, const char *sysname)
 	free(path);
 	if (dirfd < 0)
 		return udk_set_reason(-errno, "cannot read %s/%s: %s", st->sysfs_dir, sysname, strerror(errno));
-	blob = attr_at(dirfd, "descriptors", USB_MAX_DESCRIPTORS + 1, &len);
+	blob = attr_read(dirfd, "descriptors", USB_MAX_DESCRIPTORS + 1, false, &len);
 	busnum = attr_long(dirfd, "busnum", -1);
 	devnum = attr_long(dirfd, "devnum", -1);
 	cfg = attr_long(dirfd, "bConfigurationValue", 0);

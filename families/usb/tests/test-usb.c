@@ -799,3 +799,129 @@ TEST(an_unclaimed_real_device_gets_the_interfaces_linux_configured)
 	free(out);
 	fixture_stop(&f);
 }
+
+/* ---- the examples on simulated devices ---- */
+
+static char *
+app(struct fixture *f, const char *name, const char *args)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "%s --runtime-dir %s %s 2>&1", build_path(name), f->runtime, args);
+	return run(cmd);
+}
+
+TEST(usb_serial_ftdi_driver_on_a_simulated_ft232)
+{
+	struct fixture f;
+	char *out;
+
+	fixture_init(&f);
+	fixture_set_machine_devices(&f, "", USB_DEVICE("ftdi0", "usb-ftdi", ""));
+	fixture_add_bundle_exe(&f, "UsbFtdi.dext", "org.udk.example.usb-ftdi", "drivers/usb-ftdi-driver",
+			       "<key>FT232</key><dict>"
+			       "<key>IOUserClass</key><string>FtdiDriver</string>"
+			       "<key>IOUserServerName</key><string>org.udk.example.usb-ftdi</string>"
+			       "<key>IOProviderClass</key><string>IOUSBHostDevice</string>"
+			       "<key>idVendor</key><integer>0x0403</integer><key>idProduct</key><integer>0x6001</integer>"
+			       "<key>UserClientProperties</key><dict><key>IOUserClass</key><string>FtdiUserClient</string>"
+			       "</dict></dict>");
+	fixture_start(&f, NULL);
+	fixture_wait_class(&f, "FtdiDriver", 10000);
+	out = app(&f, "examples/usb-serial-app", "--info --baud 9600");
+	ASSERT_CONTAINS(out, "FT232 0403:6001 (sim backend) at 115384 baud"); /* 115200 as the chip divides 3 MHz */
+	ASSERT_CONTAINS(out, "modem lines 0xb0 CTS DSR DCD");
+	ASSERT_CONTAINS(out, "baud rate 9600 asked, the chip runs at 9600");
+	free(out);
+	out = app(&f, "examples/usb-serial-app", "--write hello-ftdi --read 10");
+	ASSERT_CONTAINS(out, "wrote 10 bytes");
+	ASSERT_CONTAINS(out, "read 10 bytes: \"hello-ftdi\"");
+	free(out);
+	/* 200 kB through the line, every status byte stripped */
+	out = app(&f, "examples/usb-serial-app", "--loop 200000 --chunk 2048");
+	ASSERT_CONTAINS(out, "looped 200000 bytes through the serial line: 200000 came back, 0 differ");
+	free(out);
+	fixture_stop(&f);
+}
+
+#define STORAGE_PERSONALITY                                                                                    \
+	"<key>BulkOnlySCSI</key><dict>"                                                                        \
+	"<key>IOUserClass</key><string>BotDriver</string>"                                                     \
+	"<key>IOUserServerName</key><string>org.udk.example.usb-storage</string>"                              \
+	"<key>IOProviderClass</key><string>IOUSBHostInterface</string>"                                        \
+	"<key>bInterfaceClass</key><integer>8</integer><key>bInterfaceSubClass</key><integer>6</integer>"      \
+	"<key>bInterfaceProtocol</key><integer>80</integer>"                                                   \
+	"<key>UserClientProperties</key><dict><key>IOUserClass</key><string>BotUserClient</string></dict></dict>"
+
+TEST(mass_storage_bulk_only_driver_on_a_simulated_disk)
+{
+	struct fixture f;
+	char *out;
+
+	fixture_init(&f);
+	fixture_set_machine_devices(&f, "",
+				    USB_DEVICE("disk0", "usb-storage",
+					       "<key>Properties</key><dict><key>Blocks</key><integer>4096</integer></dict>"));
+	fixture_add_bundle_exe(&f, "UsbStorage.dext", "org.udk.example.usb-storage", "drivers/usb-storage-driver",
+			       STORAGE_PERSONALITY);
+	fixture_start(&f, NULL);
+	fixture_wait_class(&f, "BotDriver", 10000);
+	/* no driver took the device: udkd configured it, the BOT driver matched its interface */
+	out = fixture_udkctl(&f, NULL, "explain org.udk.example.usb-storage /USB0/disk0/IOUSBHostInterface@0");
+	ASSERT_CONTAINS(out, "bInterfaceClass: service has 0x0008, personality wants 0x0008");
+	ASSERT_CONTAINS(out, "60000-point set");
+	free(out);
+	out = app(&f, "examples/usb-storage-app", "--inquiry --capacity");
+	ASSERT_CONTAINS(out, "USB disk 1209:0004, bulk-only interface 0, 1 LUN(s), sim backend");
+	ASSERT_CONTAINS(out, "INQUIRY: \"udk     \" \"Simulated disk  \" \"1.0 \" (peripheral type 0, removable)");
+	ASSERT_CONTAINS(out, "READ CAPACITY: 4096 blocks of 512 bytes (2.0 MiB)");
+	free(out);
+	out = app(&f, "examples/usb-storage-app", "--write 100 --count 16 --seed 9");
+	ASSERT_CONTAINS(out, "wrote 16 blocks at 100 (8192 bytes moved)");
+	free(out);
+	out = app(&f, "examples/usb-storage-app", "--verify 100 --count 16 --seed 9");
+	ASSERT_CONTAINS(out, "read 16 blocks at 100: 0 bytes differ from the pattern");
+	free(out);
+	out = app(&f, "examples/usb-storage-app", "--verify 100 --count 16 --seed 10");
+	ASSERT_FALSE(strstr(out, ": 0 bytes differ") != NULL);
+	free(out);
+	/* a command the disk does not know: CHECK CONDITION, and the sense says why */
+	out = app(&f, "examples/usb-storage-app", "--cdb ff0000000000");
+	ASSERT_CONTAINS(out, "status CHECK CONDITION, sense key 0x5 ASC 0x20 ASCQ 0x00");
+	free(out);
+	/* past the end: ILLEGAL REQUEST, LBA OUT OF RANGE; the data phase stalled and was cleared */
+	out = app(&f, "examples/usb-storage-app", "--verify 4095 --count 2 --seed 1");
+	ASSERT_CONTAINS(out, "READ(10): CHECK CONDITION, sense key 0x5 ASC 0x21 ASCQ 0x00");
+	free(out);
+	out = app(&f, "examples/usb-storage-app", "--inquiry");
+	ASSERT_CONTAINS(out, "INQUIRY: \"udk     \"");
+	free(out);
+	fixture_stop(&f);
+}
+
+TEST(boot_keyboard_driver_reads_interrupt_reports)
+{
+	struct fixture f;
+	char *out;
+
+	fixture_init(&f);
+	fixture_set_machine_devices(&f, "",
+				    USB_DEVICE("kbd0", "usb-kbd",
+					       "<key>Properties</key><dict><key>Text</key><string>hello usb</string></dict>"));
+	fixture_add_bundle_exe(&f, "UsbKbd.dext", "org.udk.example.usb-kbd", "drivers/usb-kbd-driver",
+			       "<key>BootKeyboard</key><dict>"
+			       "<key>IOUserClass</key><string>KbdDriver</string>"
+			       "<key>IOUserServerName</key><string>org.udk.example.usb-kbd</string>"
+			       "<key>IOProviderClass</key><string>IOUSBHostInterface</string>"
+			       "<key>bInterfaceClass</key><integer>3</integer><key>bInterfaceSubClass</key><integer>1</integer>"
+			       "<key>bInterfaceProtocol</key><integer>1</integer>"
+			       "<key>UserClientProperties</key><dict><key>IOUserClass</key><string>KbdUserClient</string>"
+			       "</dict></dict>");
+	fixture_start(&f, NULL);
+	fixture_wait_class(&f, "KbdDriver", 10000);
+	out = app(&f, "examples/usb-kbd-app", "--reports 18 --timeout 3000");
+	ASSERT_CONTAINS(out, "keyboard 1209:0003, interface 0 (sim backend)");
+	ASSERT_CONTAINS(out, "18 reports; keys pressed: \"hello usb\"");
+	free(out);
+	fixture_stop(&f);
+}
