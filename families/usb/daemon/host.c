@@ -420,6 +420,7 @@ struct job {
 	/* release */
 	uint32_t reattach;
 	bool reset;
+	char *sysfs;			/* the device's sysfs directory, to see who has the interfaces */
 	/* results */
 	int fd;
 	uint32_t detached;
@@ -436,6 +437,7 @@ job_free(struct job *j)
 	if (j->proc)
 		proc_unref(j->proc);
 	free(j->node);
+	free(j->sysfs);
 	free(j);
 }
 
@@ -482,12 +484,34 @@ job_thread(void *data)
 		} else {
 			int rr = j->reset ? ioctl(fd, USBDEVFS_RESET, 0) : 0;
 			unsigned back = 0;
+			char names[128] = "";
+			/* EBUSY: the kernel bound a driver by itself (a reset rebinds) */
 			for (unsigned i = 0; i < 32; i++)
-				if ((j->reattach & (1u << i)) && usbfs_ifioctl(fd, i, USBDEVFS_CONNECT) == 0)
+				if (j->reattach & (1u << i))
+					usbfs_ifioctl(fd, i, USBDEVFS_CONNECT);
+			/* who has them now */
+			for (unsigned i = 0; j->sysfs && i < 32; i++) {
+				char link[PATH_MAX], buf[PATH_MAX];
+				ssize_t n;
+				if (!(j->reattach & (1u << i)))
+					continue;
+				snprintf(link, sizeof(link), "%s:%u.%u/driver", j->sysfs, j->config, i);
+				n = readlink(link, buf, sizeof(buf) - 1);
+				if (n > 0) {
+					const char *base;
+					size_t used = strlen(names);
+					buf[n] = 0;
 					back++;
-			snprintf(j->done_note, sizeof(j->done_note), "%s%s; %u interface%s given back to the kernel",
+					base = strrchr(buf, '/') ? strrchr(buf, '/') + 1 : buf;
+					if (used + strlen(base) + 4 < sizeof(names))
+						snprintf(names + used, sizeof(names) - used, "%s%.40s", names[0] ? ", " : " (", base);
+				}
+			}
+			if (names[0])
+				snprintf(names + strlen(names), sizeof(names) - strlen(names), ")");
+			snprintf(j->done_note, sizeof(j->done_note), "%s%s; %u interface%s with a kernel driver again%s",
 				 j->reset ? "port reset" : "released",
-				 j->reset && rr < 0 ? " failed" : "", back, back == 1 ? "" : "s");
+				 j->reset && rr < 0 ? " failed" : "", back, back == 1 ? "" : "s", names);
 			close(fd);
 		}
 	}
@@ -536,6 +560,8 @@ open_done(struct udkd *d, struct job *j)
 				r->nub = j->nub;
 				r->fd = -1;
 				r->reattach = j->detached;
+				r->config = j->config;
+				r->sysfs = strdup_printf("%s/%s", usb_state(d)->sysfs_dir, dev->sysname);
 				if (!r->node || run_job(r) < 0)
 					job_free(r);
 			}
@@ -645,6 +671,8 @@ usb_host_released(struct udkd *d, struct usb_device *dev, bool crashed)
 	j->nub = dev->nub->id;
 	j->reset = crashed;
 	j->reattach = dev->users ? 0 : dev->detached;
+	j->config = (uint8_t)udk_dict_get_int(dev->nub->props, "UDKActiveConfiguration", 0);
+	j->sysfs = strdup_printf("%s/%s", st->sysfs_dir, dev->sysname);
 	if (!dev->users)
 		dev->detached = 0;
 	dev->reattaching = true;

@@ -39,3 +39,11 @@ usb_kernel_driver() {
 
 # tree_has TEXT: udkctl tree mentions TEXT
 tree_has() { "$B/tools/udkctl" --runtime-dir "$T/run" tree | grep -q "$1"; }
+
+# usb_disk SYSNAME: the block device (sdX) the kernel made of that USB device
+usb_disk() {
+	for b in /sys/block/sd*; do
+		case "$(readlink -f "$b/device")" in */$1:*) basename "$b"; return 0 ;; esac
+	done
+	return 1
+}
