@@ -925,3 +925,46 @@ TEST(boot_keyboard_driver_reads_interrupt_reports)
 	free(out);
 	fixture_stop(&f);
 }
+
+/* ---- devices given to Linux (USB/IP to vhci-hcd: the guest rig attaches one for real) ---- */
+
+TEST(a_device_for_linux_needs_vhci_hcd_and_says_so)
+{
+	struct fixture f;
+	char arg[400], *out;
+
+	fixture_init(&f);
+	fixture_set_machine_devices(&f, "",
+				    USB_DEVICE("acm0", "usb-cdc-acm", "<key>Host</key><string>linux</string>"));
+	fixture_add_bundle_exe(&f, "U.dext", ID, "families/usb/tests/testusb", TESTUSB_PERSONALITY("U", ""));
+	snprintf(arg, sizeof(arg), "--vhci-dir=%s/no-vhci", f.dir);
+	fixture_start(&f, arg, NULL);
+	ASSERT_TRUE(fixture_wait_output(&f, "sim list", "export_error", 10000));
+	out = fixture_udkctl(&f, NULL, "sim list");
+	ASSERT_CONTAINS(out, "host: linux (vhci-hcd)");
+	ASSERT_CONTAINS(out, "vhci-hcd is not there (cannot read");
+	ASSERT_CONTAINS(out, "modprobe vhci-hcd");
+	free(out);
+	/* Linux's device: no udk driver matches it */
+	out = fixture_udkctl(&f, NULL, "props /USB0/acm0");
+	ASSERT_CONTAINS(out, "\"UDKHost\" = \"linux\"");
+	ASSERT_CONTAINS(out, "\"idVendor\" = 4617");
+	ASSERT_CONTAINS(out, "\"IOObjectClass\" = \"IOService\"");
+	free(out);
+	fixture_stop(&f);
+}
+
+TEST(a_bad_host_in_the_machine_description_is_refused)
+{
+	struct fixture f;
+	char cmd[1400], *out;
+
+	fixture_init(&f);
+	fixture_set_machine_devices(&f, "", USB_DEVICE("acm0", "usb-cdc-acm", "<key>Host</key><string>windows</string>"));
+	snprintf(cmd, sizeof(cmd), "%s --runtime-dir %s --state-dir %s --bundles %s --machine %s 2>&1; echo status $?",
+		 build_path("daemon/udkd"), f.runtime, f.state, f.bundles, f.machine);
+	out = run(cmd);
+	ASSERT_CONTAINS(out, "Host \"windows\" must be \"udk\" (udk drivers drive it) or \"linux\"");
+	ASSERT_FALSE(strstr(out, "status 0") != NULL);
+	free(out);
+}
