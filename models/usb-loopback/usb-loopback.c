@@ -10,7 +10,8 @@
  *
  * What goes out comes back in, through a 1 MiB FIFO: an OUT transfer
  * waits while the FIFO is full, an IN transfer while it is empty (and
- * ends with what there is, as a short packet would).
+ * ends with what there is, as a short packet would).  When a reader is
+ * already waiting and the FIFO is empty, bytes go straight across.
  *
  * Vendor requests on the default pipe:
  *   0xC0 0x01  IN 4 bytes: bytes in the FIFO (little endian)
@@ -106,6 +107,20 @@ service(struct udk_dm_function *fn)
 		struct udk_dm_usb_transfer *out = udk_dm_usb_pending(fn, EP_OUT);
 		struct udk_dm_usb_transfer *in = udk_dm_usb_pending(fn, EP_IN);
 		moved = false;
+		if (out && in && !fifo.len) {
+			/* a reader is waiting and nothing is queued: straight across, one copy */
+			size_t off = (size_t)(uintptr_t)out->model_data, n = out->length - off;
+			if (n > in->length)
+				n = in->length;
+			memcpy(in->data, out->data + off, n);
+			in->actual = (uint32_t)n;
+			out->model_data = (void *)(uintptr_t)(off + n);
+			udk_dm_usb_complete(in, 0);
+			if (off + n == out->length)
+				udk_dm_usb_complete(out, 0);
+			moved = true;
+			continue;
+		}
 		if (out && step_out(out)) {
 			moved = true;
 			if ((size_t)(uintptr_t)out->model_data == out->length)
