@@ -98,9 +98,11 @@ ftdi_loop(libusb_context *ctx, size_t bytes, size_t chunk)
 			}
 			sent += (size_t)n;
 		}
-		{
+		/* wait for bytes only while some are on their way (the sync OUT above may have
+		 * handled their completion already) */
+		if (got < sent) {
 			struct timeval tv = { 0, 100000 };
-			libusb_handle_events_timeout(ctx, &tv);
+			libusb_handle_events_timeout_completed(ctx, &tv, NULL);
 		}
 		if (now_s() - t0 > 120) {
 			fprintf(stderr, "usb-libusb: %zu of %zu bytes came back in 120 s\n", got, bytes);

@@ -40,8 +40,37 @@ struct bot {
 	uint64_t commands, resets;
 	struct udk_buffer *wrap;		/* CBW and CSW */
 	struct udk_memory_descriptor *cbw_md, *csw_md;
+	struct udk_queue *q;			/* completions of the three stages */
+	uint32_t block;				/* bytes per block (READ CAPACITY), for streaming reads */
 	pthread_mutex_t lock;			/* one command at a time */
 };
+
+/* The three stages of a command, submitted together. */
+struct stages {
+	pthread_mutex_t m;
+	pthread_cond_t c;
+	int left;
+	int status[3];
+	uint32_t actual[3];
+	bool done[3];
+	bool cleared;
+};
+
+static void
+stage_done(struct udk_usb_pipe *pipe, int status, uint32_t actual, void *ctx)
+{
+	struct stages *s = (struct stages *)((uintptr_t)ctx & ~(uintptr_t)3);
+	unsigned i = (unsigned)((uintptr_t)ctx & 3);
+
+	(void)pipe;
+	pthread_mutex_lock(&s->m);
+	s->status[i] = status;
+	s->actual[i] = actual;
+	s->done[i] = true;
+	s->left--;
+	pthread_cond_signal(&s->c);
+	pthread_mutex_unlock(&s->m);
+}
 
 static struct bot *B;
 
@@ -107,14 +136,22 @@ read_csw(struct bot *b, uint32_t tag, uint32_t timeout, uint32_t *ret_residue, u
 	return 0;
 }
 
-/* One command; @md (may be NULL) holds the data phase. */
+/*
+ * One command; @md (may be NULL) holds the data phase at @offset.  The
+ * command wrapper, the data phase and the status wrapper are queued
+ * together (the endpoints keep them in order), so the driver waits once
+ * per command, not three times.  A stalled data phase is cleared and the
+ * status read again.
+ */
 static int
 transport(struct bot *b, const uint8_t *cdb, uint8_t cdb_len, uint8_t lun, uint8_t dir,
-	  struct udk_memory_descriptor *md, uint32_t length, uint32_t timeout, uint8_t *ret_status,
+	  struct udk_memory_descriptor *md, uint64_t offset, uint32_t length, uint32_t timeout, uint8_t *ret_status,
 	  uint32_t *ret_residue, uint32_t *ret_moved)
 {
-	uint8_t *cbw = udk_buffer_get_address(b->wrap);
-	uint32_t tag = ++b->tag, moved = 0, n = 0;
+	uint8_t *cbw = udk_buffer_get_address(b->wrap), *csw = cbw + 32;
+	uint32_t tag = ++b->tag;
+	bool data = dir != BOT_DIR_NONE && length;
+	struct stages st = { .left = 0 };
 	int r;
 
 	memset(cbw, 0, 31);
@@ -126,24 +163,77 @@ transport(struct bot *b, const uint8_t *cdb, uint8_t cdb_len, uint8_t lun, uint8
 	cbw[14] = cdb_len;
 	memcpy(cbw + 15, cdb, cdb_len);
 	b->commands++;
-	r = udk_usb_pipe_io(b->out, b->cbw_md, 0, 31, timeout, &n);
-	if (r == -EPIPE) {
+	pthread_mutex_init(&st.m, NULL);
+	pthread_cond_init(&st.c, NULL);
+	/* each submitted stage completes exactly once, even when a later one cannot be queued */
+	pthread_mutex_lock(&st.m);
+	st.left++;
+	pthread_mutex_unlock(&st.m);
+	r = udk_usb_pipe_io_async(b->out, b->cbw_md, 0, 31, timeout, b->q, stage_done, (void *)((uintptr_t)&st | 0));
+	if (r >= 0 && data) {
+		pthread_mutex_lock(&st.m);
+		st.left++;
+		pthread_mutex_unlock(&st.m);
+		r = udk_usb_pipe_io_async(dir == BOT_DIR_IN ? b->in : b->out, md, offset, length, timeout, b->q, stage_done,
+					  (void *)((uintptr_t)&st | 1));
+	}
+	if (r >= 0) {
+		pthread_mutex_lock(&st.m);
+		st.left++;
+		pthread_mutex_unlock(&st.m);
+		r = udk_usb_pipe_io_async(b->in, b->csw_md, 32, 13, timeout, b->q, stage_done, (void *)((uintptr_t)&st | 2));
+	}
+	if (r < 0) {
+		/* the one that failed was never queued; the others are aborted */
+		pthread_mutex_lock(&st.m);
+		st.left--;
+		pthread_mutex_unlock(&st.m);
+		udk_usb_pipe_abort(b->out);
+		udk_usb_pipe_abort(b->in);
+	}
+	pthread_mutex_lock(&st.m);
+	while (st.left > 0) {
+		if (data && st.done[1] && st.status[1] == -EPIPE && !st.cleared) {
+			/* the device ended the data phase early: the status wrapper waits behind the
+			 * halt, so clear it now (the status stage's timeout bounds the wait anyway) */
+			st.cleared = true;
+			pthread_mutex_unlock(&st.m);
+			udk_usb_pipe_clear_stall(dir == BOT_DIR_IN ? b->in : b->out, true);
+			pthread_mutex_lock(&st.m);
+			continue;
+		}
+		pthread_cond_wait(&st.c, &st.m);
+	}
+	pthread_mutex_unlock(&st.m);
+	pthread_cond_destroy(&st.c);
+	pthread_mutex_destroy(&st.m);
+	if (r < 0)
+		return r;
+	if (st.status[0] == -EPIPE) {
 		reset_recovery(b);
 		return udk_error_set(-EIO, "the device stalled the command wrapper: it was reset");
 	}
-	if (r < 0)
-		return r;
-	if (dir != BOT_DIR_NONE && length) {
-		r = udk_usb_pipe_io(dir == BOT_DIR_IN ? b->in : b->out, md, 0, length, timeout, &moved);
-		if (r == -EPIPE)
-			/* the device ended the data phase early: clear, then the status says why */
-			udk_usb_pipe_clear_stall(dir == BOT_DIR_IN ? b->in : b->out, true);
-		else if (r < 0)
-			return r;
+	if (st.status[0] < 0)
+		return udk_error_set(st.status[0], "the command wrapper did not go out: %s", udk_strerror(st.status[0]));
+	if (data && st.status[1] < 0 && st.status[1] != -EPIPE)
+		return udk_error_set(st.status[1], "the data phase failed: %s", udk_strerror(st.status[1]));
+	*ret_moved = data ? st.actual[1] : 0;
+	if (st.status[2] < 0 || st.actual[2] != 13 || get32(csw) != CSW_SIG)
+		/* the status wrapper failed with the stall, or came as data: read it again */
+		return read_csw(b, tag, timeout, ret_residue, ret_status);
+	if (get32(csw + 4) != tag || csw[12] > 2) {
+		reset_recovery(b);
+		return udk_error_set(-EPROTO, "the device's status wrapper does not fit the command (tag %u for %u, "
+					      "status %u): the device was reset",
+				     get32(csw + 4), tag, csw[12]);
 	}
-	r = read_csw(b, tag, timeout, ret_residue, ret_status);
-	*ret_moved = moved;
-	return r;
+	if (csw[12] == 2) {
+		reset_recovery(b);
+		return udk_error_set(-EPROTO, "the device reports a phase error: it was reset");
+	}
+	*ret_residue = get32(csw + 8);
+	*ret_status = csw[12];
+	return 0;
 }
 
 static int
@@ -178,6 +268,9 @@ bot_start(struct udk_service *self, struct udk_service *provider)
 		return r;
 	if ((r = udk_memory_descriptor_from_buffer(b->wrap, UDK_MEMORY_DIRECTION_IN, &b->csw_md)) < 0)
 		return r;
+	if ((r = udk_queue_create("bot-io", &b->q)) < 0)
+		return r;
+	b->block = 512;
 	/* GET MAX LUN: a device with one LUN may stall it */
 	{
 		struct udk_usb_setup s = { 0xa1, 0xfe, 0, b->iface, 1 };
@@ -204,6 +297,7 @@ bot_stop(struct udk_service *self, struct udk_service *provider)
 	udk_memory_descriptor_unref(b->cbw_md);
 	udk_memory_descriptor_unref(b->csw_md);
 	udk_buffer_unref(b->wrap);
+	udk_queue_unref(b->q);
 	udk_usb_interface_unref(b->intf);
 	return 0;
 }
@@ -248,7 +342,7 @@ execute(struct udk_service *uc, void *ref, struct udk_method_args *a)
 			return r;
 	}
 	pthread_mutex_lock(&B->lock);
-	r = transport(B, c->cdb, c->cdb_len, c->lun, c->dir, md, c->length, timeout, &status, &residue, &moved);
+	r = transport(B, c->cdb, c->cdb_len, c->lun, c->dir, md, 0, c->length, timeout, &status, &residue, &moved);
 	memset(a->scalar_output, 0, BR_COUNT * sizeof(uint64_t));
 	if (r >= 0 && status == 1) {
 		/* CHECK CONDITION: ask why */
@@ -258,7 +352,7 @@ execute(struct udk_service *uc, void *ref, struct udk_method_args *a)
 		uint8_t st2 = 0;
 		uint32_t res2 = 0, m2 = 0;
 		if (udk_buffer_create(18, 0, &sb) >= 0 && udk_memory_descriptor_from_buffer(sb, UDK_MEMORY_DIRECTION_IN, &smd) >= 0 &&
-		    transport(B, rs, 6, c->lun, BOT_DIR_IN, smd, 18, timeout, &st2, &res2, &m2) >= 0 && st2 == 0 && m2 >= 14) {
+		    transport(B, rs, 6, c->lun, BOT_DIR_IN, smd, 0, 18, timeout, &st2, &res2, &m2) >= 0 && st2 == 0 && m2 >= 14) {
 			const uint8_t *s = udk_buffer_get_address(sb);
 			a->scalar_output[BR_SENSE_KEY] = s[2] & 0x0f;
 			a->scalar_output[BR_ASC] = s[12];
@@ -278,9 +372,55 @@ execute(struct udk_service *uc, void *ref, struct udk_method_args *a)
 	return 0;
 }
 
+/* A streaming read: READ(10) of up to 64 KiB after another, into the app's buffer, wrapping. */
+static int
+read_blocks(struct udk_service *uc, void *ref, struct udk_method_args *a)
+{
+	const struct bot_stream *st = a->struct_input;
+	uint64_t lba = a->scalar_input[0], count = a->scalar_input[1], done = 0;
+	uint8_t lun = (uint8_t)a->scalar_input[2];
+	struct udk_address_segment seg = { st->addr, st->length };
+	struct udk_memory_descriptor *md = NULL;
+	uint32_t per = 65536 / B->block;
+	int r;
+
+	(void)ref;
+	if (!st->length || st->length % B->block || lun > B->max_lun || lba + count > 0xffffffffull)
+		return udk_error_set(-EINVAL, "a buffer of whole %u-byte blocks, a LUN up to %u, blocks within READ(10)'s "
+					      "reach",
+				     B->block, B->max_lun);
+	if ((r = udk_user_client_create_memory_descriptor(uc, UDK_MEMORY_DIRECTION_IN, 1, &seg, &md)) < 0)
+		return r;
+	pthread_mutex_lock(&B->lock);
+	for (uint64_t off = 0; done < count; off = (off + (uint64_t)per * B->block) % st->length) {
+		uint32_t n = (uint32_t)(count - done < per ? count - done : per), residue = 0, moved = 0;
+		uint8_t c10[10] = { 0x28, (uint8_t)(lun << 5), (uint8_t)((lba + done) >> 24), (uint8_t)((lba + done) >> 16),
+				    (uint8_t)((lba + done) >> 8), (uint8_t)(lba + done), 0, (uint8_t)(n >> 8), (uint8_t)n, 0 };
+		uint8_t status = 0;
+		if (off + (uint64_t)n * B->block > st->length)
+			off = 0;
+		r = transport(B, c10, 10, lun, BOT_DIR_IN, md, off, n * B->block, 10000, &status, &residue, &moved);
+		if (r >= 0 && status != 0)
+			r = udk_error_set(-EIO, "READ(10) of %u blocks at %llu: CHECK CONDITION (see the sense with "
+						"ExecuteCDB)",
+					  n, (unsigned long long)(lba + done));
+		if (r < 0)
+			break;
+		done += n;
+	}
+	pthread_mutex_unlock(&B->lock);
+	udk_memory_descriptor_unref(md);
+	if (r < 0)
+		return r;
+	a->scalar_output[0] = done;
+	a->scalar_output_count = 1;
+	return 0;
+}
+
 static const struct udk_method_dispatch methods[BOT_SELECTOR_COUNT] = {
 	[BOT_GET_INFO] = { get_info, "GetInfo", 0, 0, 0, 7, 0 },
 	[BOT_EXECUTE] = { execute, "ExecuteCDB", 0, 0, sizeof(struct bot_cdb), BR_COUNT, 0 },
+	[BOT_READ_BLOCKS] = { read_blocks, "ReadBlocks", 0, 3, sizeof(struct bot_stream), 1, 0 },
 };
 
 static const struct udk_class bot_driver = {

@@ -8,6 +8,7 @@
 enum bot_selector {
 	BOT_GET_INFO,		/* -> vendor, product, interface, max LUN, backend (0 sim, 1 usbfs), commands, resets */
 	BOT_EXECUTE,		/* struct bot_cdb -> status, residue, sense key, ASC, ASCQ, bytes moved */
+	BOT_READ_BLOCKS,	/* scalars lba, count, lun; struct bot_stream -> blocks read (a streaming read) */
 	BOT_SELECTOR_COUNT,
 };
 
@@ -28,6 +29,14 @@ struct bot_cdb {
 	uint64_t data;		/* address */
 	uint32_t length;
 	uint32_t reserved2;
+};
+
+/* A streaming read: READ(10)s of up to 64 KiB, their data laid in the app's
+ * buffer one after another, wrapping at its end (so a small buffer serves a
+ * long read). */
+struct bot_stream {
+	uint64_t addr;
+	uint64_t length;	/* a multiple of the block size */
 };
 
 /* Scalars BOT_EXECUTE returns. */

@@ -185,25 +185,23 @@ main(int argc, char **argv)
 		free(p);
 	}
 	if (read_mb) {
-		/* a shared buffer: the driver's data phase lands in it without a copy */
-		uint64_t total = read_mb << 20, done = 0;
-		uint32_t chunk = 64 * 1024;
+		/* ReadBlocks: one call, 64 KiB READ(10)s one after another into a 1 MiB shared
+		 * buffer (no copy between app and driver), as a streaming reader would */
+		uint64_t total = read_mb << 20, in[3] = { 0, total / block, 0 }, blocks = 0;
 		struct udk_buffer *buf;
-		uint8_t c10[10];
+		struct bot_stream st;
 		double t0, t1;
-		if ((r = udk_buffer_create(chunk, 0, &buf)) < 0)
+		uint32_t nn = 1;
+		if ((r = udk_buffer_create(1 << 20, 0, &buf)) < 0)
 			return die("allocate", r);
+		memset(udk_buffer_get_address(buf), 0, 1 << 20);
+		st = (struct bot_stream){ (uint64_t)(uintptr_t)udk_buffer_get_address(buf), 1 << 20 };
 		t0 = now_s();
-		while (done < total) {
-			uint32_t blocks = chunk / block;
-			rw10(c10, 0x28, (uint32_t)(done / block), (uint16_t)blocks);
-			if ((r = cdb(c10, 10, BOT_DIR_IN, udk_buffer_get_address(buf), chunk, res)) < 0)
-				return die("READ(10)", r);
-			if (check_good("READ(10)", res))
-				return 1;
-			done += chunk;
-		}
+		if ((r = udk_connection_call(conn, BOT_READ_BLOCKS, in, 3, &st, sizeof(st), &blocks, &nn, NULL, NULL)) < 0)
+			return die("ReadBlocks", r);
 		t1 = now_s();
+		if (blocks * block != total)
+			return die("ReadBlocks read less", -EIO);
 		if (json)
 			printf("{\"bytes\":%" PRIu64 ",\"seconds\":%.6f,\"mbs\":%.2f}\n", total, t1 - t0, (double)total / (t1 - t0) / 1e6);
 		else

@@ -896,6 +896,10 @@ TEST(mass_storage_bulk_only_driver_on_a_simulated_disk)
 	out = app(&f, "examples/usb-storage-app", "--inquiry");
 	ASSERT_CONTAINS(out, "INQUIRY: \"udk     \"");
 	free(out);
+	/* a streaming read: 2 MiB, 32 commands, into a 1 MiB buffer */
+	out = app(&f, "examples/usb-storage-app", "--read-mb 2");
+	ASSERT_CONTAINS(out, "read 2 MiB in");
+	free(out);
 	fixture_stop(&f);
 }
 
