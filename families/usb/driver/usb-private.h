@@ -39,6 +39,9 @@ struct usb_backend {
 	int (*submit)(struct udk_usb_device *dev, struct usb_xfer *x);
 	/* ask for @x to end with @status (-ECANCELED, -ETIMEDOUT); it still completes */
 	void (*cancel)(struct udk_usb_device *dev, struct usb_xfer *x, int status);
+	/* optional: wait for synchronous @x in the caller's thread (it may run the
+	 * completion itself); usb.c then waits for x->done as always */
+	void (*wait)(struct udk_usb_device *dev, struct usb_xfer *x);
 };
 
 struct usb_xfer {
@@ -72,6 +75,7 @@ struct usb_xfer {
 	uint32_t actual;
 	char reason[200];
 	void *be;				/* the backend's */
+	int be_done;				/* the backend saw it complete (backend wait) */
 	struct usb_xfer *next;			/* pending list */
 };
 

@@ -384,6 +384,8 @@ xfer_wait(struct usb_xfer *x, uint32_t *ret_actual)
 	struct udk_usb_device *dev = x->dev;
 	int r;
 
+	if (dev->be->wait)
+		dev->be->wait(dev, x);
 	pthread_mutex_lock(&dev->lock);
 	while (!x->done)
 		pthread_cond_wait(&dev->cond, &dev->lock);

@@ -8,8 +8,11 @@
  * a device node (its sandbox would not let it).  libusb takes the
  * descriptor with libusb_wrap_sys_device(), with device discovery off
  * (LIBUSB_OPTION_NO_DEVICE_DISCOVERY: no scanning of /dev or sysfs, no
- * hotplug monitor), and runs transfers asynchronously; one event thread
- * per device delivers their completions.  What libusb does on the
+ * hotplug monitor), and runs transfers asynchronously.  A synchronous
+ * transfer is waited for in the caller's thread, which handles libusb's
+ * events itself when nobody else does (no thread hand-off per transfer);
+ * an event thread runs only while asynchronous transfers are out, and
+ * delivers their completions.  What libusb does on the
  * descriptor is reads (the descriptors), ioctls (USBDEVFS_*), poll(),
  * plus an eventfd and a timerfd of its own: nothing the sandbox denies.
  */
@@ -29,6 +32,9 @@ struct ufs {
 	bool events_started;
 	_Atomic bool stop;
 	uint32_t claimed;		/* interfaces 0..31 */
+	pthread_mutex_t ev_lock;	/* async_out */
+	pthread_cond_t ev_cond;
+	unsigned async_out;		/* asynchronous transfers out: the event thread runs */
 };
 
 /* libusb's side of one transfer */
@@ -77,11 +83,27 @@ event_thread(void *data)
 {
 	struct ufs *u = data;
 
-	while (!u->stop) {
-		struct timeval tv = { 1, 0 };
+	for (;;) {
+		struct timeval tv = { 0, 200000 };
+		pthread_mutex_lock(&u->ev_lock);
+		while (!u->stop && !u->async_out)
+			pthread_cond_wait(&u->ev_cond, &u->ev_lock);
+		pthread_mutex_unlock(&u->ev_lock);
+		if (u->stop)
+			break;
 		libusb_handle_events_timeout_completed(u->ctx, &tv, NULL);
 	}
 	return NULL;
+}
+
+static void
+async_count(struct ufs *u, int d)
+{
+	pthread_mutex_lock(&u->ev_lock);
+	u->async_out += (unsigned)d;
+	if (d > 0)
+		pthread_cond_signal(&u->ev_cond);
+	pthread_mutex_unlock(&u->ev_lock);
 }
 
 static void LIBUSB_CALL
@@ -141,7 +163,15 @@ on_done(struct libusb_transfer *t)
 	free(ut->ctrl);
 	libusb_free_transfer(t);
 	free(ut);
-	usb_xfer_done(x, status, actual, why);
+	if (x->sync) {
+		/* the waiter handling events sees this before it looks at x->done */
+		__atomic_store_n(&x->be_done, 1, __ATOMIC_RELEASE);
+		usb_xfer_done(x, status, actual, why);
+	} else {
+		struct ufs *u = UFS(x->dev);
+		usb_xfer_done(x, status, actual, why);
+		async_count(u, -1);
+	}
 }
 
 static int
@@ -196,8 +226,12 @@ ufs_submit(struct udk_usb_device *dev, struct usb_xfer *x)
 	if (x->short_not_ok)
 		t->flags |= LIBUSB_TRANSFER_SHORT_NOT_OK;
 	x->be = ut;
+	if (!x->sync)
+		async_count(u, 1);
 	r = libusb_submit_transfer(t);
 	if (r < 0) {
+		if (!x->sync)
+			async_count(u, -1);
 		x->be = NULL;
 		free(ut->ctrl);
 		libusb_free_transfer(t);
@@ -205,6 +239,18 @@ ufs_submit(struct udk_usb_device *dev, struct usb_xfer *x)
 		return lerr(dev, r, "submitting the transfer");
 	}
 	return 0;
+}
+
+/* A synchronous transfer: handle events here while nobody else does. */
+static void
+ufs_wait(struct udk_usb_device *dev, struct usb_xfer *x)
+{
+	struct ufs *u = UFS(dev);
+
+	while (!__atomic_load_n(&x->be_done, __ATOMIC_ACQUIRE)) {
+		struct timeval tv = { 1, 0 };
+		libusb_handle_events_timeout_completed(u->ctx, &tv, &x->be_done);
+	}
 }
 
 static void
@@ -293,7 +339,10 @@ ufs_close(struct udk_usb_device *dev)
 
 	if (!u)
 		return;
+	pthread_mutex_lock(&u->ev_lock);
 	u->stop = true;
+	pthread_cond_signal(&u->ev_cond);
+	pthread_mutex_unlock(&u->ev_lock);
 	if (u->h) {
 		for (unsigned i = 0; i < 32; i++)
 			if (u->claimed & (1u << i))
@@ -308,6 +357,8 @@ ufs_close(struct udk_usb_device *dev)
 		libusb_exit(u->ctx);
 	if (u->fd >= 0)
 		close(u->fd);
+	pthread_cond_destroy(&u->ev_cond);
+	pthread_mutex_destroy(&u->ev_lock);
 	free(u);
 	dev->backend_data = NULL;
 }
@@ -324,6 +375,8 @@ ufs_open(struct udk_usb_device *dev, const struct udk_value *info, int fd)
 		return -ENOMEM;
 	}
 	u->fd = fd;
+	pthread_mutex_init(&u->ev_lock, NULL);
+	pthread_cond_init(&u->ev_cond, NULL);
 	dev->backend_data = u;
 	/* no scanning and no hotplug monitor: this process sees only the descriptor it was given */
 	libusb_set_option(NULL, LIBUSB_OPTION_NO_DEVICE_DISCOVERY);
@@ -362,4 +415,5 @@ const struct usb_backend usb_usbfs_backend = {
 	.reset = ufs_reset,
 	.submit = ufs_submit,
 	.cancel = ufs_cancel,
+	.wait = ufs_wait,
 };
