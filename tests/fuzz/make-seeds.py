@@ -116,3 +116,11 @@ write("usb", "complete", b"\x03" + complete)
 write("usb", "complete-iso", b"\x03" + struct.pack("<QiIII", 8, 0, 200, 2, 0) + struct.pack("<IIiIIi", 192, 100, 0, 192, 100, 0))
 write("usb", "uevent", b"\x04" + b"add@/devices/pci0000:00/0000:00:06.0/usb1/1-1\0ACTION=add\0"
       b"DEVPATH=/devices/pci0000:00/0000:00:06.0/usb1/1-1\0SUBSYSTEM=usb\0DEVTYPE=usb_device\0BUSNUM=001\0")
+# the serial family's port messages (families/serial/daemon/msg.c)
+write("serial-msg", "create", enc({"object": 4294967298, "base": "mycustombasename", "suffix": "123"}))
+write("serial-msg", "status", enc({"port": 1, "status": {
+    "UDKSerialLine": {"baud": 115200, "data_bits": 8, "parity": "none", "stop_bits": 1,
+                      "rts_cts": True, "xon_xoff": False},
+    "UDKSerialErrors": {"framing": 0, "parity": 0, "overrun": 3, "breaks": 0},
+    "UDKSerialRefusal": "the driver refused 5000000 baud"}}))
+write("serial-msg", "bad", enc({"port": 1, "base": "../x", "status": {"IOTTYDevice": "x"}}))
