@@ -811,27 +811,59 @@ app(struct fixture *f, const char *name, const char *args)
 	return run(cmd);
 }
 
+#define FTDI_ENTITLEMENTS                                                                                      \
+	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict>\n"                         \
+	"<key>com.apple.developer.driverkit</key><true/>\n"                                                   \
+	"<key>com.apple.developer.driverkit.transport.usb</key><array><dict>"                                 \
+	"<key>idVendor</key><integer>1027</integer><key>idProduct</key><integer>24577</integer></dict></array>\n" \
+	"<key>com.apple.developer.driverkit.family.serial</key><true/>\n"                                     \
+	"<key>com.apple.developer.driverkit.allow-any-userclient-access</key><true/>\n"                       \
+	"</dict></plist>\n"
+
+/* The FTDI driver is a serial port of the serial family: the simulated
+ * FT232 (serial number "S-0001") becomes cu.usbserial-S-0001, and a plain
+ * tty program moves data through it. */
 TEST(usb_serial_ftdi_driver_on_a_simulated_ft232)
 {
 	struct fixture f;
-	char *out;
+	char dev[400], cu[500], *out;
+	struct stat st;
 
 	fixture_init(&f);
 	fixture_set_machine_devices(&f, "", USB_DEVICE("ftdi0", "usb-ftdi", ""));
 	fixture_add_bundle_exe(&f, "UsbFtdi.dext", "org.udk.example.usb-ftdi", "drivers/usb-ftdi-driver",
 			       "<key>FT232</key><dict>"
+			       "<key>IOClass</key><string>IOUserUSBSerial</string>"
 			       "<key>IOUserClass</key><string>FtdiDriver</string>"
 			       "<key>IOUserServerName</key><string>org.udk.example.usb-ftdi</string>"
 			       "<key>IOProviderClass</key><string>IOUSBHostDevice</string>"
 			       "<key>idVendor</key><integer>0x0403</integer><key>idProduct</key><integer>0x6001</integer>"
+			       "<key>IOTTYBaseName</key><string>usbserial</string>"
 			       "<key>UserClientProperties</key><dict><key>IOUserClass</key><string>FtdiUserClient</string>"
 			       "</dict></dict>");
-	fixture_start(&f, NULL);
-	fixture_wait_class(&f, "FtdiDriver", 10000);
-	out = app(&f, "examples/usb-serial-app", "--info --baud 9600");
-	ASSERT_CONTAINS(out, "FT232 0403:6001 (sim backend) at 115384 baud"); /* 115200 as the chip divides 3 MHz */
+	fixture_bundle_file(&f, "UsbFtdi.dext", "Entitlements.plist", FTDI_ENTITLEMENTS);
+	snprintf(dev, sizeof(dev), "%s/dev", f.dir);
+	mkdir(dev, 0755);
+	snprintf(cu, sizeof(cu), "%s/cu.usbserial-S-0001", dev);
+	fixture_start(&f, "--dev-dir", dev, NULL);
+	fixture_wait_class(&f, "IOSerialBSDClient", 10000);
+	ASSERT_EQ(stat(cu, &st), 0);
+	ASSERT_TRUE(S_ISCHR(st.st_mode));
+	out = app(&f, "examples/usb-serial-app", "--info");
+	ASSERT_CONTAINS(out, "FT232 0403:6001 (sim backend) at 115384 baud, port "); /* 115200 as the chip divides 3 MHz */
+	ASSERT_CONTAINS(out, "/cu.usbserial-S-0001;");
 	ASSERT_CONTAINS(out, "modem lines 0xb0 CTS DSR DCD");
+	free(out);
+	/* tcsetattr reaches the chip; a rate its divisor cannot make is refused
+	 * and the tty goes back to the rate in force */
+	out = app(&f, "examples/usb-serial-app", "--baud 9600");
 	ASSERT_CONTAINS(out, "baud rate 9600 asked, the chip runs at 9600");
+	free(out);
+	out = app(&f, "examples/usb-serial-app", "--baud 2500000");
+	ASSERT_CONTAINS(out, "baud rate 2500000 asked: refused, the tty is back at 9600");
+	free(out);
+	out = fixture_log(&f);
+	ASSERT_CONTAINS(out, "the FT232's divisor cannot make 2500000 baud within 3%: the nearest it makes is 3000000");
 	free(out);
 	out = app(&f, "examples/usb-serial-app", "--write hello-ftdi --read 10");
 	ASSERT_CONTAINS(out, "wrote 10 bytes");
@@ -839,8 +871,29 @@ TEST(usb_serial_ftdi_driver_on_a_simulated_ft232)
 	free(out);
 	/* 200 kB through the line, every status byte stripped */
 	out = app(&f, "examples/usb-serial-app", "--loop 200000 --chunk 2048");
-	ASSERT_CONTAINS(out, "looped 200000 bytes through the serial line: 200000 came back, 0 differ");
+	ASSERT_CONTAINS(out, "looped 200000 bytes through ");
+	ASSERT_CONTAINS(out, ": 200000 came back, 0 differ");
 	free(out);
+	out = app(&f, "examples/usb-serial-app", "--info");
+	ASSERT_CONTAINS(out, "200010 bytes in, 200010 out, 0 overruns, RX ring full 0 times");
+	free(out);
+	/* 300 kB written and not read for a second: the port's RX ring (256 KiB)
+	 * fills, the driver stops asking the chip (it NAKs, then holds the OUTs
+	 * off), and carries on when the app reads */
+	out = app(&f, "examples/usb-serial-app", "--loop 1000000 --chunk 300000 --stall 1000");
+	ASSERT_CONTAINS(out, ": 1000000 came back, 0 differ");
+	free(out);
+	out = app(&f, "examples/usb-serial-app", "--info");
+	ASSERT_CONTAINS(out, "1200010 bytes in, 1200010 out, 0 overruns, RX ring full ");
+	ASSERT_FALSE(strstr(out, "RX ring full 0 times"));
+	free(out);
+	/* the chip unplugged: the names go */
+	out = fixture_udkctl(&f, NULL, "sim unplug ftdi0");
+	ASSERT_CONTAINS(out, "unplugged");
+	free(out);
+	for (int i = 0; i < 500 && stat(cu, &st) == 0; i++)
+		usleep(10000);
+	ASSERT_NE(stat(cu, &st), 0);
 	fixture_stop(&f);
 }
 
