@@ -6,7 +6,8 @@
  *
  *   usb-libusb ftdi-loop BYTES CHUNK   an FT232 (0403:6001): set up as the
  *        udk FTDI driver does, four 4 KiB bulk INs in flight, BYTES written
- *        at most CHUNK ahead of what came back; status bytes stripped
+ *        (bulk OUTs of at most 4 KiB, as the udk driver sends them) at most
+ *        CHUNK ahead of what came back; status bytes stripped
  *   usb-libusb bot-read MB             a bulk-only disk (46f4:0001): READ(10)
  *        of 64 KiB at a time (CBW, data, CSW), as usb-storage-app --read-mb
  *
@@ -91,7 +92,13 @@ ftdi_loop(libusb_context *ctx, size_t bytes, size_t chunk)
 	t0 = now_s();
 	while (got < bytes) {
 		if (sent < bytes && sent - got < chunk) {
-			int n = 0, k = (int)(bytes - sent < chunk ? bytes - sent : chunk);
+			/* at most @chunk ahead, at most 4 KiB per OUT as the udk driver
+			 * (QEMU's UDP chardev truncates larger writes) */
+			size_t want = chunk - (sent - got);
+			int n = 0, k;
+			if (want > bytes - sent)
+				want = bytes - sent;
+			k = (int)(want < 4096 ? want : 4096);
 			if (libusb_bulk_transfer(h, 0x02, out + sent, k, &n, 5000) < 0) {
 				fprintf(stderr, "usb-libusb: bulk OUT failed\n");
 				return 1;
