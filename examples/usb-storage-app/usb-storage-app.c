@@ -1,29 +1,32 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * usb-storage-app - SCSI commands to a USB disk through the bulk-only
- * driver (drivers/usb-storage).
+ * usb-storage-app - a USB disk driven by udk, used as a block device: the
+ * bulk-only driver (drivers/usb-storage) is a SCSI controller, the SCSI
+ * family publishes its LUN, the SCSI disk driver (drivers/scsidisk) makes
+ * it a udk block device, and this app is a client of that device
+ * (libudk-block-client).  Arbitrary CDBs go through `udkctl scsi` on the
+ * LUN (the controller's task user client).
  *
- *   usb-storage-app [--runtime-dir DIR] --inquiry --capacity
+ *   usb-storage-app [--runtime-dir DIR] --info
  *   usb-storage-app ... --write LBA --count N --seed S     blocks of a pattern
  *   usb-storage-app ... --verify LBA --count N --seed S    read them back and check
- *   usb-storage-app ... --read-mb MB [--json]              read MB from block 0 (a benchmark)
- *   usb-storage-app ... --cdb HEX                          any CDB without data (sense shown)
+ *   usb-storage-app ... --read-mb MB [--depth D] [--json]  read MB from block 0, 64 KiB per
+ *                                                          request, D in flight (a benchmark)
  *
  * Block b byte i of the pattern: (b * 7 + i + S) & 0xff.
  */
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <udk/buffer.h>
 #include <udk/client.h>
-
-#include "bot.h"
-
-static struct udk_connection *conn;
+#include <udk/families/block-client.h>
 
 static int
 die(const char *what, int r)
@@ -41,186 +44,246 @@ now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The block device a BotDriver's LUN became: its id and registry path. */
 static int
-cdb(const uint8_t *c, uint8_t len, uint8_t dir, void *data, uint32_t length, uint64_t *res)
+find_disk(struct udk_client *c, int timeout_ms, uint64_t *ret_id, char *path, size_t len)
 {
-	struct bot_cdb b = { .cdb_len = len, .dir = dir, .data = (uint64_t)(uintptr_t)data, .length = length };
-	uint32_t n = BR_COUNT;
+	double end = now_s() + timeout_ms / 1e3;
 
-	memcpy(b.cdb, c, len);
-	return udk_connection_call(conn, BOT_EXECUTE, NULL, 0, &b, sizeof(b), res, &n, NULL, NULL);
+	do {
+		struct udk_value *m = udk_matching_class("IOUserBlockStorageDevice");
+		uint64_t *ids = NULL;
+		size_t n = 0;
+		int r = udk_client_find_services(c, m, &ids, &n);
+		udk_value_unref(m);
+		for (size_t i = 0; r >= 0 && i < n; i++) {
+			struct udk_value *svc = NULL;
+			const char *p;
+			if (udk_client_copy_service(c, ids[i], &svc) < 0)
+				continue;
+			p = udk_dict_get_string(svc, "path");
+			if (p && strstr(p, "/BotDriver/")) {
+				*ret_id = ids[i];
+				snprintf(path, len, "%s", p);
+				udk_value_unref(svc);
+				free(ids);
+				return 0;
+			}
+			udk_value_unref(svc);
+		}
+		free(ids);
+		usleep(20000);
+	} while (now_s() < end);
+	fprintf(stderr, "usb-storage-app: no block device of a USB disk (BotDriver, SCSIDisk) appeared within %d ms\n",
+		timeout_ms);
+	return -ETIMEDOUT;
 }
 
-static int
-check_good(const char *what, const uint64_t *res)
+/* Properties of the service at @path (a new reference), NULL when there is none. */
+static struct udk_value *
+props_at(struct udk_client *c, const char *path)
 {
-	if (res[BR_STATUS] != 0) {
-		fprintf(stderr, "usb-storage-app: %s: CHECK CONDITION, sense key 0x%" PRIx64 " ASC 0x%02" PRIx64
-				" ASCQ 0x%02" PRIx64 "\n",
-			what, res[BR_SENSE_KEY], res[BR_ASC], res[BR_ASCQ]);
-		return 1;
-	}
-	return 0;
+	struct udk_value *svc = NULL, *p;
+	uint64_t id;
+
+	if (udk_client_lookup_path(c, path, &id) < 0 || udk_client_copy_service(c, id, &svc) < 0)
+		return NULL;
+	p = udk_value_ref(udk_dict_get(svc, "properties"));
+	udk_value_unref(svc);
+	return p;
+}
+
+static const char *
+str(const struct udk_value *d, const char *key)
+{
+	const char *s = d ? udk_dict_get_string(d, key) : NULL;
+	return s ? s : "?";
 }
 
 static void
-rw10(uint8_t *c, uint8_t op, uint32_t lba, uint16_t n)
+pattern(uint8_t *p, uint64_t lba, uint64_t count, uint32_t block, uint64_t seed)
 {
-	memset(c, 0, 10);
-	c[0] = op;
-	c[2] = (uint8_t)(lba >> 24);
-	c[3] = (uint8_t)(lba >> 16);
-	c[4] = (uint8_t)(lba >> 8);
-	c[5] = (uint8_t)lba;
-	c[7] = (uint8_t)(n >> 8);
-	c[8] = (uint8_t)n;
+	for (uint64_t b = 0; b < count; b++)
+		for (uint32_t i = 0; i < block; i++)
+			p[b * block + i] = (uint8_t)((lba + b) * 7 + i + seed);
+}
+
+struct stream {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned in_flight;
+	int error;
+	char reason[256];
+};
+
+static void
+stream_done(struct udk_block_client *bc, int status, const char *reason, void *ctx)
+{
+	struct stream *s = ctx;
+
+	(void)bc;
+	pthread_mutex_lock(&s->lock);
+	s->in_flight--;
+	if (status < 0 && !s->error) {
+		s->error = status;
+		snprintf(s->reason, sizeof(s->reason), "%s", reason ? reason : udk_strerror(status));
+	}
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->lock);
 }
 
 int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "runtime-dir", required_argument, NULL, 'r' }, { "inquiry", no_argument, NULL, 'I' },
-		{ "capacity", no_argument, NULL, 'C' },	  { "write", required_argument, NULL, 'w' },
-		{ "verify", required_argument, NULL, 'v' },	  { "count", required_argument, NULL, 'n' },
-		{ "seed", required_argument, NULL, 's' },	  { "read-mb", required_argument, NULL, 'R' },
-		{ "json", no_argument, NULL, 'j' },		  { "cdb", required_argument, NULL, 'x' },
-		{ NULL, 0, NULL, 0 },
+		{ "runtime-dir", required_argument, NULL, 'r' }, { "info", no_argument, NULL, 'i' },
+		{ "write", required_argument, NULL, 'w' },	  { "verify", required_argument, NULL, 'v' },
+		{ "count", required_argument, NULL, 'n' },	  { "seed", required_argument, NULL, 's' },
+		{ "read-mb", required_argument, NULL, 'R' },	  { "depth", required_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },		  { NULL, 0, NULL, 0 },
 	};
-	const char *runtime = NULL, *hex = NULL;
-	bool inquiry = false, capacity = false, json = false;
+	const char *runtime = NULL;
+	bool info_wanted = false, json = false;
 	int64_t wlba = -1, vlba = -1;
-	uint64_t count = 1, seed = 0, read_mb = 0, id, res[BR_COUNT], info[7];
-	uint32_t block = 512;
+	uint64_t count = 1, seed = 0, read_mb = 0, depth = 4, id = 0;
+	struct udk_block_info info;
+	struct udk_block_client *bc;
 	struct udk_client *c;
-	uint32_t n = 7;
+	char path[1024];
 	int o, r, rc = 0;
 
-	while ((o = getopt_long(argc, argv, "r:ICw:v:n:s:R:jx:", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "r:iw:v:n:s:R:d:j", opts, NULL)) != -1) {
 		switch (o) {
 		case 'r': runtime = optarg; break;
-		case 'I': inquiry = true; break;
-		case 'C': capacity = true; break;
+		case 'i': info_wanted = true; break;
 		case 'w': wlba = strtoll(optarg, NULL, 0); break;
 		case 'v': vlba = strtoll(optarg, NULL, 0); break;
 		case 'n': count = strtoull(optarg, NULL, 0); break;
 		case 's': seed = strtoull(optarg, NULL, 0); break;
 		case 'R': read_mb = strtoull(optarg, NULL, 0); break;
+		case 'd': depth = strtoull(optarg, NULL, 0); break;
 		case 'j': json = true; break;
-		case 'x': hex = optarg; break;
 		default:
-			fprintf(stderr, "usage: usb-storage-app [--runtime-dir DIR] [--inquiry] [--capacity] [--write LBA "
-					"--count N --seed S] [--verify LBA --count N --seed S] [--read-mb MB [--json]] "
-					"[--cdb HEX]\n");
+			fprintf(stderr, "usage: usb-storage-app [--runtime-dir DIR] [--info] [--write LBA --count N --seed S] "
+					"[--verify LBA --count N --seed S] [--read-mb MB [--depth D] [--json]]\n");
 			return 2;
 		}
 	}
+	if (!depth || depth > 64)
+		depth = 4;
 	if ((r = udk_client_new(runtime, &c)) < 0)
 		return die("connect to udkd", r);
-	{
-		struct udk_value *m = udk_matching_class("BotDriver");
-		r = udk_client_wait_for_service(c, m, 10000, &id);
-		udk_value_unref(m);
-		if (r < 0)
-			return die("find the mass-storage driver", r);
-	}
-	if ((r = udk_client_open(c, id, 0, &conn)) < 0)
-		return die("open", r);
-	if ((r = udk_connection_call(conn, BOT_GET_INFO, NULL, 0, NULL, 0, info, &n, NULL, NULL)) < 0)
-		return die("GetInfo", r);
-	if (!json)
-		printf("USB disk %04" PRIx64 ":%04" PRIx64 ", bulk-only interface %" PRIu64 ", %" PRIu64 " LUN(s), %s backend\n",
-		       info[0], info[1], info[2], info[3] + 1, info[4] ? "usbfs" : "sim");
-	if (inquiry) {
-		uint8_t c6[6] = { 0x12, 0, 0, 0, 36, 0 }, d[36] = { 0 };
-		if ((r = cdb(c6, 6, BOT_DIR_IN, d, 36, res)) < 0)
-			return die("INQUIRY", r);
-		if (check_good("INQUIRY", res))
-			return 1;
-		printf("INQUIRY: \"%.8s\" \"%.16s\" \"%.4s\" (peripheral type %u%s)\n", d + 8, d + 16, d + 32, d[0] & 0x1f,
-		       d[1] & 0x80 ? ", removable" : "");
-	}
-	if (capacity || wlba >= 0 || vlba >= 0 || read_mb) {
-		uint8_t c10[10] = { 0x25 }, d[8] = { 0 };
-		uint32_t last;
-		if ((r = cdb(c10, 10, BOT_DIR_IN, d, 8, res)) < 0)
-			return die("READ CAPACITY(10)", r);
-		if (check_good("READ CAPACITY(10)", res))
-			return 1;
-		last = (uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 | d[3];
-		block = (uint32_t)d[4] << 24 | (uint32_t)d[5] << 16 | (uint32_t)d[6] << 8 | d[7];
-		if (capacity)
-			printf("READ CAPACITY: %u blocks of %u bytes (%.1f MiB)\n", last + 1, block,
-			       (double)(last + 1) * block / 1048576.0);
+	if (find_disk(c, 20000, &id, path, sizeof(path)) < 0)
+		return 1;
+	if ((r = udk_block_client_open(c, id, &bc)) < 0)
+		return die("open the block device", r);
+	if ((r = udk_block_client_get_info(bc, &info)) < 0)
+		return die("read the block device's geometry", r);
+	if (info_wanted) {
+		/* .../BotDriver/Target0-LUN0/SCSIDisk/BlockStorageDevice: the LUN two levels up */
+		char lun[1024], ctl[1024];
+		struct udk_value *lp, *cp;
+		char *slash;
+		snprintf(lun, sizeof(lun), "%s", path);
+		for (int k = 0; k < 2 && (slash = strrchr(lun, '/')); k++)
+			*slash = 0;
+		snprintf(ctl, sizeof(ctl), "%s", lun);
+		if ((slash = strrchr(ctl, '/')))
+			*slash = 0;
+		lp = props_at(c, lun);
+		cp = props_at(c, ctl);
+		printf("%s, %" PRId64 " LUN(s), %s backend\n", str(cp, "UDKBOTDevice"),
+		       cp ? udk_dict_get_int(cp, "UDKBOTLUNs", 0) : 0, str(cp, "UDKUSBBackend"));
+		printf("LUN %s: \"%s\" \"%s\" \"%s\" (peripheral type %" PRId64 "%s)\n", strrchr(lun, '/') + 1,
+		       str(lp, "Vendor Identification"), str(lp, "Product Identification"), str(lp, "Product Revision Level"),
+		       lp ? udk_dict_get_int(lp, "Peripheral Device Type", -1) : -1,
+		       lp && udk_value_get_bool(udk_dict_get(lp, "Removable Media"), false) ? ", removable" : "");
+		printf("block device %s: %" PRIu64 " blocks of %u bytes (%.1f MiB), identifier %s\n", path, info.block_count,
+		       info.block_size, (double)info.block_count * info.block_size / 1048576.0, info.identifier);
+		udk_value_unref(lp);
+		udk_value_unref(cp);
 	}
 	if (wlba >= 0 || vlba >= 0) {
-		uint64_t lba = (uint64_t)(wlba >= 0 ? wlba : vlba), bytes = count * block, bad = 0;
-		uint8_t *p = malloc(bytes), c10[10];
-		if (!p)
+		uint64_t lba = (uint64_t)(wlba >= 0 ? wlba : vlba), bytes = count * info.block_size, bad = 0;
+		uint8_t *p = malloc(bytes), *want = malloc(bytes);
+		if (!p || !want)
 			return die("allocate", -ENOMEM);
+		pattern(want, lba, count, info.block_size, seed);
 		if (wlba >= 0) {
-			for (uint64_t b = 0; b < count; b++)
-				for (uint32_t i = 0; i < block; i++)
-					p[b * block + i] = (uint8_t)((lba + b) * 7 + i + seed);
-			rw10(c10, 0x2a, (uint32_t)lba, (uint16_t)count);
-			if ((r = cdb(c10, 10, BOT_DIR_OUT, p, (uint32_t)bytes, res)) < 0)
-				return die("WRITE(10)", r);
-			if (check_good("WRITE(10)", res))
-				return 1;
-			printf("wrote %" PRIu64 " blocks at %" PRIu64 " (%" PRIu64 " bytes moved)\n", count, lba, res[BR_MOVED]);
+			if ((r = udk_block_client_pwrite(bc, want, bytes, lba * info.block_size)) < 0 ||
+			    (r = udk_block_client_flush(bc)) < 0) {
+				fprintf(stderr, "usb-storage-app: write of %" PRIu64 " blocks at %" PRIu64 ": %s\n", count, lba,
+					udk_error_reason() ? udk_error_reason() : udk_strerror(r));
+				rc = 1;
+			} else {
+				printf("wrote %" PRIu64 " blocks at %" PRIu64 "\n", count, lba);
+			}
 		} else {
-			memset(p, 0, bytes);
-			rw10(c10, 0x28, (uint32_t)lba, (uint16_t)count);
-			if ((r = cdb(c10, 10, BOT_DIR_IN, p, (uint32_t)bytes, res)) < 0)
-				return die("READ(10)", r);
-			if (check_good("READ(10)", res))
-				return 1;
-			for (uint64_t b = 0; b < count; b++)
-				for (uint32_t i = 0; i < block; i++)
-					bad += p[b * block + i] != (uint8_t)((lba + b) * 7 + i + seed);
-			printf("read %" PRIu64 " blocks at %" PRIu64 ": %" PRIu64 " bytes differ from the pattern\n", count, lba,
-			       bad);
-			rc = bad != 0;
+			if ((r = udk_block_client_pread(bc, p, bytes, lba * info.block_size)) < 0) {
+				fprintf(stderr, "usb-storage-app: read of %" PRIu64 " blocks at %" PRIu64 ": %s\n", count, lba,
+					udk_error_reason() ? udk_error_reason() : udk_strerror(r));
+				rc = 1;
+			} else {
+				for (uint64_t i = 0; i < bytes; i++)
+					bad += p[i] != want[i];
+				printf("read %" PRIu64 " blocks at %" PRIu64 ": %" PRIu64 " bytes differ from the pattern\n",
+				       count, lba, bad);
+			}
 		}
 		free(p);
+		free(want);
 	}
 	if (read_mb) {
-		/* ReadBlocks: one call, 64 KiB READ(10)s one after another into a 1 MiB shared
-		 * buffer (no copy between app and driver), as a streaming reader would */
-		uint64_t total = read_mb << 20, in[3] = { 0, total / block, 0 }, blocks = 0;
-		struct udk_buffer *buf;
-		struct bot_stream st;
+		/* 64 KiB requests from block 0 on, @depth in flight, into one registered buffer */
+		struct stream st = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, "" };
+		uint32_t per = 65536 / info.block_size, bid = 0;
+		uint64_t total = (read_mb << 20) / info.block_size, next = 0;
+		struct udk_buffer *buf = NULL;
 		double t0, t1;
-		uint32_t nn = 1;
-		if ((r = udk_buffer_create(1 << 20, 0, &buf)) < 0)
-			return die("allocate", r);
-		memset(udk_buffer_get_address(buf), 0, 1 << 20);
-		st = (struct bot_stream){ (uint64_t)(uintptr_t)udk_buffer_get_address(buf), 1 << 20 };
+		if ((r = udk_buffer_create(depth * 65536, 0, &buf)) < 0 ||
+		    (r = udk_block_client_register_buffer(bc, udk_buffer_get_address(buf), depth * 65536, &bid)) < 0)
+			return die("register a buffer", r);
+		if (total > info.block_count)
+			total = info.block_count;
 		t0 = now_s();
-		if ((r = udk_connection_call(conn, BOT_READ_BLOCKS, in, 3, &st, sizeof(st), &blocks, &nn, NULL, NULL)) < 0)
-			return die("ReadBlocks", r);
+		pthread_mutex_lock(&st.lock);
+		for (uint64_t slot = 0; next < total && !st.error;) {
+			uint32_t n = (uint32_t)(total - next < per ? total - next : per);
+			while (st.in_flight == depth && !st.error)
+				pthread_cond_wait(&st.cond, &st.lock);
+			if (st.error)
+				break;
+			st.in_flight++;
+			pthread_mutex_unlock(&st.lock);
+			r = udk_block_client_submit(bc, UDK_BLOCK_READ, next, n, bid, slot * 65536, stream_done, &st);
+			pthread_mutex_lock(&st.lock);
+			if (r < 0) {
+				st.in_flight--;
+				st.error = r;
+				snprintf(st.reason, sizeof(st.reason), "%s", udk_error_reason() ? udk_error_reason() : udk_strerror(r));
+				break;
+			}
+			next += n;
+			slot = (slot + 1) % depth;
+		}
+		while (st.in_flight)
+			pthread_cond_wait(&st.cond, &st.lock);
+		pthread_mutex_unlock(&st.lock);
 		t1 = now_s();
-		if (blocks * block != total)
-			return die("ReadBlocks read less", -EIO);
-		if (json)
-			printf("{\"bytes\":%" PRIu64 ",\"seconds\":%.6f,\"mbs\":%.2f}\n", total, t1 - t0, (double)total / (t1 - t0) / 1e6);
-		else
-			printf("read %" PRIu64 " MiB in %.3f s: %.2f MB/s\n", read_mb, t1 - t0, (double)total / (t1 - t0) / 1e6);
 		udk_buffer_unref(buf);
+		if (st.error) {
+			fprintf(stderr, "usb-storage-app: streaming read: %s\n", st.reason);
+			return 1;
+		}
+		if (json)
+			printf("{\"bytes\":%" PRIu64 ",\"seconds\":%.6f,\"mbs\":%.2f,\"depth\":%" PRIu64 "}\n",
+			       total * info.block_size, t1 - t0, (double)total * info.block_size / (t1 - t0) / 1e6, depth);
+		else
+			printf("read %.1f MiB in %.3f s: %.2f MB/s (64 KiB requests, %" PRIu64 " in flight)\n",
+			       (double)total * info.block_size / 1048576.0, t1 - t0,
+			       (double)total * info.block_size / (t1 - t0) / 1e6, depth);
 	}
-	if (hex) {
-		uint8_t c16[16] = { 0 };
-		size_t len = strlen(hex) / 2;
-		if (len < 6 || len > 16)
-			return die("--cdb needs 6 to 16 bytes in hex", -EINVAL);
-		for (size_t i = 0; i < len; i++)
-			sscanf(hex + 2 * i, "%2hhx", &c16[i]);
-		if ((r = cdb(c16, (uint8_t)len, BOT_DIR_NONE, NULL, 0, res)) < 0)
-			return die("the CDB", r);
-		printf("CDB %s: status %s, sense key 0x%" PRIx64 " ASC 0x%02" PRIx64 " ASCQ 0x%02" PRIx64 "\n", hex,
-		       res[BR_STATUS] ? "CHECK CONDITION" : "GOOD", res[BR_SENSE_KEY], res[BR_ASC], res[BR_ASCQ]);
-	}
-	udk_connection_unref(conn);
+	udk_block_client_close(bc);
 	udk_client_unref(c);
 	return rc;
 }

@@ -7,9 +7,11 @@
  *       0x81 bulk IN 512, 0x02 bulk OUT 512
  *   GET MAX LUN: 0 (one LUN); BULK-ONLY RESET: back to waiting for a command
  *
- * SCSI: TEST UNIT READY, REQUEST SENSE, INQUIRY ("udk", "Simulated disk"),
- * MODE SENSE(6), READ CAPACITY(10), READ(10), WRITE(10), SYNCHRONIZE
- * CACHE(10); anything else is CHECK CONDITION, ILLEGAL REQUEST / INVALID
+ * SCSI: TEST UNIT READY, REQUEST SENSE, INQUIRY ("udk", "Simulated disk";
+ * VPD pages 0x00 and 0x80, the serial number: property "Serial", default
+ * the USB serial number), MODE SENSE(6), READ CAPACITY(10), READ(10),
+ * WRITE(10), SYNCHRONIZE CACHE(10) (no 16-byte CDBs, as many USB disks);
+ * anything else is CHECK CONDITION, ILLEGAL REQUEST / INVALID
  * COMMAND OPERATION CODE, and a block past the end ILLEGAL REQUEST / LBA
  * OUT OF RANGE.  A data phase the command does not fill is ended with a
  * stall of the IN endpoint, as the class says.
@@ -47,6 +49,7 @@ static struct {
 	uint8_t status;
 	uint8_t reply[64];
 	uint8_t sense[3];		/* key, ASC, ASCQ */
+	char serial[33];		/* VPD 0x80: property "Serial", default the USB serial number */
 } s;
 
 static uint32_t
@@ -97,6 +100,33 @@ command(const uint8_t *cbw)
 		set_sense(0, 0, 0);
 		break;
 	case 0x12: /* INQUIRY */
+		if (cdb[1] & 1) {
+			/* vital product data: the list (0x00) and the unit serial number (0x80) */
+			size_t sl = strlen(s.serial);
+			memset(s.reply, 0, 8);
+			s.reply[1] = cdb[2];
+			if (cdb[2] == 0x00) {
+				s.reply[3] = 2;
+				s.reply[4] = 0x00;
+				s.reply[5] = 0x80;
+				s.in_len = 6;
+			} else if (cdb[2] == 0x80) {
+				s.reply[3] = (uint8_t)sl;
+				memcpy(s.reply + 4, s.serial, sl);
+				s.in_len = (uint32_t)(4 + sl);
+			} else {
+				set_sense(0x05, 0x24, 0x00); /* INVALID FIELD IN CDB */
+				break;
+			}
+			s.in = s.reply;
+			if (s.in_len > cdb[4])
+				s.in_len = cdb[4];
+			break;
+		}
+		if (cdb[2]) {
+			set_sense(0x05, 0x24, 0x00); /* a page code without EVPD */
+			break;
+		}
 		memset(s.reply, 0, 36);
 		s.reply[1] = 0x80; /* removable */
 		s.reply[2] = 0x05;
@@ -297,6 +327,10 @@ main(int argc, char **argv)
 		return 1;
 	}
 	s.blocks = (uint32_t)blocks;
+	{
+		const char *serial = udk_dict_get_string(udk_dm_get_properties(dm), "Serial");
+		snprintf(s.serial, sizeof(s.serial), "%s", serial && *serial ? serial : strings[2]);
+	}
 	s.disk = calloc(s.blocks, BLOCK);
 	if (!s.disk)
 		return 1;

@@ -899,14 +899,38 @@ TEST(usb_serial_ftdi_driver_on_a_simulated_ft232)
 
 #define STORAGE_PERSONALITY                                                                                    \
 	"<key>BulkOnlySCSI</key><dict>"                                                                        \
+	"<key>IOClass</key><string>IOUserSCSIParallelInterfaceController</string>"                             \
 	"<key>IOUserClass</key><string>BotDriver</string>"                                                     \
 	"<key>IOUserServerName</key><string>org.udk.example.usb-storage</string>"                              \
 	"<key>IOProviderClass</key><string>IOUSBHostInterface</string>"                                        \
 	"<key>bInterfaceClass</key><integer>8</integer><key>bInterfaceSubClass</key><integer>6</integer>"      \
-	"<key>bInterfaceProtocol</key><integer>80</integer>"                                                   \
-	"<key>UserClientProperties</key><dict><key>IOUserClass</key><string>BotUserClient</string></dict></dict>"
+	"<key>bInterfaceProtocol</key><integer>80</integer></dict>"
 
-TEST(mass_storage_bulk_only_driver_on_a_simulated_disk)
+#define STORAGE_ENTITLEMENTS                                                                                   \
+	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict>\n"                         \
+	"<key>com.apple.developer.driverkit</key><true/>\n"                                                   \
+	"<key>com.apple.developer.driverkit.transport.usb</key><array><dict>"                                 \
+	"<key>idVendor</key><integer>4617</integer><key>idProduct</key><integer>4</integer></dict></array>\n"  \
+	"<key>com.apple.developer.driverkit.family.scsicontroller</key><true/>\n"                             \
+	"<key>com.apple.developer.driverkit.transport.scsi</key><true/>\n"                                    \
+	"<key>com.apple.developer.driverkit.family.block-storage-device</key><true/>\n"                       \
+	"<key>com.apple.developer.driverkit.allow-any-userclient-access</key><true/>\n"                       \
+	"</dict></plist>\n"
+
+#define DISK_PERSONALITY                                                                                       \
+	"<key>SCSIDisk</key><dict>"                                                                            \
+	"<key>IOClass</key><string>IOUserSCSIPeripheralDeviceType00</string>"                                  \
+	"<key>IOUserClass</key><string>SCSIDisk</string>"                                                      \
+	"<key>IOUserServerName</key><string>org.udk.example.scsidisk</string>"                                \
+	"<key>IOProviderClass</key><string>IOSCSIPeripheralDeviceNub</string>"                                \
+	"<key>Peripheral Device Type</key><integer>0</integer></dict>"
+
+#define LUN_PATH "/USB0/disk0/IOUSBHostInterface@0/BotDriver/Target0-LUN0"
+
+/* The bulk-only driver is a SCSI controller: the family scans the simulated
+ * disk, the SCSI disk driver makes its LUN a block device, apps use that;
+ * any CDB goes through udkctl scsi on the LUN. */
+TEST_FULL(mass_storage_bulk_only_driver_is_a_scsi_controller, 120)
 {
 	struct fixture f;
 	char *out;
@@ -917,20 +941,32 @@ TEST(mass_storage_bulk_only_driver_on_a_simulated_disk)
 					       "<key>Properties</key><dict><key>Blocks</key><integer>4096</integer></dict>"));
 	fixture_add_bundle_exe(&f, "UsbStorage.dext", "org.udk.example.usb-storage", "drivers/usb-storage-driver",
 			       STORAGE_PERSONALITY);
+	fixture_bundle_file(&f, "UsbStorage.dext", "Entitlements.plist", STORAGE_ENTITLEMENTS);
+	fixture_add_bundle_exe(&f, "SCSIDisk.dext", "org.udk.example.scsidisk", "drivers/scsidisk-driver",
+			       DISK_PERSONALITY);
+	fixture_bundle_file(&f, "SCSIDisk.dext", "Entitlements.plist", STORAGE_ENTITLEMENTS);
 	fixture_start(&f, NULL);
-	fixture_wait_class(&f, "BotDriver", 10000);
+	fixture_wait_class(&f, "IOBlockStorageDevice", 20000);
 	/* no driver took the device: udkd configured it, the BOT driver matched its interface */
 	out = fixture_udkctl(&f, NULL, "explain org.udk.example.usb-storage /USB0/disk0/IOUSBHostInterface@0");
 	ASSERT_CONTAINS(out, "bInterfaceClass: service has 0x0008, personality wants 0x0008");
 	ASSERT_CONTAINS(out, "60000-point set");
 	free(out);
-	out = app(&f, "examples/usb-storage-app", "--inquiry --capacity");
-	ASSERT_CONTAINS(out, "USB disk 1209:0004, bulk-only interface 0, 1 LUN(s), sim backend");
-	ASSERT_CONTAINS(out, "INQUIRY: \"udk     \" \"Simulated disk  \" \"1.0 \" (peripheral type 0, removable)");
-	ASSERT_CONTAINS(out, "READ CAPACITY: 4096 blocks of 512 bytes (2.0 MiB)");
+	out = fixture_udkctl(&f, NULL, "tree");
+	ASSERT_CONTAINS(out, "BotDriver  <BotDriver:IOUserSCSIParallelInterfaceController");
+	ASSERT_CONTAINS(out, "Target0-LUN0  <IOSCSIPeripheralDeviceNub");
+	ASSERT_CONTAINS(out, "BlockStorageDevice  <IOUserBlockStorageDevice");
 	free(out);
+	out = app(&f, "examples/usb-storage-app", "--info");
+	ASSERT_CONTAINS(out, "USB mass storage 1209:0004, bulk-only interface 0, 1 LUN(s), sim backend");
+	ASSERT_CONTAINS(out, "LUN Target0-LUN0: \"udk\" \"Simulated disk\" \"1.0\" (peripheral type 0, removable)");
+	ASSERT_CONTAINS(out, "block device " LUN_PATH "/SCSIDisk/BlockStorageDevice: 4096 blocks of 512 bytes (2.0 MiB), "
+			     "identifier D-0001");
+	free(out);
+	/* READ(16) and WRITE(16) of the disk driver reach this disk (which knows only the
+	 * 10-byte forms) translated */
 	out = app(&f, "examples/usb-storage-app", "--write 100 --count 16 --seed 9");
-	ASSERT_CONTAINS(out, "wrote 16 blocks at 100 (8192 bytes moved)");
+	ASSERT_CONTAINS(out, "wrote 16 blocks at 100");
 	free(out);
 	out = app(&f, "examples/usb-storage-app", "--verify 100 --count 16 --seed 9");
 	ASSERT_CONTAINS(out, "read 16 blocks at 100: 0 bytes differ from the pattern");
@@ -938,20 +974,27 @@ TEST(mass_storage_bulk_only_driver_on_a_simulated_disk)
 	out = app(&f, "examples/usb-storage-app", "--verify 100 --count 16 --seed 10");
 	ASSERT_FALSE(strstr(out, ": 0 bytes differ") != NULL);
 	free(out);
-	/* a command the disk does not know: CHECK CONDITION, and the sense says why */
-	out = app(&f, "examples/usb-storage-app", "--cdb ff0000000000");
-	ASSERT_CONTAINS(out, "status CHECK CONDITION, sense key 0x5 ASC 0x20 ASCQ 0x00");
+	/* CDBs through the controller's task user client: the seed's INQUIRY, a command the
+	 * disk does not know (CHECK CONDITION, and REQUEST SENSE says why: BOT has no
+	 * autosense), a read past the end (the data phase stalls and is cleared) */
+	out = fixture_udkctl(&f, NULL, "scsi " LUN_PATH " --decode -r 36 12 00 00 00 24 00");
+	ASSERT_CONTAINS(out, "SCSI status: GOOD");
+	ASSERT_CONTAINS(out, "Product identification: Simulated disk");
 	free(out);
-	/* past the end: ILLEGAL REQUEST, LBA OUT OF RANGE; the data phase stalled and was cleared */
-	out = app(&f, "examples/usb-storage-app", "--verify 4095 --count 2 --seed 1");
-	ASSERT_CONTAINS(out, "READ(10): CHECK CONDITION, sense key 0x5 ASC 0x21 ASCQ 0x00");
+	out = fixture_udkctl(&f, NULL, "scsi " LUN_PATH " ff 00 00 00 00 00");
+	ASSERT_CONTAINS(out, "CHECK CONDITION");
+	ASSERT_CONTAINS(out, "INVALID COMMAND OPERATION CODE");
 	free(out);
-	out = app(&f, "examples/usb-storage-app", "--inquiry");
-	ASSERT_CONTAINS(out, "INQUIRY: \"udk     \"");
+	out = fixture_udkctl(&f, NULL, "scsi " LUN_PATH " -r 1024 28 00 00 00 0f ff 00 00 02 00");
+	ASSERT_CONTAINS(out, "CHECK CONDITION");
+	ASSERT_CONTAINS(out, "LOGICAL BLOCK ADDRESS OUT OF RANGE");
 	free(out);
-	/* a streaming read: 2 MiB, 32 commands, into a 1 MiB buffer */
+	out = app(&f, "examples/usb-storage-app", "--verify 4090 --count 2 --seed 1");
+	ASSERT_CONTAINS(out, "read 2 blocks at 4090");
+	free(out);
+	/* a streaming read: 2 MiB in 64 KiB requests, 4 in flight */
 	out = app(&f, "examples/usb-storage-app", "--read-mb 2");
-	ASSERT_CONTAINS(out, "read 2 MiB in");
+	ASSERT_CONTAINS(out, "read 2.0 MiB in");
 	free(out);
 	fixture_stop(&f);
 }
