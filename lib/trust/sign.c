@@ -967,8 +967,11 @@ capture_exe(struct sign_snapshot *s)
 	}
 	crypto_hash_sha256_final(&hs, h);
 	to_hex(h, sizeof(h), s->exe_hash);
-	/* a memfd is sealed for good; a file has no other name and no other writer */
-	if (fcntl(wfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0 && errno != EINVAL)
+	/* a memfd is sealed for good; a file has no other name and no other writer
+	 * (EINVAL: a file system without seals; EPERM: a tmpfs file, created with
+	 * F_SEAL_SEAL already set, as when STATE is on tmpfs) */
+	if (fcntl(wfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0 && errno != EINVAL &&
+	    errno != EPERM)
 		return -errno;
 	if (fchmod(wfd, 0555) < 0)
 		return -errno;
