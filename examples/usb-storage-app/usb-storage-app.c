@@ -108,18 +108,56 @@ pattern(uint8_t *p, uint64_t lba, uint64_t count, uint32_t block, uint64_t seed)
 			p[b * block + i] = (uint8_t)((lba + b) * 7 + i + seed);
 }
 
+struct stream;
+
+struct stream_slot {
+	struct stream *s;
+	uint64_t slot;
+};
+
 struct stream {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
+	struct udk_block_client *bc;
+	uint32_t buffer, per;
+	uint64_t next, total;		/* blocks */
 	unsigned in_flight;
 	int error;
 	char reason[256];
+	struct stream_slot slots[64];
 };
 
+static void stream_done(struct udk_block_client *bc, int status, const char *reason, void *ctx);
+
+/* Under s->lock: the next request into @slot; false when there is none or it was refused. */
+static bool
+stream_submit(struct stream *s, uint64_t slot)
+{
+	uint32_t n;
+	int r;
+
+	if (s->next >= s->total)
+		return false;
+	n = (uint32_t)(s->total - s->next < s->per ? s->total - s->next : s->per);
+	s->slots[slot] = (struct stream_slot){ s, slot };
+	r = udk_block_client_submit(s->bc, UDK_BLOCK_READ, s->next, n, s->buffer, slot * 65536, stream_done,
+				    &s->slots[slot]);
+	if (r < 0) {
+		s->error = r;
+		snprintf(s->reason, sizeof(s->reason), "%s", udk_error_reason() ? udk_error_reason() : udk_strerror(r));
+		return false;
+	}
+	s->next += n;
+	s->in_flight++;
+	return true;
+}
+
+/* On the client's completion thread: the next request goes out from here, with no hand-off. */
 static void
 stream_done(struct udk_block_client *bc, int status, const char *reason, void *ctx)
 {
-	struct stream *s = ctx;
+	struct stream_slot *sl = ctx;
+	struct stream *s = sl->s;
 
 	(void)bc;
 	pthread_mutex_lock(&s->lock);
@@ -128,7 +166,10 @@ stream_done(struct udk_block_client *bc, int status, const char *reason, void *c
 		s->error = status;
 		snprintf(s->reason, sizeof(s->reason), "%s", reason ? reason : udk_strerror(status));
 	}
-	pthread_cond_signal(&s->cond);
+	if (!s->error)
+		stream_submit(s, sl->slot);
+	if (!s->in_flight)
+		pthread_cond_signal(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -234,38 +275,22 @@ main(int argc, char **argv)
 		free(want);
 	}
 	if (read_mb) {
-		/* 64 KiB requests from block 0 on, @depth in flight, into one registered buffer */
-		struct stream st = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, "" };
-		uint32_t per = 65536 / info.block_size, bid = 0;
-		uint64_t total = (read_mb << 20) / info.block_size, next = 0;
+		/* 64 KiB requests from block 0 on, @depth in flight, into one registered buffer;
+		 * each completion sends the next request */
+		struct stream st = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .bc = bc };
 		struct udk_buffer *buf = NULL;
 		double t0, t1;
 		if ((r = udk_buffer_create(depth * 65536, 0, &buf)) < 0 ||
-		    (r = udk_block_client_register_buffer(bc, udk_buffer_get_address(buf), depth * 65536, &bid)) < 0)
+		    (r = udk_block_client_register_buffer(bc, udk_buffer_get_address(buf), depth * 65536, &st.buffer)) < 0)
 			return die("register a buffer", r);
-		if (total > info.block_count)
-			total = info.block_count;
+		st.per = 65536 / info.block_size;
+		st.total = (read_mb << 20) / info.block_size;
+		if (st.total > info.block_count)
+			st.total = info.block_count;
 		t0 = now_s();
 		pthread_mutex_lock(&st.lock);
-		for (uint64_t slot = 0; next < total && !st.error;) {
-			uint32_t n = (uint32_t)(total - next < per ? total - next : per);
-			while (st.in_flight == depth && !st.error)
-				pthread_cond_wait(&st.cond, &st.lock);
-			if (st.error)
-				break;
-			st.in_flight++;
-			pthread_mutex_unlock(&st.lock);
-			r = udk_block_client_submit(bc, UDK_BLOCK_READ, next, n, bid, slot * 65536, stream_done, &st);
-			pthread_mutex_lock(&st.lock);
-			if (r < 0) {
-				st.in_flight--;
-				st.error = r;
-				snprintf(st.reason, sizeof(st.reason), "%s", udk_error_reason() ? udk_error_reason() : udk_strerror(r));
-				break;
-			}
-			next += n;
-			slot = (slot + 1) % depth;
-		}
+		for (uint64_t slot = 0; slot < depth && stream_submit(&st, slot); slot++)
+			;
 		while (st.in_flight)
 			pthread_cond_wait(&st.cond, &st.lock);
 		pthread_mutex_unlock(&st.lock);
@@ -277,11 +302,11 @@ main(int argc, char **argv)
 		}
 		if (json)
 			printf("{\"bytes\":%" PRIu64 ",\"seconds\":%.6f,\"mbs\":%.2f,\"depth\":%" PRIu64 "}\n",
-			       total * info.block_size, t1 - t0, (double)total * info.block_size / (t1 - t0) / 1e6, depth);
+			       st.total * info.block_size, t1 - t0, (double)st.total * info.block_size / (t1 - t0) / 1e6, depth);
 		else
 			printf("read %.1f MiB in %.3f s: %.2f MB/s (64 KiB requests, %" PRIu64 " in flight)\n",
-			       (double)total * info.block_size / 1048576.0, t1 - t0,
-			       (double)total * info.block_size / (t1 - t0) / 1e6, depth);
+			       (double)st.total * info.block_size / 1048576.0, t1 - t0,
+			       (double)st.total * info.block_size / (t1 - t0) / 1e6, depth);
 	}
 	udk_block_client_close(bc);
 	udk_client_unref(c);
