@@ -628,8 +628,41 @@ pin_check(struct app_pin *pin, const struct wire_msg *m, struct app_identity *sc
 	return scratch;
 }
 
+/* Whether the app's signed entitlements hold a whole set of @sets
+ * (IOServiceDEXTEntitlements of the user client, as DriverKit reads it). */
+static int
+access_check_dext(const struct app_identity *app, const struct bundle *b, const struct udk_value *sets)
+{
+	const char *first_missing = NULL;
+
+	if (!sets)
+		return 0;
+	for (size_t i = 0; i < udk_array_size(sets) && i < 64; i++) {
+		const struct udk_value *set = udk_array_get(sets, i);
+		const char *missing = NULL;
+		for (size_t j = 0; j < udk_array_size(set) && j < 64 && !missing; j++) {
+			const char *e = udk_value_get_string(udk_array_get(set, j));
+			struct udk_value *v = e && app && app->signed_ok ? udk_dict_get(app->entitlements, e) : NULL;
+			if (!v || (udk_value_get_type(v) == UDK_VALUE_BOOL && !udk_value_get_bool(v, false)))
+				missing = e ? e : "(not a string)";
+		}
+		if (!missing && udk_array_size(set))
+			return 0;
+		if (!first_missing)
+			first_missing = missing;
+	}
+	return udk_set_reason(-UDK_E_NOT_PERMITTED,
+			      "%s's user client asks apps for the entitlement %s (UserClientProperties."
+			      "IOServiceDEXTEntitlements); %s",
+			      b->identifier ? b->identifier : b->dirname, first_missing ? first_missing : "?",
+			      app && app->signed_ok ? "the app's APP.udksig does not hold it: sign the app with it"
+						    : "the app is not signed: give it an APP.udksig holding it (`udk-sign "
+						      "sign-app`)");
+}
+
 int
-access_check_pinned(struct udkd *d, struct app_pin *pin, const struct wire_msg *m, const struct bundle *b)
+access_check_pinned(struct udkd *d, struct app_pin *pin, const struct wire_msg *m, const struct bundle *b,
+		    const struct udk_value *ucp)
 {
 	struct app_identity scratch = { 0 };
 	const struct app_identity *app;
@@ -639,6 +672,8 @@ access_check_pinned(struct udkd *d, struct app_pin *pin, const struct wire_msg *
 		return udk_set_reason(-UDK_E_NOT_PERMITTED, "udkd does not know this connection's process");
 	app = pin_check(pin, m, &scratch);
 	r = access_check(d, app, pin->pid, b, true);
+	if (r >= 0)
+		r = access_check_dext(app, b, udk_dict_get(ucp, "IOServiceDEXTEntitlements"));
 	app_identity_clear(&scratch);
 	return r;
 }

@@ -35,6 +35,7 @@ struct personality;
 struct driver_proc;
 struct client;
 struct udkd_listener;
+struct quota;
 
 /* ---- log.c ---- */
 
@@ -354,7 +355,13 @@ bool app_pin_wait(struct udkd *d, struct app_pin *pin, struct client *c, struct 
  * pinned process (its SCM_CREDENTIALS), alive and still running the
  * executable it connected with.
  */
-int access_check_pinned(struct udkd *d, struct app_pin *pin, const struct wire_msg *m, const struct bundle *b);
+/*
+ * The same for the app pinned at accept, plus the user client's
+ * UserClientProperties.IOServiceDEXTEntitlements (@ucp may be NULL): a
+ * signed app must hold every entitlement of one set.
+ */
+int access_check_pinned(struct udkd *d, struct app_pin *pin, const struct wire_msg *m, const struct bundle *b,
+			const struct udk_value *ucp);
 /*
  * May @app open user clients of @b?  0, or -UDK_E_NOT_PERMITTED with a
  * reason (udk_set_reason).  With @record, a refusal is kept as a request
@@ -597,6 +604,8 @@ void broker_open_provider(struct udkd *d, struct driver_proc *p, struct wire_msg
 
 int control_listen(struct udkd *d);
 void control_fini(struct udkd *d);
+/* Serve a connected socket as a client with these credentials (takes @fd). */
+int control_adopt(struct udkd *d, int fd, pid_t pid, uid_t uid, gid_t gid);
 /* Tell subscribers about @s: "arrival", "termination" or "property". */
 void control_notify(struct udkd *d, struct service *s, const char *type);
 struct client *client_ref(struct client *c);
@@ -664,6 +673,8 @@ struct udkd {
 	struct power_system *power;
 	struct work *work;		/* worker threads: hashing, bundle reading (work.h) */
 	struct bundle_scan *scan;	/* a rescan on the worker (bundle.c) */
+	struct quota *quota;		/* quota.c: caps per user, connection and bundle */
+	bool accept_paused;		/* out of descriptors: the listen socket rests */
 };
 
 #endif
