@@ -53,6 +53,28 @@ fill(uint8_t *p, uint64_t n, uint64_t seed)
 	}
 }
 
+/* A call whose structure names app memory by address: the app exposes that
+ * memory to the driver for the call (udk_call_args.ranges), nothing else. */
+static int
+call_exposing(struct udk_connection *conn, uint64_t sel, const void *sin, size_t sin_len, uint64_t *out, uint32_t *n_out,
+	      const void *a, uint64_t a_len, uint32_t a_dir, const void *b, uint64_t b_len, uint32_t b_dir)
+{
+	struct udk_memory_range ranges[2] = { { a, a_len, a_dir }, { b, b_len, b_dir } };
+	struct udk_call_args args = {
+		.struct_size = sizeof(args),
+		.struct_input = sin,
+		.struct_input_size = sin_len,
+		.scalar_output = out,
+		.scalar_output_count = *n_out,
+		.ranges = ranges,
+		.n_ranges = b ? 2 : 1,
+	};
+	int r = udk_connection_call_args(conn, sel, &args);
+
+	*n_out = args.scalar_output_count;
+	return r;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -142,7 +164,8 @@ main(int argc, char **argv)
 	if (write_text) {
 		struct vendor_io io = { (uint64_t)(uintptr_t)write_text, (uint32_t)strlen(write_text), (uint32_t)timeout };
 		n = 1;
-		if ((r = udk_connection_call(conn, VENDOR_WRITE, NULL, 0, &io, sizeof(io), &out, &n, NULL, NULL)) < 0)
+		if ((r = call_exposing(conn, VENDOR_WRITE, &io, sizeof(io), &out, &n, write_text, strlen(write_text),
+				       UDK_MEMORY_DIRECTION_OUT, NULL, 0, 0)) < 0)
 			return die("Write", r);
 		printf("wrote %" PRIu64 " bytes\n", out);
 		goto done;
@@ -153,7 +176,8 @@ main(int argc, char **argv)
 		n = 1;
 		if (!buf)
 			return die("allocate", -ENOMEM);
-		if ((r = udk_connection_call(conn, VENDOR_READ, NULL, 0, &io, sizeof(io), &out, &n, NULL, NULL)) < 0)
+		if ((r = call_exposing(conn, VENDOR_READ, &io, sizeof(io), &out, &n, buf, read_len, UDK_MEMORY_DIRECTION_IN,
+				       NULL, 0, 0)) < 0)
 			return die("Read", r);
 		printf("read %" PRIu64 " bytes:", out);
 		for (uint64_t i = 0; i < out; i++)
@@ -187,7 +211,8 @@ main(int argc, char **argv)
 		for (uint64_t k = 0; k < (repeat ? repeat : 1); k++) {
 			n = 1;
 			t0 = now_s();
-			r = udk_connection_call(conn, VENDOR_LOOP, NULL, 0, &lp, sizeof(lp), &out, &n, NULL, NULL);
+			r = call_exposing(conn, VENDOR_LOOP, &lp, sizeof(lp), &out, &n, op, bytes, UDK_MEMORY_DIRECTION_OUT, ip,
+					  bytes, UDK_MEMORY_DIRECTION_IN);
 			t1 = now_s();
 			if (r < 0)
 				return die("Loop", r);

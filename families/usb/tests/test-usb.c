@@ -93,6 +93,28 @@ call(struct env *e, uint64_t sel, const uint64_t *in, uint32_t n_in, uint64_t *o
 	return r;
 }
 
+/* A call that names app memory by address in its scalars: the two buffers are exposed for it. */
+static int
+call_exposing(struct env *e, uint64_t sel, const uint64_t *in, uint32_t n_in, uint64_t *out, uint32_t n_out,
+	      const void *src, const void *dst, uint64_t len)
+{
+	struct udk_memory_range ranges[2] = { { src, len, UDK_MEMORY_DIRECTION_OUT }, { dst, len, UDK_MEMORY_DIRECTION_IN } };
+	struct udk_call_args args = {
+		.struct_size = sizeof(args),
+		.scalar_input = in,
+		.scalar_input_count = n_in,
+		.scalar_output = out,
+		.scalar_output_count = n_out,
+		.ranges = ranges,
+		.n_ranges = 2,
+	};
+	int r = udk_connection_call_args(e->conn, sel, &args);
+
+	if (r >= 0 && args.scalar_output_count != n_out)
+		FAIL("selector %llu returned %u scalars, not %u", (unsigned long long)sel, args.scalar_output_count, n_out);
+	return r;
+}
+
 static int
 call_struct(struct env *e, uint64_t sel, const uint64_t *in, uint32_t n_in, const void *sin, size_t sin_len, void *sout,
 	    size_t *sout_len)
@@ -273,7 +295,9 @@ TEST(control_bulk_and_app_memory)
 	in[0] = (uint64_t)(uintptr_t)udk_buffer_get_address(ob);
 	in[1] = (uint64_t)(uintptr_t)udk_buffer_get_address(ib);
 	in[2] = 8192;
-	ASSERT_OK(call(&e, U_BULK_APP, in, 3, o, 1));
+	/* memory the app did not expose for the call is out of the driver's reach */
+	ASSERT_ERR(call(&e, U_BULK_APP, in, 3, o, 1), -UDK_E_BAD_ADDRESS);
+	ASSERT_OK(call_exposing(&e, U_BULK_APP, in, 3, o, 1, udk_buffer_get_address(ob), udk_buffer_get_address(ib), 8192));
 	ASSERT_EQ(o[0], 8192);
 	ASSERT_TRUE(memcmp(udk_buffer_get_address(ob), udk_buffer_get_address(ib), 8192) == 0);
 	udk_buffer_unref(ob);
@@ -286,7 +310,7 @@ TEST(control_bulk_and_app_memory)
 		in[0] = (uint64_t)(uintptr_t)p;
 		in[1] = (uint64_t)(uintptr_t)q;
 		in[2] = 3000;
-		ASSERT_OK(call(&e, U_BULK_APP, in, 3, o, 1));
+		ASSERT_OK(call_exposing(&e, U_BULK_APP, in, 3, o, 1, p, q, 3000));
 		ASSERT_EQ(o[0], 3000);
 		ASSERT_TRUE(memcmp(p, q, 3000) == 0);
 		free(p);

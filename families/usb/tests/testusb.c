@@ -131,10 +131,15 @@ stop_common(struct udk_service *self)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += 3;
 	pthread_mutex_lock(&t->busy_lock);
+	bool waited = t->busy != 0;
 	while (t->busy)
 		if (pthread_cond_timedwait(&t->busy_cond, &t->busy_lock, &ts))
 			break;
 	pthread_mutex_unlock(&t->busy_lock);
+	/* a call that just ended still has its reply to send: once this stop
+	 * returns udkd may end the process before that thread runs again */
+	if (waited)
+		usleep(200000);
 	drop_interfaces(t);
 	udk_usb_interface_unref(t->own);
 	if (t->dev)
