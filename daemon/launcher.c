@@ -977,6 +977,7 @@ rematch_later(struct loop *l, void *data)
 
 	(void)l;
 	prov->rematch_timer = NULL;
+	prov->rematch = NULL;
 	if (rm->failed && rm->failed->state != SVC_TERMINATED)
 		service_terminate(rm->d, rm->failed, "its process could not be spawned");
 	service_unref(rm->failed);
@@ -1004,7 +1005,25 @@ schedule_rematch(struct udkd *d, struct service *prov, uint64_t delay)
 	rm->d = d;
 	rm->provider = service_ref(prov);
 	log_info(d, "matching %s again in %llu ms", prov->name, (unsigned long long)delay);
+	prov->rematch = rm;
 	loop_add_timer(d->loop, now_ns() + delay * 1000000ull, rematch_later, rm, &prov->rematch_timer);
+}
+
+void
+launcher_cancel_rematch(struct udkd *d, struct service *s)
+{
+	struct rematch *rm = s->rematch;
+
+	if (!s->rematch_timer)
+		return;
+	loop_timer_cancel(d->loop, s->rematch_timer);
+	s->rematch_timer = NULL;
+	s->rematch = NULL;
+	if (rm) {
+		service_unref(rm->failed);
+		service_unref(rm->provider);
+		free(rm);
+	}
 }
 
 static uint64_t
@@ -1498,6 +1517,7 @@ fail:
 			rm->failed = service_ref(inst);
 			log_warning(d, "cannot spawn %s: %s; trying again in %llu ms", b->identifier, udk_strerror(r),
 				    (unsigned long long)delay);
+			inst->provider->rematch = rm;
 			loop_add_timer(d->loop, now_ns() + delay * 1000000ull, rematch_later, rm,
 				       &inst->provider->rematch_timer);
 		}
@@ -1699,4 +1719,7 @@ launcher_fini(struct udkd *d)
 	deadline = now_ns() + 5000000000ull;
 	while (d->procs && now_ns() < deadline)
 		loop_run_once(d->loop, 50);
+	/* rematches still pending hold their providers */
+	for (size_t i = 0; i < d->reg.n_all; i++)
+		launcher_cancel_rematch(d, d->reg.all[i]);
 }

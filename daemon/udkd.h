@@ -71,6 +71,8 @@ struct exclusion {
 	char *reason;			/* what Start() said */
 };
 
+struct rematch;
+
 struct service {
 	unsigned refcount;
 	uint64_t id;
@@ -97,6 +99,7 @@ struct service {
 	struct exclusion *excluded;	/* Start() failed here; not tried again */
 	size_t n_excluded;
 	struct loop_timer *rematch_timer;
+	struct rematch *rematch;	/* what rematch_timer holds (launcher.c) */
 	unsigned n_stopping;		/* instances on it whose process is still exiting */
 	unsigned client_deaths;		/* drivers on this provider that died */
 
@@ -490,6 +493,8 @@ int proc_send(struct udkd *d, struct driver_proc *p, uint16_t op, uint16_t flags
 struct driver_proc *proc_ref(struct driver_proc *p);
 void proc_unref(struct driver_proc *p);
 void launcher_fini(struct udkd *d);
+/* Forget a pending rematch of @s (terminated, or udkd stopping). */
+void launcher_cancel_rematch(struct udkd *d, struct service *s);
 /* Re-enable a disabled bundle and restart its instances. */
 int launcher_restart_bundle(struct udkd *d, struct bundle *b);
 /* A personality's UDKDeadlines entry @which, or @fallback. */
