@@ -545,6 +545,8 @@ int control_listen(struct udkd *d);
 void control_fini(struct udkd *d);
 /* Tell subscribers about @s: "arrival", "termination" or "property". */
 void control_notify(struct udkd *d, struct service *s, const char *type);
+/* Same, with the properties that changed (for "property"; NULL: none). */
+void control_notify_changed(struct udkd *d, struct service *s, const char *type, const struct udk_value *changed);
 struct client *client_ref(struct client *c);
 void client_unref(struct client *c);
 /* Answer request @serial of @c; @reason goes with a failure. No-op if @c is gone. */

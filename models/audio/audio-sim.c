@@ -12,8 +12,9 @@
  *                    kHz) and "Word Clock" (44.1 kHz only), so switching the
  *                    clock changes the formats the stream offers.
  *   audio-interface  (AUDIO_VARIANT_INTERFACE)  an 8-channel interface at
- *                    44.1, 48 and 96 kHz (S16_LE, S24_LE, S32_LE); its 8
- *                    inputs are wired to its 8 outputs (a loop cable).
+ *                    44.1, 48 and 96 kHz in S32_LE and S24_LE, and in S16_LE
+ *                    at 44.1 and 48 kHz only (as real interfaces lack some
+ *                    combinations); its 8 inputs are wired to its 8 outputs.
  *
  * Properties of the machine description's entry: Frequency (the sine's, in
  * Hz, default 1000).
@@ -39,7 +40,6 @@ static const struct udk_audio_format_range interface_formats[] = {
 	{ UDK_AUDIO_S32_LE, 8, 96000, 96000 }, { UDK_AUDIO_S24_LE, 8, 44100, 44100 },
 	{ UDK_AUDIO_S24_LE, 8, 48000, 48000 }, { UDK_AUDIO_S24_LE, 8, 96000, 96000 },
 	{ UDK_AUDIO_S16_LE, 8, 44100, 44100 }, { UDK_AUDIO_S16_LE, 8, 48000, 48000 },
-	{ UDK_AUDIO_S16_LE, 8, 96000, 96000 },
 };
 
 static const struct udk_audio_format_range sine_internal[] = {
@@ -170,8 +170,8 @@ main(int argc, char **argv)
 	(void)play;
 	(void)capture_loop;
 #elif defined(AUDIO_VARIANT_INTERFACE)
-	streams[0] = (struct udk_dm_audio_stream){ UDK_AUDIO_OUTPUT, "Outputs 1-8", interface_formats, 9 };
-	streams[1] = (struct udk_dm_audio_stream){ UDK_AUDIO_INPUT, "Inputs 1-8", interface_formats, 9 };
+	streams[0] = (struct udk_dm_audio_stream){ UDK_AUDIO_OUTPUT, "Outputs 1-8", interface_formats, 8 };
+	streams[1] = (struct udk_dm_audio_stream){ UDK_AUDIO_INPUT, "Inputs 1-8", interface_formats, 8 };
 	cfg.model = "interface";
 	cfg.name = "interface";
 	cfg.description = "udk simulated 8-channel audio interface (inputs looped to outputs)";

@@ -56,6 +56,7 @@ struct udk_pcm {
 	uint32_t direction;
 	struct udk_audio_format_range formats[AUDIO_MAX_FORMATS];
 	uint32_t n_formats;
+	uint32_t min_period, max_buffer;	/* frames, as the stream allows */
 
 	/* set up (hw_params) */
 	uint64_t handle;
@@ -148,6 +149,8 @@ load_formats(struct udk_pcm *u, int want)
 			SNDERR("udk: device %s: %s", u->device, why);
 			return -EIO;
 		}
+		u->min_period = (uint32_t)udk_dict_get_int(s, "min_period_frames", AUDIO_MIN_PERIOD);
+		u->max_buffer = (uint32_t)udk_dict_get_int(s, "max_buffer_frames", 65536);
 		found = (int)i;
 		break;
 	}
@@ -205,10 +208,12 @@ set_constraints(struct udk_pcm *u)
 	    (r = snd_pcm_ioplug_set_param_list(&u->io, SND_PCM_IOPLUG_HW_FORMAT, nf, fmts)) < 0 ||
 	    (r = snd_pcm_ioplug_set_param_list(&u->io, SND_PCM_IOPLUG_HW_CHANNELS, nc, chans)) < 0 ||
 	    (r = snd_pcm_ioplug_set_param_list(&u->io, SND_PCM_IOPLUG_HW_RATE, nr, rates)) < 0 ||
-	    (r = snd_pcm_ioplug_set_param_minmax(&u->io, SND_PCM_IOPLUG_HW_PERIOD_BYTES, AUDIO_MIN_PERIOD * min_fb,
-						 (AUDIO_MAX_BUFFER / 2) * max_fb)) < 0 ||
-	    (r = snd_pcm_ioplug_set_param_minmax(&u->io, SND_PCM_IOPLUG_HW_BUFFER_BYTES, 2 * AUDIO_MIN_PERIOD * min_fb,
-						 65536 * max_fb)) < 0 ||
+	    /* ioplug constrains bytes, the stream frames: bounds every
+	     * offered frame size keeps within the stream's limits */
+	    (r = snd_pcm_ioplug_set_param_minmax(&u->io, SND_PCM_IOPLUG_HW_PERIOD_BYTES, u->min_period * max_fb,
+						 (u->max_buffer / 2) * min_fb)) < 0 ||
+	    (r = snd_pcm_ioplug_set_param_minmax(&u->io, SND_PCM_IOPLUG_HW_BUFFER_BYTES, 2 * u->min_period * max_fb,
+						 u->max_buffer * min_fb)) < 0 ||
 	    (r = snd_pcm_ioplug_set_param_minmax(&u->io, SND_PCM_IOPLUG_HW_PERIODS, 2, 1024)) < 0)
 		return r;
 	return 0;
@@ -315,16 +320,18 @@ arm_timer(struct udk_pcm *u)
 		target = u->appl + want > u->buffer_frames ? u->appl + want - u->buffer_frames : 0;
 	else
 		target = u->appl + want;
-	if (!u->running || target <= hw || u->gone)
-		when = now;
-	else if (!zh)
-		when = now + (uint64_t)u->period_frames * 1000000000ull / u->rate;
-	else
+	if (!u->running || target <= hw || u->gone) {
+		when = now + 1;
+	} else {
+		uint64_t period_ns = (uint64_t)u->period_frames * 1000000000ull / u->rate;
+		uint64_t soonest = now + (period_ns / 4 < 100000 ? 100000 : period_ns / 4 > 1000000 ? 1000000 : period_ns / 4);
 		/* the zero timestamp: sample zs passed at zh; 50 us of slack
 		 * for the device to publish */
-		when = zh + (uint64_t)((double)(target - zs) * 1e9 / u->rate) + 50000;
-	if (when <= now)
-		when = now + 1;
+		when = zh ? zh + (uint64_t)((double)(target - zs) * 1e9 / u->rate) + 50000 : now + period_ns;
+		/* due but not published yet: look again a little later, not at once */
+		if (when < soonest)
+			when = soonest;
+	}
 	its.it_value.tv_sec = (time_t)(when / 1000000000ull);
 	its.it_value.tv_nsec = (long)(when % 1000000000ull);
 	timerfd_settime(u->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
@@ -622,8 +629,10 @@ udk_poll_revents(snd_pcm_ioplug_t *io, struct pollfd *pfd, unsigned int nfds, un
 		return -ENODEV;
 	}
 	read_position(u, &hw, &zs, &zh);
-	if (u->direction == UDK_AUDIO_OUTPUT && u->running && hw > u->appl) {
-		*revents = POLLOUT | POLLERR;	/* underrun: let the app find out */
+	if (u->running && (u->direction == UDK_AUDIO_OUTPUT ? hw > u->appl : hw > u->appl + u->buffer_frames)) {
+		/* an xrun: ready, so the app's next call meets EPIPE and recovers
+		 * (POLLERR would make alsa-lib answer EIO instead) */
+		*revents = u->direction == UDK_AUDIO_OUTPUT ? POLLOUT : POLLIN;
 		return 0;
 	}
 	if (avail_now(u, hw) >= (snd_pcm_sframes_t)want || io->state != SND_PCM_STATE_RUNNING)

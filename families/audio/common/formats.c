@@ -288,6 +288,19 @@ check_stream(const struct udk_value *s, size_t index, char *why, size_t len)
 	}
 	udk_dict_set_string(out, "direction", dir);
 	udk_dict_set_take(out, "formats", audio_formats_to_value(f, n));
+	{
+		uint64_t lo = AUDIO_MIN_PERIOD, hi = 65536;
+		if ((udk_dict_get(s, "min_period_frames") && !get_uint(s, "min_period_frames", AUDIO_MAX_BUFFER, &lo)) ||
+		    (udk_dict_get(s, "max_buffer_frames") && !get_uint(s, "max_buffer_frames", AUDIO_MAX_BUFFER, &hi)) ||
+		    lo < AUDIO_MIN_PERIOD || hi < 2 * lo) {
+			snprintf(why, len, "stream %zu: min_period_frames and max_buffer_frames must be %d <= 2 * min <= "
+				 "max <= %u", index, AUDIO_MIN_PERIOD, AUDIO_MAX_BUFFER);
+			udk_value_unref(out);
+			return NULL;
+		}
+		udk_dict_set_int(out, "min_period_frames", (int64_t)lo);
+		udk_dict_set_int(out, "max_buffer_frames", (int64_t)hi);
+	}
 	if (cur) {
 		uint64_t rate, ch;
 		uint32_t sf = audio_sample_format_parse(udk_dict_get_string(cur, "sample_format"));

@@ -40,7 +40,8 @@ struct udk_audio_stream {
 	uint8_t *samples;
 	bool running;
 	bool ending;			/* end_stream() at work */
-	uint64_t reported_xruns;
+	uint64_t reported_xruns;	/* total as last told udkd */
+	uint64_t base_xruns, base_frames;	/* from the rings of earlier opens */
 };
 
 struct udk_audio_device {

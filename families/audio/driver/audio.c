@@ -172,6 +172,8 @@ describe(struct udk_audio_device *dev)
 		udk_dict_set_string(e, "name", s->name);
 		udk_dict_set_string(e, "direction", s->direction == UDK_AUDIO_OUTPUT ? "output" : "input");
 		udk_dict_set_take(e, "formats", audio_formats_to_value(s->formats, s->n_formats));
+		udk_dict_set_int(e, "min_period_frames", s->min_period);
+		udk_dict_set_int(e, "max_buffer_frames", s->max_buffer);
 		if (s->owner) {
 			udk_dict_set_take(e, "current", format_value(&s->setup.format));
 			udk_dict_set_int(e, "in_use_by", s->setup.app_pid);
@@ -564,6 +566,19 @@ udk_audio_device_publish(struct udk_audio_device *dev)
 	udk_return_val_if_fail(dev, -EINVAL);
 	if (!dev->n_streams)
 		return udk_error_set(-EINVAL, "audio device %s has no stream: add one before publishing", dev->name);
+	/* apps find the driver for presence handles: RegisterService() it */
+	{
+		struct udk_value *names = udk_value_new_array(), *props = udk_value_new_dict();
+		pthread_mutex_lock(&devices_lock);
+		for (struct udk_audio_device *d = devices; d; d = d->next)
+			if (d->self == dev->self && !d->destroyed)
+				udk_array_append_take(names, udk_value_new_string(d->name));
+		pthread_mutex_unlock(&devices_lock);
+		udk_dict_set_take(props, "UDKAudioDevices", names);
+		udk_service_set_properties(dev->self, props);
+		udk_value_unref(props);
+		udk_service_register(dev->self);
+	}
 	pthread_mutex_lock(&dev->publish_lock);
 	dev->published = true;
 	if (dev->visibility == UDK_AUDIO_VISIBLE_ALWAYS || dev->holders)
@@ -754,38 +769,43 @@ udk_audio_stream_get_xruns(struct udk_audio_stream *stream, uint64_t *ret_xruns,
 
 /* ---- xrun counters to udkd, every 200 ms while something is open ---- */
 
+/* Under dev->lock: a stream's counters since the device was made. */
 static void
-counters_tick(struct udk_timer *t, uint64_t now, void *data)
+stream_counts(struct udk_audio_stream *s, uint64_t *xruns, uint64_t *frames)
 {
-	struct udk_audio_device *dev = data;
-	struct udk_value *b = NULL, *list = NULL;
+	*xruns = s->base_xruns;
+	*frames = s->base_frames;
+	if (s->hdr) {
+		*xruns += atomic_load_explicit(&s->hdr->xruns, memory_order_relaxed);
+		*frames += atomic_load_explicit(&s->hdr->xrun_frames, memory_order_relaxed);
+	}
+}
+
+/* Tell udkd the counters if they changed (any thread). */
+static bool
+send_counters(struct udk_audio_device *dev)
+{
+	struct udk_value *b = NULL, *list;
 	bool any_open = false, changed = false;
 
-	(void)t;
-	(void)now;
 	pthread_mutex_lock(&dev->lock);
 	list = udk_value_new_array();
 	for (unsigned i = 0; i < dev->n_streams; i++) {
 		struct udk_audio_stream *s = dev->streams[i];
 		struct udk_value *e;
-		uint64_t x = 0, f = 0;
-		if (s->hdr) {
-			any_open = true;
-			x = atomic_load_explicit(&s->hdr->xruns, memory_order_relaxed);
-			f = atomic_load_explicit(&s->hdr->xrun_frames, memory_order_relaxed);
-			if (x != s->reported_xruns) {
-				changed = true;
-				if (x > s->reported_xruns)
-					udk_log_notice("audio device %s, stream %u (%s): %" PRIu64 " %s so far (%" PRIu64
-						       " frames)",
-						       dev->name, i, s->name, x,
-						       s->direction == UDK_AUDIO_OUTPUT ? "underruns" : "overruns", f);
-				s->reported_xruns = x;
-			}
+		uint64_t x, f;
+		stream_counts(s, &x, &f);
+		any_open |= s->hdr != NULL;
+		if (x != s->reported_xruns) {
+			changed = true;
+			udk_log_notice("audio device %s, stream %u (%s): %" PRIu64 " %s so far (%" PRIu64 " frames)",
+				       dev->name, i, s->name, x, s->direction == UDK_AUDIO_OUTPUT ? "underruns" : "overruns",
+				       f);
+			s->reported_xruns = x;
 		}
 		e = udk_value_new_dict();
 		udk_dict_set_string(e, "stream", s->name);
-		udk_dict_set_uint(e, "xruns", s->reported_xruns);
+		udk_dict_set_uint(e, "xruns", x);
 		udk_dict_set_uint(e, "frames", f);
 		udk_array_append_take(list, e);
 	}
@@ -799,7 +819,17 @@ counters_tick(struct udk_timer *t, uint64_t now, void *data)
 	if (b && rt.connected)
 		wire_send_value(rt.sock, OP_AUDIO_DEVICE_COUNTERS, WIRE_F_ONEWAY, 0, 0, b, NULL, 0);
 	udk_value_unref(b);
-	if (any_open)
+	return any_open;
+}
+
+static void
+counters_tick(struct udk_timer *t, uint64_t now, void *data)
+{
+	struct udk_audio_device *dev = data;
+
+	(void)t;
+	(void)now;
+	if (send_counters(dev))
 		udk_timer_arm(dev->counters, udk_time_now_ns() + COUNTERS_INTERVAL_NS, 0);
 }
 
@@ -890,6 +920,10 @@ end_stream(struct udk_audio_stream *s, int code, const char *why)
 		 * (pairs with the acquire load of state in alsa/pcm_udk.c) */
 		atomic_store_explicit(&s->hdr->state, AUDIO_RING_GONE, memory_order_release);
 	}
+	if (s->hdr) {
+		s->base_xruns += atomic_load_explicit(&s->hdr->xruns, memory_order_relaxed);
+		s->base_frames += atomic_load_explicit(&s->hdr->xrun_frames, memory_order_relaxed);
+	}
 	ring = TAKE_PTR(s->ring);
 	s->hdr = NULL;
 	s->samples = NULL;
@@ -897,6 +931,8 @@ end_stream(struct udk_audio_stream *s, int code, const char *why)
 	s->ending = false;
 	pthread_mutex_unlock(&dev->lock);
 	udk_buffer_unref(ring);
+	/* the last of them, before the stream's counts stop moving */
+	send_counters(dev);
 	if (code && uc)
 		uc_revoke(uc->id, why);
 	udk_service_unref(uc);
@@ -1015,7 +1051,6 @@ m_open_stream(struct udk_service *uc, void *ref, struct udk_method_args *a)
 	s->hdr = h;
 	s->samples = (uint8_t *)h + AUDIO_RING_DATA_OFFSET;
 	s->setup = setup;
-	s->reported_xruns = 0;
 	pthread_mutex_unlock(&dev->lock);
 	r = call_op(dev, op_open, s, &setup, NULL, 0, false);
 	if (r < 0) {

@@ -19,6 +19,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -269,7 +270,11 @@ engine(void *data)
 {
 	struct udk_dm_function *fn = data;
 	struct sim_audio *sa = SIM(fn);
+	struct sched_param sp = { .sched_priority = 20 };
 
+	/* a DMA engine is not preempted by the apps it serves: real-time when
+	 * allowed (root), an ordinary thread otherwise */
+	pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
 	pthread_mutex_lock(&sa->lock);
 	while (!sa->quit) {
 		uint64_t now, frame, min_period = UINT32_MAX, tick_ns;
