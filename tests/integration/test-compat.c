@@ -256,6 +256,9 @@ TEST(create_from_properties_makes_entitled_services)
 	out = fixture_udkctl(&f, NULL, "tree");
 	ASSERT_CONTAINS(out, "TestDriver:IOUserUSBSerial:IOUserSerial:IOService");
 	free(out);
+	/* the other two personalities' Start() fails, in its own time */
+	ASSERT_TRUE(fixture_wait_output(&f, "explain " ID " /IOUserResources", "Create(): Other.IOUserClass", 10000));
+	ASSERT_TRUE(fixture_wait_output(&f, "explain " ID " /IOUserResources", "has no <dict> \"Missing\"", 10000));
 	out = fixture_udkctl(&f, NULL, "explain " ID " /IOUserResources");
 	ASSERT_CONTAINS(out, "Create(): the personality has no <dict> \"Missing\"");
 	ASSERT_CONTAINS(out, "Create(): Other.IOUserClass \"NotInThisExecutable\" is not a class of this executable");
