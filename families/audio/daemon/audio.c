@@ -4,8 +4,9 @@
  *
  * Classes: IOUserAudioDriver (the role a personality's IOClass names),
  * IOUserAudioDevice (a device a driver publishes; apps open it for
- * streams) and UDKAudioSimDevice (simulated audio hardware, a device
- * model of kind "audio").  Entitlement: family.audio.
+ * streams), UDKAudioSimDevice (simulated audio hardware, a device model of
+ * kind "audio") and UDKAudioALSAPCM (a PCM of the kernel's sound cards,
+ * with --alsa-dev-dir).  Entitlement: family.audio.
  *
  * What udkd does for audio: it checks every device description a driver
  * publishes (OP_AUDIO_DEVICE_STATE: names, streams, format lists, controls;
@@ -17,8 +18,12 @@
  * streams, who uses them, xruns, and the devices hidden until their app
  * runs.  Samples never pass through udkd.
  */
+#include <dirent.h>
+#include <fcntl.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "../common/audio-common.h"
 #include "../proto-audio.h"
@@ -40,6 +45,8 @@ struct hidden {
 };
 
 struct audio_state {
+	char *alsa_dir;			/* --alsa-dev-dir: the kernel's PCM nodes, or NULL */
+	unsigned alsa_pcms;
 	struct hidden hidden[MAX_HIDDEN];
 	unsigned n_hidden;
 	unsigned states, refused, shown, hidden_count;
@@ -216,6 +223,8 @@ audio_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 	}
 }
 
+static void open_alsa(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct service *s);
+
 /* ---- simulated audio hardware ---- */
 
 static int
@@ -265,6 +274,10 @@ audio_open_provider(struct udkd *d, struct driver_proc *p, struct wire_msg *m, s
 {
 	struct udk_value *info;
 
+	if (service_is_a(s, "UDKAudioALSAPCM")) {
+		open_alsa(d, p, m, s);
+		return;
+	}
 	if (!service_is_a(s, "UDKAudioSimDevice") || !model_of_nub(d, s, NULL)) {
 		proc_reply(p, m, -UDK_E_UNSUPPORTED,
 			   "only simulated audio devices (UDKAudioSimDevice) can be opened; an IOUserAudioDevice is "
@@ -275,6 +288,104 @@ audio_open_provider(struct udkd *d, struct driver_proc *p, struct wire_msg *m, s
 	info = udk_value_new_dict();
 	udk_dict_set_string(info, "backend", "sim");
 	model_connect(d, p, m, s, info);
+}
+
+/* ---- the kernel's sound cards (--alsa-dev-dir) ----
+ *
+ * Each PCM node of DIR (pcmC<card>D<device><p|c>) becomes a UDKAudioALSAPCM
+ * under the root, with its card's id from sysfs.  A driver on one (the
+ * bridge, drivers/alsa-bridge) gets the node opened by udkd: the sandboxed
+ * driver opens no device node itself.  udkd opens it anew for every
+ * request, so the kernel device is held only while the driver uses it.
+ */
+
+static void
+card_id(unsigned card, char *buf, size_t len)
+{
+	char path[96], *text = NULL;
+	size_t n = 0;
+
+	snprintf(buf, len, "card%u", card);
+	snprintf(path, sizeof(path), "/sys/class/sound/card%u/id", card);
+	if (read_file(path, 4096, &text, &n) < 0)
+		return;
+	while (n && (text[n - 1] == '\n' || text[n - 1] == ' '))
+		n--;
+	if (n && n < len) {
+		memcpy(buf, text, n);
+		buf[n] = 0;
+	}
+	free(text);
+}
+
+static int
+scan_alsa(struct udkd *d, struct audio_state *st)
+{
+	DIR *dir = opendir(st->alsa_dir);
+	struct dirent *e;
+
+	if (!dir)
+		return udk_set_reason(-errno, "--alsa-dev-dir %s: %s", st->alsa_dir, strerror(errno));
+	while ((e = readdir(dir)) && st->alsa_pcms < 64) {
+		unsigned card, dev;
+		char dirc, tail, name[64], id[64];
+		struct udk_value *props;
+		struct service *s = NULL;
+		if (sscanf(e->d_name, "pcmC%uD%u%c%c", &card, &dev, &dirc, &tail) != 3 || (dirc != 'p' && dirc != 'c') ||
+		    card > 63 || dev > 63)
+			continue;
+		card_id(card, id, sizeof(id));
+		props = udk_value_new_dict();
+		udk_dict_set_int(props, "UDKAudioALSACard", card);
+		udk_dict_set_int(props, "UDKAudioALSADevice", dev);
+		udk_dict_set_string(props, "UDKAudioALSADirection", dirc == 'p' ? "output" : "input");
+		udk_dict_set_string(props, "UDKAudioALSACardId", id);
+		udk_dict_set_string(props, "UDKAudioALSANode", e->d_name);
+		udk_dict_set_string(props, "UDKBackend", "alsa");
+		udk_dict_set_string(props, "IOName", id);
+		snprintf(name, sizeof(name), "pcmC%uD%u%c", card, dev, dirc);
+		if (service_new(d, d->reg.root, name, class_chain_for("UDKAudioALSAPCM"), props, &s) == 0) {
+			service_register(d, s);
+			st->alsa_pcms++;
+		}
+		udk_value_unref(props);
+	}
+	closedir(dir);
+	log_info(d, "audio: %u kernel PCM(s) from %s", st->alsa_pcms, st->alsa_dir);
+	return 0;
+}
+
+static void
+open_alsa(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct service *s)
+{
+	struct audio_state *st = state(d);
+	const char *node = udk_dict_get_string(s->props, "UDKAudioALSANode");
+	struct udk_value *info;
+	char why[300];
+	int dfd, fd;
+
+	if (!st || !st->alsa_dir || !node || strchr(node, '/'))
+		return proc_reply(p, m, -UDK_E_UNSUPPORTED, "this kernel PCM is not udkd's to open", NULL, NULL, 0);
+	dfd = open(st->alsa_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	/* non-blocking: a busy PCM answers EBUSY at once instead of waiting */
+	fd = dfd >= 0 ? openat(dfd, node, O_RDWR | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW) : -1;
+	if (fd < 0) {
+		snprintf(why, sizeof(why), "cannot open %s/%s: %s%s", st->alsa_dir, node, strerror(errno),
+			 errno == EBUSY ? " (another program has it)" : "");
+		if (dfd >= 0)
+			close(dfd);
+		return proc_reply(p, m, errno == EBUSY ? -UDK_E_BUSY : -UDK_E_HARDWARE_GONE, why, NULL, NULL, 0);
+	}
+	close(dfd);
+	info = udk_value_new_dict();
+	udk_dict_set_string(info, "backend", "alsa");
+	udk_dict_set(info, "card", udk_dict_get(s->props, "UDKAudioALSACard"));
+	udk_dict_set(info, "device", udk_dict_get(s->props, "UDKAudioALSADevice"));
+	udk_dict_set(info, "direction", udk_dict_get(s->props, "UDKAudioALSADirection"));
+	udk_dict_set(info, "card_id", udk_dict_get(s->props, "UDKAudioALSACardId"));
+	proc_reply(p, m, 0, NULL, info, &fd, 1);
+	udk_value_unref(info);
+	close(fd);
 }
 
 /* ---- udkctl families audio ---- */
@@ -358,6 +469,10 @@ audio_describe(struct udkd *d)
 	}
 	udk_dict_set_take(v, "devices", list);
 	udk_dict_set_take(v, "hidden", hidden);
+	if (st && st->alsa_dir) {
+		udk_dict_set_string(v, "alsa_dev_dir", st->alsa_dir);
+		udk_dict_set_uint(v, "kernel_pcms", st->alsa_pcms);
+	}
 	if (st) {
 		udk_dict_set_uint(v, "descriptions_published", st->states);
 		udk_dict_set_uint(v, "descriptions_refused", st->refused);
@@ -396,6 +511,39 @@ audio_init(struct udkd *d)
 	return 0;
 }
 
+static int
+audio_start(struct udkd *d)
+{
+	struct audio_state *st = state(d);
+
+	if (!st || !st->alsa_dir)
+		return 0;
+	if (scan_alsa(d, st) < 0)
+		log_warning(d, "audio: %s", udk_error_reason());
+	return 0;
+}
+
+static const struct udkd_family_option audio_options[] = {
+	{ "alsa-dev-dir", optional_argument, "DIR",
+	  "publish the kernel's PCM devices (DIR, default /dev/snd) for audio drivers that bridge them" },
+	{ NULL, 0, NULL, NULL },
+};
+
+static int
+audio_set_option(struct udkd *d, const char *name, const char *value)
+{
+	struct audio_state *st = state(d);
+
+	if (!st)
+		return -ENOMEM;
+	if (streq(name, "alsa-dev-dir")) {
+		free(st->alsa_dir);
+		st->alsa_dir = strdup(value ? value : "/dev/snd");
+		return st->alsa_dir ? 0 : -ENOMEM;
+	}
+	return -EINVAL;
+}
+
 static void
 audio_fini(struct udkd *d)
 {
@@ -403,6 +551,7 @@ audio_fini(struct udkd *d)
 
 	if (!st)
 		return;
+	free(st->alsa_dir);
 	for (unsigned i = 0; i < st->n_hidden; i++)
 		proc_unref(st->hidden[i].proc);
 	free(st);
@@ -417,6 +566,7 @@ static const struct udkd_family_class audio_classes[] = {
 	{ "IOUserAudioDriver", "IOService", "family.audio", "audio driver" },
 	{ "IOUserAudioDevice", "IOService", "family.audio", NULL },
 	{ "UDKAudioSimDevice", "IOService", "family.audio", NULL },
+	{ "UDKAudioALSAPCM", "IOService", "family.audio", NULL },
 	{ NULL, NULL, NULL, NULL },
 };
 
@@ -433,7 +583,10 @@ const struct udkd_family udkd_family_audio = {
 	.classes = audio_classes,
 	.entitlements = audio_entitlements,
 	.init = audio_init,
+	.start = audio_start,
 	.fini = audio_fini,
+	.options = audio_options,
+	.set_option = audio_set_option,
 	.open_provider = audio_open_provider,
 	.op_base = AUDIO_OP_BASE,
 	.op_count = AUDIO_OP_COUNT,

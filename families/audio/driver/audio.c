@@ -743,6 +743,13 @@ udk_audio_stream_publish_position(struct udk_audio_stream *stream, uint64_t fram
 	return 0;
 }
 
+UDK_EXPORT bool
+udk_audio_stream_is_draining(struct udk_audio_stream *stream)
+{
+	return stream && stream->hdr &&
+	       (atomic_load_explicit(&stream->hdr->app_flags, memory_order_relaxed) & AUDIO_APP_DRAINING);
+}
+
 UDK_EXPORT int
 udk_audio_stream_report_xrun(struct udk_audio_stream *stream, uint64_t frames)
 {

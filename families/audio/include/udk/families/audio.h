@@ -251,6 +251,9 @@ UDK_EXPORT uint64_t udk_audio_stream_get_app_position(struct udk_audio_stream *s
  */
 UDK_EXPORT int udk_audio_stream_publish_position(struct udk_audio_stream *stream, uint64_t frames,
 						 uint64_t host_ns);
+/* The app is playing out its last samples (ALSA drain): running dry now is
+ * the end of the stream, not an underrun. */
+UDK_EXPORT bool udk_audio_stream_is_draining(struct udk_audio_stream *stream);
 /* The hardware ran dry (output) or the app fell behind (input): count it. */
 UDK_EXPORT int udk_audio_stream_report_xrun(struct udk_audio_stream *stream, uint64_t frames);
 /* Counters so far: xruns and frames lost or filled with silence. */
@@ -314,6 +317,32 @@ UDK_EXPORT int udk_audio_hw_start(struct udk_audio_hw *hw, unsigned index, struc
 UDK_EXPORT int udk_audio_hw_stop(struct udk_audio_hw *hw, unsigned index);
 /* Gain the device applies to stream @index (1/100 dB; mute). */
 UDK_EXPORT int udk_audio_hw_set_gain(struct udk_audio_hw *hw, unsigned index, int32_t volume_db_x100, bool mute);
+
+/* ---- a kernel sound card's PCM (udkd --alsa-dev-dir: UDKAudioALSAPCM) ---- */
+
+struct udk_audio_pcm;
+
+/*
+ * The PCM the driver was started on (udkd opens its node for the driver):
+ * its direction and the formats the card offers, as ranges for
+ * udk_audio_device_add_stream (up to @max, *ret_n of them).
+ */
+UDK_EXPORT int udk_audio_pcm_open(struct udk_service *provider, struct udk_audio_pcm **ret,
+				  struct udk_audio_format_range *formats, uint32_t max, uint32_t *ret_n);
+UDK_EXPORT uint32_t udk_audio_pcm_get_direction(const struct udk_audio_pcm *pcm);
+/* The card's id ("Loopback") and the PCM's device number. */
+UDK_EXPORT const char *udk_audio_pcm_get_card_id(const struct udk_audio_pcm *pcm);
+UDK_EXPORT unsigned udk_audio_pcm_get_device(const struct udk_audio_pcm *pcm);
+/*
+ * Run @stream on the card: the PCM is opened (through udkd) with the
+ * stream's format, and a thread moves the samples between the stream's
+ * ring and the card, paced by the card's clock, publishing the positions
+ * and counting xruns.  Stop undoes it and closes the PCM, so the card is
+ * held only while an app plays or records.
+ */
+UDK_EXPORT int udk_audio_pcm_start(struct udk_audio_pcm *pcm, struct udk_audio_stream *stream);
+UDK_EXPORT void udk_audio_pcm_stop(struct udk_audio_pcm *pcm);
+UDK_EXPORT void udk_audio_pcm_close(struct udk_audio_pcm *pcm);
 
 #ifdef __cplusplus
 }
