@@ -55,6 +55,13 @@ same() {
 import sys
 a = open('$1', 'rb').read(); b = open('$2', 'rb').read(); i = b.find(a[:256])
 print('# signal at byte', i, 'of', len(b))
+if i >= 0 and b[i:i + len(a)] != a:
+    c = b[i:i + len(a)]
+    bad = [k for k in range(min(len(a), len(c))) if a[k] != c[k]]
+    print('# %d of %d bytes differ, first at %d (captured %d bytes from there)' % (len(bad) + len(a) - len(c), len(a), bad[0] if bad else len(c), len(c)))
+    if bad:
+        j = c.find(a[bad[0]:bad[0] + 64])
+        print('# the signal from there is at', j, 'in the rest (a gap of', j - bad[0], 'bytes)' if j >= 0 else '(not found)')
 sys.exit(0 if i >= 0 and b[i:i + len(a)] == a else 1)"
 }
 # record until the player is done (and 2 s more), whatever the guest's speed
@@ -89,4 +96,5 @@ sed 's/^/# /' "$T/kplay.log" "$T/urec.log"
 check "it has what the kernel played, sample for sample" same "$T/in.raw" "$T/u.raw"
 "$B/tools/udkctl" --runtime-dir "$T/run" families audio >"$T/fam" 2>&1
 sed 's/^/# /' "$T/fam"
-check "udkctl families audio shows the bridged devices" contains "$T/fam" "kernel sound card Loopback"
+check "udkctl families audio shows the bridged devices and the kernel's PCMs" sh -c \
+	"grep -qF udk:loopback-d0-out $T/fam && grep -qF '\"kernel_pcms\" = 4' $T/fam"

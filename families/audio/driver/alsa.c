@@ -13,6 +13,8 @@
  * app wrote into the udk ring (its position, acquire) a period at a time
  * and writes it to the kernel, which blocks at the card's pace; a period
  * the app has not filled goes out as silence and counts as an underrun.
+ * The position it publishes is what the card has played (what it was
+ * given less its delay), so an app that drains waits for the card.
  * Input: it reads a period from the kernel into the ring.  After each
  * period it publishes the position and a zero timestamp
  * (udk_audio_stream_publish_position): the card's clock is the stream's.
@@ -248,8 +250,16 @@ xfer(struct udk_audio_pcm *pcm, void *buf, uint32_t frames)
 								: SNDRV_PCM_IOCTL_READI_FRAMES;
 
 	while (!atomic_load(&pcm->stop)) {
-		if (ioctl(pcm->fd, op, &x) == 0)
+		if (ioctl(pcm->fd, op, &x) == 0) {
+			/* a transfer cut short (a signal, an xrun after some
+			 * frames) moved x.result frames: go on with the rest */
+			if (x.result >= 0 && (snd_pcm_uframes_t)x.result < x.frames) {
+				x.buf = (uint8_t *)x.buf + (size_t)x.result * pcm->frame_bytes;
+				x.frames -= (snd_pcm_uframes_t)x.result;
+				continue;
+			}
 			return true;
+		}
 		if (errno == EINTR || errno == EAGAIN)
 			continue;
 		if (errno == EPIPE || errno == ESTRPIPE) {
@@ -315,8 +325,17 @@ bridge(void *data)
 			}
 		}
 		done += n;
-		/* the samples moved before the position (release in publish) */
-		publish(pcm, done);
+		if (pcm->direction == UDK_AUDIO_OUTPUT) {
+			/* played is what left the card, not what it holds yet:
+			 * an app that drains waits for the last of its samples */
+			snd_pcm_sframes_t delay = 0;
+			if (ioctl(pcm->fd, SNDRV_PCM_IOCTL_DELAY, &delay) < 0 || delay < 0)
+				delay = 0;
+			publish(pcm, done > (uint64_t)delay ? done - (uint64_t)delay : 0);
+		} else {
+			/* the samples moved before the position (release in publish) */
+			publish(pcm, done);
+		}
 	}
 	free(buf);
 	return NULL;
@@ -340,7 +359,7 @@ udk_audio_pcm_start(struct udk_audio_pcm *pcm, struct udk_audio_stream *stream)
 	if (fd < 0)
 		return udk_error_set(fd, "cannot open card %s device %u: %s", pcm->card_id, pcm->device,
 				     udk_error_reason() ? udk_error_reason() : udk_strerror(fd));
-	/* the app's format; the kernel's own buffer: the app's period, 4 of them */
+	/* the app's format and period; the kernel's own buffer below */
 	for (int attempt = 0; attempt < 2; attempt++) {
 		params_any(&hw);
 		set_mask(&hw, SNDRV_PCM_HW_PARAM_ACCESS, SNDRV_PCM_ACCESS_RW_INTERLEAVED);
@@ -349,8 +368,12 @@ udk_audio_pcm_start(struct udk_audio_pcm *pcm, struct udk_audio_stream *stream)
 		set_int(&hw, SNDRV_PCM_HW_PARAM_CHANNELS, setup.format.channels, setup.format.channels);
 		set_int(&hw, SNDRV_PCM_HW_PARAM_RATE, setup.format.sample_rate, setup.format.sample_rate);
 		if (attempt == 0) {
+			/* at most half the app's buffer in the card, so the card's
+			 * backlog never keeps the app from writing */
+			unsigned periods = setup.buffer_frames / setup.period_frames / 2;
+			periods = periods < 2 ? 2 : periods > 4 ? 4 : periods;
 			set_int(&hw, SNDRV_PCM_HW_PARAM_PERIOD_SIZE, setup.period_frames, setup.period_frames);
-			set_int(&hw, SNDRV_PCM_HW_PARAM_PERIODS, 4, 4);
+			set_int(&hw, SNDRV_PCM_HW_PARAM_PERIODS, periods, periods);
 		}
 		if (ioctl(fd, SNDRV_PCM_IOCTL_HW_PARAMS, &hw) == 0)
 			break;
