@@ -202,21 +202,15 @@ cpu_of(pid_t pid)
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* The pid after @key in udkctl's output for @args (0 when absent). */
 static pid_t
-pid_of(const char *what)
+pid_from(const char *args, const char *key)
 {
-	char cmd[300], buf[64] = "";
-	FILE *p;
+	char *out = fixture_udkctl(&f, NULL, args), *at = strstr(out, key);
+	pid_t pid = at ? (pid_t)atoi(at + strlen(key)) : 0;
 
-	snprintf(cmd, sizeof(cmd), "pgrep -f -n '%s'", what);
-	p = popen(cmd, "re");
-	if (p && fgets(buf, sizeof(buf), p)) {
-		pclose(p);
-		return atoi(buf);
-	}
-	if (p)
-		pclose(p);
-	return 0;
+	free(out);
+	return pid;
 }
 
 static double
@@ -232,7 +226,17 @@ static void
 cpu_cost(void)
 {
 	char in[400];
-	pid_t drv = pid_of("sim-audio-driver"), model = pid_of("audio-loopback");
+	pid_t drv = pid_from("drivers " ID, "instance /loop0/SimAudioDriver: running, pid ");
+	pid_t model = 0;
+	char *sim = fixture_udkctl(&f, NULL, "--json sim list"), *at = strstr(sim, "\"name\": \"loop0\"");
+
+	if (!at)
+		at = strstr(sim, "\"name\":\"loop0\"");
+	if (at && (at = strstr(at, "\"pid\"")))
+		model = (pid_t)atoi(strchr(at, ':') + 1);
+	free(sim);
+	if (!drv || !model)
+		FAIL("cannot find the loopback's driver (%d) or model (%d) process", drv, model);
 	double c0, c1, d0, d1, m0, m1, null_cpu, udk_cpu, t0, wall;
 
 	snprintf(in, sizeof(in), "%s/cpu.raw", tmp);
