@@ -35,6 +35,7 @@ struct personality;
 struct driver_proc;
 struct client;
 struct udkd_listener;
+struct quota;
 
 /* ---- log.c ---- */
 
@@ -598,6 +599,8 @@ void broker_open_provider(struct udkd *d, struct driver_proc *p, struct wire_msg
 
 int control_listen(struct udkd *d);
 void control_fini(struct udkd *d);
+/* Serve a connected socket as a client with these credentials (takes @fd). */
+int control_adopt(struct udkd *d, int fd, pid_t pid, uid_t uid, gid_t gid);
 /* Tell subscribers about @s: "arrival", "termination" or "property". */
 void control_notify(struct udkd *d, struct service *s, const char *type);
 /* Same, with the properties that changed (for "property"; NULL: none). */
@@ -667,6 +670,8 @@ struct udkd {
 	struct power_system *power;
 	struct work *work;		/* worker threads: hashing, bundle reading (work.h) */
 	struct bundle_scan *scan;	/* a rescan on the worker (bundle.c) */
+	struct quota *quota;		/* quota.c: caps per user, connection and bundle */
+	bool accept_paused;		/* out of descriptors: the listen socket rests */
 };
 
 #endif

@@ -98,6 +98,64 @@ write("serial-msg", "status", enc({"port": 1, "status": {
     "UDKSerialErrors": {"framing": 0, "parity": 0, "overrun": 3, "breaks": 0},
     "UDKSerialRefusal": "the driver refused 5000000 baud"}}))
 write("serial-msg", "bad", enc({"port": 1, "base": "../x", "status": {"IOTTYDevice": "x"}}))
+# control: frames for daemon/control.c from an unprivileged peer
+# (tests/fuzz/fuzz-control.c: u8 kind, u16 length, bytes; kind 1 = u16 op,
+# u16 flags, u32 serial, then the payload; kind 2 = payload in a memfd;
+# kind 3 = as 1, replies not read; kind 0 = a raw datagram)
+def cframe(kind, op, serial, body=None, flags=None):
+    payload = enc(body) if body is not None else b""
+    if flags is None:
+        flags = 8 if body is not None else 0
+    data = struct.pack("<HHI", op, flags, serial) + payload
+    return bytes([kind]) + struct.pack("<H", len(data)) + data
+
+
+def raw(data):
+    return b"\x00" + struct.pack("<H", len(data)) + data
+
+
+def nest_dict(n):
+    return "leaf" if n == 0 else {"k%d" % n: nest_dict(n - 1)}
+
+
+def nest_list(n):
+    return 1 if n == 0 else [nest_list(n - 1)]
+
+
+hello = cframe(1, 100, 1, {"version": 1, "name": "fuzz"})
+widget = 0x100000002
+control = {
+    "registry": [hello, cframe(1, 101, 2, {"properties": True}),
+                 cframe(1, 102, 3, {"match": {"IOProviderClass": "UDKTestDevice",
+                                              "IOPropertyMatch": {"Color": "blue"}}}),
+                 cframe(1, 103, 4, {"id": widget}), cframe(1, 104, 5, {"path": "/widget0/part"}),
+                 cframe(1, 103, 6, {"path": "/widget1"}), cframe(1, 1, 7)],
+    "subscribe": [hello, cframe(1, 105, 2, {"cookie": 1, "type": "arrival",
+                                            "match": {"IOProviderClass": "IOService"}}),
+                  cframe(1, 105, 3, {"cookie": 2, "type": "property",
+                                     "match": {"IONameMatch": ["widget0", "widget1"]}}),
+                  cframe(1, 106, 4, {"cookie": 1}), cframe(1, 106, 5, {"cookie": 2})],
+    "manage": [hello, cframe(1, 108, 2, {}), cframe(1, 109, 3, {"driver": "x", "service": "/widget0"}),
+               cframe(1, 114, 4, {}), cframe(1, 117, 5, {"action": "list"}),
+               cframe(1, 118, 6, {"action": "list"}), cframe(1, 119, 7, {"action": "status"}),
+               cframe(1, 120, 8, {"action": "list"}),
+               cframe(1, 120, 9, {"action": "explain", "driver": "x", "app": "/bin/true"}),
+               cframe(1, 121, 10, {"action": "list"})],
+    "refused": [hello, cframe(1, 110, 2, {"driver": "x"}), cframe(1, 113, 3, {}),
+                cframe(1, 111, 4, {"level": "debug"}), cframe(1, 115, 5, {"id": widget, "key": "K", "value": 1}),
+                cframe(1, 119, 6, {"action": "on"}), cframe(1, 121, 7, {"action": "sleep"}),
+                cframe(1, 107, 8, {"id": widget, "type": 0})],
+    "large": [hello, cframe(2, 102, 2, {"match": {"IOProviderClass": "IOService", "Pad": b"\x00" * 62000}}),
+              cframe(1, 114, 3, {})],
+    "unread": [hello] + [cframe(3, 101, 2 + i, {"properties": True}) for i in range(20)],
+    "malformed": [raw(b"\x10\x00\x00\x00\x64\x00\x08\x00\x01\x00\x00\x00\x00\x00\x00\x00"),
+                  cframe(1, 101, 2, {"properties": True})],
+    "no-hello": [cframe(1, 101, 1, {}), hello],
+    "deep": [hello, cframe(1, 102, 2, {"match": {"IOPropertyMatch": nest_dict(10)}}),
+             cframe(1, 105, 3, {"cookie": 1, "type": "arrival", "match": {"X": nest_list(10)}})],
+}
+for name, frames in control.items():
+    write("control", name, b"".join(frames))
 
 # the audio family's device descriptions (families/audio/common/formats.c)
 _fmt = [{"sample_format": "S16_LE", "channels": 2, "rate_min": 48000, "rate_max": 48000},

@@ -528,6 +528,35 @@ cmd_status(struct udk_client *c, int argc, char **argv)
 		       udk_dict_get_string(reply, "state_dir") ? udk_dict_get_string(reply, "state_dir") : "?",
 		       udk_dict_get_bool(reply, "developer_mode", false) ? "ON" : "off",
 		       udk_dict_get_bool(sb, "seccomp", false) ? "on" : "OFF", udk_dict_get_int(sb, "landlock_abi", 0));
+		{
+			struct udk_value *lim = udk_dict_get(reply, "limits"), *use = udk_dict_get(reply, "usage");
+			struct udk_value *uids = udk_dict_get(use, "uids");
+			printf("in use: %" PRIu64 " connections (%" PRIu64 " unprivileged, %" PRIu64 " refused so far); %" PRIu64
+			       " bytes queued for clients, %" PRIu64 " for drivers; descriptors: limit %" PRIu64 ", %" PRIu64
+			       " kept for drivers, %" PRIu64 " reserved for restarts\n",
+			       udk_value_get_uint(udk_dict_get(use, "connections"), 0),
+			       udk_value_get_uint(udk_dict_get(use, "connections_unprivileged"), 0),
+			       udk_value_get_uint(udk_dict_get(use, "connections_refused"), 0),
+			       udk_value_get_uint(udk_dict_get(use, "queued_bytes_all_clients"), 0),
+			       udk_value_get_uint(udk_dict_get(reply, "queued_bytes_to_drivers"), 0),
+			       udk_value_get_uint(udk_dict_get(use, "fd_limit"), 0),
+			       udk_value_get_uint(udk_dict_get(use, "fds_kept_for_drivers"), 0),
+			       udk_value_get_uint(udk_dict_get(use, "fds_reserved"), 0));
+			for (size_t i = 0; i < udk_array_size(uids); i++) {
+				struct udk_value *u = udk_array_get(uids, i);
+				printf("  uid %" PRIu64 ": %" PRIu64 " connections, %" PRIu64 " subscriptions, %" PRIu64
+				       " bytes queued\n",
+				       udk_value_get_uint(udk_dict_get(u, "uid"), 0),
+				       udk_value_get_uint(udk_dict_get(u, "connections"), 0),
+				       udk_value_get_uint(udk_dict_get(u, "subscriptions"), 0),
+				       udk_value_get_uint(udk_dict_get(u, "queued_bytes"), 0));
+			}
+			printf("limits (udkd --limit NAME=N):");
+			for (size_t i = 0; i < udk_dict_size(lim); i++)
+				printf("%s%s %" PRIu64, i % 4 ? ", " : "\n  ", udk_dict_key_at(lim, i),
+				       udk_value_get_uint(udk_dict_value_at(lim, i), 0));
+			printf("\n");
+		}
 	}
 	udk_value_unref(reply);
 	return 0;
