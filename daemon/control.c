@@ -751,6 +751,7 @@ do_status(struct udkd *d, struct client *c, struct wire_msg *m)
 		udk_dict_set(body, "limits", udk_dict_get(q, "limits"));
 		udk_dict_set(body, "usage", udk_dict_get(q, "usage"));
 		udk_value_unref(q);
+		udk_dict_set_take(body, "input_limits", bundle_input_limits());
 	}
 	for (struct driver_proc *p = d->procs; p; p = p->next)
 		to_drivers += p->out.bytes;

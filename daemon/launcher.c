@@ -1150,6 +1150,7 @@ proc_dead(struct udkd *d, struct driver_proc *p, int signal, int exit_status)
 		launcher_notify_provider(d, prov, "client-died");
 	}
 	/* families reset what the driver held before another starts on it */
+	p->crashed = !expected;
 	udkd_emit(d, UDKD_EV_PROC_DIED, p);
 	/* let the debugger's udkctl know */
 	if (p->debug && p->bundle->debug_waiter) {

@@ -463,8 +463,11 @@ TEST_FULL(slow_reader_is_bounded_by_exact_bytes, 300)
 		char *out = fixture_udkctl(&f, &st, "status");
 		test_log("%s", out);
 		ASSERT_EQ(st, 0);
-		/* the figures are visible */
+		/* the figures are visible, and the fixed bounds on what udkd reads too */
 		ASSERT_CONTAINS(out, "queued for clients");
+		ASSERT_CONTAINS(out, "input limits (fixed):");
+		ASSERT_CONTAINS(out, "value_depth 32");
+		ASSERT_CONTAINS(out, "personalities_per_bundle 1024");
 		free(out);
 	}
 	/* what the client can make udkd hold is bounded, in bytes */

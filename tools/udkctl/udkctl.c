@@ -556,6 +556,14 @@ cmd_status(struct udk_client *c, int argc, char **argv)
 				printf("%s%s %" PRIu64, i % 4 ? ", " : "\n  ", udk_dict_key_at(lim, i),
 				       udk_value_get_uint(udk_dict_value_at(lim, i), 0));
 			printf("\n");
+			lim = udk_dict_get(reply, "input_limits");
+			if (lim) {
+				printf("input limits (fixed):");
+				for (size_t i = 0; i < udk_dict_size(lim); i++)
+					printf("%s%s %" PRIu64, i % 4 ? ", " : "\n  ", udk_dict_key_at(lim, i),
+					       udk_value_get_uint(udk_dict_value_at(lim, i), 0));
+				printf("\n");
+			}
 		}
 	}
 	udk_value_unref(reply);
@@ -761,6 +769,22 @@ cmd_sim(struct udk_client *c, int argc, char **argv)
 			printf("  %s\n", udk_dict_get_string(e, "reason"));
 		for (size_t k = 0; k < udk_array_size(fns); k++)
 			printf("  %s\n", udk_value_get_string(udk_array_get(fns, k)));
+		/* what the device's family adds (describe_model) */
+		for (size_t k = 0; k < udk_dict_size(e); k++) {
+			static const char *const known[] = { "name", "model", "location", "state", "pid", "crashes",
+							     "reason", "functions", NULL };
+			const char *key = udk_dict_key_at(e, k);
+			struct udk_value *v = udk_dict_value_at(e, k);
+			bool skip = false;
+			for (const char *const *q = known; *q; q++)
+				skip |= streq(*q, key);
+			if (skip)
+				continue;
+			if (udk_value_get_type(v) == UDK_VALUE_STRING)
+				printf("  %s: %s\n", key, udk_value_get_string(v));
+			else if (udk_value_get_type(v) == UDK_VALUE_INT)
+				printf("  %s: %" PRId64 "\n", key, udk_value_get_int(v, 0));
+		}
 	}
 	udk_value_unref(reply);
 	return 0;
