@@ -117,6 +117,30 @@ env_up(struct env *e, const char *devices)
 	env_up_with(e, devices, AUDIO_ENTITLEMENTS);
 }
 
+static bool
+registered(struct env *e, const char *name)
+{
+	uint64_t id;
+	return udk_audio_find_device(e->f.client, name, &id) >= 0;
+}
+
+/*
+ * Wait until every device of ALL_DEVICES that is always visible is
+ * registered: the class appearing says only that the first one is.
+ */
+static void
+wait_all_devices(struct env *e)
+{
+	static const char *const names[] = { "loopback", "sine", "interface" };
+
+	for (size_t n = 0; n < sizeof(names) / sizeof(names[0]); n++) {
+		for (int i = 0; i < 1000 && !registered(e, names[n]); i++)
+			usleep(10000);
+		if (!registered(e, names[n]))
+			FAIL("the audio device %s was not registered within 10 s", names[n]);
+	}
+}
+
 static void
 env_down(struct env *e)
 {
@@ -355,7 +379,7 @@ TEST_FULL(aplay_arecord_loopback_bit_exact, 120)
 	struct env e;
 
 	env_up(&e, ALL_DEVICES);
-	fixture_wait_class(&e.f, "IOUserAudioDevice", 10000);
+	wait_all_devices(&e);
 	/* 64-frame periods, a generous buffer for a shared machine */
 	expect_roundtrip(&e, "loopback", "S16_LE", 48000, 2, 4, 5, "--period-size=64 --buffer-size=8192");
 	env_down(&e);
@@ -366,7 +390,7 @@ TEST_FULL(loopback_s32_96k_and_interface_8ch, 120)
 	struct env e;
 
 	env_up(&e, ALL_DEVICES);
-	fixture_wait_class(&e.f, "IOUserAudioDevice", 10000);
+	wait_all_devices(&e);
 	expect_roundtrip(&e, "loopback", "S32_LE", 96000, 2, 8, 2, "--period-size=256 --buffer-size=16384");
 	expect_roundtrip(&e, "interface", "S32_LE", 48000, 8, 32, 2, "--period-size=256 --buffer-size=8192");
 	env_down(&e);
@@ -379,7 +403,7 @@ TEST(aplay_L_lists_devices_and_speaker_test_plays)
 	int st;
 
 	env_up(&e, ALL_DEVICES);
-	fixture_wait_class(&e.f, "IOUserAudioDevice", 10000);
+	wait_all_devices(&e);
 	ASSERT_TRUE(fixture_wait_output(&e.f, "families audio", "udk:interface", 10000));
 	out = run(&st, "%s " APLAY " -L", e.alsa);
 	ASSERT_EQ(st, 0);
@@ -410,7 +434,7 @@ TEST(hw_params_refuses_unsupported_with_the_list)
 	int st;
 
 	env_up(&e, ALL_DEVICES);
-	fixture_wait_class(&e.f, "IOUserAudioDevice", 10000);
+	wait_all_devices(&e);
 	ASSERT_TRUE(fixture_wait_output(&e.f, "families audio", "udk:interface", 10000));
 	/* each value is offered, the combination is not: the driver refuses
 	 * it in hw_params and says what it offers */
@@ -440,7 +464,7 @@ TEST(one_app_per_stream)
 	int st;
 
 	env_up(&e, ALL_DEVICES);
-	fixture_wait_class(&e.f, "IOUserAudioDevice", 10000);
+	wait_all_devices(&e);
 	snprintf(log, sizeof(log), "%s/first.log", test_tmpdir());
 	p = spawn(log, "%s " APLAY " -D udk:loopback -t raw -f S16_LE -r 48000 -c 2 -d 30 /dev/zero", e.alsa);
 	ASSERT_TRUE(fixture_wait_output(&e.f, "families audio", "in_use_by", 20000));
@@ -512,7 +536,7 @@ TEST(seed_clock_switch_reaches_subscribers_and_the_plugin)
 	int st;
 
 	env_up(&e, ALL_DEVICES);
-	fixture_wait_class(&e.f, "IOUserAudioDevice", 10000);
+	wait_all_devices(&e);
 	ASSERT_TRUE(fixture_wait_output(&e.f, "families audio", "udk:sine", 10000));
 	/* a client subscribed to the device's property notifications ... */
 	udk_dict_set_string(pm, "UDKAudioName", "sine");
@@ -595,13 +619,6 @@ listed(struct env *e, const char *name)
 	return r;
 }
 
-static bool
-registered(struct env *e, const char *name)
-{
-	uint64_t id;
-	return udk_audio_find_device(e->f.client, name, &id) >= 0;
-}
-
 TEST_FULL(seed_presence_visible_while_the_app_runs, 120)
 {
 	struct env e;
@@ -609,7 +626,7 @@ TEST_FULL(seed_presence_visible_while_the_app_runs, 120)
 	pid_t holder, player;
 	int st;
 	env_up(&e, ALL_DEVICES);
-	fixture_wait_class(&e.f, "IOUserAudioDevice", 10000);
+	wait_all_devices(&e);
 	ASSERT_TRUE(fixture_wait_output(&e.f, "families audio", "hidden", 10000));
 	ASSERT_TRUE(fixture_wait_output(&e.f, "families audio", "virtual", 10000));
 	/* no app: not in the registry, not in aplay -L, not openable */
@@ -668,7 +685,7 @@ TEST_FULL(xrun_counted_reported_and_recovered, 90)
 	int st;
 
 	env_up(&e, ALL_DEVICES);
-	fixture_wait_class(&e.f, "IOUserAudioDevice", 10000);
+	wait_all_devices(&e);
 	snprintf(plog, sizeof(plog), "%s/aplay.log", test_tmpdir());
 	p = spawn(plog, "%s " APLAY " -D udk:loopback -t raw -f S16_LE -r 48000 -c 2 --buffer-size=4096 -d 4 /dev/zero",
 		  e.alsa);
