@@ -168,6 +168,12 @@ protocol_error(struct udkd *d, struct client *c, const char *why)
 void
 control_notify(struct udkd *d, struct service *s, const char *type)
 {
+	control_notify_changed(d, s, type, NULL);
+}
+
+void
+control_notify_changed(struct udkd *d, struct service *s, const char *type, const struct udk_value *changed)
+{
 	for (struct client *c = d->clients, *next; c; c = next) {
 		next = c->next;
 		for (size_t i = 0; i < c->n_subs && !c->dead; i++) {
@@ -186,6 +192,10 @@ control_notify(struct udkd *d, struct service *s, const char *type)
 			if (path)
 				udk_dict_set_string(b, "path", path);
 			free(path);
+			/* what changed, with its new values, so a subscriber
+			 * needs no second round trip */
+			if (changed)
+				udk_dict_set(b, "properties", (struct udk_value *)changed);
 			if (client_send(d, c, OP_NOTIFY, WIRE_F_ONEWAY, 0, 0, b, NULL, 0) < 0) {
 				udk_value_unref(b);
 				break;

@@ -475,7 +475,7 @@ service_set_properties(struct udkd *d, struct service *s, const struct udk_value
 			return r;
 	}
 	if (s->state == SVC_REGISTERED)
-		control_notify(d, s, "property");
+		control_notify_changed(d, s, "property", props);
 	return 0;
 }
 

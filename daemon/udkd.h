@@ -615,6 +615,8 @@ void control_fini(struct udkd *d);
 int control_adopt(struct udkd *d, int fd, pid_t pid, uid_t uid, gid_t gid);
 /* Tell subscribers about @s: "arrival", "termination" or "property". */
 void control_notify(struct udkd *d, struct service *s, const char *type);
+/* Same, with the properties that changed (for "property"; NULL: none). */
+void control_notify_changed(struct udkd *d, struct service *s, const char *type, const struct udk_value *changed);
 struct client *client_ref(struct client *c);
 void client_unref(struct client *c);
 /* Answer request @serial of @c; @reason goes with a failure. No-op if @c is gone. */

@@ -10,6 +10,7 @@ valgrind python3 procps libsystemd-dev dbus
 libusb-1.0-0-dev
 picocom socat expect python3-serial util-linux coreutils
 tgt libiscsi-dev libiscsi-bin nbdkit nbdkit-plugin-dev libnbd-bin fio qemu-utils nbd-client e2fsprogs
+libasound2-dev alsa-utils
 "
 
 missing=""

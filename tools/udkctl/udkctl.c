@@ -599,6 +599,111 @@ cmd_wait(struct udk_client *c, int argc, char **argv)
 	return 0;
 }
 
+/* ---- watch: arrivals, terminations and property changes as they come ---- */
+
+struct watch_ctx {
+	long count;		/* events left to print; <0: forever */
+};
+
+static void
+on_watch(struct udk_client *c, enum udk_notification_type type, uint64_t id, const char *name, void *data)
+{
+	static const char *const types[] = { "?", "arrival", "termination", "property" };
+	struct watch_ctx *w = data;
+	const struct udk_value *changed = udk_notification_get_properties();
+	struct timespec ts;
+	struct tm tm;
+	char when[32];
+
+	(void)c;
+	if (w->count == 0)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	snprintf(when, sizeof(when), "%02d:%02d:%02d.%03ld", tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+	if (opt_json) {
+		struct udk_value *o = udk_value_new_dict();
+		char *j = NULL;
+		udk_dict_set_string(o, "time", when);
+		udk_dict_set_string(o, "type", types[type <= 3 ? type : 0]);
+		udk_dict_set_uint(o, "id", id);
+		udk_dict_set_string(o, "name", name);
+		if (changed)
+			udk_dict_set(o, "properties", (struct udk_value *)changed);
+		if (udk_value_to_json(o, false, &j) >= 0)
+			printf("%s\n", j);
+		free(j);
+		udk_value_unref(o);
+	} else {
+		printf("%s %s %s (id 0x%" PRIx64 ")\n", when, types[type <= 3 ? type : 0], name, id);
+		for (size_t i = 0; changed && i < udk_dict_size(changed); i++)
+			print_value_line("  ", udk_dict_key_at(changed, i), udk_dict_value_at(changed, i));
+	}
+	fflush(stdout);
+	if (w->count > 0)
+		w->count--;
+}
+
+static int
+cmd_watch(struct udk_client *c, int argc, char **argv)
+{
+	struct watch_ctx w = { -1 };
+	struct udk_value *m = NULL, *pm = NULL;
+	struct udk_notification *n[3] = { NULL };
+	uint64_t deadline = 0;
+	int r = 0;
+
+	for (int i = 0; i < argc; i++) {
+		const char *eq = strchr(argv[i], '=');
+		if (!strcmp(argv[i], "--count") && i + 1 < argc) {
+			w.count = atol(argv[++i]);
+		} else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
+			deadline = now_ms() + (uint64_t)atol(argv[++i]) * 1000;
+		} else if (eq && eq != argv[i]) {
+			char key[128];
+			snprintf(key, sizeof(key), "%.*s", (int)(eq - argv[i]), argv[i]);
+			if (!pm)
+				pm = udk_value_new_dict();
+			udk_dict_set_string(pm, key, eq + 1);
+		} else if (!m && argv[i][0] != '-') {
+			m = udk_matching_class(argv[i]);
+		} else {
+			fprintf(stderr, "usage: udkctl watch [CLASS] [KEY=VALUE...] [--count N] [--timeout SECONDS]\n");
+			udk_value_unref(m);
+			udk_value_unref(pm);
+			return 2;
+		}
+	}
+	if (!m)
+		m = udk_matching_class("IOService");
+	if (pm)
+		udk_dict_set_take(m, "IOPropertyMatch", pm);
+	for (int t = 0; t < 3 && r >= 0; t++)
+		r = udk_client_add_notification(c, (enum udk_notification_type)(UDK_NOTIFY_ARRIVAL + t), m, on_watch, &w,
+						&n[t]);
+	udk_value_unref(m);
+	if (r < 0)
+		return fail(r, "cannot subscribe");
+	if (!opt_json)
+		printf("watching (arrivals, terminations, property changes); ^C ends\n");
+	fflush(stdout);
+	while (w.count != 0) {
+		int left = -1;
+		if (deadline) {
+			uint64_t now = now_ms();
+			if (now >= deadline)
+				break;
+			left = (int)(deadline - now);
+		}
+		r = udk_client_dispatch(c, left);
+		if (r < 0)
+			break;
+	}
+	for (int t = 0; t < 3; t++)
+		udk_notification_remove(n[t]);
+	return r < 0 ? fail(r, "udkd went away") : 0;
+}
+
 static int
 cmd_set_property(struct udk_client *c, int argc, char **argv)
 {
@@ -1029,6 +1134,7 @@ static const struct command {
 	{ "debug", cmd_debug, "DRIVER                 restart the driver stopped, print the gdb command" },
 	{ "rescan", cmd_rescan, "                      reload bundles from the bundle directories" },
 	{ "wait", cmd_wait, "CLASS [SECONDS]         wait until a service of CLASS is registered" },
+	{ "watch", cmd_watch, "[CLASS] [KEY=VALUE]... arrivals, terminations and property changes, as they come" },
 	{ "set-property", cmd_set_property, "PATH KEY VALUE  change a machine-description service" },
 	{ "families", cmd_families, "[NAME]              the families udkd loads: classes, keys, entitlements" },
 	{ "sim", cmd_sim, "list|plug NAME|unplug NAME  simulated devices: list, hot-plug, unplug" },
