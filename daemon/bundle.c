@@ -1060,6 +1060,8 @@ carry_state(struct bundle *to, struct bundle *from)
 	to->crashes_consecutive = from->crashes_consecutive;
 	memcpy(to->history, from->history, sizeof(to->history));
 	to->n_history = from->n_history;
+	to->last_failure = from->last_failure;
+	to->has_last_failure = from->has_last_failure;
 	to->starts = from->starts;
 	to->log_level = from->log_level;
 	to->debug_next = from->debug_next;
@@ -1443,6 +1445,39 @@ list_instances(struct udkd *d, struct service *s, void *data)
 	udk_array_append_take(w->list, inst);
 }
 
+/* One crash record or failed Start() with its code, cause and what to do (issue 20). */
+static struct udk_value *
+failure_json(const struct bundle *b, const struct crash_record *c)
+{
+	struct udk_value *hd = udk_value_new_dict();
+	const char *fix = udk_error_fix(c->code);
+	char *own = NULL;
+
+	udk_dict_set_uint(hd, "time_ms", c->when_ms);
+	if (c->signal)
+		udk_dict_set_string(hd, "signal", sigabbrev_np(c->signal) ? sigabbrev_np(c->signal) : "?");
+	else if (strcmp(c->phase, "start") || c->code == -UDK_E_DRIVER_DIED || c->exit_status)
+		udk_dict_set_int(hd, "exit_status", c->exit_status);
+	udk_dict_set_string(hd, "phase", c->phase);
+	if (c->last_words[0])
+		udk_dict_set_string(hd, "last_output", c->last_words);
+	if (c->code) {
+		udk_dict_set_string(hd, "code", udk_error_name(c->code));
+		udk_dict_set_string(hd, "reason", c->reason);
+		if (c->code == -UDK_E_DRIVER_DIED)
+			own = strdup_printf("the driver ended by itself: read its last output (udkd's log has the rest), "
+					    "run it under a debugger with `udkctl debug %s`, fix it, then `udkctl restart %s`",
+					    b->identifier, b->identifier);
+		else if (!fix)
+			own = strdup_printf("Start() returned this error: the reason says what the driver found; fix "
+					    "that (or the driver), then `udkctl restart %s`",
+					    b->identifier);
+		udk_dict_set_string(hd, "fix", own ? own : fix);
+		free(own);
+	}
+	return hd;
+}
+
 struct udk_value *
 bundle_describe(struct udkd *d, const struct bundle *b)
 {
@@ -1542,19 +1577,10 @@ bundle_describe(struct udkd *d, const struct bundle *b)
 		udk_dict_set_string(dd, "message", b->diags[i].message);
 		udk_array_append_take(ds, dd);
 	}
-	for (unsigned i = 0; i < b->n_history; i++) {
-		const struct crash_record *c = &b->history[i];
-		struct udk_value *hd = udk_value_new_dict();
-		udk_dict_set_uint(hd, "time_ms", c->when_ms);
-		if (c->signal)
-			udk_dict_set_string(hd, "signal", sigabbrev_np(c->signal) ? sigabbrev_np(c->signal) : "?");
-		else
-			udk_dict_set_int(hd, "exit_status", c->exit_status);
-		udk_dict_set_string(hd, "phase", c->phase);
-		if (c->last_words[0])
-			udk_dict_set_string(hd, "last_output", c->last_words);
-		udk_array_append_take(hs, hd);
-	}
+	for (unsigned i = 0; i < b->n_history; i++)
+		udk_array_append_take(hs, failure_json(b, &b->history[i]));
+	if (b->has_last_failure)
+		udk_dict_set_take(v, "last_failure", failure_json(b, &b->last_failure));
 	udk_dict_set_take(v, "personalities", ps);
 	udk_dict_set_take(v, "diagnostics", ds);
 	udk_dict_set_take(v, "crash_history", hs);

@@ -299,14 +299,28 @@ print_bundle(const struct udk_value *b)
 		char when[32];
 		localtime_r(&t, &tm);
 		strftime(when, sizeof(when), "%H:%M:%S", &tm);
-		if (udk_dict_get_string(h, "signal"))
-			printf("    %s killed by SIG%s during %s\n", when, udk_dict_get_string(h, "signal"),
-			       udk_dict_get_string(h, "phase"));
+		if (udk_dict_get_string(h, "code") && !streq(udk_dict_get_string(h, "code"), "UDK_E_DRIVER_DIED"))
+			printf("    %s %s during %s: %s\n", when, udk_dict_get_string(h, "code"),
+			       udk_dict_get_string(h, "phase"), udk_dict_get_string(h, "reason"));
+		else if (udk_dict_get_string(h, "signal"))
+			printf("    %s killed by SIG%s during %s (%s)\n", when, udk_dict_get_string(h, "signal"),
+			       udk_dict_get_string(h, "phase"),
+			       udk_dict_get_string(h, "code") ? udk_dict_get_string(h, "code") : "?");
 		else
 			printf("    %s exited with status %" PRId64 " during %s\n", when,
 			       udk_dict_get_int(h, "exit_status", 0), udk_dict_get_string(h, "phase"));
 		if (udk_dict_get_string(h, "last_output"))
 			printf("      last output: %s\n", udk_dict_get_string(h, "last_output"));
+	}
+	{
+		struct udk_value *lf = udk_dict_get(b, "last_failure");
+		if (lf && udk_dict_get_string(lf, "code")) {
+			printf("  last failure (%s) during %s: %s\n", udk_dict_get_string(lf, "code"),
+			       udk_dict_get_string(lf, "phase"), udk_dict_get_string(lf, "reason"));
+			if (udk_dict_get_string(lf, "last_output"))
+				printf("    last output: %s\n", udk_dict_get_string(lf, "last_output"));
+			printf("    what to do: %s\n", udk_dict_get_string(lf, "fix"));
+		}
 	}
 	for (size_t i = 0; i < udk_array_size(ds); i++) {
 		struct udk_value *d = udk_array_get(ds, i);
