@@ -1696,8 +1696,13 @@ bundle_describe(struct udkd *d, const struct bundle *b)
 	for (size_t i = 0; i < b->n_diags; i++) {
 		struct udk_value *dd = udk_value_new_dict();
 		udk_dict_set_string(dd, "level", b->diags[i].level == DIAG_ERROR ? "error" : "warning");
-		if (b->diags[i].code)
-			udk_dict_set_string(dd, "code", udk_error_name(b->diags[i].code));
+		{
+			/* every diagnostic has a code: a manifest's own unless it names another (issue 20) */
+			int code = b->diags[i].code ? b->diags[i].code : -UDK_E_BAD_MANIFEST;
+			udk_dict_set_string(dd, "code", udk_error_name(code));
+			if (udk_error_fix(code))
+				udk_dict_set_string(dd, "fix", udk_error_fix(code));
+		}
 		if (b->diags[i].file)
 			udk_dict_set_string(dd, "file", b->diags[i].file);
 		if (b->diags[i].key)
