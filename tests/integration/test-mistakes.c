@@ -471,7 +471,7 @@ TEST(udkctl_errors_explains_a_code)
 	ASSERT_EQ(st, 0);
 	assert_record(out, "UDK_E_DEADLINE", "\"when\": \"A driver did not return from a call");
 	free(out);
-	out = fixture_udkctl(&f, &st, "errors UDK_E_NOPE");
+	out = fixture_udkctl(&f, &st, "errors NO_SUCH_CODE");
 	ASSERT_EQ(st, 1);
 	ASSERT_CONTAINS(out, "is not a udk error code");
 	free(out);
