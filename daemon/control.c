@@ -1343,8 +1343,21 @@ control_listen(struct udkd *d)
 		return -errno;
 	/* a socket left by a dead udkd is removed; a live one is not */
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		struct ucred cr = { 0 };
+		socklen_t len = sizeof(cr);
+		char pid[32] = "", how[40] = "stop it";
+
+		/* the listening socket's credentials: the running udkd's pid */
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 && cr.pid > 0) {
+			snprintf(pid, sizeof(pid), " (pid %d)", (int)cr.pid);
+			snprintf(how, sizeof(how), "kill %d", (int)cr.pid);
+		}
 		close(fd);
-		return udk_set_reason(-EADDRINUSE, "another udkd is already running on %s", d->socket_path);
+		return udk_set_reason(-UDK_E_ALREADY_RUNNING,
+				      "another udkd%s is already running on %s. Stop it first (%s), or start this "
+				      "one with another runtime directory: --runtime-dir DIR (apps and udkctl find it "
+				      "through UDK_RUNTIME_DIR=DIR)",
+				      pid, d->socket_path, how);
 	}
 	close(fd);
 	unlink(d->socket_path);

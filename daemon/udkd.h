@@ -172,6 +172,8 @@ struct crash_record {
 	int exit_status;
 	char phase[16];			/* "launch", "start", "running", "stop" */
 	char last_words[160];		/* the driver's last line of output */
+	int code;			/* -UDK_E_* (or -errno): why it ended (issue 20) */
+	char reason[352];		/* the cause in words: which call, how long, which signal */
 };
 
 #define CRASH_HISTORY 8
@@ -219,6 +221,8 @@ struct bundle {
 	unsigned crashes_consecutive;
 	struct crash_record history[CRASH_HISTORY];
 	unsigned n_history;
+	struct crash_record last_failure;	/* the latest crash or failed Start(), with its code */
+	bool has_last_failure;
 	unsigned starts;		/* successful Start() count */
 	int log_level;			/* -1: daemon default */
 	bool debug_next;		/* start the next process stopped */
@@ -463,6 +467,8 @@ struct driver_proc {
 	bool debug;			/* waiting for a debugger: no deadlines */
 	bool crashed;			/* it ended without being asked to (set before UDKD_EV_PROC_DIED) */
 	bool kill_sent;
+	int kill_code;			/* why udkd killed it (proc_kill_code), 0: not by udkd's choice */
+	char kill_reason[320];
 	struct loop_timer *watchdog;	/* next ping */
 	struct loop_timer *hello_timer;	/* hello deadline */
 	struct outbox out;		/* what the driver has not read yet */
@@ -487,6 +493,9 @@ void launcher_stop_instance(struct udkd *d, struct service *instance, const char
 int proc_request(struct udkd *d, struct driver_proc *p, uint16_t op, struct udk_value *body, const int *fds,
 		 unsigned n_fds, uint64_t timeout_ms, pending_fn fn, void *data);
 void proc_kill(struct udkd *d, struct driver_proc *p, const char *why);
+/* Kill it, and record why (a code and a sentence naming the call, the
+ * time waited or the queue) for its crash record and `udkctl drivers`. */
+void proc_kill_code(struct udkd *d, struct driver_proc *p, int code, const char *fmt, ...) UDK_PRINTF(4, 5);
 /* Send without blocking; a driver that stops reading is killed. */
 int proc_send(struct udkd *d, struct driver_proc *p, uint16_t op, uint16_t flags, uint32_t serial, int32_t status,
 	      const struct udk_value *body, const int *fds, unsigned n_fds);
@@ -519,6 +528,7 @@ struct power_event {
 	char result[12];		/* "ok", "timeout", "refused", "died" */
 	uint64_t elapsed_us;
 	char reason[160];
+	int code;			/* 0, or why it did not happen (-UDK_E_POWER_TIMEOUT ...) */
 };
 
 #define POWER_HISTORY 8
