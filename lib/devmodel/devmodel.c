@@ -17,6 +17,7 @@
  * bypasses the table cannot write memory meant only to be read.
  */
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -683,9 +684,48 @@ udkd_reply(struct udk_dm *dm, const struct wire_msg *m, int status, const char *
 	udk_value_unref(b);
 }
 
+void
+dm_udkd_reply(struct udk_dm *dm, const struct wire_msg *m, int status, const char *reason,
+	      const struct udk_value *body)
+{
+	struct udk_value *b = NULL;
+
+	if (m->h.flags & WIRE_F_ONEWAY)
+		return;
+	if (status < 0 && reason) {
+		b = body ? udk_value_copy(body) : udk_value_new_dict();
+		udk_dict_set_string(b, "reason", reason);
+		body = b;
+	}
+	wire_send_value(dm->sock, m->h.op, WIRE_F_REPLY, m->h.serial, status, body, NULL, 0);
+	udk_value_unref(b);
+}
+
+int
+dm_udkd_send(struct udk_dm *dm, uint16_t op, const struct udk_value *body)
+{
+	/* the socket is non-blocking once the model runs: wait for room rather than drop */
+	for (;;) {
+		int r = wire_send_value(dm->sock, op, WIRE_F_ONEWAY, 0, 0, body, NULL, 0);
+		struct pollfd pfd = { .fd = dm->sock, .events = POLLOUT };
+		if (r != -EAGAIN)
+			return r;
+		poll(&pfd, 1, 100);
+	}
+}
+
 static void
 handle_udkd(struct udk_dm *dm, struct wire_msg *m)
 {
+	if (m->h.op >= OP_FAMILY_FIRST && !(m->h.flags & WIRE_F_REPLY)) {
+		int64_t index = udk_dict_get_int(m->body, "function", -1);
+		struct udk_dm_function *fn = index >= 0 && index < dm->n_fns ? dm->fns[index] : NULL;
+		if (fn && fn->kind->udkd_message)
+			fn->kind->udkd_message(fn, m);
+		else
+			dm_udkd_reply(dm, m, -EOPNOTSUPP, "the device's function does not handle this request", NULL);
+		return;
+	}
 	switch (m->h.op) {
 	case OP_PING:
 		udkd_reply(dm, m, 0, NULL);

@@ -39,6 +39,12 @@ struct dm_kind {
 	void (*closed)(struct udk_dm_function *fn);
 	/* Reset after the driver died (@why); DMA and interrupts are cleared. */
 	void (*reset)(struct udk_dm_function *fn, const char *why);
+	/*
+	 * A request from udkd in the family's op range (>= OP_FAMILY_FIRST)
+	 * for this function (body key "function": its index).  Answer with
+	 * dm_udkd_reply() unless it is one-way.
+	 */
+	void (*udkd_message)(struct udk_dm_function *fn, struct wire_msg *m);
 };
 
 struct udk_dm_function {
@@ -83,6 +89,11 @@ void dm_chan_reply(struct udk_dm_function *fn, const struct wire_msg *m, int sta
 /* Send raw bytes on @fn's channel (a hot-path reply); no-op when closed. */
 void dm_chan_send(struct udk_dm_function *fn, uint16_t op, uint16_t flags, uint32_t serial, int32_t status,
 		  const void *payload, size_t len);
+/* Answer udkd's request @m (udkd_message). */
+void dm_udkd_reply(struct udk_dm *dm, const struct wire_msg *m, int status, const char *reason,
+		   const struct udk_value *body);
+/* Tell udkd something (one-way, in the family's op range), from any thread of the model. */
+int dm_udkd_send(struct udk_dm *dm, uint16_t op, const struct udk_value *body);
 /* Forget every DMA mapping / interrupt route of @fn (a reset). */
 void dm_dma_clear(struct udk_dm_function *fn);
 void dm_irq_clear(struct udk_dm_function *fn);
