@@ -97,7 +97,8 @@ struct hid_dev *
 hid_dev_by_service(struct udkd *d, const struct service *s)
 {
 	for (struct hid_dev *dev = hid_state(d)->devs; dev; dev = dev->next)
-		if ((dev->iface == s || dev->device == s) && !dev->gone)
+		if ((dev->iface == s || dev->device == s || (dev->driver_service && dev->driver_service == s)) &&
+		    !dev->gone)
 			return dev;
 	return NULL;
 }
@@ -502,7 +503,10 @@ hid_handle_end(struct udkd *d, struct hid_handle *h, bool died)
 		h->dev = NULL;
 		dev->owner = NULL;
 		hid_handle_free(h);
-		hid_dev_remove(d, dev, "its driver removed it or ended");
+		if (died && !dev->gone)
+			hid_virtual_orphan(d, dev);
+		else
+			hid_dev_remove(d, dev, "its driver removed it");
 		return;
 	}
 	for (struct hid_handle **pp = &dev->readers; *pp; pp = &(*pp)->dnext)
@@ -632,6 +636,9 @@ hid_dev_remove(struct udkd *d, struct hid_dev *dev, const char *why)
 	}
 	handoff_free(d, dev->handoff);
 	dev->handoff = NULL;
+	if (dev->orphan_timer)
+		loop_timer_cancel(d->loop, dev->orphan_timer);
+	dev->orphan_timer = NULL;
 	if (dev->export)
 		hid_export_destroy(d, dev);
 	watch(d, dev);
@@ -649,11 +656,13 @@ hid_dev_remove(struct udkd *d, struct hid_dev *dev, const char *why)
 			break;
 		}
 	service_terminate(d, dev->iface, why);
-	if (dev->backend != HID_VIRTUAL && dev->backend != HID_SIM)
+	/* a simulated device's nub is its model's */
+	if (dev->backend != HID_SIM)
 		service_terminate(d, dev->device, why);
 	udkd_log(d, UDK_LOG_INFO, "hid", "%s (%s) is gone: %s", dev->name, dev->product, why);
 	service_unref(dev->iface);
 	service_unref(dev->device);
+	service_unref(dev->driver_service);
 	udk_hid_descriptor_free(dev->desc);
 	free(dev->backend_data);
 	free(dev->name);

@@ -118,7 +118,9 @@ struct hid_dev {
 	struct hid_handle *readers;
 	struct hid_handle *seizer;
 	struct hid_handoff *handoff;
-	struct hid_handle *owner;	/* virtual devices */
+	struct hid_handle *owner;	/* virtual devices: the driver's handle; NULL while orphaned */
+	struct service *driver_service;	/* virtual devices: the driver's IOUserHIDDevice (reference) */
+	struct loop_timer *orphan_timer;	/* virtual devices whose driver died: removal */
 	/* backends */
 	int fd;				/* evdev, hidraw: udkd's descriptor; -1 */
 	struct loop_source *src;
@@ -141,6 +143,7 @@ struct hid_state {
 	struct hid_chan *chans;
 	struct hid_dev *devs;
 	struct service *sim_bus;	/* HIDSimulated, made on first use */
+	struct service *virtual_bus;	/* HIDVirtual, made on first use */
 	uint64_t handoff_ms;		/* --hid-handoff-ms */
 	unsigned next_virtual;
 	/* backends (evdev.c, hidraw.c, export.c) */
@@ -201,6 +204,9 @@ int hid_chan_send(struct udkd *d, struct hid_chan *c, const struct proto_hid_rec
 void hid_chans_fini(struct udkd *d);
 
 /* ---- virtual.c ---- */
+
+/* The driver of virtual device @dev died: it waits --hid-handoff-ms for the driver's next instance. */
+void hid_virtual_orphan(struct udkd *d, struct hid_dev *dev);
 
 void hid_virtual_create(struct udkd *d, struct driver_proc *p, struct wire_msg *m);
 void hid_virtual_destroy(struct udkd *d, struct driver_proc *p, struct wire_msg *m);

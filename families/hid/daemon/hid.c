@@ -248,8 +248,15 @@ on_terminated(struct udkd *d, enum udkd_event ev, void *data, void *ctx)
 
 	(void)ev;
 	(void)ctx;
-	if (dev)
-		hid_dev_remove(d, dev, "its service was terminated");
+	if (!dev)
+		return;
+	/* a virtual device outlives its driver's service: its owner's handle ends it */
+	if (dev->driver_service == data) {
+		service_unref(dev->driver_service);
+		dev->driver_service = NULL;
+		return;
+	}
+	hid_dev_remove(d, dev, "its service was terminated");
 }
 
 /* ---- lifecycle ---- */
@@ -302,6 +309,7 @@ hid_fini(struct udkd *d)
 		hid_dev_remove(d, st->devs, "udkd is shutting down");
 	hid_chans_fini(d);
 	service_unref(st->sim_bus);
+	service_unref(st->virtual_bus);
 	service_unref(st->evdev_bus);
 	service_unref(st->hidraw_bus);
 	free(st->evdev_dir);

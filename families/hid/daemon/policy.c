@@ -190,9 +190,10 @@ hid_grant_changed(struct udkd *d, const char *driver, const char *what, bool gra
 	struct hid_state *st = hid_state(d);
 
 	if (granted) {
-		/* drivers that failed to start on a keyboard for want of it try again */
-		for (struct hid_dev *dev = st->devs; dev; dev = dev->next)
-			if (hid_dev_protected(dev) && !dev->gone) {
+		/* drivers that failed to start on a keyboard for want of it try again where they now may */
+		struct bundle *b = bundle_find(d, driver);
+		for (struct hid_dev *dev = st->devs; b && dev; dev = dev->next)
+			if (hid_dev_protected(dev) && !dev->gone && hid_policy_allows(d, b, dev, true)) {
 				clear_exclusions(dev->iface, driver);
 				match_service(d, dev->iface);
 			}

@@ -64,12 +64,98 @@ device_props(const struct udk_value *in, struct udk_value **ret)
 	return 0;
 }
 
+static struct service *
+virtual_bus(struct udkd *d)
+{
+	struct hid_state *st = hid_state(d);
+	struct udk_value *props;
+
+	if (st->virtual_bus && st->virtual_bus->state != SVC_TERMINATED)
+		return st->virtual_bus;
+	service_unref(st->virtual_bus);
+	st->virtual_bus = NULL;
+	props = udk_value_new_dict();
+	udk_dict_set_string(props, "UDKHIDBackend", "virtual");
+	if (service_new(d, d->reg.root, "HIDVirtual", class_chain_for("UDKHIDBus"), props, &st->virtual_bus) < 0)
+		st->virtual_bus = NULL;
+	udk_value_unref(props);
+	if (st->virtual_bus) {
+		service_ref(st->virtual_bus);
+		service_register(d, st->virtual_bus);
+	}
+	return st->virtual_bus;
+}
+
+/* A name under HIDVirtual no other device has. */
+static void
+free_name(struct udkd *d, const char *base, char *buf, size_t len)
+{
+	for (unsigned n = 1;; n++) {
+		bool taken = false;
+		if (n == 1)
+			snprintf(buf, len, "%s", base);
+		else
+			snprintf(buf, len, "%s-%u", base, n);
+		for (struct hid_dev *dev = hid_state(d)->devs; dev && !taken; dev = dev->next)
+			taken = dev->backend == HID_VIRTUAL && streq(dev->name, buf);
+		if (!taken)
+			return;
+	}
+}
+
+static struct hid_dev *
+orphan_with_key(struct udkd *d, const char *key)
+{
+	for (struct hid_dev *dev = hid_state(d)->devs; dev; dev = dev->next)
+		if (dev->backend == HID_VIRTUAL && !dev->owner && !dev->gone && streq(dev->key, key))
+			return dev;
+	return NULL;
+}
+
+static bool
+same_descriptor(const struct udk_hid_descriptor *a, const struct udk_hid_descriptor *b)
+{
+	size_t la, lb;
+	const uint8_t *pa = udk_hid_descriptor_get_data(a, &la), *pb = udk_hid_descriptor_get_data(b, &lb);
+
+	return la == lb && memcmp(pa, pb, la) == 0;
+}
+
+static void
+on_orphan_timeout(struct loop *l, void *data)
+{
+	struct hid_dev *dev = data;
+	struct udkd *d = dev->d;
+
+	(void)l;
+	dev->orphan_timer = NULL;
+	udkd_log(d, UDK_LOG_NOTICE, "hid", "%s: its driver did not come back within %llu ms", dev->name,
+		 (unsigned long long)hid_state(d)->handoff_ms);
+	hid_dev_remove(d, dev, "its driver ended and did not come back");
+}
+
+void
+hid_virtual_orphan(struct udkd *d, struct hid_dev *dev)
+{
+	uint64_t ms = hid_state(d)->handoff_ms;
+
+	if (!ms) {
+		hid_dev_remove(d, dev, "its driver ended");
+		return;
+	}
+	udkd_log(d, UDK_LOG_NOTICE, "hid",
+		 "%s: its driver ended; the device, its readers and its Linux export wait %llu ms for the driver's "
+		 "next instance",
+		 dev->name, (unsigned long long)ms);
+	loop_add_timer(d->loop, now_ns() + ms * 1000000ull, on_orphan_timeout, dev, &dev->orphan_timer);
+}
+
 void
 hid_virtual_create(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 {
 	struct hid_state *st = hid_state(d);
 	struct service *s = service_by_id(d, udk_value_get_uint(udk_dict_get(m->body, "object"), 0));
-	struct udk_value *in = udk_dict_get(m->body, "properties"), *props = NULL, *reply;
+	struct udk_value *in = udk_dict_get(m->body, "properties"), *props = NULL, *reply, *mine;
 	const char *export = udk_dict_get_string(in, "UDKHIDExport");
 	struct hid_chan *c = hid_chan_of(d, p);
 	struct udk_hid_descriptor *desc = NULL;
@@ -77,8 +163,10 @@ hid_virtual_create(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 	struct hid_dev *dev = NULL;
 	struct hid_handle *h;
 	const uint8_t *bytes;
+	char *spath = NULL, *key = NULL, *mpath;
+	char name[128];
+	bool back = false;
 	size_t len = 0;
-	char key[256];
 	int r;
 
 	if (!c) {
@@ -129,34 +217,77 @@ hid_virtual_create(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 	}
 	/* a virtual device is never built in, whatever its driver says */
 	udk_dict_set_bool(props, "Built-In", false);
-	snprintf(key, sizeof(key), "virtual:%s:%s", p->bundle && p->bundle->identifier ? p->bundle->identifier : "?",
-		 s->name);
-	r = hid_dev_new(d, HID_VIRTUAL, s->name, key, NULL, s, desc, props, false, &dev);
-	udk_value_unref(props);
-	if (r < 0) {
-		udk_hid_descriptor_free(desc);
-		proc_reply(p, m, r, "cannot publish the virtual device", NULL, NULL, 0);
-		return;
+	/* its identity: where the driver's service is, stable across the driver's restarts */
+	spath = service_path(s);
+	key = strdup_printf("virtual:%s", spath ? spath : s->name);
+	dev = key ? orphan_with_key(d, key) : NULL;
+	if (dev && !same_descriptor(dev->desc, desc)) {
+		hid_dev_remove(d, dev, "its driver came back with another report descriptor");
+		dev = NULL;
 	}
+	if (dev) {
+		/* the driver's next instance takes its device back: readers and the export never saw it go */
+		udk_hid_descriptor_free(desc);
+		desc = NULL;
+		if (dev->orphan_timer)
+			loop_timer_cancel(d->loop, dev->orphan_timer);
+		dev->orphan_timer = NULL;
+		back = true;
+	} else {
+		struct service *bus = virtual_bus(d);
+		free_name(d, s->name, name, sizeof(name));
+		r = bus ? hid_dev_new(d, HID_VIRTUAL, name, key ? key : "virtual:?", bus, NULL, desc, props, true, &dev)
+			: -ENOMEM;
+		if (r < 0) {
+			udk_hid_descriptor_free(desc);
+			udk_value_unref(props);
+			free(spath);
+			free(key);
+			proc_reply(p, m, r, "cannot publish the virtual device", NULL, NULL, 0);
+			return;
+		}
+	}
+	udk_value_unref(props);
+	service_unref(dev->driver_service);
+	dev->driver_service = service_ref(s);
+	/* the driver's own service shows the device it is */
+	mine = udk_value_copy(dev->device->props);
+	udk_dict_remove(mine, "IORegistered");
+	mpath = service_path(dev->device);
+	udk_dict_set_string(mine, "UDKHIDDevice", mpath ? mpath : "?");
+	service_set_properties(d, s, mine);
+	udk_value_unref(mine);
 	h = hid_handle_new(c, dev, true);
 	if (!h) {
 		hid_dev_remove(d, dev, "out of memory");
 		proc_reply(p, m, -ENOMEM, NULL, NULL, NULL, 0);
+		free(spath);
+		free(key);
+		free(mpath);
 		return;
 	}
 	dev->owner = h;
 	h->ready = true;
 	st->next_virtual++;
-	hid_export_create(d, dev, export ? export : "auto", in);
+	if (!back)
+		hid_export_create(d, dev, export ? export : "auto", in);
 	reply = udk_value_new_dict();
 	udk_dict_set_uint(reply, "handle", h->id);
 	udk_dict_set_string(reply, "export", hid_export_kind(dev));
+	udk_dict_set_string(reply, "device", mpath ? mpath : "?");
 	if (dev->export)
 		udk_dict_set_take(reply, "linux", hid_export_describe(dev));
 	proc_reply(p, m, 0, NULL, reply, NULL, 0);
 	udk_value_unref(reply);
-	udkd_log(d, UDK_LOG_INFO, "hid", "%s made virtual HID device %s (export: %s)", h->bundle, dev->name,
-		 hid_export_kind(dev));
+	if (back)
+		udkd_log(d, UDK_LOG_NOTICE, "hid", "%s is back and takes its virtual HID device %s again (%s)", h->bundle,
+			 dev->name, mpath ? mpath : "?");
+	else
+		udkd_log(d, UDK_LOG_INFO, "hid", "%s made virtual HID device %s at %s (export: %s)", h->bundle,
+			 dev->name, mpath ? mpath : "?", hid_export_kind(dev));
+	free(spath);
+	free(key);
+	free(mpath);
 }
 
 void
