@@ -664,6 +664,10 @@ hid_dev_remove(struct udkd *d, struct hid_dev *dev, const char *why)
 	service_unref(dev->device);
 	service_unref(dev->driver_service);
 	udk_hid_descriptor_free(dev->desc);
+	if (dev->backend == HID_EVDEV)
+		hid_evdev_free(dev);
+	else if (dev->backend == HID_HIDRAW)
+		hid_hidraw_free(dev);
 	free(dev->backend_data);
 	free(dev->name);
 	free(dev->key);

@@ -258,6 +258,11 @@ void hid_evdev_fini(struct udkd *d);
 int hid_evdev_grab(struct hid_dev *dev, bool on);
 void hid_evdev_give_back(struct udkd *d, struct hid_dev *dev, const struct hid_frame *f);
 void hid_evdev_watch(struct udkd *d, struct hid_dev *dev, bool on);
+/* The backend's part of a device's removal (backend_data's insides). */
+void hid_evdev_free(struct hid_dev *dev);
+void hid_hidraw_free(struct hid_dev *dev);
+/* Transport and built-in of a Linux bus type (BUS_USB ...). */
+const char *hid_bus_transport(uint16_t bus, bool *ret_built_in);
 int hid_hidraw_start(struct udkd *d);
 void hid_hidraw_fini(struct udkd *d);
 void hid_hidraw_watch(struct udkd *d, struct hid_dev *dev, bool on);
