@@ -89,3 +89,12 @@ write("manifest", "pci.plist", b"""<plist version="1.0"><dict>
 <key>idVendor</key><integer>1452</integer>
 <key>UDKDeadlines</key><dict><key>Start</key><integer>100</integer></dict>
 </dict></dict></dict></plist>""")
+
+# the serial family's port messages (families/serial/daemon/msg.c)
+write("serial-msg", "create", enc({"object": 4294967298, "base": "mycustombasename", "suffix": "123"}))
+write("serial-msg", "status", enc({"port": 1, "status": {
+    "UDKSerialLine": {"baud": 115200, "data_bits": 8, "parity": "none", "stop_bits": 1,
+                      "rts_cts": True, "xon_xoff": False},
+    "UDKSerialErrors": {"framing": 0, "parity": 0, "overrun": 3, "breaks": 0},
+    "UDKSerialRefusal": "the driver refused 5000000 baud"}}))
+write("serial-msg", "bad", enc({"port": 1, "base": "../x", "status": {"IOTTYDevice": "x"}}))

@@ -668,6 +668,12 @@ cmd_families(struct udk_client *c, int argc, char **argv)
 			printf("  entitlement %s\n", udk_value_get_string(udk_array_get(ents, k)));
 		if (udk_dict_get_string(e, "model_kind"))
 			printf("  simulated devices of kind \"%s\"\n", udk_dict_get_string(e, "model_kind"));
+		/* the family's own state (its describe()), when one family is asked for */
+		if (argc == 1 && udk_value_get_type(udk_dict_get(e, "state")) == UDK_VALUE_DICT) {
+			struct udk_value *st = udk_dict_get(e, "state");
+			for (size_t k = 0; k < udk_dict_size(st); k++)
+				print_value_line("  ", udk_dict_key_at(st, k), udk_dict_value_at(st, k));
+		}
 	}
 	udk_value_unref(reply);
 	return 0;
