@@ -2,12 +2,13 @@
 # test.sh - set up and run every test udk has, the way CI does:
 #
 #   1. gcc, warnings as errors: unit and integration tests
-#   2. clang with AddressSanitizer + UndefinedBehaviorSanitizer: the same tests
-#   3. valgrind over the unit tests
-#   4. libFuzzer smoke run of every fuzz target over its corpus
+#   2. the guest tests: Debian's kernel under QEMU, real VFIO (scripts/guest.sh)
+#   3. clang with AddressSanitizer + UndefinedBehaviorSanitizer: the same tests
+#   4. valgrind over the unit tests
+#   5. libFuzzer smoke run of every fuzz target over its corpus
 #
 # Ends with one line "N passed, N failed".  Exit status 0 only if none failed.
-#   UDK_TEST_QUICK=1 runs step 1 only.
+#   UDK_TEST_QUICK=1 runs step 1 only (UDK_TEST_GUEST=1 adds step 2).
 set -u
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -31,6 +32,13 @@ fi
 ninja -C build-gcc || exit 1
 meson test -C build-gcc --print-errorlogs --num-processes 2 || status=1
 cp build-gcc/meson-logs/testlog.json "$results/gcc.json"
+
+if [ -z "${UDK_TEST_QUICK:-}" ] || [ -n "${UDK_TEST_GUEST:-}" ]; then
+	step "guest tests: Debian's kernel under QEMU (scripts/guest.sh)"
+	guest_t0=$(date +%s)
+	./scripts/guest.sh --build build-gcc --json "$results/guest.json" || status=1
+	echo "guest step: $(($(date +%s) - guest_t0)) s"
+fi
 
 if [ -z "${UDK_TEST_QUICK:-}" ]; then
 	step "clang build with ASan + UBSan (-Werror)"

@@ -25,6 +25,9 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/vfio.h>
+#include <pthread.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 
 #include "family.h"
@@ -350,49 +353,15 @@ open_sysfs(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct ser
 	udk_value_unref(info);
 }
 
+/* VFIO (at the end of the file) */
+static void vfio_open_provider(struct udkd *d, struct driver_proc *p, const struct wire_msg *m, struct service *s);
+static char *sysfs_how_to_drive(const char *loc, const char *driver, bool has_group);
+static void vfio_driver_died(struct udkd *d, enum udkd_event ev, void *data, void *ctx);
+
 static void
 open_vfio(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct service *s)
 {
-	const char *loc = udk_dict_get_string(s->props, "pci-location");
-	int64_t group = udk_dict_get_int(s->props, "UDKIOMMUGroup", -1);
-	char *path = strdup_printf("%s/%" PRId64, state(d)->vfio_dir, group);
-	char *cpath = strdup_printf("%s/vfio", state(d)->vfio_dir);
-	struct udk_value *info;
-	int fds[2] = { -1, -1 };
-
-	if (!path || !cpath || group < 0) {
-		proc_reply(p, m, -UDK_E_UNSUPPORTED, "this function has no IOMMU group", NULL, NULL, 0);
-		goto out;
-	}
-	fds[0] = open(cpath, O_RDWR | O_CLOEXEC);
-	if (fds[0] < 0) {
-		char *why = strdup_printf("cannot open %s: %s; load the vfio-pci module and give udkd access to it",
-					  cpath, strerror(errno));
-		proc_reply(p, m, -UDK_E_UNSUPPORTED, why, NULL, NULL, 0);
-		free(why);
-		goto out;
-	}
-	fds[1] = open(path, O_RDWR | O_CLOEXEC);
-	if (fds[1] < 0) {
-		char *why = strdup_printf("cannot open %s: %s; %s", path, strerror(errno),
-					  errno == EBUSY ? "another process holds the group"
-							 : "bind the function to vfio-pci and give udkd access to the group");
-		proc_reply(p, m, errno == EBUSY ? -UDK_E_BUSY : -UDK_E_UNSUPPORTED, why, NULL, NULL, 0);
-		free(why);
-		goto out;
-	}
-	info = udk_value_new_dict();
-	udk_dict_set_string(info, "backend", "vfio");
-	udk_dict_set_string(info, "location", loc);
-	udk_dict_set(info, "bars", udk_dict_get(s->props, "UDKBARs"));
-	proc_reply(p, m, 0, NULL, info, fds, 2);
-	udk_value_unref(info);
-out:
-	for (int i = 0; i < 2; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
-	free(path);
-	free(cpath);
+	vfio_open_provider(d, p, m, s);
 }
 
 static void
@@ -492,6 +461,13 @@ scan_sysfs(struct udkd *d)
 			udk_dict_set_string(props, "UDKKernelDriver", driver);
 		if (group)
 			udk_dict_set_int(props, "UDKIOMMUGroup", strtol(group, NULL, 10));
+		if (!vfio) {
+			/* what the sysfs backend's refusals tell a driver (driver/pci.c) */
+			char *how = sysfs_how_to_drive(e->d_name, driver, group != NULL);
+			if (how)
+				udk_dict_set_string(props, "UDKHowToDrive", how);
+			free(how);
+		}
 		n_vfio += vfio;
 		free(fdir);
 		free(driver);
@@ -510,6 +486,8 @@ scan_sysfs(struct udkd *d)
 
 /* ---- lifecycle ---- */
 
+static void vfio_fini(void);
+
 static int
 pci_init(struct udkd *d)
 {
@@ -526,7 +504,10 @@ pci_init(struct udkd *d)
 		st->sysfs_dir = strdup("/sys/bus/pci/devices");
 	if (!st->vfio_dir)
 		st->vfio_dir = strdup("/dev/vfio");
-	return st->sysfs_dir && st->vfio_dir ? 0 : -ENOMEM;
+	if (!st->sysfs_dir || !st->vfio_dir)
+		return -ENOMEM;
+	/* a VFIO function whose driver died is reset before the next one opens it */
+	return udkd_listen(d, UDKD_EV_PROC_DIED, vfio_driver_died, NULL);
 }
 
 static int
@@ -542,6 +523,7 @@ pci_fini(struct udkd *d)
 
 	if (!st)
 		return;
+	vfio_fini();
 	service_unref(st->sim_bus);
 	free(st->sysfs_dir);
 	free(st->vfio_dir);
@@ -631,3 +613,387 @@ const struct udkd_family udkd_family_pci = {
 	.describe = pci_describe,
 };
 
+/* ---- VFIO: real functions given to drivers, reset after a driver died ---- */
+
+/* What to do so udk can drive a function the sysfs backend only reads. */
+static char *
+sysfs_how_to_drive(const char *loc, const char *driver, bool has_group)
+{
+	if (!has_group)
+		return strdup_printf("%s is in no IOMMU group: this kernel runs without an IOMMU and VFIO needs one "
+				     "(boot it with intel_iommu=on or amd_iommu=on); until then udk can only read its "
+				     "config space",
+				     loc);
+	if (driver)
+		return strdup_printf("%s is bound to the kernel driver %s; to drive it with udk, give it to vfio-pci: "
+				     "modprobe vfio-pci; echo vfio-pci > /sys/bus/pci/devices/%s/driver_override; "
+				     "echo %s > /sys/bus/pci/devices/%s/driver/unbind; echo %s > "
+				     "/sys/bus/pci/drivers_probe; then restart udkd (it reads sysfs when it starts)",
+				     loc, driver, loc, loc, loc, loc);
+	return strdup_printf("%s is bound to no kernel driver; to drive it with udk, give it to vfio-pci: modprobe "
+			     "vfio-pci; echo vfio-pci > /sys/bus/pci/devices/%s/driver_override; echo %s > "
+			     "/sys/bus/pci/drivers_probe; then restart udkd (it reads sysfs when it starts)",
+			     loc, loc, loc);
+}
+
+/*
+ * VFIO hands out a group only when every device in it is bound to
+ * vfio-pci, pci-stub, pcieport (bridges) or nothing.  A sentence naming
+ * the device that stops it, or NULL.
+ */
+static char *
+vfio_group_blocker(struct udkd *d, const char *loc, int64_t group)
+{
+	char *path = strdup_printf("%s/%s/iommu_group/devices", state(d)->sysfs_dir, loc);
+	DIR *dir = path ? opendir(path) : NULL;
+	struct dirent *e;
+	char *why = NULL;
+
+	for (int n = 0; dir && !why && n < 256 && (e = readdir(dir)); n++) {
+		char *devdir, *driver;
+		if (e->d_name[0] == '.' || streq(e->d_name, loc))
+			continue;
+		devdir = strdup_printf("%s/%s", path, e->d_name);
+		driver = devdir ? link_target(devdir, "driver") : NULL;
+		if (driver && !streq(driver, "vfio-pci") && !streq(driver, "pci-stub") && !streq(driver, "pcieport"))
+			why = strdup_printf(
+				"IOMMU group %" PRId64 " of %s is not viable: %s in the same group is bound to the kernel "
+				"driver %s, and VFIO gives a group to user space only when no device in it has another "
+				"driver; give %s to vfio-pci too (echo vfio-pci > /sys/bus/pci/devices/%s/driver_override; "
+				"echo %s > /sys/bus/pci/devices/%s/driver/unbind; echo %s > /sys/bus/pci/drivers_probe), "
+				"or unbind it",
+				group, loc, e->d_name, driver, e->d_name, e->d_name, e->d_name, e->d_name, e->d_name);
+		free(driver);
+		free(devdir);
+	}
+	if (dir)
+		closedir(dir);
+	free(path);
+	return why;
+}
+
+/* Per VFIO function: the deaths handled, a reset running, who opened it. */
+struct vfio_reset_job;
+
+struct vfio_fn {
+	uint64_t service;
+	unsigned deaths;		/* client_deaths handled */
+	struct vfio_reset_job *job;	/* a reset running now */
+	pid_t opener;			/* the driver that has (had) it open */
+};
+static struct vfio_fn *vfio_fns;
+static size_t n_vfio_fns;
+
+struct vfio_reset_job {
+	struct udkd *d;
+	uint64_t service;
+	char *loc, *cpath, *gpath;
+	char *result;
+	/* an open that waits for the reset */
+	struct driver_proc *waiting;
+	struct wire_msg req;		/* only the header is kept */
+};
+
+static struct vfio_fn *
+vfio_fn_of(uint64_t service)
+{
+	struct vfio_fn *n;
+
+	for (size_t i = 0; i < n_vfio_fns; i++)
+		if (vfio_fns[i].service == service)
+			return &vfio_fns[i];
+	n = reallocarray(vfio_fns, n_vfio_fns + 1, sizeof(*n));
+	if (!n)
+		return NULL;
+	vfio_fns = n;
+	vfio_fns[n_vfio_fns] = (struct vfio_fn){ service, 0, NULL, 0 };
+	return &vfio_fns[n_vfio_fns++];
+}
+
+/* Open the container and the group and hand both to the driver. */
+static void
+vfio_open_now(struct udkd *d, struct driver_proc *p, const struct wire_msg *m, struct service *s)
+{
+	const char *loc = udk_dict_get_string(s->props, "pci-location");
+	int64_t group = udk_dict_get_int(s->props, "UDKIOMMUGroup", -1);
+	char *path = strdup_printf("%s/%" PRId64, state(d)->vfio_dir, group);
+	char *cpath = strdup_printf("%s/vfio", state(d)->vfio_dir);
+	struct udk_value *info;
+	int fds[2] = { -1, -1 };
+
+	if (!path || !cpath) {
+		proc_reply(p, m, -ENOMEM, NULL, NULL, NULL, 0);
+		goto out;
+	}
+	fds[0] = open(cpath, O_RDWR | O_CLOEXEC);
+	if (fds[0] < 0) {
+		char *why = strdup_printf("%s: cannot open %s: %s; load the vfio-pci module (modprobe vfio-pci) and "
+					  "give udkd access to it",
+					  loc, cpath, strerror(errno));
+		proc_reply(p, m, -UDK_E_UNSUPPORTED, why, NULL, NULL, 0);
+		free(why);
+		goto out;
+	}
+	fds[1] = open(path, O_RDWR | O_CLOEXEC);
+	if (fds[1] < 0) {
+		int err = errno;
+		char *why = strdup_printf(
+			"%s: cannot open %s: %s; %s", loc, path, strerror(err),
+			err == EBUSY ? "another process holds its IOMMU group (a second udkd, or a virtual machine)"
+				     : "bind the function to vfio-pci (echo vfio-pci > /sys/bus/pci/devices/LOC/"
+				       "driver_override; echo LOC > /sys/bus/pci/drivers_probe) and give udkd access "
+				       "to the group");
+		proc_reply(p, m, err == EBUSY ? -UDK_E_BUSY : -UDK_E_UNSUPPORTED, why, NULL, NULL, 0);
+		free(why);
+		goto out;
+	}
+	info = udk_value_new_dict();
+	udk_dict_set_string(info, "backend", "vfio");
+	udk_dict_set_string(info, "location", loc);
+	udk_dict_set(info, "bars", udk_dict_get(s->props, "UDKBARs"));
+	proc_reply(p, m, 0, NULL, info, fds, 2);
+	udk_value_unref(info);
+	{
+		struct vfio_fn *fn = vfio_fn_of(s->id);
+		if (fn)
+			fn->opener = p->pid;
+	}
+out:
+	for (int i = 0; i < 2; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(path);
+	free(cpath);
+}
+
+/*
+ * When a driver of a VFIO function dies (UDKD_EV_PROC_DIED), udkd resets
+ * the function at once, before another driver can open it, as
+ * PCIDriverKit does: VFIO_DEVICE_RESET through a container and group udkd
+ * opens for the purpose, on a thread (the ioctl can wait for the device).
+ * An open that arrives meanwhile waits for the reset.  A device without a
+ * reset method (QEMU's edu: no FLR, no PM reset, no bus reset) is said to
+ * have none.  Either way the kernel already stopped its DMA: closing the
+ * dead driver's descriptors turned bus mastering off and tore down its
+ * IOMMU mappings.
+ */
+static char *
+vfio_reset_function(const char *loc, const char *cpath, const char *gpath)
+{
+	struct vfio_group_status gs = { .argsz = sizeof(gs) };
+	struct vfio_device_info di = { .argsz = sizeof(di) };
+	struct vfio_region_info ri = { .argsz = sizeof(ri), .index = VFIO_PCI_CONFIG_REGION_INDEX };
+	int c = open(cpath, O_RDWR | O_CLOEXEC), g = open(gpath, O_RDWR | O_CLOEXEC), fd = -1;
+	uint16_t cmd = 0;
+	const char *step = NULL;
+	char *res;
+
+	errno = 0;
+	if (c < 0)
+		step = "opening the container";
+	else if (g < 0)
+		step = "opening the group";
+	else if (ioctl(g, VFIO_GROUP_GET_STATUS, &gs) < 0)
+		step = "reading the group status";
+	else if (!(gs.flags & VFIO_GROUP_FLAGS_VIABLE))
+		step = "the group is not viable";
+	else if (ioctl(g, VFIO_GROUP_SET_CONTAINER, &c) < 0)
+		step = "joining the container";
+	else if (ioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) < 0)
+		step = "choosing the IOMMU";
+	else if ((fd = ioctl(g, VFIO_GROUP_GET_DEVICE_FD, loc)) < 0)
+		step = "getting the device";
+	else if (ioctl(fd, VFIO_DEVICE_GET_INFO, &di) < 0)
+		step = "reading the device info";
+	if (step) {
+		res = strdup_printf("could not reset it: %s: %s", step, errno ? strerror(errno) : "refused");
+	} else {
+		const char *master = "";
+		if (ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &ri) == 0 &&
+		    pread(fd, &cmd, sizeof(cmd), (off_t)(ri.offset + 4)) == (ssize_t)sizeof(cmd))
+			master = (cmd & 4) ? "; bus mastering was still on"
+					   : "; the kernel had turned bus mastering off when the driver's descriptors "
+					     "closed, so its DMA stopped";
+		if (ioctl(fd, VFIO_DEVICE_RESET) == 0)
+			res = strdup_printf("reset it (VFIO_DEVICE_RESET)%s", master);
+		else if (!(di.flags & VFIO_DEVICE_FLAGS_RESET))
+			res = strdup_printf("the device has no reset method (no function level, power management or "
+					    "bus reset; VFIO_DEVICE_RESET: %s): its registers stay as the driver left "
+					    "them%s",
+					    strerror(errno), master);
+		else
+			res = strdup_printf("could not reset it: VFIO_DEVICE_RESET: %s%s", strerror(errno), master);
+	}
+	if (fd >= 0)
+		close(fd);
+	if (g >= 0)
+		close(g);
+	if (c >= 0)
+		close(c);
+	return res;
+}
+
+static void
+vfio_reset_done(struct loop *l, void *data)
+{
+	struct vfio_reset_job *job = data;
+	struct udkd *d = job->d;
+	struct service *s = service_by_id(d, job->service);
+	struct vfio_fn *fn = vfio_fn_of(job->service);
+
+	(void)l;
+	if (fn)
+		fn->job = NULL;
+	log_notice(d, "device %s: its driver died; %s", job->loc, job->result ? job->result : "out of memory");
+	if (s && job->result)
+		udk_dict_set_string(s->props, "UDKLastReset", job->result);
+	if (job->waiting) {
+		if (job->waiting->state != PROC_DEAD && s && s->state != SVC_TERMINATED)
+			vfio_open_now(d, job->waiting, &job->req, s);
+		proc_unref(job->waiting);
+	}
+	free(job->loc);
+	free(job->cpath);
+	free(job->gpath);
+	free(job->result);
+	free(job);
+}
+
+/* Reset threads still running, so udkd's exit waits for them before its loop goes. */
+static pthread_mutex_t vfio_threads_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t vfio_threads_cond = PTHREAD_COND_INITIALIZER;
+static unsigned vfio_threads;
+static bool vfio_closing;
+
+static void *
+vfio_reset_thread(void *data)
+{
+	struct vfio_reset_job *job = data;
+
+	job->result = vfio_reset_function(job->loc, job->cpath, job->gpath);
+	pthread_mutex_lock(&vfio_threads_lock);
+	/* udkd is stopping: nobody waits for the result (the job goes with the process) */
+	if (!vfio_closing && loop_post(job->d->loop, vfio_reset_done, job) < 0)
+		abort(); /* an open would wait forever */
+	vfio_threads--;
+	pthread_cond_broadcast(&vfio_threads_cond);
+	pthread_mutex_unlock(&vfio_threads_lock);
+	return NULL;
+}
+
+/* pci_fini: no reset thread touches udkd after this returns. */
+static void
+vfio_fini(void)
+{
+	pthread_mutex_lock(&vfio_threads_lock);
+	vfio_closing = true;
+	while (vfio_threads)
+		pthread_cond_wait(&vfio_threads_cond, &vfio_threads_lock);
+	pthread_mutex_unlock(&vfio_threads_lock);
+	free(vfio_fns);
+	vfio_fns = NULL;
+	n_vfio_fns = 0;
+}
+
+/* Reset function @s of @fn now; @waiting's open @m (if any) goes on after it. */
+static void
+vfio_reset_start(struct udkd *d, struct vfio_fn *fn, struct service *s, struct driver_proc *waiting,
+		 const struct wire_msg *m)
+{
+	const char *loc = udk_dict_get_string(s->props, "pci-location");
+	int64_t group = udk_dict_get_int(s->props, "UDKIOMMUGroup", -1);
+	struct vfio_reset_job *job = calloc(1, sizeof(*job));
+	pthread_t t;
+
+	if (!job) {
+		if (waiting)
+			proc_reply(waiting, m, -ENOMEM, NULL, NULL, NULL, 0);
+		return;
+	}
+	job->d = d;
+	job->service = s->id;
+	if (waiting) {
+		job->waiting = proc_ref(waiting);
+		wire_msg_init(&job->req);
+		job->req.h = m->h;
+	}
+	job->loc = strdup(loc ? loc : "?");
+	job->cpath = strdup_printf("%s/vfio", state(d)->vfio_dir);
+	job->gpath = strdup_printf("%s/%" PRId64, state(d)->vfio_dir, group);
+	fn->job = job;
+	log_info(d, "device %s: its driver died; resetting it before another driver opens it", job->loc);
+	pthread_mutex_lock(&vfio_threads_lock);
+	if (job->loc && job->cpath && job->gpath && pthread_create(&t, NULL, vfio_reset_thread, job) == 0) {
+		vfio_threads++;
+		pthread_detach(t);
+		pthread_mutex_unlock(&vfio_threads_lock);
+		return;
+	}
+	pthread_mutex_unlock(&vfio_threads_lock);
+	/* no thread: reset here, bounded by the kernel's own reset timeouts */
+	if (job->loc && job->cpath && job->gpath)
+		job->result = vfio_reset_function(job->loc, job->cpath, job->gpath);
+	vfio_reset_done(d->loop, job);
+}
+
+/* UDKD_EV_PROC_DIED: a driver of a VFIO function that died (not stopped) leaves it to be reset. */
+static void
+vfio_driver_died(struct udkd *d, enum udkd_event ev, void *data, void *ctx)
+{
+	struct driver_proc *p = data;
+	struct service *s = p->provider;
+	struct vfio_fn *fn;
+
+	(void)ev;
+	(void)ctx;
+	if (!s || d->shutting_down || !streq(udk_dict_get_string(s->props, "UDKBackend"), "vfio") ||
+	    !(fn = vfio_fn_of(s->id)) || fn->deaths == s->client_deaths)
+		return;
+	fn->deaths = s->client_deaths;
+	/* a driver that never opened the function left nothing to reset */
+	if (!fn->job && fn->opener == p->pid)
+		vfio_reset_start(d, fn, s, NULL, NULL);
+}
+
+static void
+vfio_open_provider(struct udkd *d, struct driver_proc *p, const struct wire_msg *m, struct service *s)
+{
+	const char *loc = udk_dict_get_string(s->props, "pci-location");
+	int64_t group = udk_dict_get_int(s->props, "UDKIOMMUGroup", -1);
+	struct vfio_fn *fn;
+	char *why;
+
+	if (group < 0) {
+		why = strdup_printf("%s is in no IOMMU group: this kernel runs without an IOMMU and VFIO needs one "
+				    "(boot it with intel_iommu=on or amd_iommu=on)",
+				    loc ? loc : "the function");
+		proc_reply(p, m, -UDK_E_UNSUPPORTED, why, NULL, NULL, 0);
+		free(why);
+		return;
+	}
+	if (loc && (why = vfio_group_blocker(d, loc, group))) {
+		proc_reply(p, m, -UDK_E_BUSY, why, NULL, NULL, 0);
+		free(why);
+		return;
+	}
+	fn = vfio_fn_of(s->id);
+	if (fn && fn->job) {
+		/* the reset after the last driver's death is running: open after it */
+		if (fn->job->waiting) {
+			proc_reply(p, m, -UDK_E_BUSY, "the function is being reset and another driver waits for it",
+				   NULL, NULL, 0);
+			return;
+		}
+		fn->job->waiting = proc_ref(p);
+		wire_msg_init(&fn->job->req);
+		fn->job->req.h = m->h;
+		return;
+	}
+	if (fn && fn->deaths != s->client_deaths) {
+		/* a death the event did not cover */
+		fn->deaths = s->client_deaths;
+		vfio_reset_start(d, fn, s, p, m);
+		return;
+	}
+	vfio_open_now(d, p, m, s);
+}

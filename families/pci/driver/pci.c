@@ -18,6 +18,13 @@
 int
 pci_unsupported(struct udk_pci_device *dev, const char *what)
 {
+	char how[1024];
+
+	/* udkd says for each real function what would make it drivable (daemon/devices.c) */
+	if (dev->provider &&
+	    udk_service_get_string_property(dev->provider, "UDKHowToDrive", how, sizeof(how)) == 0)
+		return udk_set_reason(-UDK_E_UNSUPPORTED, "%s is not possible with the %s backend: %s", what,
+				      dev->be->name, how);
 	return udk_set_reason(-UDK_E_UNSUPPORTED, "%s is not possible with the %s backend: %s", what, dev->be->name,
 			      dev->be->why_unsupported ? dev->be->why_unsupported : "not implemented");
 }

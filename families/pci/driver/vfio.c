@@ -65,6 +65,8 @@ struct vfio_state {
 	uint32_t irq_count;
 	struct vfio_dma *dma;
 	size_t n_dma;
+	uint32_t device_flags;		/* VFIO_DEVICE_FLAGS_* */
+	char name[32];			/* 0000:00:02.0 */
 };
 
 static int
@@ -105,9 +107,13 @@ pci_vfio_attach(struct udk_pci_device *dev, int container, int group, const char
 		return udk_set_reason(-UDK_E_UNSUPPORTED, "VFIO: the kernel has no type 1 v2 IOMMU");
 	if ((r = call(group, VFIO_GROUP_GET_STATUS, &gs, "reading the group status")) < 0)
 		return r;
+	snprintf(st->name, sizeof(st->name), "%s", device_name ? device_name : "?");
 	if (!(gs.flags & VFIO_GROUP_FLAGS_VIABLE))
-		return udk_set_reason(-EBUSY, "VFIO: the IOMMU group is not viable: bind every device in it to "
-					      "vfio-pci (see /sys/kernel/iommu_groups/N/devices)");
+		return udk_set_reason(-EBUSY,
+				      "VFIO: the IOMMU group of %s is not viable: another device in it is bound to a "
+				      "kernel driver; bind every device in it to vfio-pci (see "
+				      "/sys/bus/pci/devices/%s/iommu_group/devices)",
+				      st->name, st->name);
 	if ((r = call(group, VFIO_GROUP_SET_CONTAINER, &container, "joining the container")) < 0 ||
 	    (r = call(container, VFIO_SET_IOMMU, (void *)(uintptr_t)VFIO_TYPE1v2_IOMMU, "choosing the IOMMU")) < 0)
 		return r;
@@ -117,6 +123,7 @@ pci_vfio_attach(struct udk_pci_device *dev, int container, int group, const char
 	dev->fd = fd;
 	if ((r = call(fd, VFIO_DEVICE_GET_INFO, &di, "reading the device info")) < 0)
 		return r;
+	st->device_flags = di.flags;
 	if (!(di.flags & VFIO_DEVICE_FLAGS_PCI) || di.num_regions <= VFIO_PCI_CONFIG_REGION_INDEX)
 		return udk_set_reason(-UDK_E_UNSUPPORTED, "VFIO: the device is not a PCI device");
 	for (uint32_t i = 0; i <= VFIO_PCI_CONFIG_REGION_INDEX; i++) {
@@ -235,40 +242,52 @@ vfio_irq_set(struct udk_pci_device *dev, unsigned vector, int fd)
 	return call(dev->fd, VFIO_DEVICE_SET_IRQS, is, "routing an interrupt");
 }
 
+/*
+ * The IOMMU maps whole pages: VFIO_IOMMU_MAP_DMA wants the IOVA, the
+ * address and the size page-aligned (EINVAL otherwise).  dma.c hands out
+ * page-aligned IOVAs with a span rounded up to pages; the prepared range
+ * must start on a page boundary of its memory so that the device address
+ * of its first byte is the IOVA.  The device can then reach the rest of
+ * the last page too: the IOMMU's protection is per page.
+ */
 static int
 vfio_dma_map(struct udk_pci_device *dev, uint64_t iova, uint64_t len, int fd, uint64_t offset, uint32_t direction)
 {
 	struct vfio_state *st = state(dev);
 	struct vfio_iommu_type1_dma_map m = { .argsz = sizeof(m) };
-	uint64_t page = 4096, map_off = offset & ~(page - 1);
-	size_t map_len = (size_t)(len + (offset - map_off));
+	uint64_t page = 4096, size = (len + page - 1) & ~(page - 1);
 	struct vfio_dma *n;
 	void *p;
 	int r;
 
+	if (offset & (page - 1))
+		return udk_set_reason(-EINVAL,
+				      "VFIO maps whole pages: the range to prepare must start on a page boundary of its "
+				      "memory, not at offset %llu",
+				      (unsigned long long)offset);
 	/* the IOMMU maps this process's pages: map the memory here first */
-	p = sys->mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)map_off);
+	p = sys->mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)offset);
 	if (p == MAP_FAILED)
 		return fail(-errno, "mapping memory for DMA");
-	m.vaddr = (uint64_t)(uintptr_t)p + (offset - map_off);
+	m.vaddr = (uint64_t)(uintptr_t)p;
 	m.iova = iova;
-	m.size = len;
+	m.size = size;
 	/* the device reads memory prepared OUT, writes memory prepared IN */
 	m.flags = ((direction & 2) ? VFIO_DMA_MAP_FLAG_READ : 0) | ((direction & 1) ? VFIO_DMA_MAP_FLAG_WRITE : 0);
 	r = call(st->container, VFIO_IOMMU_MAP_DMA, &m, "mapping DMA");
 	if (r < 0) {
-		sys->munmap(p, map_len);
+		sys->munmap(p, (size_t)size);
 		return r;
 	}
 	n = reallocarray(st->dma, st->n_dma + 1, sizeof(*n));
 	if (!n) {
-		struct vfio_iommu_type1_dma_unmap u = { .argsz = sizeof(u), .iova = iova, .size = len };
+		struct vfio_iommu_type1_dma_unmap u = { .argsz = sizeof(u), .iova = iova, .size = size };
 		sys->ioctl(st->container, VFIO_IOMMU_UNMAP_DMA, &u);
-		sys->munmap(p, map_len);
+		sys->munmap(p, (size_t)size);
 		return -ENOMEM;
 	}
 	st->dma = n;
-	st->dma[st->n_dma++] = (struct vfio_dma){ iova, len, p, map_len };
+	st->dma[st->n_dma++] = (struct vfio_dma){ iova, size, p, (size_t)size };
 	return 0;
 }
 
@@ -276,7 +295,7 @@ static int
 vfio_dma_unmap(struct udk_pci_device *dev, uint64_t iova, uint64_t len)
 {
 	struct vfio_state *st = state(dev);
-	struct vfio_iommu_type1_dma_unmap u = { .argsz = sizeof(u), .iova = iova, .size = len };
+	struct vfio_iommu_type1_dma_unmap u = { .argsz = sizeof(u), .iova = iova, .size = (len + 4095) & ~4095ull };
 	int r = call(st->container, VFIO_IOMMU_UNMAP_DMA, &u, "unmapping DMA");
 
 	for (size_t i = 0; i < st->n_dma; i++)
@@ -291,7 +310,17 @@ vfio_dma_unmap(struct udk_pci_device *dev, uint64_t iova, uint64_t len)
 static int
 vfio_reset(struct udk_pci_device *dev)
 {
-	return call(dev->fd, VFIO_DEVICE_RESET, NULL, "resetting the function");
+	struct vfio_state *st = state(dev);
+
+	if (sys->ioctl(dev->fd, VFIO_DEVICE_RESET, NULL) == 0)
+		return 0;
+	/* QEMU's edu, for one: no FLR, no PM reset, alone on the root bus (EINVAL) */
+	if (!(st->device_flags & VFIO_DEVICE_FLAGS_RESET))
+		return udk_set_reason(-UDK_E_UNSUPPORTED,
+				      "VFIO: %s has no reset method (no function level, power management or bus "
+				      "reset; VFIO_DEVICE_RESET: %s); its state stays as it is",
+				      st->name, strerror(errno));
+	return fail(-errno, "resetting the function");
 }
 
 static void

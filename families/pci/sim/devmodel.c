@@ -277,6 +277,13 @@ pci_message(struct udk_dm_function *fn, struct wire_msg *m)
 		break;
 	}
 	case OP_PCI_RESET:
+		if (!HAS_OP(fn, reset)) {
+			/* like VFIO_DEVICE_RESET on a function without FLR, PM or bus reset */
+			dm_chan_reply(fn, m, -UDK_E_UNSUPPORTED,
+				      "the device has no reset method (no function level reset); its state stays as it is",
+				      NULL, NULL, 0);
+			break;
+		}
 		dm_dma_clear(fn);
 		for (unsigned i = 0; i < 6; i++)
 			if (p->bar_addr[i] && !(p->bars[i].flags & UDK_DM_BAR_READONLY))
@@ -341,6 +348,11 @@ pci_reset(struct udk_dm_function *fn, const char *why)
 {
 	if (HAS_OP(fn, reset))
 		PCI(fn)->ops.reset(fn, why);
+	else
+		udk_dm_log(udk_dm_function_get_model(fn), UDK_LOG_NOTICE,
+			   "%s: the device has no reset method; its DMA mappings and interrupts are gone, its "
+			   "registers stay as they are",
+			   why);
 }
 
 static const struct dm_kind pci_kind = {

@@ -504,7 +504,9 @@ TEST(real_functions_from_sysfs_vfio_and_read_only)
 	ASSERT_ERR(udk_connection_call(conn, P_MEM_WRITE32, (uint64_t[]){ 0, 0, 1 }, 3, NULL, 0, NULL, NULL, NULL,
 				       NULL),
 		   -UDK_E_UNSUPPORTED);
-	ASSERT_CONTAINS(udk_error_reason(), "bind the device to vfio-pci");
+	/* the refusal names the device, its kernel driver and how to give it to vfio-pci */
+	ASSERT_CONTAINS(udk_error_reason(), "0000:04:00.0 is bound to the kernel driver snd_hda_intel");
+	ASSERT_CONTAINS(udk_error_reason(), "echo vfio-pci > /sys/bus/pci/devices/0000:04:00.0/driver_override");
 	udk_connection_unref(conn);
 	/* the vfio-pci function: published as usable, refused with the reason */
 	out = fixture_udkctl(&f, NULL, "props /PCIHost/0000:03:00.0");
@@ -513,6 +515,7 @@ TEST(real_functions_from_sysfs_vfio_and_read_only)
 	free(out);
 	ASSERT_TRUE(fixture_wait_output(&f, "explain " ID " /PCIHost/0000:03:00.0", "Start() failed", 10000));
 	out = fixture_udkctl(&f, NULL, "explain " ID " /PCIHost/0000:03:00.0");
+	ASSERT_CONTAINS(out, "0000:03:00.0: cannot open ");
 	ASSERT_CONTAINS(out, "dev-vfio/vfio: No such file or directory; load the vfio-pci module");
 	free(out);
 	fixture_stop(&f);
