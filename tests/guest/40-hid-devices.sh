@@ -56,10 +56,10 @@ step "hotplug"
 hid_count() { udkctl --json families hid | grep -c '"product"'; }
 count_is() { [ "$(hid_count)" -eq "$1" ]; }
 before=$(hid_count)
-$QMP '{"execute":"device_add","arguments":{"driver":"usb-kbd","bus":"xhci.0","id":"usbkbd2","display":"vid0"}}' >/dev/null
+qmp_call '{"execute":"device_add","arguments":{"driver":"usb-kbd","bus":"xhci.0","id":"usbkbd2","display":"vid0"}}'
 wait_for 30 count_is $((before + 2))
 check "a hot-plugged USB keyboard appears as an input and a raw HID device" count_is $((before + 2))
-$QMP '{"execute":"device_del","arguments":{"id":"usbkbd2"}}' >/dev/null
+qmp_call '{"execute":"device_del","arguments":{"id":"usbkbd2"}}'
 wait_for 30 count_is "$before"
 check "unplugged, it is gone again" count_is "$before"
 check "udkd logged both" contains_all "$T/udkd.log" "published as a HID device" "is gone: unplugged"

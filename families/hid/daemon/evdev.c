@@ -289,7 +289,7 @@ add_node(struct udkd *d, const char *name)
 		return 0;
 	}
 	phys = libevdev_get_phys(ev);
-	if (phys && startswith(phys, "udk-virtual")) {
+	if ((phys && startswith(phys, "udk-virtual")) || hid_export_owns_node(d, path)) {
 		/* one of udk's own virtual devices, exported: it is already under HIDVirtual */
 		libevdev_free(ev);
 		close(fd);

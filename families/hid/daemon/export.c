@@ -29,6 +29,8 @@
 #include <libevdev/libevdev.h>
 #include <linux/input.h>
 #include <linux/uhid.h>
+#include <linux/uinput.h>
+#include <sys/ioctl.h>
 
 #include "hid-decode.h"
 #include "hid-private.h"
@@ -52,6 +54,17 @@ struct hid_export {
 	bool started;			/* uhid: UHID_START came */
 	uint64_t written, failed;
 };
+
+bool
+hid_export_owns_node(struct udkd *d, const char *path)
+{
+	for (struct hid_dev *dev = hid_state(d)->devs; dev; dev = dev->next) {
+		struct hid_export *x = dev->export;
+		if (x && x->ui && libevdev_uinput_get_devnode(x->ui) && streq(libevdev_uinput_get_devnode(x->ui), path))
+			return true;
+	}
+	return false;
+}
 
 const char *
 hid_export_kind(const struct hid_dev *dev)
@@ -298,6 +311,8 @@ uinput_create(struct udkd *d, struct hid_dev *dev, struct hid_export *x, const s
 		libevdev_free(ev);
 		return r;
 	}
+	/* libevdev's uinput helper does not pass phys on: udk's mark, before the device is made */
+	ioctl(x->fd, UI_SET_PHYS, x->phys);
 	r = libevdev_uinput_create_from_device(ev, x->fd, &x->ui);
 	if (r < 0) {
 		close(x->fd);

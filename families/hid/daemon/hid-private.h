@@ -277,6 +277,8 @@ void hid_export_destroy(struct udkd *d, struct hid_dev *dev);
 /* An input report of @dev goes to Linux. */
 void hid_export_input(struct udkd *d, struct hid_dev *dev, const uint8_t *report, size_t len);
 const char *hid_export_kind(const struct hid_dev *dev);
+/* Whether input node @path is one of udk's own uinput exports. */
+bool hid_export_owns_node(struct udkd *d, const char *path);
 /* What Linux made of it: {kind, node, name} (may be NULL). */
 struct udk_value *hid_export_describe(const struct hid_dev *dev);
 

@@ -4,10 +4,10 @@
  * prints its key events, one per line ("KEY_ESC 1"), and how long each
  * took from a mark, so tests check what evdev programs see.
  *
- *   evdev-read [--name NAME] [--phys PREFIX] [--count N] [--timeout MS] [--node] [DEVICE]
+ *   evdev-read [--name NAME] [--phys PHYS] [--count N] [--timeout MS] [--node] [DEVICE]
  *
  * --name/--phys pick the first /dev/input/event* whose name equals NAME
- * (or whose phys starts with PREFIX), waiting up to --timeout for it to
+ * (or whose phys is PHYS, or PHYS/...), waiting up to --timeout for it to
  * appear; --node prints the node found and exits.  Autorepeats (value 2)
  * are left out.  Exits 0 after N events, 1 after the timeout.
  */
@@ -51,7 +51,9 @@ find(const char *name, const char *phys, char *out, size_t len)
 			continue;
 		if (libevdev_new_from_fd(fd, &ev) == 0) {
 			const char *n = libevdev_get_name(ev), *p = libevdev_get_phys(ev);
-			if ((!name || (n && !strcmp(n, name))) && (!phys || (p && !strncmp(p, phys, strlen(phys))))) {
+			/* phys: exactly, or followed by "/..." (the kernel's input0 and such) */
+			if ((!name || (n && !strcmp(n, name))) &&
+			    (!phys || (p && !strncmp(p, phys, strlen(phys)) && (!p[strlen(phys)] || p[strlen(phys)] == '/')))) {
 				snprintf(out, len, "%s", path);
 				found = 0;
 			}
