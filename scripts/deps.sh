@@ -7,6 +7,7 @@ PACKAGES="
 build-essential meson ninja-build pkg-config clang llvm lld libclang-rt-14-dev
 libplist-dev libplist-utils libxml2-dev libsodium-dev libseccomp-dev
 valgrind python3 procps libsystemd-dev dbus
+libevdev-dev evtest
 picocom socat expect python3-serial util-linux coreutils
 "
 

@@ -40,3 +40,30 @@ write("hid-descriptor", BOOT_KEYBOARD[:-1])
 write("hid-descriptor", bytes.fromhex("a100") * 17)
 write("hid-descriptor", bytes.fromhex("750895018102850281 02".replace(" ", "")))
 write("hid-descriptor", bytes.fromhex("750095018102"))
+
+
+# the HID channel: one byte for the direction (0: from a driver, 1: from
+# udkd), then records (proto-hid.h: u32 handle, u16 type, u16 len, u64 seq,
+# u64 time, i32 status, u8 report type, u8 report id, u16 0), payloads
+# padded to 8
+import struct
+
+
+def rec(handle, type_, payload=b"", seq=0, t=0, status=0, rtype=0, rid=0):
+    head = struct.pack("<IHHQQiBBH", handle, type_, len(payload), seq, t, status, rtype, rid, 0)
+    pad = (8 - len(payload) % 8) % 8
+    return head + payload + b"\0" * pad
+
+
+key_a = bytes([0, 0, 4, 0, 0, 0, 0, 0])
+write("hid-channel", b"\0" + rec(1, 19) + rec(2, 17, key_a, t=5) + rec(1, 16, seq=3))
+write("hid-channel", b"\0" + rec(2, 18, b"\x42\x01", seq=9, status=0))
+write("hid-channel", b"\1" + rec(1, 1, key_a, seq=1, t=7) + rec(1, 1, bytes(8), seq=2))
+ev = struct.pack("<HHi", 1, 30, 1) + struct.pack("<HHi", 0, 0, 0)
+write("hid-channel", b"\1" + rec(3, 2, ev, seq=4) + rec(3, 5, b"revoked", status=-4113))
+write("hid-channel", b"\1" + rec(4, 3, b"\x02", seq=7, rtype=1) + rec(4, 4, seq=8, rtype=2, rid=3))
+
+# reports: a descriptor selector, then length-prefixed reports
+write("hid-report", b"\0" + b"\x08" + key_a + b"\x08" + bytes(8) + b"\x07" + key_a[:7])
+write("hid-report", b"\1" + b"\x05\x01\x05\xfe\x03\xff" + b"\x03\x02\xe9\x00" + b"\x03\x02\x00\x00")
+write("hid-report", b"\2" + b"\x06\x01\x00\x10\x20\x30\x40" + b"\x06\x00\x00\x00\x00\x00\x00")

@@ -699,3 +699,91 @@ TEST(a_hung_remapper_is_killed_and_the_keyboard_works_again)
 	udk_hid_client_close(vk);
 	fixture_stop(&f);
 }
+
+/* ---- the matching keys, as IOHIDFamily scores them ---- */
+
+#define HID_PERSONALITY(name, extra)                                                                           \
+	TEST_PERSONALITY(name, "org.udk.test.hidmatch", "IOHIDInterface",                                       \
+			 "<key>IOMatchCategory</key><string>" name "</string>" extra)
+
+TEST(hid_matching_keys_and_scores)
+{
+	static const struct {
+		const char *name, *verdict;
+	} cases[] = {
+		{ "UsagePair", "matches with score 1200" },
+		{ "UsageKeys", "matches with score 1200" },
+		{ "Primary", "matches with score 1200" },
+		{ "VendorProductTransport", "matches with score 7000" },
+		{ "ProductArray", "matches with score 5975" },
+		{ "ProductMask", "matches with score 5950" },
+		{ "WrongVendor", "VendorID: the device has 4617, the personality asks for 1" },
+		{ "WrongUsage", "no pair is among the device's usage pairs (page/usage: 1/6)" },
+		{ "BuiltIn", "IOPropertyMatch" },
+	};
+	struct fixture f;
+	char *out;
+
+	fixture_init(&f);
+	fixture_add_bundle(
+		&f, "Match.dext", "org.udk.test.hidmatch",
+		HID_PERSONALITY("UsagePair", "<key>DeviceUsagePairs</key><array><dict><key>DeviceUsagePage</key>"
+					     "<integer>1</integer><key>DeviceUsage</key><integer>6</integer></dict></array>")
+			HID_PERSONALITY("UsageKeys", "<key>DeviceUsagePage</key><integer>1</integer>"
+						     "<key>DeviceUsage</key><integer>6</integer>")
+				HID_PERSONALITY("Primary", "<key>PrimaryUsagePage</key><integer>1</integer>"
+							   "<key>PrimaryUsage</key><integer>6</integer>")
+					HID_PERSONALITY("VendorProductTransport",
+							"<key>VendorID</key><integer>4617</integer>"
+							"<key>ProductID</key><integer>1</integer>"
+							"<key>Transport</key><string>i8042</string>")
+						HID_PERSONALITY("ProductArray",
+								"<key>VendorID</key><integer>4617</integer>"
+								"<key>ProductIDArray</key><array><integer>9</integer>"
+								"<integer>1</integer></array>")
+							HID_PERSONALITY("ProductMask",
+									"<key>VendorID</key><integer>4617</integer>"
+									"<key>ProductID</key><integer>0x101</integer>"
+									"<key>ProductIDMask</key><integer>0xff</integer>")
+								HID_PERSONALITY("WrongVendor",
+										"<key>VendorID</key><integer>1</integer>")
+									HID_PERSONALITY(
+										"WrongUsage",
+										"<key>DeviceUsagePairs</key><array><dict>"
+										"<key>DeviceUsagePage</key><integer>1</integer>"
+										"<key>DeviceUsage</key><integer>2</integer>"
+										"</dict></array>")
+										HID_PERSONALITY("BuiltIn",
+												"<key>IOPropertyMatch</key><dict>"
+												"<key>Built-In</key><true/></dict>"));
+	fixture_bundle_file(&f, "Match.dext", "Entitlements.plist",
+			    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict>"
+			    "<key>com.apple.developer.driverkit</key><true/>"
+			    "<key>com.apple.developer.driverkit.transport.hid</key><array><dict>"
+			    "<key>DeviceUsagePage</key><integer>1</integer></dict></array>"
+			    "</dict></plist>\n");
+	start_with_keyboard(&f, "i8042", true, NULL);
+	hid_wait_path(&f, "/HIDSimulated/kbd0/IOHIDInterface", 10000);
+	out = hid_udkctl(&f, 0, "explain org.udk.test.hidmatch /HIDSimulated/kbd0/IOHIDInterface");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		/* the personality's own block of the report */
+		char head[128], *at, *end, *block;
+		snprintf(head, sizeof(head), "org.udk.test.hidmatch %s: ", cases[i].name);
+		at = strstr(out, head);
+		if (!at)
+			FAIL("no %s in:\n%s", head, out);
+		end = strstr(at + strlen(head), "\n  org.udk.test.hidmatch ");
+		block = strndup(at, end ? (size_t)(end - at) : strlen(at));
+		if (!strstr(block, cases[i].verdict))
+			FAIL("%s: expected \"%s\" in:\n%s", cases[i].name, cases[i].verdict, block);
+		free(block);
+	}
+	/* the built-in keyboard matches IOPropertyMatch Built-In as on macOS */
+	ASSERT_CONTAINS(strstr(out, "hidmatch BuiltIn: "), "BuiltIn: matches with score");
+	free(out);
+	/* the family's keys are checked when the bundle loads */
+	out = hid_udkctl(&f, 0, "drivers org.udk.test.hidmatch");
+	ASSERT_NOT_CONTAINS(out, "unknown key");
+	free(out);
+	fixture_stop(&f);
+}
