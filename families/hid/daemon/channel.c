@@ -37,6 +37,16 @@ hid_handle_find(struct hid_chan *c, uint32_t id)
 	return NULL;
 }
 
+unsigned
+hid_chan_count(struct hid_chan *c, bool owners_only)
+{
+	unsigned n = 0;
+
+	for (struct hid_handle *h = c->handles; h; h = h->next)
+		n += !owners_only || h->owner;
+	return n;
+}
+
 struct hid_handle *
 hid_handle_new(struct hid_chan *c, struct hid_dev *dev, bool owner)
 {

@@ -329,7 +329,7 @@ hid_dev_input(struct udkd *d, struct hid_dev *dev, uint16_t type, uint64_t time_
 	dev->frames++;
 	if (dev->seizer) {
 		struct hid_handle *h = dev->seizer;
-		if (h->journal.n >= HID_JOURNAL_MAX) {
+		if (h->journal.n >= HID_JOURNAL_MAX || h->journal.bytes + len > HID_JOURNAL_BYTES) {
 			dev->dropped_journal++;
 			if (dev->dropped_journal == 1 || now_ns() - dev->last_drop_log_ns > 1000000000ull) {
 				udkd_log(d, UDK_LOG_WARNING, "hid",
@@ -350,7 +350,7 @@ hid_dev_input(struct udkd *d, struct hid_dev *dev, uint16_t type, uint64_t time_
 		return;
 	}
 	if (dev->handoff) {
-		if (dev->handoff->frames.n >= HID_JOURNAL_MAX) {
+		if (dev->handoff->frames.n >= HID_JOURNAL_MAX || dev->handoff->frames.bytes + len > HID_JOURNAL_BYTES) {
 			dev->dropped_journal++;
 			return;
 		}
@@ -595,6 +595,11 @@ hid_dev_open(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct h
 			free(why);
 			return;
 		}
+	}
+	if (hid_chan_count(c, false) >= HID_CHAN_HANDLES) {
+		proc_reply(p, m, -ENOSPC, "this driver holds 64 HID devices open already; close one first", NULL,
+			   NULL, 0);
+		return;
 	}
 	h = hid_handle_new(c, dev, false);
 	if (!h) {

@@ -55,6 +55,9 @@ struct hid_queue {
 };
 
 #define HID_JOURNAL_MAX 4096u		/* frames a seizing driver may leave unacknowledged */
+#define HID_JOURNAL_BYTES (1u << 20)	/* and their bytes */
+#define HID_CHAN_HANDLES 64u		/* devices a driver process may hold open or have made */
+#define HID_CHAN_DEVICES 16u		/* of which virtual devices */
 #define HID_CHAN_BACKLOG (4u << 20)	/* bytes a driver may leave unread on its channel */
 
 struct hid_chan;
@@ -198,6 +201,8 @@ void hid_chan_open(struct udkd *d, struct driver_proc *p, struct wire_msg *m);
 void hid_chan_proc_died(struct udkd *d, struct driver_proc *p);
 struct hid_handle *hid_handle_new(struct hid_chan *c, struct hid_dev *dev, bool owner);
 struct hid_handle *hid_handle_find(struct hid_chan *c, uint32_t id);
+/* Handles of @c (only virtual devices' own with @owners_only). */
+unsigned hid_chan_count(struct hid_chan *c, bool owners_only);
 void hid_handle_free(struct hid_handle *h);
 /* Send one record to the driver; a driver that lets HID_CHAN_BACKLOG pile up is killed. */
 int hid_chan_send(struct udkd *d, struct hid_chan *c, const struct proto_hid_rec *rec, const void *payload);

@@ -190,6 +190,11 @@ hid_virtual_create(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 		proc_reply(p, m, -EEXIST, "this service is already a virtual HID device", NULL, NULL, 0);
 		return;
 	}
+	if (hid_chan_count(c, true) >= HID_CHAN_DEVICES || hid_chan_count(c, false) >= HID_CHAN_HANDLES) {
+		proc_reply(p, m, -ENOSPC, "this driver has made 16 virtual HID devices already; destroy one first", NULL,
+			   NULL, 0);
+		return;
+	}
 	bytes = udk_value_get_data(udk_dict_get(m->body, "descriptor"), &len);
 	r = udk_hid_descriptor_parse(bytes, bytes ? len : 0, &desc, &pr);
 	if (r < 0) {
