@@ -787,3 +787,38 @@ TEST(hid_matching_keys_and_scores)
 	free(out);
 	fixture_stop(&f);
 }
+
+TEST(a_remapper_that_stops_gives_the_keyboard_back_at_once)
+{
+	struct fixture f;
+	struct udk_hid_client *raw;
+	char cmd[600], *log;
+
+	fixture_init(&f);
+	remap_setup(&f, NULL, NULL);
+	raw = hid_events_open(&f, "/HIDSimulated/kbd0", UDK_HID_SUBSCRIBE_EVENTS);
+	ASSERT_STREQ(hid_sim(&f, "kbd0", "tap q"), "ok");
+	ASSERT_STREQ(hid_read_keys(raw, 1, 300), "");
+	/* the bundle goes away: the remapper stops, closing the keyboard in its Stop() */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/HIDRemap.dext'", f.bundles);
+	ASSERT_EQ(system(cmd), 0);
+	free(hid_udkctl(&f, 0, "rescan"));
+	for (int i = 0;; i++) {
+		char *out = hid_udkctl(&f, 0, "--json families hid");
+		bool gone = !strstr(out, "\"driver\": \"org.udk.hid-remap\"");
+		free(out);
+		if (gone)
+			break;
+		if (i > 200)
+			FAIL("the remapper still holds the keyboard");
+		usleep(50000);
+	}
+	ASSERT_STREQ(hid_sim(&f, "kbd0", "tap w"), "ok");
+	/* at once: well inside the 5000 ms a crashed remapper's keys would wait */
+	ASSERT_STREQ(hid_read_keys(raw, 2, 2000), "w down w up");
+	log = fixture_log(&f);
+	ASSERT_NOT_CONTAINS(log, "kbd0: org.udk.hid-remap, which seized it, ended holding");
+	free(log);
+	udk_hid_client_close(raw);
+	fixture_stop(&f);
+}
