@@ -196,6 +196,17 @@ remap_start(struct udk_service *self, struct udk_service *provider)
 	udk_service_get_string_property(provider, "UDKHIDDeviceKey", key, sizeof(key));
 	if (!strncmp(key, "virtual:", 8))
 		return udk_error_set(-UDK_E_UNSUPPORTED, "%s is a virtual keyboard: the remapper reads real keyboards", key);
+	/* nor a raw HID device: hidraw has no grab, the kernel would go on
+	 * typing the keys the remapper remaps (it reads the evdev device) */
+	{
+		char backend[32] = "";
+		udk_service_get_string_property(provider, "UDKHIDBackend", backend, sizeof(backend));
+		if (!strcmp(backend, "hidraw"))
+			return udk_error_set(-UDK_E_UNSUPPORTED,
+					     "%s is a raw HID device (hidraw has no grab): the remapper reads the keyboard's "
+					     "input device",
+					     key);
+	}
 	r = read_map(self, "RemapKeys", rm->keys, &rm->n_keys);
 	if (r >= 0)
 		r = read_map(self, "RemapLayer", rm->layer, &rm->n_layer);

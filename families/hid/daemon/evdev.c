@@ -277,7 +277,12 @@ add_node(struct udkd *d, const char *name)
 	if (fd < 0)
 		fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
-		log_warning(d, "%s: cannot open it (%s); it is not published", path, strerror(errno));
+		/* gone already (a device that came and went at once, as
+		 * udkd's own short-lived exports do) is not worth a warning */
+		if (errno == ENOENT || errno == ENODEV)
+			log_debug(d, "%s: gone before it could be opened", path);
+		else
+			log_warning(d, "%s: cannot open it (%s); it is not published", path, strerror(errno));
 		free(path);
 		return 0;
 	}
