@@ -6,7 +6,7 @@
  * The keyboard is the simulated one (models/hid-test): this machine's
  * kernel has no uinput or uhid, so no Linux input device can be made here;
  * the guest rig measures the same on a real kernel
- * (tests/guest/43-hid-latency.sh).  Each key's latency is from the moment
+ * (tests/guest/53-hid-latency.sh).  Each key's latency is from the moment
  * the keyboard sent its report (the event's timestamp) to the moment an
  * app holds the event:
  *

@@ -13,6 +13,7 @@
  * just the personality) is marked unusable.  Other bundles are unaffected.
  */
 #include <ctype.h>
+#include <inttypes.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -21,10 +22,14 @@
 #include "family.h"
 #include "udkd.h"
 #include "util.h"
+#include "work.h"
 
 #define INFO_PLIST "Info.plist"
 #define ENTITLEMENTS_PLIST "Entitlements.plist"
-#define MANIFEST_MAX (1u << 20)
+/* Bounds on what one bundle (and one scan) may make udkd hold (docs/security.md). */
+#define BUNDLE_MAX_PERSONALITIES 1024
+#define BUNDLE_MAX_DIAGS 200
+#define BUNDLES_MAX 4096
 
 static uint64_t bundle_stamp(const char *path);
 
@@ -115,8 +120,18 @@ add_diag_v(struct bundle *b, int code, enum diag_level lvl, const char *file, co
 	struct diag *n;
 	char *msg = NULL;
 
-	if (vasprintf(&msg, fmt, ap) < 0)
+	/* a manifest with 35,000 bad personalities gets one line for the rest, not 100,000 */
+	if (b->n_diags > BUNDLE_MAX_DIAGS)
+		return;
+	if (b->n_diags == BUNDLE_MAX_DIAGS) {
+		lvl = DIAG_WARNING;
+		code = 0;
+		file = key = NULL;
+		msg = strdup_printf("more than %u problems; the others are not listed: fix these first",
+				    BUNDLE_MAX_DIAGS);
+	} else if (vasprintf(&msg, fmt, ap) < 0) {
 		msg = NULL;
+	}
 	n = reallocarray(b->diags, b->n_diags + 1, sizeof(*n));
 	if (!n || !msg) {
 		free(msg);
@@ -220,6 +235,9 @@ bundle_free(struct bundle *b)
 	free(b->diags);
 	free(b->disabled_reason);
 	free(b->refusal_reason);
+	free(b->unsafe);
+	if (b->exe_fd >= 0)
+		close(b->exe_fd);
 	entitlements_clear(&b->ent);
 	sign_result_clear(&b->sig);
 	free(b);
@@ -487,6 +505,13 @@ check_personality(struct bundle *b, struct personality *p)
 				"must be an <integer>, not %s; e.g. <integer>1000</integer>",
 				udk_value_type_name(udk_value_get_type(v)));
 		failed = true;
+	} else if (v && (udk_value_get_int(v, 0) < INT32_MIN || udk_value_get_int(v, 0) > INT32_MAX)) {
+		/* IOKit's score is an SInt32: a larger one would wrap, or sort wrongly */
+		bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, KEYPATH("IOProbeScore"),
+				"%" PRId64 " does not fit in 32 bits: IOProbeScore is a signed 32-bit number (%d to "
+				"%d); most drivers use a few thousand at most",
+				udk_value_get_int(v, 0), INT32_MIN, INT32_MAX);
+		failed = true;
 	}
 	p->probe_score = udk_value_get_int(v, 0);
 
@@ -667,6 +692,12 @@ load_personalities(struct bundle *b)
 				udk_value_type_name(udk_value_get_type(ps)));
 		return 0;
 	}
+	if (udk_dict_size(ps) > BUNDLE_MAX_PERSONALITIES) {
+		bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, "IOKitPersonalities",
+				"holds %zu personalities; a bundle may have at most %u: split it into several bundles",
+				udk_dict_size(ps), BUNDLE_MAX_PERSONALITIES);
+		return 0;
+	}
 	for (size_t i = 0; i < udk_dict_size(ps); i++) {
 		const char *name = udk_dict_key_at(ps, i);
 		struct udk_value *pd = udk_dict_value_at(ps, i);
@@ -761,19 +792,21 @@ check_executable(struct bundle *b, int dirfd)
 	b->executable = strdup_printf("%s/%s", b->path, exe);
 }
 
+static int
+load_checked(struct bundle *b, struct sign_snapshot *snap);
+
 int
 bundle_load(const char *path, struct bundle **ret)
 {
-	_cleanup_close_ int dirfd = -1;
+	struct sign_snapshot snap;
 	struct bundle *b;
-	char *buf = NULL;
-	size_t len = 0;
 	int r;
 
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
 	b->log_level = -1;
+	b->exe_fd = -1;
 	b->path = strdup(path);
 	{
 		const char *slash = strrchr(path, '/');
@@ -785,23 +818,40 @@ bundle_load(const char *path, struct bundle **ret)
 	}
 	*ret = b;
 
-	dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	if (dirfd < 0) {
-		bundle_add_diag(b, DIAG_ERROR, NULL, NULL, "cannot open the bundle directory: %s", strerror(errno));
+	/*
+	 * Every file is read once, through the directory's fd (sign.h): the
+	 * bytes parsed here are the bytes the signature is checked against,
+	 * and the executable run later is the copy that was hashed.
+	 */
+	b->mtime_ns = bundle_stamp(path);
+	r = sign_snapshot_open(path, &snap);
+	if (r < 0) {
+		bundle_add_diag(b, DIAG_ERROR, NULL, NULL, "cannot open the bundle directory: %s", strerror(-r));
+		sign_snapshot_clear(&snap);
 		return 0;
 	}
-	b->mtime_ns = bundle_stamp(path);
-	r = read_file_at(dirfd, INFO_PLIST, MANIFEST_MAX, &buf, &len);
-	if (r < 0) {
+	r = load_checked(b, &snap);
+	sign_snapshot_clear(&snap);
+	return r;
+}
+
+static int
+load_checked(struct bundle *b, struct sign_snapshot *snap)
+{
+	int r;
+
+	if (!snap->info.present) {
+		r = snap->info.err;
 		bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, NULL, "%s",
 				r == -ENOENT	? "is missing; every bundle needs an Info.plist"
 				: r == -ELOOP	? "is a symbolic link; bundles must hold the file itself"
 				: r == -EFBIG	? "is larger than 1 MiB"
+				: r == -EINVAL	? "is not a regular file (a FIFO, a device or a socket); bundles hold "
+						  "plain files"
 						: strerror(-r));
 		return 0;
 	}
-	r = udk_value_from_plist(buf, len, &b->info);
-	free(buf);
+	r = udk_value_from_plist(snap->info.data, snap->info.len, &b->info);
 	if (r < 0) {
 		bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, NULL, "%s",
 				udk_error_reason() ? udk_error_reason() : udk_strerror(r));
@@ -851,21 +901,34 @@ bundle_load(const char *path, struct bundle **ret)
 			bundle_add_diag(b, DIAG_WARNING, INFO_PLIST, k, "unknown key; udk ignores it");
 	}
 
-	check_executable(b, dirfd);
+	check_executable(b, snap->dirfd);
+	sign_snapshot_read(snap, udk_dict_get_string(b->info, "CFBundleExecutable"));
+	if (b->executable && snap->exe_fd < 0) {
+		r = snap->exe_err;
+		bundle_add_diag(b, DIAG_ERROR, udk_dict_get_string(b->info, "CFBundleExecutable"), NULL,
+				"cannot be read: %s",
+				r == -EFBIG    ? "it is larger than the 256 MiB a driver executable may have"
+				: r == -EINVAL ? "it is not a regular file"
+				: r == -EXDEV  ? "it is a symbolic link that leaves the bundle"
+					       : strerror(-r));
+		free(b->executable);
+		b->executable = NULL;
+	}
 
-	r = read_file_at(dirfd, ENTITLEMENTS_PLIST, MANIFEST_MAX, &buf, &len);
-	if (r >= 0) {
-		r = udk_value_from_plist(buf, len, &b->entitlements);
-		free(buf);
+	if (snap->entitlements.present) {
+		r = udk_value_from_plist(snap->entitlements.data, snap->entitlements.len, &b->entitlements);
 		if (r < 0)
 			bundle_add_diag(b, DIAG_ERROR, ENTITLEMENTS_PLIST, NULL, "%s",
 					udk_error_reason() ? udk_error_reason() : udk_strerror(r));
 		else if (udk_value_get_type(b->entitlements) != UDK_VALUE_DICT)
 			bundle_add_diag(b, DIAG_ERROR, ENTITLEMENTS_PLIST, NULL,
 					"the top level must be a <dict> of entitlement names");
-	} else if (r != -ENOENT) {
+	} else if ((r = snap->entitlements.err) != -ENOENT) {
 		bundle_add_diag(b, DIAG_ERROR, ENTITLEMENTS_PLIST, NULL, "cannot be read: %s",
-				r == -ELOOP ? "it is a symbolic link" : strerror(-r));
+				r == -ELOOP    ? "it is a symbolic link"
+				: r == -EINVAL ? "it is not a regular file"
+				: r == -EFBIG  ? "it is larger than 1 MiB"
+					       : strerror(-r));
 	}
 
 	if (b->entitlements && udk_value_get_type(b->entitlements) == UDK_VALUE_DICT)
@@ -876,11 +939,23 @@ bundle_load(const char *path, struct bundle **ret)
 		return r;
 
 	/* the signature: a bad one refuses the bundle (trust.c), it is not a manifest error */
-	{
-		const char *exe = udk_dict_get_string(b->info, "CFBundleExecutable");
-		sign_verify_bundle(path, exe, &b->sig);
-		if (b->sig.status == 0 && b->executable && stat(b->executable, &b->exe_st) < 0)
-			memset(&b->exe_st, 0, sizeof(b->exe_st));
+	sign_snapshot_verify(snap, &b->sig);
+	b->sig_checked = true;
+	/* like sshd with its keys: a bundle others can change is refused outside developer mode (trust.c) */
+	if (snap->unsafe) {
+		b->unsafe = strdup(snap->unsafe);
+		bundle_add_diag_code(b, -UDK_E_UNSAFE_PATH, DIAG_WARNING, NULL, NULL,
+				     "%s: other users could change what udkd runs as this driver. Install the bundle "
+				     "where only root can write (owned by root, without group or other write "
+				     "permission, up to /), e.g. /usr/lib/udk/drivers; outside developer mode udkd "
+				     "refuses it",
+				     snap->unsafe);
+	}
+	/* what runs is the copy that was hashed */
+	if (b->executable) {
+		b->exe_fd = snap->exe_fd;
+		snap->exe_fd = -1;
+		b->exe_st = snap->exe_st;
 	}
 
 	b->loadable = true;
@@ -1007,16 +1082,75 @@ retire_bundle(struct udkd *d, struct bundle *b)
 {
 	b->removed = true;
 	registry_walk(d, stop_instances_of, b);
+	/* its executable's copy goes: a retired bundle is never run again */
+	if (b->exe_fd >= 0) {
+		close(b->exe_fd);
+		b->exe_fd = -1;
+	}
 	/* instances that died earlier still point at it; keep it until exit */
 }
 
-int
-bundles_scan(struct udkd *d, unsigned *ret_added, unsigned *ret_removed)
-{
-	unsigned added = 0, removed = 0;
-	char **seen = NULL;
-	size_t n_seen = 0;
+/*
+ * Scanning the bundle directories, in three steps:
+ *
+ *   collect (loop thread): list the directories and stamp each bundle;
+ *     what is new or changed is to be loaded.  Nothing is opened but
+ *     directories, nothing read but directory entries.
+ *   load (a worker thread, except at start): bundle_load() of each, which
+ *     reads and hashes every file (sign.h): the slow part.
+ *   integrate (loop thread): replace, add and retire bundles, decide trust,
+ *     match.
+ *
+ * A rescan asked for while one runs waits for it and then runs again.
+ * Lookups are by hash (udk_value dictionaries), so a scan of n bundles is
+ * O(n), not O(n^2).
+ */
+struct scan_item {
+	char *path;
+	struct bundle *old;		/* the loaded bundle it replaces, or NULL */
+	struct bundle *loaded;
+};
 
+struct scan_waiter {
+	struct scan_waiter *next;
+	bundles_scan_fn fn;
+	void *data;
+};
+
+struct bundle_scan {
+	struct udkd *d;
+	struct scan_item *items;
+	size_t n_items;
+	struct udk_value *seen;		/* every bundle path listed: path -> true */
+	bool running;			/* a load is on the worker */
+	bool again;			/* another rescan was asked for meanwhile */
+	struct scan_waiter *waiters;	/* called when the running scan is integrated */
+	struct scan_waiter *next_waiters;	/* called after the next one */
+};
+
+static void
+scan_items_free(struct bundle_scan *sc)
+{
+	for (size_t i = 0; i < sc->n_items; i++) {
+		free(sc->items[i].path);
+		bundle_free(sc->items[i].loaded);
+	}
+	free(sc->items);
+	sc->items = NULL;
+	sc->n_items = 0;
+	sc->seen = udk_value_unref(sc->seen);
+}
+
+/* Step 1: what to load. */
+static void
+scan_collect(struct udkd *d, struct bundle_scan *sc)
+{
+	struct udk_value *by_path = udk_value_new_dict();
+
+	sc->seen = udk_value_new_dict();
+	for (size_t j = 0; j < d->n_bundles; j++)
+		if (!d->bundles[j]->removed)
+			udk_dict_set_take(by_path, d->bundles[j]->path, udk_value_new_uint(j));
 	for (size_t i = 0; i < d->n_bundle_dirs; i++) {
 		DIR *dir = opendir(d->bundle_dirs[i]);
 		struct dirent *e;
@@ -1026,86 +1160,226 @@ bundles_scan(struct udkd *d, unsigned *ret_added, unsigned *ret_removed)
 			continue;
 		}
 		while ((e = readdir(dir))) {
+			struct scan_item *n;
+			struct bundle *old = NULL;
+			struct udk_value *idx;
 			char *path;
-			struct bundle *b = NULL, *old = NULL;
-			uint64_t mtime = 0;
-			char **ns;
 
 			if (!has_suffix(e->d_name, ".dext"))
 				continue;
+			if (udk_dict_size(sc->seen) >= BUNDLES_MAX) {
+				log_warning(d, "%s: more than %u bundles; the others are ignored", d->bundle_dirs[i],
+					    BUNDLES_MAX);
+				break;
+			}
 			path = strdup_printf("%s/%s", d->bundle_dirs[i], e->d_name);
 			if (!path)
 				continue;
-			ns = reallocarray(seen, n_seen + 1, sizeof(*ns));
-			if (!ns) {
+			udk_dict_set_take(sc->seen, path, udk_value_new_bool(true));
+			idx = udk_dict_get(by_path, path);
+			if (idx)
+				old = d->bundles[udk_value_get_uint(idx, 0)];
+			if (old && old->mtime_ns == bundle_stamp(path)) {
 				free(path);
 				continue;
 			}
-			seen = ns;
-			seen[n_seen++] = path;
-
-			for (size_t j = 0; j < d->n_bundles; j++)
-				if (!d->bundles[j]->removed && streq(d->bundles[j]->path, path))
-					old = d->bundles[j];
-			mtime = bundle_stamp(path);
-			if (old && old->mtime_ns == mtime)
-				continue;
-			if (bundle_load(path, &b) < 0 || !b)
-				continue;
-			if (old) {
-				carry_state(b, old);
-				retire_bundle(d, old);
-				removed++;
-			}
-			/* one loaded bundle per identifier */
-			for (size_t j = 0; b->identifier && j < d->n_bundles; j++) {
-				struct bundle *o = d->bundles[j];
-				if (!o->removed && o->loadable && streq(o->identifier, b->identifier) &&
-				    !streq(o->path, b->path)) {
-					bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, "CFBundleIdentifier",
-							"\"%s\" is already used by %s; each bundle needs its own "
-							"identifier",
-							b->identifier, o->path);
-					b->loadable = false;
-				}
-			}
-			struct bundle **nb = reallocarray(d->bundles, d->n_bundles + 1, sizeof(*nb));
-			if (!nb) {
-				bundle_free(b);
+			n = reallocarray(sc->items, sc->n_items + 1, sizeof(*n));
+			if (!n) {
+				free(path);
 				continue;
 			}
-			d->bundles = nb;
-			d->bundles[d->n_bundles++] = b;
-			added++;
-			log_bundle(d, b);
-			trust_apply(d, b);
+			sc->items = n;
+			sc->items[sc->n_items++] = (struct scan_item){ .path = path, .old = old };
 		}
 		closedir(dir);
 	}
+	udk_value_unref(by_path);
+}
+
+/* Step 2: read them (any thread: bundle_load touches no daemon state). */
+static void
+scan_load(void *data)
+{
+	struct bundle_scan *sc = data;
+
+	for (size_t i = 0; i < sc->n_items; i++)
+		if (bundle_load(sc->items[i].path, &sc->items[i].loaded) < 0)
+			sc->items[i].loaded = NULL;
+}
+
+/* Step 3: make them udkd's. */
+static void
+scan_integrate(struct udkd *d, struct bundle_scan *sc, unsigned *ret_added, unsigned *ret_removed)
+{
+	unsigned added = 0, removed = 0;
+	struct udk_value *by_id = udk_value_new_dict();
+
+	for (size_t j = 0; j < d->n_bundles; j++) {
+		struct bundle *o = d->bundles[j];
+		if (!o->removed && o->loadable && o->identifier)
+			udk_dict_set_take(by_id, o->identifier, udk_value_new_uint(j));
+	}
+	for (size_t i = 0; i < sc->n_items; i++) {
+		struct scan_item *it = &sc->items[i];
+		struct bundle *b = it->loaded, **nb;
+		struct udk_value *idx;
+
+		if (!b)
+			continue;
+		if (it->old && !it->old->removed) {
+			carry_state(b, it->old);
+			if (it->old->identifier)
+				udk_dict_remove(by_id, it->old->identifier);
+			retire_bundle(d, it->old);
+			removed++;
+		}
+		/* one loaded bundle per identifier */
+		idx = b->identifier ? udk_dict_get(by_id, b->identifier) : NULL;
+		if (idx) {
+			struct bundle *o = d->bundles[udk_value_get_uint(idx, 0)];
+			bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, "CFBundleIdentifier",
+					"\"%s\" is already used by %s; each bundle needs its own identifier",
+					b->identifier, o->path);
+			b->loadable = false;
+		}
+		nb = reallocarray(d->bundles, d->n_bundles + 1, sizeof(*nb));
+		if (!nb)
+			continue; /* freed with the scan */
+		it->loaded = NULL;
+		d->bundles = nb;
+		d->bundles[d->n_bundles++] = b;
+		if (b->loadable && b->identifier)
+			udk_dict_set_take(by_id, b->identifier, udk_value_new_uint(d->n_bundles - 1));
+		added++;
+		log_bundle(d, b);
+		trust_apply(d, b);
+	}
+	udk_value_unref(by_id);
 	/* bundles whose directory disappeared */
 	for (size_t j = 0; j < d->n_bundles; j++) {
 		struct bundle *b = d->bundles[j];
-		bool present = false;
 
-		if (b->removed)
+		if (b->removed || udk_dict_get(sc->seen, b->path))
 			continue;
-		for (size_t k = 0; k < n_seen; k++)
-			if (streq(seen[k], b->path))
-				present = true;
-		if (!present) {
-			log_notice(d, "bundle %s was removed", b->path);
-			retire_bundle(d, b);
-			removed++;
-		}
+		log_notice(d, "bundle %s was removed", b->path);
+		retire_bundle(d, b);
+		removed++;
 	}
-	for (size_t k = 0; k < n_seen; k++)
-		free(seen[k]);
-	free(seen);
+	scan_items_free(sc);
 	if (ret_added)
 		*ret_added = added;
 	if (ret_removed)
 		*ret_removed = removed;
+}
+
+int
+bundles_scan(struct udkd *d, unsigned *ret_added, unsigned *ret_removed)
+{
+	struct bundle_scan sc = { .d = d };
+
+	scan_collect(d, &sc);
+	scan_load(&sc);
+	scan_integrate(d, &sc, ret_added, ret_removed);
 	return 0;
+}
+
+static void scan_start(struct udkd *d);
+
+static void
+scan_done(void *data, int status)
+{
+	struct bundle_scan *sc = data;
+	struct udkd *d = sc->d;
+	struct scan_waiter *w = TAKE_PTR(sc->waiters);
+	unsigned added = 0, removed = 0;
+
+	sc->running = false;
+	if (status < 0 || d->shutting_down) {
+		scan_items_free(sc);
+	} else {
+		scan_integrate(d, sc, &added, &removed);
+		if (added || removed)
+			match_all(d);
+	}
+	while (w) {
+		struct scan_waiter *next = w->next;
+		if (w->fn)
+			w->fn(d, status < 0 ? status : 0, added, removed, w->data);
+		free(w);
+		w = next;
+	}
+	if (sc->again && !d->shutting_down) {
+		sc->again = false;
+		sc->waiters = TAKE_PTR(sc->next_waiters);
+		scan_start(d);
+	} else {
+		w = TAKE_PTR(sc->next_waiters);
+		while (w) {
+			struct scan_waiter *next = w->next;
+			if (w->fn)
+				w->fn(d, -ECANCELED, 0, 0, w->data);
+			free(w);
+			w = next;
+		}
+	}
+}
+
+static void
+scan_start(struct udkd *d)
+{
+	struct bundle_scan *sc = d->scan;
+	int r;
+
+	scan_collect(d, sc);
+	sc->running = true;
+	r = d->work ? work_submit(d->work, 0, scan_load, scan_done, sc) : -ENOSYS;
+	if (r < 0) {
+		/* no worker: read them here, as at start */
+		scan_load(sc);
+		scan_done(sc, 0);
+	}
+}
+
+int
+bundles_rescan(struct udkd *d, bundles_scan_fn fn, void *data)
+{
+	struct bundle_scan *sc = d->scan;
+	struct scan_waiter *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return -ENOMEM;
+	if (!sc) {
+		sc = d->scan = calloc(1, sizeof(*sc));
+		if (!sc) {
+			free(w);
+			return -ENOMEM;
+		}
+		sc->d = d;
+	}
+	w->fn = fn;
+	w->data = data;
+	if (sc->running) {
+		/* what changed after its collect step needs another scan */
+		w->next = sc->next_waiters;
+		sc->next_waiters = w;
+		sc->again = true;
+		return 0;
+	}
+	w->next = sc->waiters;
+	sc->waiters = w;
+	scan_start(d);
+	return 0;
+}
+
+void
+bundles_fini(struct udkd *d)
+{
+	if (!d->scan)
+		return;
+	/* the worker is gone (work_free): nothing runs the scan any more */
+	scan_items_free(d->scan);
+	free(d->scan);
+	d->scan = NULL;
 }
 
 struct bundle *
@@ -1184,27 +1458,44 @@ bundle_describe(struct udkd *d, const struct bundle *b)
 		udk_dict_set_string(v, "identifier", b->identifier);
 	if (b->version)
 		udk_dict_set_string(v, "version", b->version);
-	if (!b->loadable)
-		state = "invalid";
-	else if (b->refusal)
-		state = "refused";
-	else if (b->disabled)
-		state = "disabled";
-	else
-		state = "enabled";
-	udk_dict_set_string(v, "state", state);
-	if (b->disabled_reason)
-		udk_dict_set_string(v, "reason", b->disabled_reason);
+	{
+		bool any_valid = false;
+		for (size_t i = 0; i < b->n_personalities; i++)
+			if (b->personalities[i]->valid)
+				any_valid = true;
+		if (!b->loadable)
+			state = "invalid";
+		else if (b->refusal)
+			state = "refused";
+		else if (b->disabled)
+			state = "disabled";
+		else if (!any_valid)
+			state = "unusable"; /* nothing in it can ever match */
+		else
+			state = "enabled";
+		udk_dict_set_string(v, "state", state);
+		if (b->disabled_reason)
+			udk_dict_set_string(v, "reason", b->disabled_reason);
+		else if (streq(state, "unusable"))
+			udk_dict_set_string(v, "reason",
+					    b->n_personalities ? "none of its personalities can ever match: each has errors "
+								 "(listed below); fix them and run `udkctl rescan`"
+							       : "it has no IOKitPersonalities, so it never matches anything");
+	}
 	if (b->refusal) {
 		udk_dict_set_string(v, "refusal", udk_error_name(b->refusal));
 		udk_dict_set_string(v, "refusal_reason", b->refusal_reason ? b->refusal_reason : "");
 	}
 	{
 		struct udk_value *sg = udk_value_new_dict();
-		udk_dict_set_string(sg, "status", b->sig.status == 0			? "valid"
+		udk_dict_set_string(sg, "status", !b->sig_checked		     ? "unchecked"
+						  : b->sig.status == 0		     ? "valid"
 						  : b->sig.status == -UDK_E_UNSIGNED ? "unsigned"
 										      : "invalid");
-		if (b->sig.status == 0) {
+		if (!b->sig_checked) {
+			udk_dict_set_string(sg, "reason", "not checked: the bundle could not be read far enough; fix "
+							  "the errors below first");
+		} else if (b->sig.status == 0) {
 			udk_dict_set_string(sg, "key_id", b->sig.key_id);
 			udk_dict_set_string(sg, "signer", b->sig.signer);
 			udk_dict_set_bool(sg, "trusted", b->trusted);

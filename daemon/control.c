@@ -43,18 +43,14 @@ struct client {
 	struct subscription *subs;
 	size_t n_subs;
 	struct outbox out;
-	struct app_identity ident;	/* computed on the first open */
-	bool identified;
+	struct app_pin *pin;		/* the peer, pinned at accept (access.c) */
 };
 
 const struct app_identity *
 client_identity(struct udkd *d, struct client *c)
 {
-	if (!c->identified) {
-		app_identify(d, c->pid, &c->ident);
-		c->identified = true;
-	}
-	return &c->ident;
+	(void)d;
+	return app_pin_identity(c->pin);
 }
 
 struct client *
@@ -73,7 +69,7 @@ client_unref(struct client *c)
 	for (size_t i = 0; i < c->n_subs; i++)
 		udk_value_unref(c->subs[i].match);
 	outbox_clear(&c->out);
-	app_identity_clear(&c->ident);
+	app_pin_unref(c->pin);
 	free(c->subs);
 	free(c->name);
 	free(c);
@@ -352,6 +348,16 @@ open_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int sta
 	free(o);
 }
 
+static void do_open(struct udkd *d, struct client *c, struct wire_msg *m);
+
+/* An open that waited for the app's identity (access.c). */
+static void
+open_again(struct udkd *d, struct client *c, struct wire_msg *m)
+{
+	if (!c->dead)
+		do_open(d, c, m);
+}
+
 static void
 do_open(struct udkd *d, struct client *c, struct wire_msg *m)
 {
@@ -359,6 +365,7 @@ do_open(struct udkd *d, struct client *c, struct wire_msg *m)
 	int64_t type = udk_dict_get_int(m->body, "type", 0);
 	struct driver_proc *p;
 	struct udk_value *body, *who;
+	const struct udk_value *ucp = NULL;
 	struct open_req *o;
 	int sv[2], r;
 
@@ -390,7 +397,17 @@ do_open(struct udkd *d, struct client *c, struct wire_msg *m)
 			     NULL, 0);
 		return;
 	}
-	if (p->bundle && access_check(d, client_identity(d, c), c->pid, p->bundle, true) < 0) {
+	/* the user client comes from the personality of the instance that answers for @s */
+	{
+		struct service *inst = s;
+		while (inst && (inst->istate == INST_NONE || inst->owner != p))
+			inst = inst->provider;
+		ucp = inst && inst->personality ? udk_dict_get(inst->personality->dict, "UserClientProperties") : NULL;
+	}
+	/* the app's identity is hashed on a worker: the open waits for it, not the loop */
+	if (p->bundle && app_pin_wait(d, c->pin, c, m, open_again))
+		return;
+	if (p->bundle && access_check_pinned(d, c->pin, m, p->bundle, ucp) < 0) {
 		client_reply(d, c, m->h.op, m->h.serial, -UDK_E_NOT_PERMITTED, udk_error_reason(), NULL, NULL, 0);
 		return;
 	}
@@ -565,22 +582,47 @@ do_debug(struct udkd *d, struct client *c, struct wire_msg *m)
 	launcher_restart_bundle(d, b);
 }
 
+struct rescan_req {
+	struct client *c;
+	uint16_t op;
+	uint32_t serial;
+};
+
+static void
+rescan_done(struct udkd *d, int status, unsigned added, unsigned removed, void *data)
+{
+	struct rescan_req *q = data;
+	struct udk_value *body = udk_value_new_dict();
+
+	udk_dict_set_int(body, "added", added);
+	udk_dict_set_int(body, "removed", removed);
+	client_reply(d, q->c, q->op, q->serial, status, status < 0 ? "udkd is stopping" : NULL, body, NULL, 0);
+	udk_value_unref(body);
+	client_unref(q->c);
+	free(q);
+}
+
 static void
 do_rescan(struct udkd *d, struct client *c, struct wire_msg *m)
 {
-	unsigned added = 0, removed = 0;
-	struct udk_value *body = udk_value_new_dict();
+	struct rescan_req *q;
 
-	if (!allowed_to_manage(d, c, m)) {
-		udk_value_unref(body);
+	if (!allowed_to_manage(d, c, m))
+		return;
+	/* bundles are read and verified on a worker; the answer comes when they are in place */
+	q = calloc(1, sizeof(*q));
+	if (!q) {
+		client_reply(d, c, m->h.op, m->h.serial, -ENOMEM, NULL, NULL, NULL, 0);
 		return;
 	}
-	bundles_scan(d, &added, &removed);
-	match_all(d);
-	udk_dict_set_int(body, "added", added);
-	udk_dict_set_int(body, "removed", removed);
-	client_reply(d, c, m->h.op, m->h.serial, 0, NULL, body, NULL, 0);
-	udk_value_unref(body);
+	q->c = client_ref(c);
+	q->op = m->h.op;
+	q->serial = m->h.serial;
+	if (bundles_rescan(d, rescan_done, q) < 0) {
+		client_unref(q->c);
+		free(q);
+		client_reply(d, c, m->h.op, m->h.serial, -ENOMEM, NULL, NULL, NULL, 0);
+	}
 }
 
 static void
@@ -826,14 +868,15 @@ do_access(struct udkd *d, struct client *c, struct wire_msg *m)
 		reply_result(d, c, m, r, body);
 		return;
 	}
+	/* grant and explain hash files on a worker and answer themselves */
+	if (streq(action, "grant"))
+		return access_grant_start(d, c, c->pin, m);
+	if (streq(action, "explain"))
+		return access_explain_start(d, c, c->pin, m);
 	if (streq(action, "list"))
-		body = access_describe(d, driver);
-	else if (streq(action, "grant"))
-		r = access_grant(d, driver, app, &body);
+		body = access_describe(d, driver, c->uid);
 	else if (streq(action, "revoke"))
 		r = access_revoke(d, driver, app, &body);
-	else if (streq(action, "explain"))
-		r = access_explain(d, driver, app, &body);
 	else
 		r = udk_set_reason(-EINVAL, "action must be list, grant, revoke or explain");
 	reply_result(d, c, m, r, body);
@@ -1021,9 +1064,19 @@ on_accept(struct loop *l, int fd, uint32_t events, void *data)
 		c->pid = cred.pid;
 		c->uid = cred.uid;
 		c->gid = cred.gid;
+	} else {
+		c->uid = (uid_t)-1;
+	}
+	/* who the peer is, taken now: see access.c */
+	c->pin = app_pin_new(d, cfd, c->pid, c->uid, c->gid);
+	if (!c->pin) {
+		close(cfd);
+		free(c);
+		return;
 	}
 	if (loop_add_fd(d->loop, cfd, EPOLLIN, on_client, c, &c->src) < 0) {
 		close(cfd);
+		app_pin_unref(c->pin);
 		free(c);
 		return;
 	}

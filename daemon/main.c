@@ -15,10 +15,12 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 
+#include "file.h"
 #include "sandbox.h"
 #include "family.h"
 #include "udkd.h"
 #include "util.h"
+#include "work.h"
 
 /* getopt ids of the families' options */
 #define FAMILY_OPT 1000
@@ -102,8 +104,7 @@ on_signal(struct loop *l, int fd, uint32_t events, void *data)
 		return;
 	if (si.ssi_signo == SIGHUP) {
 		log_notice(d, "SIGHUP: rescanning bundles");
-		bundles_scan(d, NULL, NULL);
-		match_all(d);
+		bundles_rescan(d, NULL, NULL);
 		return;
 	}
 	log_notice(d, "%s: shutting down", sigabbrev_np((int)si.ssi_signo));
@@ -114,13 +115,11 @@ static void
 rescan_now(struct loop *l, void *data)
 {
 	struct udkd *d = data;
-	unsigned added = 0, removed = 0;
 
 	(void)l;
 	d->rescan_timer = NULL;
-	bundles_scan(d, &added, &removed);
-	if (added || removed)
-		match_all(d);
+	/* read and verified on a worker; matched when they are in place */
+	bundles_rescan(d, NULL, NULL);
 }
 
 static void
@@ -433,6 +432,35 @@ main(int argc, char **argv)
 		log_error(&d, "cannot create runtime directory %s: %s", d.runtime_dir, strerror(-r));
 		return 1;
 	}
+	/*
+	 * Root's udkctl talks to the socket in the runtime directory, and
+	 * whoever writes the state directory decides what udkd trusts: nobody
+	 * but root or udkd may own or write either.
+	 */
+	r = mkdir_p(d.trust.state_dir, 0755);
+	for (int i = 0; i < 2; i++) {
+		_cleanup_free_ char *why = NULL;
+		const char *what = i ? "state directory" : "runtime directory";
+		int k = file_check_private_dir(what, i ? d.trust.state_dir : d.runtime_dir, &why);
+		if (k > 0)
+			log_warning(&d, "%s", why);
+		if (k >= 0)
+			continue;
+		log_error(&d, "%s", why ? why : strerror(-k));
+		for (size_t j = 0; j < d.n_model_dirs; j++)
+			free(d.model_dirs[j]);
+		free(d.model_dirs);
+		for (size_t j = 0; j < d.n_bundle_dirs; j++)
+			free(d.bundle_dirs[j]);
+		free(d.bundle_dirs);
+		free(d.trust.state_dir);
+		free(d.runtime_dir);
+		free(d.machine_path);
+		free(opts);
+		free(opt_family);
+		free(opt_def);
+		return 1;
+	}
 	d.socket_path = strdup_printf("%s/udkd.sock", d.runtime_dir);
 
 	{
@@ -450,7 +478,7 @@ main(int argc, char **argv)
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 
-	if ((r = loop_new(&d.loop)) < 0 || (r = registry_init(&d)) < 0) {
+	if ((r = loop_new(&d.loop)) < 0 || (r = work_new(d.loop, &d.work)) < 0 || (r = registry_init(&d)) < 0) {
 		log_error(&d, "cannot initialise: %s", strerror(-r));
 		return 1;
 	}
@@ -510,6 +538,10 @@ main(int argc, char **argv)
 	loop_run(d.loop);
 
 	d.shutting_down = true;
+	/* jobs still queued are cancelled, running ones finish (work.h) */
+	work_free(d.work);
+	d.work = NULL;
+	bundles_fini(&d);
 	launcher_fini(&d);
 	access_fini(&d);
 	power_fini(&d);

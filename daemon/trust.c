@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include "file.h"
 #include "udkd.h"
 #include "util.h"
 
@@ -80,6 +81,50 @@ keys_load(struct udkd *d)
 	return 0;
 }
 
+/*
+ * STATE/exec: the copies of driver executables that run (sign.h), each
+ * unlinked as soon as it is open; what a crash left is removed here.
+ */
+static void
+exec_dir_init(struct udkd *d)
+{
+	_cleanup_free_ char *dir = strdup_printf("%s/exec", d->trust.state_dir), *why = NULL;
+	DIR *dd;
+	struct dirent *e;
+
+	if (!dir)
+		return;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		log_warning(d, "cannot create %s (%s): driver executables run from sealed memfds", dir, strerror(errno));
+		return;
+	}
+	if (file_check_private_dir("directory of driver executables", dir, &why) < 0) {
+		log_warning(d, "%s; driver executables run from sealed memfds", why ? why : dir);
+		return;
+	}
+	dd = opendir(dir);
+	while (dd && (e = readdir(dd))) {
+		int sub;
+		DIR *sd;
+		struct dirent *f;
+		if (e->d_name[0] == '.')
+			continue;
+		sub = openat(dirfd(dd), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		sd = sub >= 0 ? fdopendir(sub) : NULL;
+		while (sd && (f = readdir(sd)))
+			if (f->d_name[0] != '.' || (f->d_name[1] && (f->d_name[1] != '.' || f->d_name[2])))
+				unlinkat(dirfd(sd), f->d_name, 0);
+		if (sd)
+			closedir(sd);
+		else if (sub >= 0)
+			close(sub);
+		unlinkat(dirfd(dd), e->d_name, AT_REMOVEDIR);
+	}
+	if (dd)
+		closedir(dd);
+	sign_set_exec_dir(dir);
+}
+
 int
 trust_init(struct udkd *d)
 {
@@ -97,8 +142,28 @@ trust_init(struct udkd *d)
 		return udk_set_reason(r, "cannot create the trust store %s: %s; give --state-dir a directory udkd "
 					 "can write",
 				      dir, strerror(-r));
+	/*
+	 * Whoever can write here decides what udkd trusts (keys, developer
+	 * mode, access grants): only root or udkd itself.  main.c checked the
+	 * state directory; the store inside it too.
+	 */
+	{
+		_cleanup_free_ char *why = NULL;
+		r = file_check_private_dir("trust store", dir, &why);
+		if (r < 0)
+			return udk_set_reason(r, "%s", why ? why : strerror(-r));
+		if (r > 0)
+			log_warning(d, "%s", why);
+	}
+	exec_dir_init(d);
 	mode = strdup_printf("%s/" DEV_MODE_FILE, d->trust.state_dir);
-	d->trust.developer = mode && stat(mode, &st) == 0;
+	/* a regular file udkd (or root) made; a link or another user's file does not count */
+	d->trust.developer = mode && lstat(mode, &st) == 0 && S_ISREG(st.st_mode) &&
+			     (st.st_uid == 0 || st.st_uid == geteuid());
+	if (mode && !d->trust.developer && lstat(mode, &st) == 0)
+		log_warning(d, "%s is not a regular file of root or udkd (it is %s, owner uid %u): developer mode "
+			       "stays off; remove it",
+			    mode, file_kind(&st), (unsigned)st.st_uid);
 	r = keys_load(d);
 	if (r < 0)
 		return udk_set_reason(r, "cannot read the trust store %s: %s", dir, strerror(-r));
@@ -110,6 +175,7 @@ trust_init(struct udkd *d)
 void
 trust_fini(struct udkd *d)
 {
+	sign_set_exec_dir(NULL);
 	keys_clear(d);
 	free(d->trust.state_dir);
 	d->trust.state_dir = NULL;
@@ -151,6 +217,16 @@ trust_apply(struct udkd *d, struct bundle *b)
 	b->refusal_reason = NULL;
 	b->refusal = 0;
 	b->trusted = false;
+	/*
+	 * A bundle that could not be read far enough has no signature to
+	 * judge: its manifest errors are the reason it does not run, not a key.
+	 */
+	if (!b->sig_checked || !b->loadable) {
+		if (was && b->refusal != was)
+			log_info(d, "%s: no longer refused by trust, but it cannot be used: %s", b->dirname,
+				 "see its errors in `udkctl drivers`");
+		return;
+	}
 	switch (b->sig.status) {
 	case 0:
 		tk = trust_find(d, b->sig.pk);
@@ -179,6 +255,18 @@ trust_apply(struct udkd *d, struct bundle *b)
 					  : "");
 		break;
 	}
+	/* a bundle other users can change: sshd refuses such keys, udkd such drivers */
+	if (!b->refusal && b->unsafe && !d->trust.developer)
+		refuse(b, -UDK_E_UNSAFE_PATH,
+		       "%s: %s, so other users could change what udkd runs as a driver. Install it where only "
+		       "root can write (owned by root, without group or other write permission, up to /), e.g. "
+		       "/usr/lib/udk/drivers; `udkctl developer on` runs it anyway while developing",
+		       b->dirname, b->unsafe);
+	else if (b->unsafe && d->trust.developer && !was)
+		udkd_log(d, UDK_LOG_WARNING, "bundle",
+			 "%s: %s: other users could change what udkd runs as this driver; developer mode runs it "
+			 "anyway, production mode will not",
+			 b->path, b->unsafe);
 	/* every driver needs the driverkit entitlement, signed or not */
 	if (!b->refusal && b->loadable && !b->ent.driverkit)
 		refuse(b, -UDK_E_ENTITLEMENT,
@@ -337,35 +425,21 @@ trust_describe(struct udkd *d)
 int
 trust_open_executable(struct udkd *d, struct bundle *b)
 {
-	int fd = open(b->executable, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	struct stat st;
-	char hex[2 * SIGN_HASH_BYTES + 1];
-	int r;
+	int fd;
 
 	(void)d;
-	if (fd < 0)
-		return udk_set_reason(-errno, "cannot open %s: %s", b->executable, strerror(errno));
-	if (b->sig.status != 0)
-		return fd; /* unsigned, accepted in developer mode: nothing to compare */
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	/* unchanged since it was hashed at load: no need to read it again */
-	if (st.st_dev == b->exe_st.st_dev && st.st_ino == b->exe_st.st_ino && st.st_size == b->exe_st.st_size &&
-	    st.st_mtim.tv_sec == b->exe_st.st_mtim.tv_sec && st.st_mtim.tv_nsec == b->exe_st.st_mtim.tv_nsec &&
-	    st.st_ctim.tv_sec == b->exe_st.st_ctim.tv_sec && st.st_ctim.tv_nsec == b->exe_st.st_ctim.tv_nsec)
-		return fd;
-	r = sign_hash_fd(fd, hex);
-	if (r < 0 || !streq(hex, b->sig.exe_hash)) {
-		close(fd);
+	/*
+	 * The sealed copy made while the bundle was hashed (bundle.c): a file
+	 * swapped in the bundle since then is not what runs.
+	 */
+	if (b->exe_fd < 0)
 		return udk_set_reason(-UDK_E_BAD_SIGNATURE,
-				      "%s changed after the bundle was verified (its SHA-256 is not the signed one); "
-				      "udkd will not run it: reinstall or re-sign the bundle",
-				      b->executable);
-	}
-	lseek(fd, 0, SEEK_SET);
-	b->exe_st = st;
+				      "%s was not read when the bundle was loaded; udkd will not run it: reinstall the "
+				      "bundle and run `udkctl rescan`",
+				      b->executable ? b->executable : b->dirname);
+	fd = fcntl(b->exe_fd, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0)
+		return udk_set_reason(-errno, "cannot duplicate the executable of %s: %s", b->dirname,
+				      strerror(errno));
 	return fd;
 }

@@ -45,6 +45,8 @@ void udkd_log(struct udkd *d, int level, const char *source, const char *fmt, ..
 #define log_info(d, ...) udkd_log(d, UDK_LOG_INFO, "udkd", __VA_ARGS__)
 #define log_debug(d, ...) udkd_log(d, UDK_LOG_DEBUG, "udkd", __VA_ARGS__)
 void log_open_syslog(void);
+/* Copy @in with control characters escaped (\n, \xHH...); truncates to fit. */
+void log_escape(const char *in, char *out, size_t out_len);
 
 /* ---- registry.c ---- */
 
@@ -196,9 +198,12 @@ struct bundle {
 	uint64_t mtime_ns;		/* a stamp of the bundle's files at load, to notice edits */
 	struct entitlements ent;
 
-	/* signature (sign_verify_bundle at load) and trust (trust.c) */
+	/* signature (sign_snapshot_verify at load) and trust (trust.c) */
+	bool sig_checked;		/* false: the bundle could not be read far enough to check it */
 	struct sign_result sig;		/* sig.status: 0, -UDK_E_UNSIGNED or -UDK_E_BAD_SIGNATURE */
-	struct stat exe_st;		/* the executable as hashed */
+	struct stat exe_st;		/* the executable's file when it was read */
+	int exe_fd;			/* sealed memfd with the bytes that were hashed: what runs */
+	char *unsafe;			/* who else could change the bundle (refused outside developer mode) */
 	bool trusted;			/* signed by a key in the trust store */
 	int refusal;			/* 0, or -UDK_E_*: why udkd will not run it */
 	char *refusal_reason;		/* the sentence, with what to do */
@@ -230,8 +235,19 @@ void bundle_add_diag_code(struct bundle *b, int code, enum diag_level lvl, const
 bool bundle_runnable(const struct bundle *b);
 /* The first reason it does not: "UDK_E_...: file: key: sentence" (malloc'ed), or NULL. */
 char *bundle_why_not(const struct bundle *b);
-/* Scan every bundle directory; add new, reload changed, retire removed bundles. */
+/*
+ * Scan every bundle directory; add new, reload changed, retire removed
+ * bundles.  Here and now (at start, before the loop runs).
+ */
 int bundles_scan(struct udkd *d, unsigned *ret_added, unsigned *ret_removed);
+/*
+ * The same while the loop runs: the bundles are read and verified on a
+ * worker thread; @fn (may be NULL) runs on the loop when they are in
+ * place and matched (@status -ECANCELED: udkd is stopping).
+ */
+typedef void (*bundles_scan_fn)(struct udkd *d, int status, unsigned added, unsigned removed, void *data);
+int bundles_rescan(struct udkd *d, bundles_scan_fn fn, void *data);
+void bundles_fini(struct udkd *d);
 struct bundle *bundle_find(struct udkd *d, const char *name);
 struct udk_value *bundle_describe(struct udkd *d, const struct bundle *b);
 
@@ -296,12 +312,15 @@ int trust_open_executable(struct udkd *d, struct bundle *b);
 
 /*
  * Which apps may open user clients of which drivers.  An app is known by
- * its executable (the realpath and SHA-256 of /proc/PID/exe) and, when it
- * has one, by its own signature (APP.udksig beside the executable).
+ * its executable (the realpath and SHA-256 of what the connecting process
+ * ran when udkd accepted its connection) and, when it has one, by its own
+ * signature (APP.udksig beside the executable).
  */
 struct app_identity {
-	int error;			/* <0: could not identify (the process left) */
-	char *path;			/* realpath of /proc/PID/exe */
+	int error;			/* <0: could not identify (the process left, ...) */
+	char *reason;			/* why not, when error < 0 */
+	uid_t uid;			/* the user who asked (requests and connections are shown to them and root) */
+	char *path;			/* realpath of the executable */
 	char hash[2 * SIGN_HASH_BYTES + 1];
 	bool signed_ok;			/* a valid APP.udksig by a trusted key (any key in developer mode) */
 	char key_id[SIGN_KEY_ID_LEN + 1];
@@ -310,9 +329,38 @@ struct app_identity {
 
 int access_init(struct udkd *d);
 void access_fini(struct udkd *d);
-/* Identify the process @pid (fills @ret; ret->error on failure). */
-void app_identify(struct udkd *d, pid_t pid, struct app_identity *ret);
 void app_identity_clear(struct app_identity *a);
+
+/*
+ * The peer of a control connection, pinned when udkd accepts it: a pidfd
+ * and the executable it runs then.  Hashed on a worker at its first open.
+ */
+struct app_pin;
+struct app_pin *app_pin_new(struct udkd *d, int sock, pid_t pid, uid_t uid, gid_t gid);
+struct app_pin *app_pin_ref(struct app_pin *pin);
+void app_pin_unref(struct app_pin *pin);
+/* The pinned identity; an error identity until it is known. */
+const struct app_identity *app_pin_identity(const struct app_pin *pin);
+uid_t app_pin_uid(const struct app_pin *pin);
+/*
+ * True when request @m must wait for the identity: it is handed to @fn
+ * again (on the loop) once known, and this call already answered or
+ * queued it.  False: go on now.
+ */
+typedef void (*app_pin_resume_fn)(struct udkd *d, struct client *c, struct wire_msg *m);
+bool app_pin_wait(struct udkd *d, struct app_pin *pin, struct client *c, struct wire_msg *m, app_pin_resume_fn fn);
+/*
+ * access_check() for request @m of a connection: it must come from the
+ * pinned process (its SCM_CREDENTIALS), alive and still running the
+ * executable it connected with.
+ */
+/*
+ * The same for the app pinned at accept, plus the user client's
+ * UserClientProperties.IOServiceDEXTEntitlements (@ucp may be NULL): a
+ * signed app must hold every entitlement of one set.
+ */
+int access_check_pinned(struct udkd *d, struct app_pin *pin, const struct wire_msg *m, const struct bundle *b,
+			const struct udk_value *ucp);
 /*
  * May @app open user clients of @b?  0, or -UDK_E_NOT_PERMITTED with a
  * reason (udk_set_reason).  With @record, a refusal is kept as a request
@@ -324,15 +372,22 @@ void access_link_opened(struct udkd *d, const struct app_identity *app, pid_t pi
 			struct driver_proc *p, uint64_t object);
 void access_link_closed(struct udkd *d, struct driver_proc *p, uint64_t object);
 void access_proc_gone(struct udkd *d, struct driver_proc *p);
-/* @app: an executable path, or "key:KEYID" for apps signed with that key. */
-int access_grant(struct udkd *d, const char *driver, const char *app, struct udk_value **ret);
+/*
+ * OP_ACCESS grant {driver, app}: @app an executable path (hashed on a
+ * worker), or "key:KEYID" for apps signed with that key.  Answers @c.
+ */
+void access_grant_start(struct udkd *d, struct client *c, const struct app_pin *pin, const struct wire_msg *m);
 /* Removes matching grants and cuts the connections they allowed. */
 int access_revoke(struct udkd *d, const char *driver, const char *app, struct udk_value **ret);
-/* {grants, requests, connections}, for one driver or all (NULL). */
-struct udk_value *access_describe(struct udkd *d, const char *driver);
-/* What would happen if the app at @path opened @driver. */
-int access_explain(struct udkd *d, const char *driver, const char *path, struct udk_value **ret);
-/* The identity of a connected client (computed once). */
+/* {grants, requests, connections}, for one driver or all (NULL); other users' apps only for root. */
+struct udk_value *access_describe(struct udkd *d, const char *driver, uid_t viewer);
+/*
+ * OP_ACCESS explain {driver, app}: what would happen if the app at that
+ * path opened the driver.  The path is read on a worker with the asker's
+ * own file-system rights.  Answers @c.
+ */
+void access_explain_start(struct udkd *d, struct client *c, const struct app_pin *pin, const struct wire_msg *m);
+/* The identity of a connected client (pinned at accept). */
 const struct app_identity *client_identity(struct udkd *d, struct client *c);
 
 /*
@@ -627,6 +682,8 @@ struct udkd {
 	struct sandbox *sandbox;
 	uint32_t next_uid_slot;		/* driver uids are handed out in turn */
 	struct power_system *power;
+	struct work *work;		/* worker threads: hashing, bundle reading (work.h) */
+	struct bundle_scan *scan;	/* a rescan on the worker (bundle.c) */
 };
 
 #endif

@@ -4,7 +4,9 @@
  * example of a PCI driver: it opens its IOPCIDevice, reads an EDID ROM
  * through a BAR, prepares the app's frame buffers for DMA (16 frames of 8K
  * are 2.26 GB: no limit applies), takes an MSI per frame and tells the app
- * through a data queue.
+ * through a data queue.  Its user client's methods are declared in
+ * capture.xml; udk-iig generates the checked dispatch table and the
+ * capture_handle_*() prototypes implemented here (capture-driver.h).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -16,7 +18,7 @@
 #include <udk/userclient.h>
 
 #include "capture-regs.h"
-#include "capture.h"
+#include "capture-driver.h"
 
 struct buffer {
 	struct udk_memory_descriptor *md;
@@ -179,15 +181,13 @@ uc_closed(struct udk_service *uc)
 		end_session(card);
 }
 
-static int
-get_edid(struct udk_service *uc, void *ref, struct udk_method_args *a)
+int
+capture_handle_get_edid(struct udk_service *uc, const struct capture_edid *e)
 {
-	const struct capture_edid *e = a->struct_input;
 	struct udk_address_segment seg = { e->uaddr, e->size };
 	struct udk_memory_descriptor *md = NULL;
 	int r;
 
-	(void)ref;
 	if (e->size > 256)
 		return udk_error_set(-EINVAL, "the EDID is 256 bytes; asked for %llu", (unsigned long long)e->size);
 	/* the forum's case: an OutIn descriptor over the app's buffer */
@@ -199,28 +199,29 @@ get_edid(struct udk_service *uc, void *ref, struct udk_method_args *a)
 	return r;
 }
 
-static int
-get_format(struct udk_service *uc, void *ref, struct udk_method_args *a)
+int
+capture_handle_get_format(struct udk_service *uc, uint64_t *ret_width, uint64_t *ret_height, uint64_t *ret_stride,
+			  uint64_t *ret_frame_size)
 {
 	(void)uc;
-	(void)ref;
-	a->scalar_output[0] = card->width;
-	a->scalar_output[1] = card->height;
-	a->scalar_output[2] = card->stride;
-	a->scalar_output[3] = card->frame_size;
+	*ret_width = card->width;
+	*ret_height = card->height;
+	*ret_stride = card->stride;
+	*ret_frame_size = card->frame_size;
 	return 0;
 }
 
-static int
-add_buffers(struct udk_service *uc, void *ref, struct udk_method_args *a)
+int
+capture_handle_add_buffers(struct udk_service *uc, const struct capture_buffers *b)
 {
-	const struct capture_buffers *b = a->struct_input;
 	struct udk_dma_spec spec = { .max_address_bits = 64 };
 	int r = 0;
 
-	(void)ref;
 	if (b->count < 1 || b->count > CAPTURE_MAX_BUFFERS)
 		return udk_error_set(-EINVAL, "1..%d buffers, not %llu", CAPTURE_MAX_BUFFERS, (unsigned long long)b->count);
+	if (b->size != card->frame_size)
+		return udk_error_set(-EINVAL, "each buffer holds one frame of %u bytes; size says %llu", card->frame_size,
+				     (unsigned long long)b->size);
 	pthread_mutex_lock(&card->lock);
 	if (card->n_bufs)
 		r = udk_error_set(-EBUSY, "buffers are added once per session");
@@ -254,38 +255,34 @@ push(struct capture *c, unsigned index)
 	udk_pci_memory_write32(c->pci, 0, CAP_QUEUE_PUSH, index);
 }
 
-static int
-start(struct udk_service *uc, void *ref, struct udk_method_args *a)
+int
+capture_handle_start(struct udk_service *uc, uint32_t fps)
 {
 	(void)uc;
-	(void)ref;
 	if (!card->n_bufs)
 		return udk_error_set(-ENXIO, "add buffers first");
 	if (!card->events)
 		return udk_error_set(-ENXIO, "map data queue 0 first, to hear about frames");
-	udk_pci_memory_write32(card->pci, 0, CAP_FPS, (uint32_t)a->scalar_input[0]);
+	udk_pci_memory_write32(card->pci, 0, CAP_FPS, fps);
 	for (unsigned i = 0; i < card->n_bufs; i++)
 		push(card, i);
 	return udk_pci_memory_write32(card->pci, 0, CAP_CONTROL, CAP_CONTROL_RUN);
 }
 
-static int
-stop(struct udk_service *uc, void *ref, struct udk_method_args *a)
+int
+capture_handle_stop(struct udk_service *uc)
 {
 	(void)uc;
-	(void)ref;
-	(void)a;
 	return udk_pci_memory_write32(card->pci, 0, CAP_CONTROL, 0);
 }
 
-static int
-release(struct udk_service *uc, void *ref, struct udk_method_args *a)
+int
+capture_handle_release(struct udk_service *uc, uint32_t index)
 {
 	(void)uc;
-	(void)ref;
-	if (a->scalar_input[0] >= card->n_bufs)
-		return udk_error_set(-EINVAL, "buffer %llu does not exist", (unsigned long long)a->scalar_input[0]);
-	push(card, (unsigned)a->scalar_input[0]);
+	if (index >= card->n_bufs)
+		return udk_error_set(-EINVAL, "buffer %u does not exist", index);
+	push(card, index);
 	return 0;
 }
 
@@ -296,15 +293,13 @@ cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int
-irq_latency(struct udk_service *uc, void *ref, struct udk_method_args *a)
+/* capture.xml bounds n to 1..100000; the generated code checked it. */
+int
+capture_handle_interrupt_latency(struct udk_service *uc, uint64_t n, uint64_t *ret_median_ns, uint64_t *ret_p99_ns)
 {
-	uint64_t n = a->scalar_input[0], *lat;
+	uint64_t *lat;
 
 	(void)uc;
-	(void)ref;
-	if (n < 1 || n > 100000)
-		return udk_error_set(-EINVAL, "1..100000 interrupts");
 	lat = calloc(n, sizeof(*lat));
 	if (!lat)
 		return -ENOMEM;
@@ -327,8 +322,8 @@ irq_latency(struct udk_service *uc, void *ref, struct udk_method_args *a)
 		pthread_mutex_unlock(&card->lock);
 	}
 	qsort(lat, n, sizeof(*lat), cmp_u64);
-	a->scalar_output[0] = lat[n / 2];
-	a->scalar_output[1] = lat[(n - 1) * 99 / 100];
+	*ret_median_ns = lat[n / 2];
+	*ret_p99_ns = lat[(n - 1) * 99 / 100];
 	free(lat);
 	return 0;
 }
@@ -350,20 +345,9 @@ copy_data_queue(struct udk_service *uc, uint64_t type, struct udk_ring **ret)
 	return r;
 }
 
-#define V UDK_METHOD_VARIABLE
-static const struct udk_method_dispatch methods[CAPTURE_SELECTOR_COUNT] = {
-	[CAPTURE_GET_EDID] = { get_edid, "GetEdid", 0, 0, sizeof(struct capture_edid), 0, 0 },
-	[CAPTURE_GET_FORMAT] = { get_format, "GetFormat", 0, 0, 0, 4, 0 },
-	[CAPTURE_ADD_BUFFERS] = { add_buffers, "AddBuffers", 0, 0, sizeof(struct capture_buffers), 0, 0 },
-	[CAPTURE_START] = { start, "Start", 0, 1, 0, 0, 0 },
-	[CAPTURE_STOP] = { stop, "Stop", 0, 0, 0, 0, 0 },
-	[CAPTURE_RELEASE] = { release, "Release", 0, 1, 0, 0, 0 },
-	[CAPTURE_IRQ_LATENCY] = { irq_latency, "InterruptLatency", 0, 1, 0, 2, 0 },
-};
-
 static const struct udk_class capture_driver = {
 	UDK_CLASS_INIT,
-	.name = "CaptureDriver",
+	.name = CAPTURE_SERVICE_CLASS,
 	.ivars_size = sizeof(struct capture),
 	.start = capture_start,
 	.stop = capture_stop,
@@ -371,9 +355,9 @@ static const struct udk_class capture_driver = {
 
 static const struct udk_class capture_user_client = {
 	UDK_CLASS_INIT,
-	.name = "CaptureUserClient",
+	.name = CAPTURE_USER_CLIENT_CLASS,
 	.start = uc_start,
-	.methods = methods,
+	.methods = capture_dispatch,	/* generated from capture.xml */
 	.n_methods = CAPTURE_SELECTOR_COUNT,
 	.client_closed = uc_closed,
 	.copy_data_queue_for_type = copy_data_queue,

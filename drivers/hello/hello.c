@@ -3,7 +3,10 @@
  * hello - the udk example driver.  Copy it to start a driver of your own.
  *
  * It attaches to IOUserResources (no hardware), registers itself so apps
- * can find it, and offers a user client with:
+ * can find it, and offers a user client whose methods are declared once,
+ * in hello.xml: udk-iig generates the checked dispatch table and the
+ * hello_handle_*() prototypes implemented here (hello-driver.h), and the
+ * typed calls apps make (hello-client.h).  The user client has:
  *   - a structure method (Greet) and a scalar method (Add),
  *   - GetEdid: the app passes {size, uaddr}; the driver maps the app's
  *     buffer with a memory descriptor and writes into it, the case from
@@ -22,7 +25,7 @@
 #include <udk/ring.h>
 #include <udk/userclient.h>
 
-#include "hello.h"
+#include "hello-driver.h"
 
 struct hello_uc {
 	struct udk_buffer *status;	/* shared read-only with the app */
@@ -41,41 +44,35 @@ hello_start(struct udk_service *self, struct udk_service *provider)
 	return udk_service_register(self);
 }
 
-static int
-greet(struct udk_service *uc, void *ref, struct udk_method_args *a)
+/* The checks of hello.xml have run: name is at most 63 bytes, greeting_size 1..128. */
+int
+hello_handle_greet(struct udk_service *uc, const char *name, char *greeting, size_t greeting_size)
 {
-	char name[64] = "";
 	int n;
 
 	(void)uc;
-	(void)ref;
-	memcpy(name, a->struct_input, a->struct_input_size < sizeof(name) - 1 ? a->struct_input_size : sizeof(name) - 1);
-	n = snprintf(a->struct_output, a->struct_output_size, "Hello, %s, from pid %d!", name, getpid());
-	if (n < 0 || (size_t)n >= a->struct_output_size)
+	n = snprintf(greeting, greeting_size, "Hello, %s, from pid %d!", name, getpid());
+	if (n < 0 || (size_t)n >= greeting_size)
 		return udk_error_set(-ENOBUFS, "the greeting needs %d bytes of output", n + 1);
-	a->struct_output_size = (size_t)n + 1;
 	return 0;
 }
 
-static int
-add(struct udk_service *uc, void *ref, struct udk_method_args *a)
+int
+hello_handle_add(struct udk_service *uc, uint64_t a, uint64_t b, uint64_t *ret_sum)
 {
 	(void)uc;
-	(void)ref;
-	a->scalar_output[0] = a->scalar_input[0] + a->scalar_input[1];
+	*ret_sum = a + b;
 	return 0;
 }
 
-static int
-get_edid(struct udk_service *uc, void *ref, struct udk_method_args *a)
+int
+hello_handle_get_edid(struct udk_service *uc, const struct hello_edid *e)
 {
-	const struct hello_edid *e = a->struct_input;
 	struct udk_address_segment seg = { e->uaddr, e->size };
 	struct udk_memory_descriptor *md = NULL;
 	uint8_t edid[HELLO_EDID_SIZE];
 	int r;
 
-	(void)ref;
 	if (e->size > sizeof(edid))
 		return udk_error_set(-EINVAL, "an EDID is at most %d bytes, the app asked for %llu", HELLO_EDID_SIZE,
 				     (unsigned long long)e->size);
@@ -110,28 +107,26 @@ tick(struct udk_timer *t, uint64_t now, void *ctx)
 		return;
 	udk_timer_cancel(t);
 	v = iv->ticks;
-	udk_async_complete(iv->pending, 0, &v, 1);
+	hello_tick_async_complete(iv->pending, 0, v);
 	udk_async_ref_free(iv->pending);
 	iv->pending = NULL;
 }
 
-static int
-tick_async(struct udk_service *uc, void *ref, struct udk_method_args *a)
+/* hello.xml bounds ticks to 1..1000; the generated code checked it. */
+int
+hello_handle_tick_async(struct udk_service *uc, const struct udk_async_ref *completion, uint64_t ticks)
 {
 	struct hello_uc *iv = udk_service_get_ivars(uc);
 	int r;
 
-	(void)ref;
 	if (iv->pending)
 		return udk_error_set(-EBUSY, "a TickAsync call is already waiting");
-	if (a->scalar_input[0] == 0 || a->scalar_input[0] > 1000)
-		return udk_error_set(-EINVAL, "ticks must be 1..1000");
 	if (!iv->timer && (r = udk_timer_create(udk_service_get_default_queue(uc), tick, iv, &iv->timer)) < 0)
 		return r;
-	r = udk_async_ref_copy(a->completion, &iv->pending);
+	r = udk_async_ref_copy(completion, &iv->pending);
 	if (r < 0)
 		return r;
-	iv->ticks_left = a->scalar_input[0];
+	iv->ticks_left = ticks;
 	/* every 10 ms */
 	return udk_timer_arm(iv->timer, udk_time_now_ns() + 10000000ull, 10000000ull);
 }
@@ -144,33 +139,29 @@ status_of(struct udk_service *uc)
 	return iv->status ? udk_buffer_get_address(iv->status) : NULL;
 }
 
-static int
-checksum(struct udk_service *uc, void *ref, struct udk_method_args *a)
+/* Over 4 KiB the bytes arrive as read-only memory, mapped by the generated code. */
+int
+hello_handle_checksum(struct udk_service *uc, const void *data, size_t data_len, uint64_t *ret_sum)
 {
-	const uint8_t *p = a->struct_input;
-	uint64_t len = a->struct_input_size, sum = 0;
+	const uint8_t *p = data;
+	uint64_t sum = 0;
 
 	(void)uc;
-	(void)ref;
-	/* more than 4 KiB arrives as a read-only memory descriptor */
-	if (a->struct_input_descriptor)
-		udk_memory_descriptor_map(a->struct_input_descriptor, (void **)&p, &len);
-	for (uint64_t i = 0; i < len; i++)
+	for (size_t i = 0; i < data_len; i++)
 		sum += p[i];
-	a->scalar_output[0] = sum;
+	*ret_sum = sum;
 	return 0;
 }
 
-static int
-start_events(struct udk_service *uc, void *ref, struct udk_method_args *a)
+int
+hello_handle_start_events(struct udk_service *uc, uint64_t count)
 {
 	struct hello_uc *iv = udk_service_get_ivars(uc);
 	struct hello_status *st = status_of(uc);
 
-	(void)ref;
 	if (!iv->events)
 		return udk_error_set(-ENXIO, "map data queue 0 (udk_connection_map_data_queue) first");
-	for (uint64_t i = 0; i < a->scalar_input[0]; i++) {
+	for (uint64_t i = 0; i < count; i++) {
 		struct hello_event ev = { i, udk_time_now_ns() };
 		int r = udk_ring_enqueue(iv->events, &ev, sizeof(ev));
 		if (r < 0)
@@ -219,9 +210,6 @@ hello_copy_data_queue(struct udk_service *uc, uint64_t type, struct udk_ring **r
 	return 0;
 }
 
-/* Count every call in the status page, then dispatch through the table. */
-static int hello_external_method(struct udk_service *uc, uint64_t selector, struct udk_method_args *args);
-
 static void
 hello_uc_free(struct udk_service *uc)
 {
@@ -237,28 +225,13 @@ hello_uc_free(struct udk_service *uc)
 	udk_async_ref_free(iv->pending);
 }
 
-/* Checked before any method runs: counts, sizes, sync or async. */
-static const struct udk_method_dispatch hello_methods[HELLO_SELECTOR_COUNT] = {
-	[HELLO_GREET] = { .function = greet, .name = "Greet",
-			  .check_scalar_input_count = 0, .check_structure_input_size = UDK_METHOD_VARIABLE,
-			  .check_scalar_output_count = 0, .check_structure_output_size = UDK_METHOD_VARIABLE },
-	[HELLO_ADD] = { .function = add, .name = "Add",
-			.check_scalar_input_count = 2, .check_scalar_output_count = 1 },
-	[HELLO_GET_EDID] = { .function = get_edid, .name = "GetEdid",
-			     .check_structure_input_size = sizeof(struct hello_edid) },
-	[HELLO_TICK_ASYNC] = { .function = tick_async, .name = "TickAsync",
-			       .check_completion_exists = 1, .check_scalar_input_count = 1 },
-	[HELLO_CHECKSUM] = { .function = checksum, .name = "Checksum",
-			     .check_structure_input_size = UDK_METHOD_VARIABLE, .check_scalar_output_count = 1 },
-	[HELLO_START_EVENTS] = { .function = start_events, .name = "StartEvents",
-				 .check_scalar_input_count = 1 },
-};
-
+/* Count every call in the status page, then dispatch through the table. */
 static int
 hello_external_method(struct udk_service *uc, uint64_t selector, struct udk_method_args *args)
 {
 	struct hello_status *st = status_of(uc);
-	const struct udk_method_dispatch *d = selector < HELLO_SELECTOR_COUNT ? &hello_methods[selector] : NULL;
+	/* hello_dispatch: generated from hello.xml; every entry checks before it calls */
+	const struct udk_method_dispatch *d = selector < HELLO_SELECTOR_COUNT ? &hello_dispatch[selector] : NULL;
 
 	if (st)
 		st->calls++;
@@ -268,17 +241,17 @@ hello_external_method(struct udk_service *uc, uint64_t selector, struct udk_meth
 
 static const struct udk_class hello_driver = {
 	UDK_CLASS_INIT,
-	.name = "HelloDriver",
+	.name = HELLO_SERVICE_CLASS,
 	.start = hello_start,
 };
 
 static const struct udk_class hello_user_client = {
 	UDK_CLASS_INIT,
-	.name = "HelloUserClient",
+	.name = HELLO_USER_CLIENT_CLASS,
 	.ivars_size = sizeof(struct hello_uc),
 	.start = hello_uc_start,
 	.free = hello_uc_free,
-	.methods = hello_methods,
+	.methods = hello_dispatch,
 	.n_methods = HELLO_SELECTOR_COUNT,
 	.external_method = hello_external_method,
 	.copy_client_memory_for_type = hello_copy_memory,

@@ -11,6 +11,9 @@
  * Reports frames per second and GB/s over the frames after the warm-up
  * (by default one pass over the buffers, whose pages the first frames
  * bring into memory).
+ *
+ * The calls are typed, from capture-client.h, which udk-iig generates from
+ * drivers/capture/capture.xml (the reference page: build/drivers/capture.md).
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -23,8 +26,8 @@
 #include <udk/client.h>
 #include <udk/ring.h>
 
+#include "capture-client.h"
 #include "capture-regs.h"
-#include "capture.h"
 
 static int
 die(const char *what, int r)
@@ -86,8 +89,7 @@ main(int argc, char **argv)
 	struct capture_buffers bufs = { 0 };
 	uint8_t edid[256];
 	struct capture_edid e = { sizeof(edid), (uint64_t)(uintptr_t)edid };
-	uint32_t n = 4;
-	uint64_t id, good = 0, bad = 0, zero = 0;
+	uint64_t id, good = 0, bad = 0;
 	double t0, t1;
 	int o, r;
 
@@ -124,7 +126,7 @@ main(int argc, char **argv)
 	if ((r = udk_client_new(runtime, &c)) < 0)
 		return die("connect to udkd", r);
 	{
-		struct udk_value *m = udk_matching_class("CaptureDriver");
+		struct udk_value *m = udk_matching_class(CAPTURE_SERVICE_CLASS);
 		r = udk_client_wait_for_service(c, m, 10000, &id);
 		udk_value_unref(m);
 		if (r < 0)
@@ -135,7 +137,7 @@ main(int argc, char **argv)
 
 	/* the EDID: the driver writes straight into our buffer */
 	memset(edid, 0, sizeof(edid));
-	if ((r = udk_connection_call(conn, CAPTURE_GET_EDID, NULL, 0, &e, sizeof(e), NULL, NULL, NULL, NULL)) < 0)
+	if ((r = capture_get_edid(conn, &e)) < 0)
 		return die("GetEdid", r);
 	{
 		uint8_t sum = 0;
@@ -152,7 +154,7 @@ main(int argc, char **argv)
 			       '@' + ((mid >> 10) & 31), '@' + ((mid >> 5) & 31), '@' + (mid & 31),
 			       edid[10] | edid[11] << 8, sum == 0 ? "ok" : "BAD", name_len, name);
 	}
-	if ((r = udk_connection_call(conn, CAPTURE_GET_FORMAT, NULL, 0, NULL, 0, fmt, &n, NULL, NULL)) < 0)
+	if ((r = capture_get_format(conn, &fmt[0], &fmt[1], &fmt[2], &fmt[3])) < 0)
 		return die("GetFormat", r);
 	if (!json)
 		printf("format: %" PRIu64 "x%" PRIu64 " BGRA, %" PRIu64 " bytes per frame, %" PRIu64
@@ -161,21 +163,21 @@ main(int argc, char **argv)
 
 	/* frame buffers: shared memory, prepared for DMA by the driver */
 	bufs.count = nbuf;
+	bufs.size = fmt[3];
 	for (uint64_t i = 0; i < nbuf; i++) {
 		if ((r = udk_buffer_create(fmt[3], 0, &buf[i])) < 0)
 			return die("allocate a frame buffer", r);
 		bufs.addr[i] = (uint64_t)(uintptr_t)udk_buffer_get_address(buf[i]);
 	}
 	t0 = now_s();
-	if ((r = udk_connection_call(conn, CAPTURE_ADD_BUFFERS, NULL, 0, &bufs, sizeof(bufs), NULL, NULL, NULL, NULL)) < 0)
+	if ((r = capture_add_buffers(conn, &bufs)) < 0)
 		return die("AddBuffers", r);
 	t1 = now_s();
 	prepare_ms = (t1 - t0) * 1e3;
 	if (!json)
 		printf("prepared %" PRIu64 " buffers for DMA in %.2f ms\n", nbuf, prepare_ms);
 	if (irqs) {
-		n = 2;
-		if ((r = udk_connection_call(conn, CAPTURE_IRQ_LATENCY, &irqs, 1, NULL, 0, lat, &n, NULL, NULL)) < 0)
+		if ((r = capture_interrupt_latency(conn, irqs, &lat[0], &lat[1])) < 0)
 			return die("InterruptLatency", r);
 		if (!json)
 			printf("MSI latency, device to driver handler, %" PRIu64 " interrupts: median %.1f us, p99 %.1f us\n",
@@ -183,7 +185,7 @@ main(int argc, char **argv)
 	}
 	if ((r = udk_connection_map_data_queue(conn, 0, &events)) < 0)
 		return die("map the frame queue", r);
-	if ((r = udk_connection_call(conn, CAPTURE_START, &zero, 1, NULL, 0, NULL, NULL, NULL, NULL)) < 0)
+	if ((r = capture_start(conn, 0)) < 0)
 		return die("Start", r);
 
 	if (warmup == UINT64_MAX)
@@ -192,7 +194,6 @@ main(int argc, char **argv)
 	for (uint64_t i = 0; i < warmup + frames; i++) {
 		struct capture_event ev;
 		uint32_t len;
-		uint64_t idx;
 		if ((r = udk_ring_dequeue_wait(events, &ev, sizeof(ev), &len, 10000)) < 0)
 			return die("wait for a frame", r);
 		if (ev.index >= nbuf)
@@ -202,14 +203,13 @@ main(int argc, char **argv)
 			good++;
 		else
 			bad++;
-		idx = ev.index;
-		if ((r = udk_connection_call(conn, CAPTURE_RELEASE, &idx, 1, NULL, 0, NULL, NULL, NULL, NULL)) < 0)
+		if ((r = capture_release(conn, ev.index)) < 0)
 			return die("Release", r);
 		if (i + 1 == warmup)
 			t0 = now_s();
 	}
 	t1 = now_s();
-	udk_connection_call(conn, CAPTURE_STOP, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL);
+	capture_stop(conn);
 	{
 		double fps = (double)frames / (t1 - t0), gbs = fps * (double)fmt[3] / 1e9;
 		if (json)

@@ -2,6 +2,10 @@
 /*
  * hello-app - talks to the Hello example driver: find it, open a user
  * client, call each kind of method, and survive the driver restarting.
+ *
+ * The calls are typed: hello_add(conn, 40, 2, &sum) and the others come
+ * from hello-client.h, which udk-iig generates from drivers/hello/hello.xml
+ * (the reference page: build/drivers/hello.md).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -12,7 +16,7 @@
 #include <udk/client.h>
 #include <udk/ring.h>
 
-#include "hello.h"
+#include "hello-client.h"
 
 static int
 die(const char *what, int r)
@@ -23,12 +27,12 @@ die(const char *what, int r)
 }
 
 static void
-ticked(struct udk_connection *conn, int status, const uint64_t *v, uint32_t n, void *userdata)
+ticked(struct udk_connection *conn, int status, uint64_t total, void *userdata)
 {
 	int *done = userdata;
 
 	(void)conn;
-	printf("  TickAsync completed: %s, %" PRIu64 " ticks\n", udk_error_name(status), n ? v[0] : 0);
+	printf("  TickAsync completed: %s, %" PRIu64 " ticks\n", udk_error_name(status), total);
 	*done = 1;
 }
 
@@ -38,10 +42,9 @@ main(int argc, char **argv)
 	struct udk_client *c = NULL;
 	struct udk_connection *conn = NULL;
 	struct udk_value *match;
-	uint64_t id, in[2] = { 40, 2 }, out[1], n_ticks = 5;
+	uint64_t id, sum, in[2] = { 40, 2 }, out[1];
 	uint32_t n_out = 1;
 	char greeting[128];
-	size_t glen = sizeof(greeting);
 	uint8_t edid[HELLO_EDID_SIZE];
 	struct hello_edid req = { sizeof(edid), (uint64_t)(uintptr_t)edid };
 	int r, done = 0;
@@ -49,7 +52,7 @@ main(int argc, char **argv)
 	r = udk_client_new(argc > 1 ? argv[1] : NULL, &c);
 	if (r < 0)
 		return die("connect", r);
-	match = udk_matching_class("HelloDriver");
+	match = udk_matching_class(HELLO_SERVICE_CLASS);
 	r = udk_client_wait_for_service(c, match, 10000, &id);
 	udk_value_unref(match);
 	if (r < 0)
@@ -59,29 +62,29 @@ main(int argc, char **argv)
 	if (r < 0)
 		return die("open", r);
 
-	r = udk_connection_call(conn, HELLO_GREET, NULL, 0, "udk", 3, NULL, NULL, greeting, &glen);
+	r = hello_greet(conn, "udk", greeting, sizeof(greeting));
 	if (r < 0)
 		return die("Greet", r);
 	printf("  Greet: %s\n", greeting);
 
-	r = udk_connection_call(conn, HELLO_ADD, in, 2, NULL, 0, out, &n_out, NULL, NULL);
+	r = hello_add(conn, 40, 2, &sum);
 	if (r < 0)
 		return die("Add", r);
-	printf("  Add(40, 2) = %" PRIu64 "\n", out[0]);
+	printf("  Add(40, 2) = %" PRIu64 "\n", sum);
 
-	/* a wrong call is refused before driver code runs, with the reason */
+	/* a wrong call is refused before driver code runs, with the reason;
+	 * the typed calls cannot make it, an untyped udk_connection_call can */
 	r = udk_connection_call(conn, HELLO_ADD, in, 1, NULL, 0, out, &n_out, NULL, NULL);
 	printf("  Add with one scalar: %s: %s\n", udk_error_name(r), udk_error_reason());
 
 	memset(edid, 0, sizeof(edid));
-	r = udk_connection_call(conn, HELLO_GET_EDID, NULL, 0, &req, sizeof(req), NULL, NULL, NULL, NULL);
+	r = hello_get_edid(conn, &req);
 	if (r < 0)
 		return die("GetEdid", r);
 	printf("  GetEdid wrote the app's buffer: header %02x %02x %02x ... %02x, vendor \"%.3s\"\n", edid[0],
 	       edid[1], edid[2], edid[7], (const char *)edid + 10);
 
-	r = udk_connection_call_async(conn, HELLO_TICK_ASYNC, &n_ticks, 1, NULL, 0, NULL, NULL, NULL, NULL, ticked,
-				      &done);
+	r = hello_tick_async(conn, 5, ticked, &done);
 	if (r < 0)
 		return die("TickAsync", r);
 	while (!done)
@@ -91,13 +94,13 @@ main(int argc, char **argv)
 	{
 		size_t big = 1 << 20;
 		uint8_t *blob = malloc(big);
-		uint64_t sum = 0, expect = 0;
-		n_out = 1;
+		uint64_t expect = 0;
+		sum = 0;
 		for (size_t i = 0; i < big; i++) {
 			blob[i] = (uint8_t)i;
 			expect += blob[i];
 		}
-		r = udk_connection_call(conn, HELLO_CHECKSUM, NULL, 0, blob, big, &sum, &n_out, NULL, NULL);
+		r = hello_checksum(conn, blob, big, &sum);
 		free(blob);
 		if (r < 0)
 			return die("Checksum", r);
@@ -111,7 +114,7 @@ main(int argc, char **argv)
 		r = udk_connection_map_data_queue(conn, 0, &events);
 		if (r < 0)
 			return die("map data queue", r);
-		r = udk_connection_call(conn, HELLO_START_EVENTS, &n, 1, NULL, 0, NULL, NULL, NULL, NULL);
+		r = hello_start_events(conn, n);
 		if (r < 0)
 			return die("StartEvents", r);
 		uint64_t got = 0;

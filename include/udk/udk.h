@@ -68,6 +68,7 @@ enum udk_error {
 	UDK_E_IOMMU_FAULT,		/* device touched unmapped memory */
 	UDK_E_UNSUPPORTED,		/* family or driver lacks this */
 	UDK_E_BUSY,			/* provider opened exclusively */
+	UDK_E_UNSAFE_PATH,		/* file or directory others may write */
 	UDK_E_BAD_DESCRIPTOR,		/* a device's descriptor is malformed or over a limit */
 	UDK_E_LAST
 };

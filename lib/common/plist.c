@@ -11,6 +11,153 @@ plist_xml_lint(const char *buf, size_t len, char *reason, size_t reason_len);
 /* Property lists larger than this are refused before parsing. */
 #define PLIST_MAX_BYTES (16u << 20)
 
+/*
+ * libplist's parsers recurse once per nesting level and follow binary
+ * references as often as they occur: a binary plist of 100,000 nested
+ * arrays overflows the stack, and a few arrays that each refer to the
+ * next one twice expand into billions of nodes.  So libplist sees only
+ * input already checked here: binary plists by a bounded, iterative scan
+ * of their object table (bplist_check), XML ones by plist_xml_lint().
+ */
+
+static uint64_t
+be_uint(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+struct bplist {
+	const uint8_t *p;
+	size_t len;
+	unsigned offset_size, ref_size;
+	uint64_t n_objects, table;
+};
+
+/* Offset of object @i, or SIZE_MAX when it points outside the data. */
+static size_t
+bplist_offset(const struct bplist *b, uint64_t i)
+{
+	uint64_t off;
+
+	if (i >= b->n_objects)
+		return SIZE_MAX;
+	off = be_uint(b->p + b->table + i * b->offset_size, b->offset_size);
+	return off >= 8 && off < b->table ? (size_t)off : SIZE_MAX;
+}
+
+/*
+ * A container object at @off: its element count and where its references
+ * start.  Returns 0 for a container, 1 for anything else, <0 when broken.
+ */
+static int
+bplist_container(const struct bplist *b, size_t off, uint64_t *ret_count, size_t *ret_refs, unsigned *ret_lists)
+{
+	uint8_t marker = b->p[off], type = marker >> 4;
+	uint64_t count = marker & 0x0f;
+	size_t pos = off + 1;
+
+	if (type != 0xa && type != 0xb && type != 0xc && type != 0xd)
+		return 1;
+	if (count == 0x0f) {
+		/* the count follows as an integer object: 0x1N, then 2^N bytes */
+		unsigned n;
+		if (pos >= b->table || (b->p[pos] >> 4) != 0x1 || (b->p[pos] & 0x0f) > 3)
+			return -EBADMSG;
+		n = 1u << (b->p[pos] & 0x0f);
+		if (b->table - pos - 1 < n)
+			return -EBADMSG;
+		count = be_uint(b->p + pos + 1, n);
+		pos += 1 + n;
+	}
+	*ret_lists = type == 0xd ? 2 : 1;
+	if (count > (b->table - pos) / b->ref_size / *ret_lists)
+		return -EBADMSG;
+	*ret_count = count;
+	*ret_refs = pos;
+	return 0;
+}
+
+int
+bplist_check(const void *buf, size_t len, unsigned max_depth, size_t max_nodes, char *why, size_t why_len);
+
+int
+bplist_check(const void *buf, size_t len, unsigned max_depth, size_t max_nodes, char *why, size_t why_len)
+{
+	struct frame {
+		size_t refs;		/* offset of the reference list */
+		uint64_t n;		/* references to visit (dicts: keys and values) */
+		uint64_t next;
+	} stack[64];
+	struct bplist b = { .p = buf, .len = len };
+	const uint8_t *t;
+	size_t visited = 0, off;
+	unsigned depth = 0;
+	uint64_t top;
+
+	if (max_depth >= ARRAY_SIZE(stack))
+		max_depth = ARRAY_SIZE(stack) - 1;
+	if (len < 8 + 32 || memcmp(buf, "bplist00", 8) != 0)
+		return snprintf(why, why_len, "binary property list is truncated or not of version 00"), -EBADMSG;
+	t = b.p + len - 32;
+	b.offset_size = t[6];
+	b.ref_size = t[7];
+	b.n_objects = be_uint(t + 8, 8);
+	top = be_uint(t + 16, 8);
+	b.table = be_uint(t + 24, 8);
+	if (b.offset_size < 1 || b.offset_size > 8 || b.ref_size < 1 || b.ref_size > 8 || b.n_objects == 0 ||
+	    b.table < 8 || b.table > len - 32 || b.n_objects > (len - 32 - b.table) / b.offset_size ||
+	    top >= b.n_objects)
+		return snprintf(why, why_len, "binary property list has a damaged trailer or offset table"), -EBADMSG;
+
+	/* depth first, with an explicit stack: no recursion here either */
+	off = bplist_offset(&b, top);
+	for (;;) {
+		uint64_t count = 0;
+		size_t refs = 0;
+		unsigned lists = 1;
+		int r;
+
+		if (off == SIZE_MAX)
+			return snprintf(why, why_len, "binary property list refers to an object outside the data"),
+			       -EBADMSG;
+		if (++visited > max_nodes)
+			return snprintf(why, why_len,
+					"binary property list expands to more than %zu values (objects referred to "
+					"again and again); at most %zu are read",
+					max_nodes, max_nodes),
+			       -E2BIG;
+		r = bplist_container(&b, off, &count, &refs, &lists);
+		if (r < 0)
+			return snprintf(why, why_len, "binary property list holds a damaged container at offset %zu",
+					off),
+			       -EBADMSG;
+		if (r == 0 && count > 0) {
+			if (depth >= max_depth)
+				return snprintf(why, why_len,
+						"property list nested deeper than %u levels (a reference cycle counts as "
+						"endless nesting)",
+						max_depth),
+				       -EBADMSG;
+			stack[depth++] = (struct frame){ .refs = refs, .n = count * lists, .next = 0 };
+		}
+		/* the next reference to follow: climb out of finished containers */
+		while (depth > 0 && stack[depth - 1].next == stack[depth - 1].n)
+			depth--;
+		if (depth == 0)
+			return 0;
+		{
+			struct frame *f = &stack[depth - 1];
+			uint64_t ref = be_uint(b.p + f->refs + f->next * b.ref_size, b.ref_size);
+			f->next++;
+			off = bplist_offset(&b, ref);
+		}
+	}
+}
+
 static int
 from_node(plist_t node, int depth, struct udk_value **ret)
 {
@@ -136,9 +283,13 @@ udk_value_from_plist(const void *buf, size_t len, struct udk_value **ret)
 	if (len > PLIST_MAX_BYTES)
 		return udk_set_reason(-EFBIG, "property list is %zu bytes, more than the %u byte limit", len,
 				      PLIST_MAX_BYTES);
-	if (!plist_is_binary(buf, (uint32_t)len)) {
+	{
 		char why[512];
-		if (plist_xml_lint(buf, len, why, sizeof(why)) < 0)
+		if (plist_is_binary(buf, (uint32_t)len))
+			r = bplist_check(buf, len, VALUE_MAX_DEPTH, PLIST_MAX_NODES, why, sizeof(why));
+		else
+			r = plist_xml_lint(buf, len, why, sizeof(why));
+		if (r < 0)
 			return udk_set_reason(-EBADMSG, "%s", why);
 	}
 	plist_from_memory(buf, (uint32_t)len, &root);

@@ -63,6 +63,8 @@ enum value_tag {
 };
 
 #define VALUE_MAX_DEPTH 32
+/* Values in one property list, counted before libplist sees it. */
+#define PLIST_MAX_NODES (1u << 18)
 
 void
 value_encode(struct buf *b, const struct udk_value *v);

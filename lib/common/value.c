@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* value.c - typed, reference-counted property values. */
 #include <math.h>
+#include <sys/random.h>
 
 #include <udk/value.h>
 
@@ -366,11 +367,34 @@ udk_array_append_take(struct udk_value *a, struct udk_value *v)
 
 /* Dictionaries */
 
+/*
+ * Keys come from peers: with a fixed hash function a sender could choose
+ * keys that all land in one chain and make every lookup linear.  A seed
+ * drawn once per process keeps the chains unpredictable.
+ */
+static uint32_t
+hash_seed(void)
+{
+	static uint32_t seed;
+	uint32_t s = __atomic_load_n(&seed, __ATOMIC_RELAXED);
+
+	if (!s) {
+		if (getrandom(&s, sizeof(s), GRND_NONBLOCK) != sizeof(s))
+			s = (uint32_t)now_ns() ^ (uint32_t)(uintptr_t)&seed;
+		s |= 1;
+		/* two threads may get here at once: the first value stays for good */
+		uint32_t expected = 0;
+		if (!__atomic_compare_exchange_n(&seed, &expected, s, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			s = expected;
+	}
+	return s;
+}
+
 static uint32_t
 hash_key(const char *s)
 {
-	/* FNV-1a */
-	uint32_t h = 2166136261u;
+	/* FNV-1a from a seeded start */
+	uint32_t h = 2166136261u ^ hash_seed();
 
 	for (; *s; s++)
 		h = (h ^ (uint8_t)*s) * 16777619u;

@@ -233,7 +233,7 @@ wire_recv(int sock, struct wire_msg *m, bool nonblock)
 {
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * (WIRE_MAX_FDS + 1))];
+		char buf[CMSG_SPACE(sizeof(int) * (WIRE_MAX_FDS + 1)) + CMSG_SPACE(sizeof(struct ucred))];
 	} control;
 	/* one spare byte detects oversized datagrams even without MSG_TRUNC */
 	uint8_t *dgram;
@@ -263,6 +263,14 @@ wire_recv(int sock, struct wire_msg *m, bool nonblock)
 	}
 	/* collect fds first so that every exit path closes them */
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		/* with SO_PASSCRED on: which process sent it (the kernel says, not the sender) */
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+		    c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+			struct ucred cred;
+			memcpy(&cred, CMSG_DATA(c), sizeof(cred));
+			m->sender_pid = cred.pid;
+			continue;
+		}
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
 		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);

@@ -53,6 +53,7 @@ struct wire_msg {
 	int fds[WIRE_MAX_FDS];	/* owned until taken with wire_msg_take_fd() */
 	unsigned n_fds;
 	struct udk_value *body;	/* decoded when WIRE_F_VALUE; owned */
+	pid_t sender_pid;	/* SCM_CREDENTIALS, when the socket has SO_PASSCRED; else 0 */
 };
 
 void

@@ -106,6 +106,15 @@ int rt_call_fd(uint16_t op, struct udk_value *body, struct udk_value **ret_reply
 int rt_call_fds(uint16_t op, struct udk_value *body, struct udk_value **ret_reply, int *ret_fds, unsigned n);
 /* Send a reply on the udkd socket (request handlers). */
 void rt_reply(uint16_t op, uint32_t serial, int status, struct udk_value *body);
+/*
+ * A family library takes the requests udkd sends in the family's op range
+ * (daemon/family.h: op_base, op_count), e.g. "connect this channel".  @fn
+ * runs on the I/O thread, must not block, owns @m (wire_msg_clear it) and
+ * answers with rt_reply() unless the request is oneway.  -EBUSY when the
+ * range overlaps one already taken.
+ */
+typedef void (*rt_family_fn)(struct wire_msg *m);
+int rt_set_family_handler(uint16_t op_base, uint16_t op_count, rt_family_fn fn);
 
 /* ---- userclient.c ---- */
 

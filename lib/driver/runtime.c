@@ -453,6 +453,56 @@ run_request(void *data)
 	free(rq);
 }
 
+/* ---- family request handlers ---- */
+
+#define MAX_FAMILY_HANDLERS 8
+
+static struct {
+	uint16_t base, count;
+	rt_family_fn fn;
+} family_handlers[MAX_FAMILY_HANDLERS];
+static unsigned n_family_handlers;
+
+int
+rt_set_family_handler(uint16_t op_base, uint16_t op_count, rt_family_fn fn)
+{
+	int r = 0;
+
+	if (!fn || !op_count || op_base < OP_FAMILY_FIRST)
+		return -EINVAL;
+	pthread_mutex_lock(&rt.lock);
+	for (unsigned i = 0; i < n_family_handlers && !r; i++) {
+		if (family_handlers[i].base == op_base && family_handlers[i].fn == fn)
+			r = 1; /* already there */
+		else if (op_base < family_handlers[i].base + family_handlers[i].count &&
+			 family_handlers[i].base < op_base + op_count)
+			r = -EBUSY;
+	}
+	if (!r && n_family_handlers == MAX_FAMILY_HANDLERS)
+		r = -ENOSPC;
+	if (!r)
+	{
+		family_handlers[n_family_handlers].base = op_base;
+		family_handlers[n_family_handlers].count = op_count;
+		family_handlers[n_family_handlers++].fn = fn;
+	}
+	pthread_mutex_unlock(&rt.lock);
+	return r < 0 ? r : 0;
+}
+
+static rt_family_fn
+family_handler(uint16_t op)
+{
+	rt_family_fn fn = NULL;
+
+	pthread_mutex_lock(&rt.lock);
+	for (unsigned i = 0; i < n_family_handlers; i++)
+		if (op >= family_handlers[i].base && op - family_handlers[i].base < family_handlers[i].count)
+			fn = family_handlers[i].fn;
+	pthread_mutex_unlock(&rt.lock);
+	return fn;
+}
+
 static void
 wake_all(int status)
 {
@@ -511,6 +561,13 @@ io_thread(void *data)
 				rt.log_level = (int)l;
 			wire_msg_clear(&m);
 			continue;
+		}
+		if (m.h.op >= OP_FAMILY_FIRST) {
+			rt_family_fn fn = family_handler(m.h.op);
+			if (fn) {
+				fn(&m);
+				continue;
+			}
 		}
 		struct request *rq = malloc(sizeof(*rq));
 		if (!rq) {

@@ -255,17 +255,9 @@ attempt(int which, pid_t udkd, pid_t victim, struct outcome *o)
 		break;
 	}
 	case HOSTILE_WRITE_RO_FILE_MAP: {
-		char self[PATH_MAX];
-		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		int fd;
+		/* through the link itself: udkd runs a sealed copy, which has no path */
+		int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 		void *p;
-		if (n <= 0) {
-			judge(o, -1, "readlink(/proc/self/exe)");
-			o->escaped = true; /* the test is broken, not passed */
-			break;
-		}
-		self[n] = 0;
-		fd = open(self, O_RDONLY | O_CLOEXEC);
 		p = fd >= 0 ? mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
 		if (p == MAP_FAILED) {
 			judge(o, -1, "mapping its executable read-only");

@@ -13,7 +13,8 @@
  *                 NubResets when a driver on it dies; its class is the
  *                 property "TestNubClass" (default TestNub)
  *   hang-later    start normally, then block the default queue after 300 ms
- *   slow-start    take 300 ms in start (power changes must wait for it)
+ *   slow-start    take 300 ms in start (property TestStartMs: that long), and
+ *                 power changes must wait for it
  *
  * Power: set_power_state acknowledges at once, or never, or 20 ms later,
  * as SEL_POWER_MODE chose in this process; it records the state (see
@@ -221,7 +222,7 @@ drv_start(struct udk_service *self, struct udk_service *provider)
 			pause();
 	power.self = self;
 	if (strcmp(b, "slow-start") == 0)
-		usleep(300000);
+		usleep((useconds_t)udk_service_get_int_property(self, "TestStartMs", 300) * 1000);
 	if (strcmp(b, "garbage") == 0) {
 		/* a hostile driver: junk on its udkd socket (fd 3) */
 		static const uint8_t junk[7] = { 0xff, 0xfe, 0xfd, 0x00, 0x01, 0x02, 0x03 };

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <udk/client.h>
@@ -256,6 +257,9 @@ TEST(create_from_properties_makes_entitled_services)
 	out = fixture_udkctl(&f, NULL, "tree");
 	ASSERT_CONTAINS(out, "TestDriver:IOUserUSBSerial:IOUserSerial:IOService");
 	free(out);
+	/* the other two personalities' Start() fails, in its own time */
+	ASSERT_TRUE(fixture_wait_output(&f, "explain " ID " /IOUserResources", "Create(): Other.IOUserClass", 10000));
+	ASSERT_TRUE(fixture_wait_output(&f, "explain " ID " /IOUserResources", "has no <dict> \"Missing\"", 10000));
 	out = fixture_udkctl(&f, NULL, "explain " ID " /IOUserResources");
 	ASSERT_CONTAINS(out, "Create(): the personality has no <dict> \"Missing\"");
 	ASSERT_CONTAINS(out, "Create(): Other.IOUserClass \"NotInThisExecutable\" is not a class of this executable");
@@ -481,5 +485,68 @@ TEST(one_process_server_runs_every_instance_in_one_process)
 	fixture_start(&f, NULL);
 	c = (struct pids_cond){ .f = &f, .id = ID, .same = false };
 	ASSERT_TRUE(fixture_poll(15000, pids_ready, &c));
+	fixture_stop(&f);
+}
+
+static char *
+run_cmd(int *ret_status, const char *cmd)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *p = popen(cmd, "r"), *mem = open_memstream(&out, &len);
+	char buf[4096];
+	size_t n;
+	int st;
+
+	if (!p || !mem)
+		FAIL("popen: %m");
+	while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
+		fwrite(buf, 1, n, mem);
+	st = pclose(p);
+	fclose(mem);
+	if (ret_status)
+		*ret_status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return out;
+}
+
+TEST(user_client_dext_entitlements_are_asked_of_apps)
+{
+	struct fixture f;
+	char cmd[8192], *out;
+	int st;
+
+	fixture_init(&f);
+	fixture_add_bundle(&f, "Uc.dext", ID,
+			   "<key>Uc</key><dict><key>IOClass</key><string>IOUserService</string>"
+			   "<key>IOUserClass</key><string>TestDriver</string>"
+			   "<key>IOUserServerName</key><string>" ID "</string>"
+			   "<key>IOProviderClass</key><string>IOUserResources</string>"
+			   "<key>IOMatchCategory</key><string>Uc</string>"
+			   "<key>UserClientProperties</key><dict>"
+			   "<key>IOClass</key><string>IOUserUserClient</string>"
+			   "<key>IOUserClass</key><string>TestUserClient</string>"
+			   "<key>IOServiceDEXTEntitlements</key><array><array>"
+			   "<string>com.example.capture-app</string></array></array></dict></dict>");
+	fixture_start(&f, NULL);
+	fixture_wait_class(&f, "TestDriver", 10000);
+
+	/* an app without the entitlement (not even signed) is refused, and told which */
+	snprintf(cmd, sizeof(cmd), "%s open %s " ID " 2>&1", build_path("tests/hostile-app"), f.runtime);
+	out = run_cmd(&st, cmd);
+	ASSERT_CONTAINS(out, "open: UDK_E_NOT_PERMITTED");
+	ASSERT_CONTAINS(out, "asks apps for the entitlement com.example.capture-app");
+	free(out);
+
+	/* the same program, signed with it (developer mode: any key), is admitted */
+	snprintf(cmd, sizeof(cmd),
+		 "set -e; cp %s %s/app; printf '%%s' '<plist version=\"1.0\"><dict><key>com.example.capture-app</key>"
+		 "<true/></dict></plist>' > %s/app.plist; %s keygen --comment t %s/k >/dev/null; "
+		 "%s sign-app --key %s/k.secret --entitlements %s/app.plist %s/app >/dev/null; %s/app open %s " ID
+		 " 2>&1",
+		 build_path("tests/hostile-app"), f.dir, f.dir, build_path("tools/udk-sign"), f.dir,
+		 build_path("tools/udk-sign"), f.dir, f.dir, f.dir, f.dir, f.runtime);
+	out = run_cmd(&st, cmd);
+	ASSERT_CONTAINS(out, "open: ok");
+	free(out);
 	fixture_stop(&f);
 }

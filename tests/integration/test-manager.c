@@ -397,7 +397,7 @@ TEST(bad_bundles_are_reported_and_others_still_load)
 	ASSERT_CONTAINS(out, "warning: Info.plist IOKitPersonalities.P.IOProbScore: unknown key; did you mean "
 			     "\"IOProbeScore\"?");
 	ASSERT_CONTAINS(out, "error: missing: the executable named by CFBundleExecutable does not exist in NoExe.dext");
-	ASSERT_CONTAINS(out, "error: Info.plist: line 3: <integer> \"12abc\" is not a 64-bit number");
+	ASSERT_CONTAINS(out, "error: Info.plist: line 3: Count: <integer> \"12abc\" is not a 64-bit number");
 	ASSERT_CONTAINS(out, ID_A " (Good.dext) 1.0: enabled");
 	free(out);
 	fixture_stop(&f);

@@ -216,9 +216,11 @@ TEST(the_first_power_change_comes_only_after_start_returned)
 	fixture_init(&f);
 	fixture_add_bundle(&f, "Slow.dext", ID_PARENT,
 			   TEST_PERSONALITY("S", ID_PARENT, "IOUserResources",
-					    "<key>TestBehavior</key><string>slow-start</string>"));
+					    "<key>TestBehavior</key><string>slow-start</string>"
+					    "<key>TestStartMs</key><integer>3000</integer>"));
 	fixture_start(&f, NULL);
-	/* the driver is inside its 300 ms Start() now */
+	/* the driver is inside its 3 s Start() now (long, so a loaded machine still
+	 * gets the sleep request in while it lasts) */
 	ASSERT_TRUE(fixture_wait_output(&f, "power", "starting (joins the power tree when Start returns)", 5000));
 	out = fixture_udkctl(&f, &st, "system sleep");
 	ASSERT_EQ(st, 0);

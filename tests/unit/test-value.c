@@ -229,7 +229,7 @@ TEST(plist_strict)
 {
 	expect_lint("<plist><dict><key>a</key></dict></plist>", "key \"a\" has no value");
 	expect_lint("<plist>\n<dict>\n<key>IOProbeScore</key>\n<integer>12abc</integer>\n</dict></plist>",
-		    "line 4: <integer> \"12abc\" is not a 64-bit number");
+		    "line 4: IOProbeScore: <integer> \"12abc\" is not a 64-bit number");
 	expect_lint("<plist><dict><key>a</key><string>x</string>\n<key>a</key><string>y</string></dict></plist>",
 		    "line 2: key \"a\" appears twice in this dictionary (first on line 1)");
 	expect_lint("<plist><dict><key>a</key><strin>x</strin></dict></plist>", "unknown element <strin>");
@@ -252,4 +252,119 @@ TEST(plist_accepts_hex_and_entities_are_not_expanded)
 	ASSERT_EQ(udk_dict_get_int(v, "n", 0), 16);
 	ASSERT_STREQ(udk_dict_get_string(v, "s"), "&x");
 	udk_value_unref(v);
+}
+
+/*
+ * Binary plists: libplist recurses per level and follows every reference,
+ * so udk checks the object graph first (plist.c, bplist_check).
+ */
+
+/* @n arrays; array i refers @refs times to array i+1; the last is empty. */
+static uint8_t *
+bplist_chain(unsigned n, unsigned refs, bool cycle, size_t *ret_len)
+{
+	size_t obj = 1 + 4 * (size_t)refs, table = 8 + obj * n, len = table + 4 * (size_t)n + 32;
+	uint8_t *p = calloc(1, len), *t;
+
+	ASSERT_NOT_NULL(p);
+	memcpy(p, "bplist00", 8);
+	for (unsigned i = 0; i < n; i++) {
+		size_t off = 8 + obj * i;
+		uint32_t next = cycle && i + 1 == n ? 0 : i + 1;
+		bool last = i + 1 == n && !cycle;
+		p[off] = last ? 0xa0 : (uint8_t)(0xa0 | refs);
+		for (unsigned r = 0; !last && r < refs; r++) {
+			p[off + 1 + 4 * r] = (uint8_t)(next >> 24);
+			p[off + 2 + 4 * r] = (uint8_t)(next >> 16);
+			p[off + 3 + 4 * r] = (uint8_t)(next >> 8);
+			p[off + 4 + 4 * r] = (uint8_t)next;
+		}
+		for (int b = 0; b < 4; b++)
+			p[table + 4 * i + (size_t)b] = (uint8_t)(off >> (24 - 8 * b));
+	}
+	t = p + len - 32;
+	t[6] = 4;
+	t[7] = 4;
+	for (int b = 0; b < 8; b++) {
+		t[8 + 7 - b] = (uint8_t)((uint64_t)n >> (8 * b));
+		t[24 + 7 - b] = (uint8_t)((uint64_t)table >> (8 * b));
+	}
+	*ret_len = len;
+	return p;
+}
+
+TEST(binary_plists_are_checked_before_libplist_sees_them)
+{
+	struct udk_value *v = NULL;
+	uint8_t *p;
+	size_t len;
+
+	/* within the limits: parsed */
+	p = bplist_chain(20, 1, false, &len);
+	ASSERT_OK(udk_value_from_plist(p, len, &v));
+	ASSERT_EQ(udk_value_get_type(v), UDK_VALUE_ARRAY);
+	udk_value_unref(v);
+	free(p);
+	/* 100,000 levels: refused, no stack overflow */
+	p = bplist_chain(100000, 1, false, &len);
+	ASSERT_ERR(udk_value_from_plist(p, len, &v), -EBADMSG);
+	ASSERT_CONTAINS(udk_error_reason(), "nested deeper than 32 levels");
+	free(p);
+	/* an array that holds itself */
+	p = bplist_chain(3, 1, true, &len);
+	ASSERT_ERR(udk_value_from_plist(p, len, &v), -EBADMSG);
+	ASSERT_CONTAINS(udk_error_reason(), "nested deeper than");
+	free(p);
+	/* 30 levels, each referring twice to the next: 2^30 values from 400 bytes */
+	p = bplist_chain(30, 2, false, &len);
+	ASSERT_ERR(udk_value_from_plist(p, len, &v), -EBADMSG);
+	ASSERT_CONTAINS(udk_error_reason(), "expands to more than 262144 values");
+	free(p);
+	/* a reference past the object table, a table past the end */
+	p = bplist_chain(3, 1, false, &len);
+	p[8 + 4] = 9;
+	ASSERT_ERR(udk_value_from_plist(p, len, &v), -EBADMSG);
+	free(p);
+	p = bplist_chain(3, 1, false, &len);
+	p[len - 1] = 0xff;
+	ASSERT_ERR(udk_value_from_plist(p, len, &v), -EBADMSG);
+	ASSERT_CONTAINS(udk_error_reason(), "damaged trailer");
+	free(p);
+}
+
+TEST(xml_plists_are_bounded_and_checked_in_linear_time)
+{
+	struct udk_value *v = NULL;
+	struct buf b;
+	char *xml;
+
+	/* 40 levels of arrays */
+	buf_init(&b, 0);
+	buf_printf(&b, "<plist>");
+	for (int i = 0; i < 40; i++)
+		buf_printf(&b, "<array>");
+	for (int i = 0; i < 40; i++)
+		buf_printf(&b, "</array>");
+	buf_printf(&b, "</plist>");
+	ASSERT_ERR(udk_value_from_plist(b.p, b.len, &v), -EBADMSG);
+	ASSERT_CONTAINS(udk_error_reason(), "nested deeper than 32 levels");
+	buf_free(&b);
+	/* 100,000 keys with one repeated at the end: found (a quadratic check would take minutes) */
+	buf_init(&b, 0);
+	buf_printf(&b, "<plist><dict>\n");
+	for (int i = 0; i < 100000; i++)
+		buf_printf(&b, "<key>k%d</key><true/>\n", i);
+	buf_printf(&b, "<key>k7</key><true/>\n</dict></plist>");
+	ASSERT_ERR(udk_value_from_plist(b.p, b.len, &v), -EBADMSG);
+	ASSERT_CONTAINS(udk_error_reason(), "line 100002: key \"k7\" appears twice in this dictionary (first on line 9)");
+	buf_free(&b);
+	/* an entity that expands to others (billion laughs) */
+	xml = "<?xml version=\"1.0\"?><!DOCTYPE plist [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;\">]>"
+	      "<plist><string>&b;</string></plist>";
+	ASSERT_ERR(udk_value_from_plist(xml, strlen(xml), &v), -EBADMSG);
+	ASSERT_CONTAINS(udk_error_reason(), "entity reference");
+	/* the key path is named */
+	xml = "<plist><dict><key>A</key><array><dict><key>B</key><integer>1x</integer></dict></array></dict></plist>";
+	ASSERT_ERR(udk_value_from_plist(xml, strlen(xml), &v), -EBADMSG);
+	ASSERT_CONTAINS(udk_error_reason(), "A.0.B: <integer> \"1x\" is not a 64-bit number");
 }

@@ -4,7 +4,15 @@
  *
  * Every command prints plain text, or JSON with --json.  Failures print
  * what went wrong and what to do, and exit non-zero.
+ *
+ * Families add commands of their own without udkctl knowing them: for a
+ * command NAME it does not have, udkctl runs the program udkctl-NAME
+ * (like git's subcommands), looking in $UDKCTL_EXEC_PATH, next to itself,
+ * in the families' build directories and in libexecdir/udk.  The program
+ * gets the remaining arguments and the runtime directory in
+ * $UDK_RUNTIME_DIR (and UDKCTL_JSON=1 for --json).
  */
+#include <dirent.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -253,6 +261,8 @@ print_bundle(const struct udk_value *b)
 			       udk_dict_get_string(sg, "file") ? udk_dict_get_string(sg, "file") : "",
 			       udk_dict_get_string(sg, "file") ? " " : "",
 			       udk_dict_get_string(sg, "reason") ? udk_dict_get_string(sg, "reason") : "");
+		else if (streq(st, "unchecked"))
+			printf("  signature: %s\n", udk_dict_get_string(sg, "reason"));
 		else if (st)
 			printf("  signature: none (unsigned)\n");
 	}
@@ -810,6 +820,9 @@ print_access(const struct udk_value *reply)
 		       udk_dict_get_string(q, "device"), udk_dict_get_int(q, "count", 0), udk_dict_get_string(q, "family"),
 		       udk_dict_get_string(q, "what"), udk_dict_get_string(q, "driver"));
 	}
+	if (udk_dict_get_int(reply, "hidden_other_users", 0))
+		printf("(%" PRId64 " more about other users' apps, shown only to root)\n",
+		       udk_dict_get_int(reply, "hidden_other_users", 0));
 }
 
 static int
@@ -1021,12 +1034,113 @@ static const struct command {
 				  "         grant|revoke --FAMILY WHAT DRIVER  which drivers may use protected devices" },
 };
 
+#ifndef UDKCTL_TOOL_DIRS
+#define UDKCTL_TOOL_DIRS ""
+#endif
+#ifndef UDKCTL_LIBEXEC_DIR
+#define UDKCTL_LIBEXEC_DIR "/usr/local/libexec/udk"
+#endif
+
+/* The directories udkctl-NAME programs are looked for in, ':'-separated (malloc'ed). */
+static char *
+tool_path(void)
+{
+	char self[PATH_MAX], *slash;
+	const char *env = getenv("UDKCTL_EXEC_PATH");
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	self[n > 0 ? n : 0] = 0;
+	slash = strrchr(self, '/');
+	if (slash)
+		*slash = 0;
+	return strdup_printf("%s%s%s:%s:%s", env ? env : "", env ? ":" : "", self, UDKCTL_TOOL_DIRS, UDKCTL_LIBEXEC_DIR);
+}
+
+static bool
+valid_tool_name(const char *name)
+{
+	if (!*name || strlen(name) > 64)
+		return false;
+	for (const char *c = name; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-'))
+			return false;
+	return true;
+}
+
+/* Run udkctl-NAME if one exists; returns only when none does (or exec failed). */
+static int
+run_tool(const char *name, int argc, char **argv)
+{
+	char *path = tool_path(), *save = NULL;
+	int r = -ENOENT;
+
+	if (!path || !valid_tool_name(name)) {
+		free(path);
+		return -ENOENT;
+	}
+	for (char *dir = strtok_r(path, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		char *exe = strdup_printf("%s/udkctl-%s", dir, name);
+		if (exe && access(exe, X_OK) == 0) {
+			char **args = calloc((size_t)argc + 2, sizeof(*args));
+			if (!args) {
+				free(exe);
+				break;
+			}
+			args[0] = exe;
+			for (int i = 0; i < argc; i++)
+				args[i + 1] = argv[i];
+			if (opt_runtime_dir)
+				setenv("UDK_RUNTIME_DIR", opt_runtime_dir, 1);
+			if (opt_json)
+				setenv("UDKCTL_JSON", "1", 1);
+			fflush(stdout);
+			execv(exe, args);
+			r = -errno;
+			fprintf(stderr, "udkctl: cannot run %s: %s\n", exe, strerror(errno));
+			free(args);
+		}
+		free(exe);
+	}
+	free(path);
+	return r;
+}
+
+/* The family commands found, for the usage text. */
+static void
+list_tools(FILE *f)
+{
+	char *path = tool_path(), *save = NULL;
+	bool any = false;
+
+	for (char *dir = path ? strtok_r(path, ":", &save) : NULL; dir; dir = strtok_r(NULL, ":", &save)) {
+		DIR *d = opendir(dir);
+		struct dirent *e;
+		while (d && (e = readdir(d))) {
+			char *exe;
+			if (!startswith(e->d_name, "udkctl-") || !valid_tool_name(e->d_name + 7))
+				continue;
+			exe = strdup_printf("%s/%s", dir, e->d_name);
+			if (exe && access(exe, X_OK) == 0) {
+				if (!any)
+					fprintf(f, "\nCommands families add (udkctl NAME --help):\n");
+				fprintf(f, "  %s  (%s)\n", e->d_name + 7, exe);
+				any = true;
+			}
+			free(exe);
+		}
+		if (d)
+			closedir(d);
+	}
+	free(path);
+}
+
 static void
 usage(FILE *f)
 {
 	fprintf(f, "Usage: udkctl [--json] [--runtime-dir DIR] [--wait SECONDS] COMMAND [ARGS]\n\nCommands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		fprintf(f, "  %s %s\n", commands[i].name, commands[i].help);
+	list_tools(f);
 	fprintf(f, "\nDRIVER is a bundle identifier, a bundle directory name or an IOUserClass.\n"
 		   "SERVICE and PATH are registry paths (/IOUserResources/...) or ids (0x100000001).\n");
 }
@@ -1077,6 +1191,7 @@ main(int argc, char **argv)
 		udk_client_unref(c);
 		return r;
 	}
+	run_tool(argv[optind], argc - optind - 1, argv + optind + 1);
 	fprintf(stderr, "udkctl: unknown command \"%s\"\n", argv[optind]);
 	usage(stderr);
 	return 2;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * evdev-latency - key-to-event latency on a real kernel (the guest rig's
- * tests/guest/43-hid-latency.sh): a uinput keyboard is the "physical" one;
+ * tests/guest/53-hid-latency.sh): a uinput keyboard is the "physical" one;
  * each key written to it is timed until a reader holds it, first reading
  * its own node directly, then (once the caller wrote the virtual
  * keyboard's node into WAITFILE) through the remapper's virtual keyboard.
