@@ -163,7 +163,17 @@ struct udkd_family {
 	 * into the driver's properties.  NULL-terminated. */
 	const char *const *property_keys;
 
-	/* ---- appended in interface version 1: protected devices ---- */
+	/* ---- explain ---- */
+	/*
+	 * `udkctl explain`: add notes ({key, "note", detail} with
+	 * match_report_add) about personality @p on service @s, e.g. why the
+	 * service the personality wants does not exist yet.  Called for the
+	 * family governing @s and for the family of the personality's
+	 * IOProviderClass.
+	 */
+	void (*explain)(struct udkd *d, const struct personality *p, const struct service *s, struct udk_value *report);
+
+	/* ---- protected devices ---- */
 	/*
 	 * Devices the user must grant a driver before it may use them (e.g.
 	 * keyboards): `udkctl access grant --NAME WHAT DRIVER`, NAME being the

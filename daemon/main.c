@@ -19,6 +19,7 @@
 #include "sandbox.h"
 #include "family.h"
 #include "udkd.h"
+#include "quota.h"
 #include "util.h"
 #include "work.h"
 
@@ -60,6 +61,8 @@ usage(FILE *f)
 		"  --power-timeout-ms N     deadline for SetPowerState (default 5000)\n"
 		"  --idle-timeout-ms N      lower idle drivers to LOW after N ms (default 0: never;\n"
 		"                           personalities: UDKIdleTimeoutMs)\n"
+		"  --limit NAME=N           set one of udkd's resource limits (repeatable; `udkctl status`\n"
+		"                           lists them, docs/security.md explains them)\n"
 		"  -h, --help\n");
 	/* each family's own options */
 	for (size_t i = 0; i < udkd_n_families; i++)
@@ -170,6 +173,7 @@ main(int argc, char **argv)
 		{ "driver-max-threads", required_argument, NULL, 16 },
 		{ "power-timeout-ms", required_argument, NULL, 17 },
 		{ "idle-timeout-ms", required_argument, NULL, 18 },
+		{ "limit", required_argument, NULL, 19 },
 		{ "help", no_argument, NULL, 'h' },
 	};
 	/* the core options, then every family's (ids FAMILY_OPT + n) */
@@ -366,6 +370,12 @@ main(int argc, char **argv)
 		case 18:
 			if (parse_ms(optarg, &d.cfg.idle_timeout_ms) < 0)
 				return 2;
+			break;
+		case 19:
+			if ((!d.quota && quota_new(&d.quota) < 0) || quota_set(d.quota, optarg) < 0) {
+				fprintf(stderr, "udkd: %s\n", udk_error_reason() ? udk_error_reason() : "out of memory");
+				return 2;
+			}
 			break;
 		case 'h':
 			usage(stdout);

@@ -24,6 +24,8 @@
  * pid); with RemapTestHooks <true/> in the personality, for tests,
  * 1 Hang (its queue stops: the watchdog's case) and 2 Crash.
  */
+#include <errno.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,7 +270,9 @@ m_stats(struct udk_service *uc, void *ref, struct udk_method_args *args)
 static void
 hang(void *ctx)
 {
-	(void)ctx;
+	sem_t *hung = ctx;
+
+	sem_post(hung);
 	for (;;)
 		pause();
 }
@@ -281,8 +285,23 @@ m_hang(struct udk_service *uc, void *ref, struct udk_method_args *args)
 	(void)args;
 	if (!the_remap->test_hooks)
 		return udk_error_set(-EPERM, "Hang is a test hook: set RemapTestHooks in the personality");
-	/* the queue that reads the keyboard (and answers udkd's pings) stops */
-	return udk_queue_dispatch_async(udk_service_get_default_queue(the_remap->self), hang, NULL);
+	/*
+	 * The queue that reads the keyboard (and answers udkd's pings) stops.
+	 * The call returns once it has (this runs on the user client's own
+	 * queue), so keys typed after it are never handled by the queue
+	 * before it stops.
+	 */
+	static sem_t hung;
+	int r;
+
+	if (sem_init(&hung, 0, 0) < 0)
+		return udk_error_set(-errno, "Hang: sem_init: %s", strerror(errno));
+	r = udk_queue_dispatch_async(udk_service_get_default_queue(the_remap->self), hang, &hung);
+	if (r < 0)
+		return r;
+	while (sem_wait(&hung) < 0 && errno == EINTR)
+		;
+	return 0;
 }
 
 static int

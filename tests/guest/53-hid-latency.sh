@@ -8,7 +8,7 @@
 # remapper's share natively on simulated keyboards).
 # qemu: -device qemu-xhci,id=xhci,addr=06.0
 # qemu: -device bochs-display,id=vid0,addr=0b.0
-# qemu: -device usb-kbd,bus=xhci.0,id=usbkbd,display=vid0
+# qemu: -device usb-kbd,bus=xhci.0,id=kbd0,display=vid0
 # modules: xhci_pci usbhid hid_generic evdev uhid uinput
 # timeout: 240
 . "$UDK_SOURCE_ROOT/tests/guest/lib/common.sh"

@@ -1,13 +1,15 @@
 # HID helpers for guest tests (sourced after common.sh).
 #
 # The machine every HID guest test declares (identical lines are taken
-# once): QEMU's PS/2 keyboard (i8042, built in) and a USB keyboard on xhci.
+# once; the USB family's guest tests declare the same keyboard, so a run of
+# all tests has one USB keyboard): QEMU's PS/2 keyboard (i8042, built in)
+# and a USB keyboard on xhci.
 # The USB keyboard is bound to the bochs display's console, so keys sent
 # with "qmp.py key --device vid0" go to it, and keys sent without a
 # device go to the PS/2 keyboard.
 #   qemu: -device qemu-xhci,id=xhci,addr=06.0
 #   qemu: -device bochs-display,id=vid0,addr=0b.0
-#   qemu: -device usb-kbd,bus=xhci.0,id=usbkbd,display=vid0
+#   qemu: -device usb-kbd,bus=xhci.0,id=kbd0,display=vid0
 #   modules: xhci_pci usbhid hid_generic evdev uhid uinput
 QMP="python3 $S/tests/guest/lib/qmp.py"
 # killed at the timeout: say what udkd logged first, then clean up (common.sh's EXIT trap)
