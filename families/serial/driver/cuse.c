@@ -292,9 +292,12 @@ try_read(struct cuse_port *cp, fuse_req_t req, size_t size)
 		got += iov[1].iov_len;
 		n = 2;
 	}
-	fuse_reply_iov(req, iov, n);
-	bring_consume(&p->rx, (uint32_t)got);
-	serial_rx_consumed(p);
+	/* the bytes leave the ring only when the kernel took them (an app
+	 * that gave up leaves them for the next read) */
+	if (fuse_reply_iov(req, iov, n) == 0) {
+		bring_consume(&p->rx, (uint32_t)got);
+		serial_rx_consumed(p);
+	}
 	return true;
 }
 

@@ -6,7 +6,9 @@
  * udkd makes the terminal device and its names and hands this process the
  * ends it needs (proto-serial.h); the driver never opens /dev.  With the
  * pty backend those are the pty master and the slave: the slave is held
- * open so line settings persist between apps, as they do on a UART.
+ * open so line settings persist between apps, as they do on a UART.  With
+ * the CUSE backend they are the two CUSE devices' descriptors, served by
+ * cuse.c's thread in place of the I/O thread below.
  *
  * One I/O thread per port moves bytes between the master and the two
  * byte rings (bring.c): the app's writes are read from the master straight
