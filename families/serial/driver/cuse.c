@@ -164,37 +164,6 @@ io_read(int fd, void *buf, size_t len, void *userdata)
 
 /* ---- termios ---- */
 
-/* A standard rate as its B-code (glibc's tcgetattr reads no other). */
-static void
-normalize_speed(struct termios2 *t)
-{
-	unsigned code = serial_speed_code(t->c_ospeed);
-
-	if (code != BOTHER && t->c_ispeed == t->c_ospeed) {
-		t->c_cflag &= ~(tcflag_t)(CBAUD | (CBAUD << IBSHIFT));
-		t->c_cflag |= code;
-	} else {
-		t->c_cflag &= ~(tcflag_t)(CBAUD | (CBAUD << IBSHIFT));
-		t->c_cflag |= BOTHER | (BOTHER << IBSHIFT);
-	}
-}
-
-/* A struct termios (TCSETS: no speed fields) or termios2 to termios2. */
-static void
-to_termios2(const void *in, bool two, const struct termios2 *old, struct termios2 *out)
-{
-	unsigned code, icode;
-
-	memset(out, 0, sizeof(*out));
-	memcpy(out, in, two ? sizeof(struct termios2) : sizeof(struct termios));
-	code = out->c_cflag & CBAUD;
-	icode = (out->c_cflag >> IBSHIFT) & CBAUD;
-	if (!two || code != BOTHER)
-		out->c_ospeed = code == BOTHER ? old->c_ospeed : serial_code_baud(code);
-	if (!two || icode != BOTHER)
-		out->c_ispeed = icode == 0 ? out->c_ospeed : icode == BOTHER ? old->c_ispeed : serial_code_baud(icode);
-}
-
 static void
 initial_termios(struct termios2 *t, const struct udk_serial_line *l)
 {
@@ -219,7 +188,7 @@ initial_termios(struct termios2 *t, const struct udk_serial_line *l)
 	t->c_cc[VSTOP] = l->xoff_char ? l->xoff_char : 0x13;
 	t->c_cc[VSUSP] = 0x1a;
 	t->c_ispeed = t->c_ospeed = l->baud;
-	normalize_speed(t);
+	serial_termios_normalize(t);
 }
 
 /* ---- the waiting requests ---- */
@@ -667,7 +636,7 @@ op_ioctl(fuse_req_t req, int cmd_in, void *arg, struct fuse_file_info *fi, unsig
 		pthread_mutex_lock(&p->lock);
 		old = cp->t;
 		pthread_mutex_unlock(&p->lock);
-		to_termios2(in_buf, two, &old, &t);
+		serial_termios_from_app(in_buf, two, &old, &t);
 		if (cmd == TCSETSF || cmd == TCSETSF2)
 			discard_rx(cp);
 		/* the driver decides, on its queue; the answer comes from there */
@@ -800,7 +769,7 @@ cuse_run_line_block(void *data)
 		fuse_reply_err(b->req, EINVAL);
 		goto out;
 	}
-	normalize_speed(&b->t);
+	serial_termios_normalize(&b->t);
 	pthread_mutex_lock(&p->lock);
 	p->line = line;
 	cp->t = b->t;

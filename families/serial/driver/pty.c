@@ -202,3 +202,42 @@ pty_status_is_flush(unsigned char status)
 {
 	return status & TIOCPKT_FLUSHWRITE;
 }
+
+/* ---- the CUSE backend's termios (cuse.c): what apps hand TCSETS ---- */
+
+void
+serial_termios_normalize(void *buf)
+{
+	struct termios2 *t = buf;
+	tcflag_t code = serial_speed_code(t->c_ospeed);
+
+	t->c_cflag &= ~(tcflag_t)(CBAUD | (CBAUD << IBSHIFT));
+	if (code != BOTHER && t->c_ispeed == t->c_ospeed)
+		t->c_cflag |= code;
+	else
+		t->c_cflag |= BOTHER | (BOTHER << IBSHIFT);
+}
+
+void
+serial_termios_from_app(const void *in, bool two, const void *old_buf, void *out_buf)
+{
+	const struct termios2 *old = old_buf;
+	struct termios2 *out = out_buf;
+	unsigned code, icode;
+
+	memset(out, 0, sizeof(*out));
+	memcpy(out, in, two ? sizeof(struct termios2) : sizeof(struct termios));
+	code = out->c_cflag & CBAUD;
+	icode = (out->c_cflag >> IBSHIFT) & CBAUD;
+	/* TCSETS has no speed fields: a B-code, or the old rate for BOTHER */
+	if (!two || code != BOTHER)
+		out->c_ospeed = code == BOTHER ? old->c_ospeed : serial_code_baud(code);
+	if (!two || icode != BOTHER)
+		out->c_ispeed = icode == 0 ? out->c_ospeed : icode == BOTHER ? old->c_ispeed : serial_code_baud(icode);
+}
+
+size_t
+serial_termios_size(bool two)
+{
+	return two ? sizeof(struct termios2) : sizeof(struct termios);
+}

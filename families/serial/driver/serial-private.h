@@ -78,6 +78,16 @@ bool pty_status_is_flush(unsigned char status);
 /* B-codes (CBAUD values) and rates; BOTHER / 0 when there is none. */
 unsigned serial_speed_code(uint32_t baud);
 uint32_t serial_code_baud(unsigned code);
+/*
+ * The CUSE backend's termios (struct termios2 buffers): what an app gave
+ * TCSETS* (@two false: a struct termios, serial_termios_size(false) bytes)
+ * or TCSETS2* as a termios2 in @out, the rates taken from the B-codes and
+ * @old's where the app gave none; and the accepted settings with a
+ * standard rate as its B-code (what glibc's tcgetattr can read).
+ */
+void serial_termios_from_app(const void *in, bool two, const void *old, void *out);
+void serial_termios_normalize(void *t);
+size_t serial_termios_size(bool two);
 
 /* ---- serial.c, for the backends ---- */
 
