@@ -6,7 +6,8 @@
 # lines round trip through the UART's loopback plug (TIOCMSET/TIOCMGET);
 # break reaches the UART; TIOCEXCL makes a second open fail with EBUSY;
 # opening tty. waits for DCD while cu. does not; 256 KiB goes out and back
-# through pyserial with RTS/CTS, checksum equal; an unplug gives a blocked
+# through pyserial with RTS/CTS, checksum equal; a waiting read ends on a
+# signal; an unplug gives a blocked
 # reader EIO, the devices go, and return with the UART.
 # modules: cuse
 # timeout: 300
@@ -18,7 +19,7 @@ cu=/dev/cu.udkuart-0
 py() { timeout 120 python3 "$S/families/serial/tests/serial-cuse.py" "$@"; }
 props() { udkctl tree --properties 2>/dev/null; }
 
-plan 21
+plan 22
 check "the kernel has /dev/cuse" test -c /dev/cuse
 cat >"$T/machine.plist" <<XML
 <?xml version="1.0" encoding="UTF-8"?>
@@ -66,6 +67,17 @@ check "tty. waits for DCD unless O_NONBLOCK" contains "$T/dcd" "open of tty. ret
 py loop "$cu" 262144 >"$T/loop" 2>&1
 sed 's/^/# /' "$T/loop"
 check "256 KiB out and back with RTS/CTS, checksum equal" contains "$T/loop" "looped 262144 bytes: 262144 came back, sha256"
+
+# a read waiting for bytes ends on a signal: the kernel's FUSE interrupt
+# reaches the family, which answers EINTR (else the reader hangs)
+timeout -s INT 3 python3 -c "import os; os.read(os.open('$cu', os.O_RDWR | os.O_NOCTTY), 1)" >/dev/null 2>&1 &
+sigpid=$!
+(sleep 30; kill -9 "$sigpid" 2>/dev/null) &
+dog=$!
+wait "$sigpid"
+rc=$?
+kill "$dog" 2>/dev/null
+if [ "$rc" = 124 ]; then ok "a read waiting for bytes ends on SIGINT"; else not_ok "a read waiting for bytes ends on SIGINT (exit $rc)"; fi
 
 # hot unplug: a blocked reader gets EIO, the devices go, and come back
 rm -f "$T/ready"

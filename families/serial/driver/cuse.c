@@ -236,8 +236,15 @@ add_waiter(struct cuse_port *cp, enum wait_kind kind, fuse_req_t req)
 	while (*tail)
 		tail = &(*tail)->next;
 	*tail = w;			/* in arrival order */
-	fuse_req_interrupt_func(req, on_interrupt, w);
 	return w;
+}
+
+/* Last, after the waiter is filled in: an app already interrupted has
+ * on_interrupt run (and @w freed) right here. */
+static void
+arm_waiter(struct waiter *w)
+{
+	fuse_req_interrupt_func(w->req, on_interrupt, w);
 }
 
 /* Answer a read from the RX ring, if it holds anything: no copy in between. */
@@ -427,6 +434,7 @@ op_open(fuse_req_t req, struct fuse_file_info *fi)
 		return;
 	}
 	w->fi = *fi;
+	arm_waiter(w);
 }
 
 static void
@@ -467,6 +475,7 @@ op_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi)
 		return;
 	}
 	w->size = size;
+	arm_waiter(w);
 }
 
 static bool
@@ -518,6 +527,7 @@ op_write(fuse_req_t req, const char *buf, size_t size, off_t off, struct fuse_fi
 	memcpy(w->data, buf, size);
 	w->size = size;
 	w->done = n;
+	arm_waiter(w);
 }
 
 static void
