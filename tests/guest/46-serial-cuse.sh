@@ -7,8 +7,8 @@
 # break reaches the UART; TIOCEXCL makes a second open fail with EBUSY;
 # opening tty. waits for DCD while cu. does not; 256 KiB goes out and back
 # through pyserial with RTS/CTS, checksum equal; a waiting read ends on a
-# signal; an unplug gives a blocked
-# reader EIO, the devices go, and return with the UART.
+# signal; an unplug gives a blocked reader EIO, the devices go, and return
+# with the UART.
 # modules: cuse
 # timeout: 300
 . "$UDK_SOURCE_ROOT/tests/guest/lib/common.sh"
