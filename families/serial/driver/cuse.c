@@ -34,7 +34,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "proto-serial.h"
@@ -345,7 +344,6 @@ ready_events(struct cuse_port *cp)
 static bool
 serve(struct cuse_port *cp)
 {
-	struct udk_serial_port *p = cp->p;
 	bool moved = false, wrote_first = false, dcd = dcd_up(cp);
 	unsigned ev;
 
@@ -392,7 +390,6 @@ serve(struct cuse_port *cp)
 			q->ph = NULL;
 		}
 	}
-	(void)p;
 	return moved;
 }
 
