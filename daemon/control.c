@@ -16,6 +16,7 @@
 #include "outbox.h"
 #include "proto.h"
 #include "sandbox.h"
+#include "systemd.h"
 #include "family.h"
 #include "udkd.h"
 #include "util.h"
@@ -1076,6 +1077,9 @@ on_accept(struct loop *l, int fd, uint32_t events, void *data)
 	d->clients = c;
 }
 
+/* the listening socket came from systemd (socket activation) */
+static bool listen_inherited;
+
 int
 control_listen(struct udkd *d)
 {
@@ -1085,6 +1089,16 @@ control_listen(struct udkd *d)
 	if (strlen(d->socket_path) >= sizeof(sa.sun_path))
 		return udk_set_reason(-ENAMETOOLONG, "socket path %s is too long; use a shorter --runtime-dir",
 				      d->socket_path);
+	/* socket activation (udkd.socket): systemd made the socket and keeps it */
+	fd = systemd_listen_fd(d->socket_path);
+	if (fd < -1)
+		return fd;
+	if (fd >= 0) {
+		listen_inherited = true;
+		d->listen_fd = fd;
+		log_info(d, "listening on %s, the socket systemd passed", d->socket_path);
+		return loop_add_fd(d->loop, fd, EPOLLIN, on_accept, d, &d->listen_src);
+	}
 	memcpy(sa.sun_path, d->socket_path, strlen(d->socket_path) + 1);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
@@ -1119,6 +1133,8 @@ control_fini(struct udkd *d)
 		loop_source_remove(d->listen_src);
 		close(d->listen_fd);
 		d->listen_fd = -1;
-		unlink(d->socket_path);
+		/* systemd's socket stays for the next activation */
+		if (!listen_inherited)
+			unlink(d->socket_path);
 	}
 }
