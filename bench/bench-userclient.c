@@ -303,11 +303,16 @@ bench_bulk(struct udk_connection *conn, struct udk_buffer *src, struct udk_buffe
 {
 	struct copy_args a = { len, (uint64_t)(uintptr_t)udk_buffer_get_address(src),
 			       (uint64_t)(uintptr_t)udk_buffer_get_address(dst) };
+	/* the two buffers are what the driver may map during the call */
+	struct udk_memory_range r2[2] = { { udk_buffer_get_address(src), len, UDK_MEMORY_DIRECTION_OUT },
+					  { udk_buffer_get_address(dst), len, UDK_MEMORY_DIRECTION_IN } };
+	struct udk_call_args ca = { .struct_size = sizeof(ca), .struct_input = &a, .struct_input_size = sizeof(a),
+				    .ranges = r2, .n_ranges = 2 };
 	uint64_t best = UINT64_MAX;
 
 	for (int i = 0; i < reps; i++) {
 		uint64_t t0 = ns();
-		int r = udk_connection_call(conn, SEL_COPY, NULL, 0, &a, sizeof(a), NULL, NULL, NULL, NULL);
+		int r = udk_connection_call_args(conn, SEL_COPY, &ca);
 		uint64_t d = ns() - t0;
 		if (r < 0)
 			FAIL("bulk copy call failed: %s: %s", udk_error_name(r), udk_error_reason());

@@ -21,6 +21,7 @@
 
 #include "family.h"
 #include "udk-config.h"
+#include "value-private.h"
 #include "udkd.h"
 #include "util.h"
 #include "work.h"
@@ -1561,5 +1562,22 @@ bundle_describe(struct udkd *d, const struct bundle *b)
 	if (b->identifier)
 		registry_walk(d, list_instances, &w);
 	udk_dict_set_take(v, "instances", w.list);
+	return v;
+}
+
+struct udk_value *
+bundle_input_limits(void)
+{
+	struct udk_value *v = udk_value_new_dict();
+
+	/* what udkd reads from bundles, apps' signatures and requests, at most
+	 * (fixed; docs/security.md says why each) */
+	udk_dict_set_uint(v, "manifest_bytes", SIGN_MANIFEST_MAX);
+	udk_dict_set_uint(v, "signature_bytes", SIGN_RESOURCES_MAX);
+	udk_dict_set_uint(v, "files_per_bundle", SIGN_WALK_MAX_FILES);
+	udk_dict_set_uint(v, "personalities_per_bundle", BUNDLE_MAX_PERSONALITIES);
+	udk_dict_set_uint(v, "bundles", BUNDLES_MAX);
+	udk_dict_set_uint(v, "value_depth", VALUE_MAX_DEPTH);
+	udk_dict_set_uint(v, "plist_values", PLIST_MAX_NODES);
 	return v;
 }

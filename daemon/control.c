@@ -9,19 +9,25 @@
  * directly.  A client that sends something malformed gets OP_ERROR with a
  * reason and is disconnected; nothing else is affected.
  */
+#include <limits.h>
+#include <malloc.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
 #include "outbox.h"
 #include "proto.h"
+#include "quota.h"
 #include "sandbox.h"
 #include "systemd.h"
 #include "family.h"
 #include "udkd.h"
 #include "util.h"
 
-#define MAX_SUBSCRIPTIONS 256
+/* How long accept() rests when udkd is out of descriptors even after its reserve. */
+#define ACCEPT_PAUSE_MS 100
+/* Requests larger than this (root's) return their memory to the system when done. */
+#define TRIM_AFTER (256u << 10)
 
 struct subscription {
 	uint64_t cookie;
@@ -44,6 +50,7 @@ struct client {
 	struct subscription *subs;
 	size_t n_subs;
 	struct outbox out;
+	unsigned opens;			/* OP_OPEN requests waiting for a driver */
 	struct app_pin *pin;		/* the peer, pinned at accept (access.c) */
 };
 
@@ -86,6 +93,16 @@ client_close(struct udkd *d, struct client *c)
 	c->src = NULL;
 	close(c->fd);
 	c->fd = -1;
+	/* what it held counts no more, even while references linger */
+	outbox_clear(&c->out);
+	c->out.hooks = NULL;
+	for (size_t i = 0; i < c->n_subs; i++)
+		udk_value_unref(c->subs[i].match);
+	quota_subscriptions_changed(d->quota, c->uid, -(long)c->n_subs);
+	c->n_subs = 0;
+	quota_connection_closed(d->quota, c->uid);
+	/* a descriptor came free: top the reserve up */
+	quota_fd_refill(d->quota);
 	for (struct client **pp = &d->clients; *pp; pp = &(*pp)->next)
 		if (*pp == c) {
 			*pp = c->next;
@@ -105,12 +122,15 @@ client_send(struct udkd *d, struct client *c, uint16_t op, uint16_t flags, uint3
 		return -EPIPE;
 	r = outbox_send(&c->out, c->fd, op, flags, serial, status, body, fds, n_fds);
 	if (r == 1) {
-		loop_source_set_events(c->src, EPOLLIN | EPOLLOUT);
+		/* no more requests until it has read its replies: what it can
+		 * make udkd hold stays at about one reply */
+		loop_source_set_events(c->src, EPOLLOUT);
 		return 0;
 	}
 	if (r == -ENOBUFS)
-		log_warning(d, "client %s (pid %d) does not read what udkd sends; disconnecting it",
-			    c->name ? c->name : "?", c->pid);
+		log_warning(d, "client %s (pid %d, uid %u) does not read what udkd sends (%s); disconnecting it",
+			    c->name ? c->name : "?", c->pid, (unsigned)c->uid,
+			    udk_error_reason() ? udk_error_reason() : "too much queued");
 	if (r < 0)
 		client_close(d, c);
 	return r;
@@ -178,6 +198,59 @@ control_notify(struct udkd *d, struct service *s, const char *type)
 
 /* ---- registry queries ---- */
 
+static unsigned
+value_depth(const struct udk_value *v)
+{
+	unsigned deepest = 0;
+
+	switch (udk_value_get_type(v)) {
+	case UDK_VALUE_ARRAY:
+		for (size_t i = 0; i < udk_array_size(v); i++)
+			deepest = MAX(deepest, value_depth(udk_array_get(v, i)));
+		return deepest + 1;
+	case UDK_VALUE_DICT:
+		for (size_t i = 0; i < udk_dict_size(v); i++)
+			deepest = MAX(deepest, value_depth(udk_dict_value_at(v, i)));
+		return deepest + 1;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * A matching dictionary is evaluated against every service (finds) or
+ * kept for as long as a subscription lives: its size and nesting are
+ * capped.  0, or a refusal already sent.
+ */
+static int
+check_match(struct udkd *d, struct client *c, struct wire_msg *m, const struct udk_value *match)
+{
+	uint64_t max = quota_get(d->quota, LIM_MATCH_BYTES), max_depth = quota_get(d->quota, LIM_MATCH_DEPTH);
+	uint8_t *enc = NULL;
+	size_t len = 0;
+	unsigned depth;
+	char *why = NULL;
+
+	if (udk_value_get_type(match) != UDK_VALUE_DICT) {
+		client_reply(d, c, m->h.op, m->h.serial, -EINVAL, "match must be a dictionary", NULL, NULL, 0);
+		return -EINVAL;
+	}
+	if (wire_encode_value(match, &enc, &len) < 0 || len > max)
+		why = strdup_printf("the matching dictionary takes %zu bytes; udkd accepts up to %llu (limit "
+				    "matching_dictionary_bytes): match on fewer or shorter properties",
+				    len, (unsigned long long)max);
+	else if ((depth = value_depth(match)) > max_depth)
+		why = strdup_printf("the matching dictionary is nested %u levels deep; udkd accepts up to %llu "
+				    "levels (limit matching_dictionary_depth)",
+				    depth, (unsigned long long)max_depth);
+	free(enc);
+	if (!why)
+		return 0;
+	client_reply(d, c, m->h.op, m->h.serial, -UDK_E_TOO_LARGE, why, NULL, NULL, 0);
+	free(why);
+	return -UDK_E_TOO_LARGE;
+}
+
 struct tree_ctx {
 	bool props;
 	struct udk_value *list;
@@ -223,8 +296,7 @@ do_find(struct udkd *d, struct client *c, struct wire_msg *m)
 	struct find_ctx f = { .match = udk_dict_get(m->body, "match"), .ids = udk_value_new_array() };
 	struct udk_value *body = udk_value_new_dict();
 
-	if (udk_value_get_type(f.match) != UDK_VALUE_DICT) {
-		client_reply(d, c, m->h.op, m->h.serial, -EINVAL, "match must be a dictionary", NULL, NULL, 0);
+	if (check_match(d, c, m, f.match) < 0) {
 		udk_value_unref(f.ids);
 		udk_value_unref(body);
 		return;
@@ -281,9 +353,10 @@ do_subscribe(struct udkd *d, struct client *c, struct wire_msg *m)
 			     NULL, NULL, 0);
 		return;
 	}
-	if (c->n_subs >= MAX_SUBSCRIPTIONS) {
-		client_reply(d, c, m->h.op, m->h.serial, -ENOSPC, "too many subscriptions on one connection", NULL, NULL,
-			     0);
+	if (check_match(d, c, m, match) < 0)
+		return;
+	if (quota_admit_subscription(d->quota, c->uid, c->n_subs) < 0) {
+		client_reply(d, c, m->h.op, m->h.serial, -UDK_E_LIMIT, udk_error_reason(), NULL, NULL, 0);
 		return;
 	}
 	n = reallocarray(c->subs, c->n_subs + 1, sizeof(*n));
@@ -297,6 +370,7 @@ do_subscribe(struct udkd *d, struct client *c, struct wire_msg *m)
 	n->cookie = udk_value_get_uint(cookie, 0);
 	snprintf(n->type, sizeof(n->type), "%s", type);
 	n->match = udk_value_ref(match);
+	quota_subscriptions_changed(d->quota, c->uid, 1);
 	client_reply(d, c, m->h.op, m->h.serial, 0, NULL, NULL, NULL, 0);
 }
 
@@ -313,6 +387,7 @@ do_unsubscribe(struct udkd *d, struct client *c, struct wire_msg *m)
 		}
 		c->subs[w++] = c->subs[i];
 	}
+	quota_subscriptions_changed(d->quota, c->uid, -(long)(c->n_subs - w));
 	c->n_subs = w;
 	client_reply(d, c, m->h.op, m->h.serial, 0, NULL, NULL, NULL, 0);
 }
@@ -345,6 +420,8 @@ open_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int sta
 			     reason ? reason : "the driver refused to open a user client", NULL, NULL, 0);
 	}
 	close(o->app_fd);
+	if (o->client->opens)
+		o->client->opens--;
 	client_unref(o->client);
 	free(o);
 }
@@ -412,6 +489,15 @@ do_open(struct udkd *d, struct client *c, struct wire_msg *m)
 		client_reply(d, c, m->h.op, m->h.serial, -UDK_E_NOT_PERMITTED, udk_error_reason(), NULL, NULL, 0);
 		return;
 	}
+	if (c->opens >= quota_get(d->quota, LIM_OPENS_PER_CONNECTION)) {
+		char *why = strdup_printf("this connection already waits for %u user clients to open (limit "
+					  "opens_in_flight_per_connection %llu): wait for their answers",
+					  c->opens,
+					  (unsigned long long)quota_get(d->quota, LIM_OPENS_PER_CONNECTION));
+		client_reply(d, c, m->h.op, m->h.serial, -UDK_E_LIMIT, why, NULL, NULL, 0);
+		free(why);
+		return;
+	}
 	/* an idled driver wakes first: its queue runs SetPowerState(on) before NewUserClient.
 	 * The instance is the one that answers for @s (a one-process server runs several). */
 	{
@@ -444,10 +530,12 @@ do_open(struct udkd *d, struct client *c, struct wire_msg *m)
 	udk_dict_set_uint(body, "object", s->id);
 	udk_dict_set_int(body, "type", type);
 	udk_dict_set_take(body, "client", who);
+	c->opens++;
 	r = proc_request(d, p, OP_DRV_NEW_USER_CLIENT, body, &sv[1], 1, d->cfg.request_timeout_ms, open_done, o);
 	udk_value_unref(body);
 	close(sv[1]);
 	if (r < 0) {
+		c->opens--;
 		close(o->app_fd);
 		client_unref(o->client);
 		free(o);
@@ -632,6 +720,7 @@ do_status(struct udkd *d, struct client *c, struct wire_msg *m)
 	struct udk_value *body = udk_value_new_dict();
 	struct udk_value *dirs = udk_value_new_array();
 	unsigned procs = 0;
+	uint64_t to_drivers = 0;
 
 	for (struct driver_proc *p = d->procs; p; p = p->next)
 		procs++;
@@ -648,6 +737,16 @@ do_status(struct udkd *d, struct client *c, struct wire_msg *m)
 	udk_dict_set_bool(body, "developer_mode", d->trust.developer);
 	udk_dict_set_string(body, "state_dir", d->trust.state_dir);
 	udk_dict_set_take(body, "sandbox", sandbox_describe(d->sandbox));
+	{
+		struct udk_value *q = quota_describe(d->quota, quota_privileged(c->uid), c->uid);
+		udk_dict_set(body, "limits", udk_dict_get(q, "limits"));
+		udk_dict_set(body, "usage", udk_dict_get(q, "usage"));
+		udk_value_unref(q);
+		udk_dict_set_take(body, "input_limits", bundle_input_limits());
+	}
+	for (struct driver_proc *p = d->procs; p; p = p->next)
+		to_drivers += p->out.bytes;
+	udk_dict_set_uint(body, "queued_bytes_to_drivers", to_drivers);
 	client_reply(d, c, m->h.op, m->h.serial, 0, NULL, body, NULL, 0);
 	udk_value_unref(body);
 }
@@ -990,6 +1089,38 @@ handle(struct udkd *d, struct client *c, struct wire_msg *m)
 	}
 }
 
+/* The largest request @c may send with this header (wire_recv_limited). */
+static size_t
+request_limit(const struct wire_header *h, void *data)
+{
+	struct client *c = data;
+	struct quota *q = c->d->quota;
+
+	if (quota_privileged(c->uid))
+		return quota_get(q, LIM_REQUEST_BYTES_PRIVILEGED);
+	if (h->op == OP_FIND || h->op == OP_SUBSCRIBE)
+		return quota_get(q, LIM_REQUEST_BYTES) + quota_get(q, LIM_MATCH_BYTES);
+	return quota_get(q, LIM_REQUEST_BYTES);
+}
+
+static void
+refuse_large(struct udkd *d, struct client *c, struct wire_msg *m)
+{
+	char *why;
+
+	if (m->h.flags & (WIRE_F_REPLY | WIRE_F_ONEWAY))
+		return;
+	why = strdup_printf("a request of %zu bytes is larger than the %zu bytes udkd accepts for it (limit %s)",
+			    m->len, request_limit(&m->h, c),
+			    quota_privileged(c->uid) ? "request_bytes_privileged"
+			    : m->h.op == OP_FIND || m->h.op == OP_SUBSCRIBE ? "request_bytes + matching_dictionary_bytes"
+									 : "request_bytes");
+	log_info(d, "client %s (pid %d, uid %u): %s", c->name ? c->name : "?", c->pid, (unsigned)c->uid,
+		 why ? why : "request too large");
+	client_reply(d, c, m->h.op, m->h.serial, -UDK_E_TOO_LARGE, why, NULL, NULL, 0);
+	free(why);
+}
+
 static void
 on_client(struct loop *l, int fd, uint32_t events, void *data)
 {
@@ -1005,12 +1136,28 @@ on_client(struct loop *l, int fd, uint32_t events, void *data)
 		else if (r == 0)
 			loop_source_set_events(c->src, EPOLLIN);
 	}
-	for (int i = 0; i < 32 && !c->dead && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)); i++) {
+	/* replies still queued: it reads those first; a hang-up ends it */
+	if (!c->dead && outbox_pending(&c->out)) {
+		if (events & (EPOLLHUP | EPOLLERR))
+			client_close(d, c);
+		client_unref(c);
+		return;
+	}
+	/* a few requests per turn: one busy peer does not hold the loop from the rest */
+	for (int i = 0; i < (quota_privileged(c->uid) ? 32 : 4) && !c->dead && !outbox_pending(&c->out) &&
+			(events & (EPOLLIN | EPOLLHUP | EPOLLERR));
+	     i++) {
 		struct wire_msg m;
-		int r = wire_recv(fd, &m, true);
+		int r = wire_recv_limited(fd, &m, true, request_limit, c);
+		bool big;
 
 		if (r == -EAGAIN)
 			break;
+		if (r == -EMSGSIZE) {
+			/* never read: the connection goes on */
+			refuse_large(d, c, &m);
+			continue;
+		}
 		if (r == -EBADMSG) {
 			protocol_error(d, c, udk_error_reason() ? udk_error_reason() : "malformed message");
 			break;
@@ -1025,56 +1172,151 @@ on_client(struct loop *l, int fd, uint32_t events, void *data)
 			break;
 		}
 		handle(d, c, &m);
+		big = m.len > TRIM_AFTER;
 		wire_msg_clear(&m);
+		/* a large request decodes into many small blocks; give them back */
+		if (big)
+			malloc_trim(0);
 	}
 	client_unref(c);
+}
+
+/* Outbox hooks: the bytes queued for a client count for its uid. */
+static int
+client_admit_queued(struct outbox *ob, size_t more, void *data)
+{
+	struct client *c = data;
+
+	return quota_admit_queued(c->d->quota, c->uid, ob->bytes, more);
+}
+
+static void
+client_account_queued(struct outbox *ob, long long delta, void *data)
+{
+	struct client *c = data;
+
+	(void)ob;
+	quota_queued_changed(c->d->quota, c->uid, delta);
+}
+
+static const struct outbox_hooks client_outbox_hooks = { client_admit_queued, client_account_queued };
+
+int
+control_adopt(struct udkd *d, int fd, pid_t pid, uid_t uid, gid_t gid)
+{
+	struct client *c = calloc(1, sizeof(*c));
+	int r;
+
+	if (!c) {
+		close(fd);
+		return -ENOMEM;
+	}
+	c->refcount = 1;
+	c->d = d;
+	c->fd = fd;
+	c->pid = pid;
+	c->uid = uid;
+	c->gid = gid;
+	outbox_init(&c->out);
+	c->out.hooks = &client_outbox_hooks;
+	c->out.hooks_data = c;
+	/* who the peer is, taken now: see access.c */
+	c->pin = app_pin_new(d, fd, pid, uid, gid);
+	if (!c->pin) {
+		close(fd);
+		free(c);
+		return -ENOMEM;
+	}
+	r = loop_add_fd(d->loop, fd, EPOLLIN, on_client, c, &c->src);
+	if (r < 0) {
+		close(fd);
+		app_pin_unref(c->pin);
+		free(c);
+		return r;
+	}
+	quota_connection_opened(d->quota, uid);
+	c->next = d->clients;
+	d->clients = c;
+	return 0;
+}
+
+/* A connection udkd will not serve: say why, then hang up. */
+static void
+refuse_connection(struct udkd *d, int fd, const struct ucred *cred, int code, const char *why)
+{
+	static uint64_t last_log_ns;
+	static unsigned long quiet;
+	struct udk_value *b = udk_value_new_dict();
+
+	udk_dict_set_int(b, "code", code);
+	udk_dict_set_string(b, "reason", why);
+	wire_send_value(fd, OP_ERROR, WIRE_F_ONEWAY, 0, code, b, NULL, 0);
+	udk_value_unref(b);
+	close(fd);
+	/* a flood must not flood the log too: one line per second at most */
+	if (now_ns() - last_log_ns >= 1000000000ull) {
+		log_warning(d, "refused a connection from pid %d, uid %u: %s%s", cred->pid, (unsigned)cred->uid, why,
+			    quiet ? " (and others since the last such message)" : "");
+		last_log_ns = now_ns();
+		quiet = 0;
+	} else {
+		quiet++;
+	}
+}
+
+static void
+resume_accept(struct loop *l, void *data)
+{
+	struct udkd *d = data;
+
+	(void)l;
+	d->accept_paused = false;
+	if (d->listen_src)
+		loop_source_set_events(d->listen_src, EPOLLIN);
 }
 
 static void
 on_accept(struct loop *l, int fd, uint32_t events, void *data)
 {
 	struct udkd *d = data;
-	struct ucred cred;
+	struct ucred cred = { 0 };
 	socklen_t len = sizeof(cred);
-	struct client *c;
+	bool borrowed = false;
 	int cfd;
 
 	(void)l;
 	(void)events;
 	cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (cfd < 0)
+	if (cfd < 0 && (errno == EMFILE || errno == ENFILE) && quota_fd_release(d->quota, 1) == 1) {
+		/* out of descriptors: take one from the reserve, so the peer is
+		 * answered (root) or told why (anyone else), not left hanging */
+		borrowed = true;
+		cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	}
+	if (cfd < 0) {
+		if ((errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) && !d->accept_paused) {
+			/* level-triggered: without a pause this would spin */
+			log_warning(d, "cannot accept connections: %s; trying again in %d ms", strerror(errno),
+				    ACCEPT_PAUSE_MS);
+			d->accept_paused = true;
+			loop_source_set_events(d->listen_src, 0);
+			loop_add_timer(d->loop, now_ns() + ACCEPT_PAUSE_MS * 1000000ull, resume_accept, d, NULL);
+		}
+		if (borrowed)
+			quota_fd_refill(d->quota);
 		return;
-	c = calloc(1, sizeof(*c));
-	if (!c) {
+	}
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
 		close(cfd);
 		return;
 	}
-	c->refcount = 1;
-	c->d = d;
-	c->fd = cfd;
-	outbox_init(&c->out);
-	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-		c->pid = cred.pid;
-		c->uid = cred.uid;
-		c->gid = cred.gid;
-	} else {
-		c->uid = (uid_t)-1;
+	if (quota_admit_connection(d->quota, cred.uid, borrowed ? INT_MAX : cfd) < 0) {
+		refuse_connection(d, cfd, &cred, -UDK_E_LIMIT, udk_error_reason());
+	} else if (control_adopt(d, cfd, cred.pid, cred.uid, cred.gid) < 0) {
+		/* control_adopt closed it */
 	}
-	/* who the peer is, taken now: see access.c */
-	c->pin = app_pin_new(d, cfd, c->pid, c->uid, c->gid);
-	if (!c->pin) {
-		close(cfd);
-		free(c);
-		return;
-	}
-	if (loop_add_fd(d->loop, cfd, EPOLLIN, on_client, c, &c->src) < 0) {
-		close(cfd);
-		app_pin_unref(c->pin);
-		free(c);
-		return;
-	}
-	c->next = d->clients;
-	d->clients = c;
+	if (borrowed)
+		quota_fd_refill(d->quota);
 }
 
 /* the listening socket came from systemd (socket activation) */
@@ -1097,7 +1339,7 @@ control_listen(struct udkd *d)
 		listen_inherited = true;
 		d->listen_fd = fd;
 		log_info(d, "listening on %s, the socket systemd passed", d->socket_path);
-		return loop_add_fd(d->loop, fd, EPOLLIN, on_accept, d, &d->listen_src);
+		goto listening;
 	}
 	memcpy(sa.sun_path, d->socket_path, strlen(d->socket_path) + 1);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -1121,6 +1363,13 @@ control_listen(struct udkd *d)
 	/* anyone may read the registry; management checks the peer's uid */
 	chmod(d->socket_path, 0666);
 	d->listen_fd = fd;
+listening:
+	if (!d->quota && quota_new(&d->quota) < 0) {
+		close(fd);
+		d->listen_fd = -1;
+		return -ENOMEM;
+	}
+	quota_fd_refill(d->quota);
 	return loop_add_fd(d->loop, fd, EPOLLIN, on_accept, d, &d->listen_src);
 }
 
@@ -1137,4 +1386,6 @@ control_fini(struct udkd *d)
 		if (!listen_inherited)
 			unlink(d->socket_path);
 	}
+	quota_free(d->quota);
+	d->quota = NULL;
 }

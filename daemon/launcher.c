@@ -16,6 +16,7 @@
  * crashes the bundle is disabled with a reason shown by `udkctl drivers`.
  */
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -23,10 +24,14 @@
 #include <sys/wait.h>
 
 #include "proto.h"
+#include "quota.h"
 #include "sandbox.h"
 #include "family.h"
 #include "udkd.h"
 #include "util.h"
+
+/* Descriptors a spawn needs at once: executable, /dev/null, socket pair, log pipe, pidfd. */
+#define SPAWN_FDS 8u
 
 struct pending {
 	struct pending *next;
@@ -118,6 +123,17 @@ op_name(uint16_t op)
 	}
 }
 
+static void on_sock(struct loop *l, int fd, uint32_t events, void *data);
+
+static bool
+pending_alive(const struct driver_proc *p, const struct pending *pe)
+{
+	for (const struct pending *x = p->pending; x; x = x->next)
+		if (x == pe)
+			return true;
+	return false;
+}
+
 static void
 pending_timeout(struct loop *l, void *data)
 {
@@ -125,8 +141,25 @@ pending_timeout(struct loop *l, void *data)
 	struct driver_proc *p = pe->proc;
 	struct udkd *d = p->d;
 
-	(void)l;
 	pe->timer = NULL;
+	/*
+	 * udkd may have been busy (a user's flood of connections, all ready at
+	 * once): an answer that came in time may still be unread behind that
+	 * work.  Read what the driver sent before calling it late, so nobody
+	 * can get a healthy driver killed by keeping udkd busy.
+	 */
+	if (p->sock >= 0 && p->state != PROC_DEAD) {
+		struct pollfd pfd = { p->sock, POLLIN, 0 };
+		if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN)) {
+			bool alive;
+			proc_ref(p);
+			on_sock(l, p->sock, EPOLLIN, p);
+			alive = pending_alive(p, pe);
+			proc_unref(p);
+			if (!alive)
+				return;
+		}
+	}
 	pending_unlink(p, pe);
 	udk_set_reason(0, "%s of %s (pid %d) did not answer within %llu ms", op_name(pe->op), proc_label(p), p->pid,
 		       (unsigned long long)pe->timeout_ms);
@@ -692,6 +725,24 @@ handle_publish(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 		reply_to(p, m, -EINVAL, "properties must be a dictionary", NULL);
 		return;
 	}
+	if (p->bundle) {
+		/* what all processes of the bundle published and still have */
+		uint64_t max = quota_get(d->quota, LIM_SERVICES_PER_BUNDLE), have = 0;
+		for (size_t i = 0; i < d->reg.n_all; i++) {
+			struct service *x = d->reg.all[i];
+			if (x->state != SVC_TERMINATED && x->istate == INST_NONE && x->owner &&
+			    x->owner->bundle == p->bundle)
+				have++;
+		}
+		if (have >= max) {
+			char *why = strdup_printf("%s has published %llu services, the most a bundle may (limit "
+						  "services_per_bundle %llu): terminate some first",
+						  p->bundle->identifier, (unsigned long long)have, (unsigned long long)max);
+			reply_to(p, m, -UDK_E_LIMIT, why, NULL);
+			free(why);
+			return;
+		}
+	}
 	{
 		/* the last class given brings its superclasses (a family's or udk's),
 		 * so the chain always ends in IOService */
@@ -811,6 +862,10 @@ handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 		for (size_t i = 0; i < udk_array_size(list); i++)
 			if (streq(udk_value_get_string(udk_array_get(list, i)), name))
 				have = true;
+		if (!have && quota_admit_resource(d->quota, p->bundle ? p->bundle->identifier : proc_label(p)) < 0) {
+			reply_to(p, m, -UDK_E_LIMIT, udk_error_reason(), NULL);
+			break;
+		}
 		if (!have)
 			udk_array_append_take(list, udk_value_new_string(name));
 		reply_to(p, m, 0, NULL, NULL);
@@ -922,6 +977,7 @@ on_pidfd(struct loop *l, int fd, uint32_t events, void *data)
 struct rematch {
 	struct udkd *d;
 	struct service *provider;
+	struct service *failed;		/* an instance whose process could not be spawned */
 };
 
 static void
@@ -932,6 +988,9 @@ rematch_later(struct loop *l, void *data)
 
 	(void)l;
 	prov->rematch_timer = NULL;
+	if (rm->failed && rm->failed->state != SVC_TERMINATED)
+		service_terminate(rm->d, rm->failed, "its process could not be spawned");
+	service_unref(rm->failed);
 	if (prov->state == SVC_REGISTERED)
 		match_service(rm->d, prov);
 	service_unref(prov);
@@ -1113,6 +1172,7 @@ proc_dead(struct udkd *d, struct driver_proc *p, int signal, int exit_status)
 		launcher_notify_provider(d, prov, "client-died");
 	}
 	/* families reset what the driver held before another starts on it */
+	p->crashed = !expected;
 	udkd_emit(d, UDKD_EV_PROC_DIED, p);
 	/* let the debugger's udkctl know */
 	if (p->debug && p->bundle->debug_waiter) {
@@ -1178,15 +1238,14 @@ driver_spec(struct udkd *d, struct driver_proc *p, struct sandbox_spec *spec)
 }
 
 static void
-child_exec(struct udkd *d, struct driver_proc *p, int sock, int logw, int exe_fd, const char *exe, const char *cwd,
-	   char *const *extra_env)
+child_exec(struct udkd *d, struct driver_proc *p, int sock, int logw, int exe_fd, int devnull, const char *exe,
+	   const char *cwd, char *const *extra_env)
 {
 	char levelenv[32];
 	char *argv[] = { (char *)exe, NULL };
 	char *envp[16];
 	int n = 0;
 	sigset_t all;
-	int devnull;
 	bool sandboxed = p->kind == PROC_KIND_DRIVER && d->cfg.sandbox && d->sandbox;
 
 	/* signals: udkd blocks some for its signalfd */
@@ -1197,7 +1256,7 @@ child_exec(struct udkd *d, struct driver_proc *p, int sock, int logw, int exe_fd
 	if (setsid() < 0)
 		_exit(126);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	/* opened by the parent: here every descriptor udkd may have is still taken */
 	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(logw, 1) < 0 || dup2(logw, 2) < 0 || dup2(sock, 3) < 0)
 		_exit(126);
 	if (exe_fd >= 0 && dup3(exe_fd, SANDBOX_EXEC_FD, O_CLOEXEC) < 0)
@@ -1260,12 +1319,27 @@ child_exec(struct udkd *d, struct driver_proc *p, int sock, int logw, int exe_fd
 	_exit(127);
 }
 
+static int spawn(struct udkd *d, struct driver_proc *p, const char *exe, const char *cwd, char *const *extra_env);
+
 /* Fork and exec @exe with fd 3 to udkd and its output to our log. */
 static int
 proc_spawn(struct udkd *d, struct driver_proc *p, const char *exe, const char *cwd, char *const *extra_env)
 {
+	int r;
+
+
+	/* the descriptors kept for this: a restart works even when others took all the rest */
+	quota_fd_release(d->quota, SPAWN_FDS);
+	r = spawn(d, p, exe, cwd, extra_env);
+	quota_fd_refill(d->quota);
+	return r;
+}
+
+static int
+spawn(struct udkd *d, struct driver_proc *p, const char *exe, const char *cwd, char *const *extra_env)
+{
 	int sv[2] = { -1, -1 }, lp[2] = { -1, -1 };
-	_cleanup_close_ int exe_fd = -1;
+	_cleanup_close_ int exe_fd = -1, devnull = -1;
 	pid_t pid;
 	int r;
 
@@ -1278,6 +1352,9 @@ proc_spawn(struct udkd *d, struct driver_proc *p, const char *exe, const char *c
 		if (d->cfg.sandbox && d->cfg.driver_uid_base && geteuid() == 0)
 			p->uid = d->cfg.driver_uid_base + (d->next_uid_slot++ % DRIVER_UID_SLOTS);
 	}
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull < 0)
+		return -errno;
 	r = wire_socketpair(sv);
 	if (r < 0)
 		return r;
@@ -1292,7 +1369,7 @@ proc_spawn(struct udkd *d, struct driver_proc *p, const char *exe, const char *c
 		goto fail;
 	}
 	if (pid == 0)
-		child_exec(d, p, sv[1], lp[1], exe_fd, exe, cwd, extra_env);
+		child_exec(d, p, sv[1], lp[1], exe_fd, devnull, exe, cwd, extra_env);
 	close(sv[1]);
 	close(lp[1]);
 	p->pid = pid;
@@ -1357,6 +1434,24 @@ launcher_start_instance(struct udkd *d, struct service *inst)
 
 	if (wants_one_process(pers) && (p = one_process_host(d, b)))
 		return join_server(d, p, inst);
+	{
+		uint64_t max = quota_get(d->quota, LIM_PROCESSES_PER_BUNDLE), have = 0;
+		for (struct driver_proc *x = d->procs; x; x = x->next)
+			if (x->bundle == b && x->kind == PROC_KIND_DRIVER && x->state != PROC_DEAD)
+				have++;
+		if (have >= max) {
+			inst->istate = INST_FAILED;
+			free(inst->fail_reason);
+			inst->fail_reason = strdup_printf("UDK_E_LIMIT: %s already runs %llu processes, the most one "
+							  "bundle may (limit processes_per_bundle %llu); this instance "
+							  "starts after `udkctl restart %s`",
+							  b->identifier, (unsigned long long)have, (unsigned long long)max,
+							  b->identifier);
+			log_error(d, "cannot start %s on %s: %s", b->identifier, inst->provider->name,
+				  inst->fail_reason + strlen("UDK_E_LIMIT: "));
+			return udk_set_reason(-UDK_E_LIMIT, "%s", inst->fail_reason);
+		}
+	}
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
@@ -1415,6 +1510,19 @@ fail:
 		b->refusal = r;
 		b->refusal_reason = strdup(inst->fail_reason ? inst->fail_reason : "");
 		log_error(d, "refused %s: %s", b->path, b->refusal_reason ? b->refusal_reason : "");
+	} else if ((r == -EMFILE || r == -ENFILE || r == -ENOMEM || r == -EAGAIN) && !inst->provider->rematch_timer) {
+		/* out of something for now: try again, rather than stay failed */
+		struct rematch *rm = calloc(1, sizeof(*rm));
+		uint64_t delay = MAX(d->cfg.restart_base_ms, (uint64_t)10);
+		if (rm) {
+			rm->d = d;
+			rm->provider = service_ref(inst->provider);
+			rm->failed = service_ref(inst);
+			log_warning(d, "cannot spawn %s: %s; trying again in %llu ms", b->identifier, udk_strerror(r),
+				    (unsigned long long)delay);
+			loop_add_timer(d->loop, now_ns() + delay * 1000000ull, rematch_later, rm,
+				       &inst->provider->rematch_timer);
+		}
 	}
 	proc_unref(p);
 	return r;

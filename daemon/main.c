@@ -21,6 +21,7 @@
 #include "udk-config.h"
 #include "family.h"
 #include "udkd.h"
+#include "quota.h"
 #include "util.h"
 #include "work.h"
 
@@ -66,6 +67,8 @@ usage(FILE *f)
 		"  --power-timeout-ms N     deadline for SetPowerState (default 5000)\n"
 		"  --idle-timeout-ms N      lower idle drivers to LOW after N ms (default 0: never;\n"
 		"                           personalities: UDKIdleTimeoutMs)\n"
+		"  --limit NAME=N           set one of udkd's resource limits (repeatable; `udkctl status`\n"
+		"                           lists them, docs/security.md explains them)\n"
 		"  -h, --help\n");
 	/* each family's own options */
 	for (size_t i = 0; i < udkd_n_families; i++)
@@ -177,7 +180,8 @@ main(int argc, char **argv)
 		{ "driver-max-threads", required_argument, NULL, 16 },
 		{ "power-timeout-ms", required_argument, NULL, 17 },
 		{ "idle-timeout-ms", required_argument, NULL, 18 },
-		{ "log-target", required_argument, NULL, 19 },
+		{ "limit", required_argument, NULL, 19 },
+		{ "log-target", required_argument, NULL, 20 },
 		{ "help", no_argument, NULL, 'h' },
 	};
 	/* the core options, then every family's (ids FAMILY_OPT + n) */
@@ -377,6 +381,12 @@ main(int argc, char **argv)
 				return 2;
 			break;
 		case 19:
+			if ((!d.quota && quota_new(&d.quota) < 0) || quota_set(d.quota, optarg) < 0) {
+				fprintf(stderr, "udkd: %s\n", udk_error_reason() ? udk_error_reason() : "out of memory");
+				return 2;
+			}
+			break;
+		case 20:
 			if (!streq(optarg, "stderr") && !streq(optarg, "syslog") && !streq(optarg, "journal") &&
 			    !startswith(optarg, "journal:")) {
 				fprintf(stderr, "udkd: unknown log target \"%s\"; use stderr, syslog or journal[:SOCKET]\n",

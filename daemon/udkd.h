@@ -35,6 +35,7 @@ struct personality;
 struct driver_proc;
 struct client;
 struct udkd_listener;
+struct quota;
 
 /* ---- log.c ---- */
 
@@ -255,6 +256,8 @@ int bundles_rescan(struct udkd *d, bundles_scan_fn fn, void *data);
 void bundles_fini(struct udkd *d);
 struct bundle *bundle_find(struct udkd *d, const char *name);
 struct udk_value *bundle_describe(struct udkd *d, const struct bundle *b);
+/* The fixed bounds on what udkd reads (udkctl status). */
+struct udk_value *bundle_input_limits(void);
 
 /* ---- entitlements.c ---- */
 
@@ -460,6 +463,7 @@ struct driver_proc {
 	uint64_t spawned_ns;
 	uint64_t started_ns;
 	bool debug;			/* waiting for a debugger: no deadlines */
+	bool crashed;			/* it ended without being asked to (set before UDKD_EV_PROC_DIED) */
 	bool kill_sent;
 	struct loop_timer *watchdog;	/* next ping */
 	struct loop_timer *hello_timer;	/* hello deadline */
@@ -592,6 +596,10 @@ void models_died(struct udkd *d, struct device_model *m, const char *how, bool e
  */
 void model_connect(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct service *nub,
 		   struct udk_value *info);
+/* Same for @nub or a service a family published below a function's nub,
+ * adding the family's @keys (may be NULL) to the model's connect request. */
+void model_connect_ex(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct service *nub,
+		      struct udk_value *info, const struct udk_value *keys);
 struct udk_value *models_describe(struct udkd *d);
 void models_fini(struct udkd *d);
 
@@ -604,6 +612,8 @@ void broker_open_provider(struct udkd *d, struct driver_proc *p, struct wire_msg
 
 int control_listen(struct udkd *d);
 void control_fini(struct udkd *d);
+/* Serve a connected socket as a client with these credentials (takes @fd). */
+int control_adopt(struct udkd *d, int fd, pid_t pid, uid_t uid, gid_t gid);
 /* Tell subscribers about @s: "arrival", "termination" or "property". */
 void control_notify(struct udkd *d, struct service *s, const char *type);
 struct client *client_ref(struct client *c);
@@ -671,6 +681,8 @@ struct udkd {
 	struct power_system *power;
 	struct work *work;		/* worker threads: hashing, bundle reading (work.h) */
 	struct bundle_scan *scan;	/* a rescan on the worker (bundle.c) */
+	struct quota *quota;		/* quota.c: caps per user, connection and bundle */
+	bool accept_paused;		/* out of descriptors: the listen socket rests */
 };
 
 #endif

@@ -10,7 +10,8 @@
  *   - a structure method (Greet) and a scalar method (Add),
  *   - GetEdid: the app passes {size, uaddr}; the driver maps the app's
  *     buffer with a memory descriptor and writes into it, the case from
- *     "CreateMemoryDescriptorFromClient can't write data to user?",
+ *     "CreateMemoryDescriptorFromClient can't write data to user?" (the
+ *     app exposes that buffer for the call: udk_call_args.ranges),
  *   - TickAsync: an asynchronous method completed later from a timer,
  *   - Checksum: a structure of any size (large ones arrive as memory),
  *   - a read-only status page apps map (copy_client_memory_for_type),

@@ -196,9 +196,14 @@ main(int argc, char **argv)
 			uint64_t res[2];
 			for (uint64_t i = 0; i < bytes; i++)
 				s[i] = (uint8_t)(i * 7 + k * 13 + (i >> 8));
+			/* the two buffers go by address: exposed to the driver for this call */
+			struct udk_memory_range ranges[2] = { { s, bytes, UDK_MEMORY_DIRECTION_OUT },
+							      { d, bytes, UDK_MEMORY_DIRECTION_IN } };
+			struct udk_call_args a = { .struct_size = sizeof(a), .struct_input = &req,
+						   .struct_input_size = sizeof(req), .scalar_output = res,
+						   .scalar_output_count = 2, .ranges = ranges, .n_ranges = 2 };
 			memset(d, 0, bytes);
-			n = 2;
-			if ((r = udk_connection_call(conn, EDU_SEL_DMA, NULL, 0, &req, sizeof(req), res, &n, NULL, NULL)) < 0)
+			if ((r = udk_connection_call_args(conn, EDU_SEL_DMA, &a)) < 0)
 				return die("Dma", r);
 			rt[k] = res[0];
 			bad += res[1];

@@ -111,7 +111,9 @@ UDK_EXPORT int udk_connection_close(struct udk_connection *conn);
  * IOConnectCallMethod.  Up to 16 scalars each way; structures inline up to
  * 4096 bytes, larger ones are passed through memory automatically.
  * @n_out and @sout_len are in/out: capacity in, what the driver returned
- * out.  Pointers may be NULL when their count is 0.
+ * out.  Pointers may be NULL when their count is 0.  The driver may map
+ * only @sin and @sout of the app's memory; to let it reach a buffer passed
+ * by address, use udk_connection_call_args() with ranges.
  *
  * UDK_E_DRIVER_DIED when the driver process dies before answering (and
  * for every later call on this connection).
@@ -134,6 +136,54 @@ UDK_EXPORT int udk_connection_call_async(struct udk_connection *conn, uint64_t s
 					 uint32_t n_in, const void *sin, size_t sin_len, uint64_t *out,
 					 uint32_t *n_out, void *sout, size_t *sout_len, udk_async_fn fn,
 					 void *userdata);
+
+/*
+ * App memory a driver may reach during one call.
+ *
+ * A driver maps app memory (udk_user_client_create_memory_descriptor,
+ * DriverKit's CreateMemoryDescriptorFromClient) only while serving a call,
+ * and only inside what the app exposed for that call: the structures it
+ * passed (input read-only, output read-write) and the ranges listed here.
+ * Anything else is refused by libudk with UDK_E_BAD_ADDRESS before a byte
+ * is read or written; writing a range exposed read-only gives
+ * UDK_E_DIRECTION.  A range inside a udk_buffer shares that whole buffer
+ * (its pages are mapped, not copied; see buffer.h).  docs/userclients.md
+ * compares this with DriverKit.
+ */
+struct udk_memory_range {
+	const void *address;
+	uint64_t length;
+	/* UDK_MEMORY_DIRECTION_OUT: the driver may read it; IN or INOUT: read and write */
+	uint32_t direction;
+};
+
+/* At most this many ranges per call. */
+#define UDK_MAX_CALL_RANGES 32
+
+/*
+ * A call with all its arguments.  Set struct_size to sizeof(struct
+ * udk_call_args); fields are only ever added at the end.  Counts and sizes
+ * of outputs are in/out as in udk_connection_call().
+ */
+struct udk_call_args {
+	size_t struct_size;
+	const uint64_t *scalar_input;
+	uint32_t scalar_input_count;
+	const void *struct_input;
+	size_t struct_input_size;
+	uint64_t *scalar_output;
+	uint32_t scalar_output_count;		/* in: room; out: returned */
+	void *struct_output;
+	size_t struct_output_size;		/* in: room; out: returned */
+	const struct udk_memory_range *ranges;	/* app memory the driver may map during this call */
+	uint32_t n_ranges;			/* <= UDK_MAX_CALL_RANGES */
+};
+
+/* udk_connection_call() with exposed ranges. */
+UDK_EXPORT int udk_connection_call_args(struct udk_connection *conn, uint64_t selector, struct udk_call_args *args);
+/* udk_connection_call_async() with exposed ranges; they stay exposed until the immediate reply. */
+UDK_EXPORT int udk_connection_call_args_async(struct udk_connection *conn, uint64_t selector,
+					      struct udk_call_args *args, udk_async_fn fn, void *userdata);
 
 /* Poll for POLLIN, then udk_connection_dispatch() delivers completions. */
 UDK_EXPORT int udk_connection_get_fd(struct udk_connection *conn);

@@ -69,6 +69,8 @@ enum udk_error {
 	UDK_E_UNSUPPORTED,		/* family or driver lacks this */
 	UDK_E_BUSY,			/* provider opened exclusively */
 	UDK_E_UNSAFE_PATH,		/* file or directory others may write */
+	UDK_E_TOO_LARGE,		/* request, dictionary or queue over a size limit */
+	UDK_E_LIMIT,			/* a per-user, per-connection or per-bundle count limit */
 	UDK_E_LAST
 };
 

@@ -94,9 +94,13 @@ UDK_EXPORT int udk_async_complete(const struct udk_async_ref *ref, int status, c
 /*
  * CreateMemoryDescriptorFromClient: the app's address ranges @segs as one
  * descriptor.  Only during a call from that app on @client (-EPERM
- * otherwise).  The app checks every range; one that is not mapped, or not
- * writable when the driver must write it, gives UDK_E_BAD_ADDRESS and
- * never a crash.
+ * otherwise), and only inside what the app exposed for that call: the
+ * structures it passed and the ranges it listed (client.h,
+ * udk_call_args.ranges).  A segment outside them gives UDK_E_BAD_ADDRESS,
+ * writing one exposed read-only UDK_E_DIRECTION, with a sentence; nothing
+ * of the app's is read or written then.  The app also checks every range
+ * with the kernel; one that is not mapped, or not writable when the driver
+ * must write it, gives UDK_E_BAD_ADDRESS and never a crash.
  *
  * Guarantee: what the driver writes through the descriptor is in the app's
  * memory when the call returns to the app (for async calls: when the

@@ -16,7 +16,10 @@
  *     memfd is sealed against writes, so the driver cannot write at all.
  *
  * The driver only gets an answer while the call it names is still waiting
- * for its reply, so it cannot reach the app's memory outside a call.
+ * for its reply, so it cannot reach the app's memory outside a call; and
+ * only for ranges the app exposed for that call (the structures it passed
+ * and udk_call_args.ranges), so it cannot reach the rest of the app's
+ * memory during one either.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -40,10 +43,20 @@ struct copyback {
 	struct udk_address_segment segs[PROTO_MAX_SEGMENTS];
 };
 
+/* App memory exposed for one call (client.h: struct udk_memory_range). */
+struct exposed {
+	uint64_t address, length;
+	bool writable;
+};
+
+#define MAX_EXPOSED (UDK_MAX_CALL_RANGES + 2)
+
 struct call_state {
 	struct copyback *copybacks;
 	bool async;
 	uint64_t async_ref;
+	struct exposed exposed[MAX_EXPOSED];
+	unsigned n_exposed;
 };
 
 struct async_op {
@@ -166,6 +179,8 @@ handle_memory(struct udk_connection *conn, struct wire_msg *m)
 	struct udk_buffer *buf = NULL;
 	uint64_t total = 0, boff = 0;
 	struct udk_value *body;
+	struct exposed exposed[MAX_EXPOSED];
+	unsigned n_exposed = 0;
 	int fd = -1;
 
 	if (udk_value_get_type(m->body) != UDK_VALUE_DICT || m->n_fds) {
@@ -190,15 +205,44 @@ handle_memory(struct udk_connection *conn, struct wire_msg *m)
 		}
 	}
 
-	/* only for a call of ours that is still waiting for its reply */
+	/* only for a call of ours that is still waiting for its reply ... */
 	pthread_mutex_lock(&conn->rpc.lock);
 	p = rpc_find_pending_locked(&conn->rpc, call);
 	cs = p ? p->user : NULL;
+	if (cs) {
+		/* the call's state lives on its caller's stack: copy while it waits */
+		n_exposed = cs->n_exposed;
+		memcpy(exposed, cs->exposed, sizeof(exposed[0]) * n_exposed);
+	}
 	pthread_mutex_unlock(&conn->rpc.lock);
 	if (!cs) {
 		memory_reply_error(conn, m->h.serial, -EPERM,
 				   "the app answers memory requests only for a call that is still in progress");
 		return;
+	}
+	/* ... and only inside what the app exposed for it */
+	for (uint32_t i = 0; i < n; i++) {
+		const struct exposed *x = NULL;
+		for (unsigned k = 0; k < n_exposed && !x; k++)
+			if (segs[i].address >= exposed[k].address &&
+			    segs[i].address - exposed[k].address <= exposed[k].length &&
+			    segs[i].length <= exposed[k].length - (segs[i].address - exposed[k].address))
+				x = &exposed[k];
+		if (!x) {
+			memory_reply_error(conn, m->h.serial, -UDK_E_BAD_ADDRESS,
+					   "segment %u (0x%llx, %llu bytes) lies outside the memory the app exposed for "
+					   "this call: an app exposes a buffer it passes by address in "
+					   "udk_call_args.ranges (udk_connection_call_args)",
+					   i, (unsigned long long)segs[i].address, (unsigned long long)segs[i].length);
+			return;
+		}
+		if ((direction & UDK_MEMORY_DIRECTION_IN) && !x->writable) {
+			memory_reply_error(conn, m->h.serial, -UDK_E_DIRECTION,
+					   "segment %u (0x%llx, %llu bytes) lies in memory the app exposed read-only "
+					   "(UDK_MEMORY_DIRECTION_OUT), but the driver asked to write it",
+					   i, (unsigned long long)segs[i].address, (unsigned long long)segs[i].length);
+			return;
+		}
 	}
 
 	body = udk_value_new_dict();
@@ -620,9 +664,27 @@ spin_call(struct udk_connection *conn, const struct iovec *iov, unsigned n_iov, 
 	return 0;
 }
 
+/* Add [@p, @p + @len) to what the driver may reach during the call. */
+static int
+expose(struct call_state *cs, const void *p, uint64_t len, bool writable)
+{
+	uint64_t a = (uint64_t)(uintptr_t)p;
+
+	if (!len)
+		return 0;
+	if (!p || a + len < a)
+		return udk_set_reason(-EINVAL, "an exposed range (%p, %llu bytes) is empty or wraps around", p,
+				      (unsigned long long)len);
+	if (cs->n_exposed >= MAX_EXPOSED)
+		return udk_set_reason(-EINVAL, "at most %d ranges can be exposed for one call", UDK_MAX_CALL_RANGES);
+	cs->exposed[cs->n_exposed++] = (struct exposed){ a, len, writable };
+	return 0;
+}
+
 static int
 call_common(struct udk_connection *conn, uint64_t selector, const uint64_t *in, uint32_t n_in, const void *sin,
-	    size_t sin_len, uint64_t *out, uint32_t *n_out, void *sout, size_t *sout_len, struct async_op *op)
+	    size_t sin_len, uint64_t *out, uint32_t *n_out, void *sout, size_t *sout_len,
+	    const struct udk_memory_range *ranges, uint32_t n_ranges, struct async_op *op)
 {
 	struct proto_call pc = { 0 };
 	struct call_state cs = { 0 };
@@ -638,9 +700,23 @@ call_common(struct udk_connection *conn, uint64_t selector, const uint64_t *in, 
 	udk_return_val_if_fail(n_in <= PROTO_MAX_SCALARS && (in || !n_in), -UDK_E_SCALAR_COUNT);
 	udk_return_val_if_fail(scalar_cap <= PROTO_MAX_SCALARS && (out || !scalar_cap), -UDK_E_SCALAR_COUNT);
 	udk_return_val_if_fail((sin || !sin_len) && (sout || !out_cap), -EINVAL);
+	udk_return_val_if_fail(n_ranges <= UDK_MAX_CALL_RANGES && (ranges || !n_ranges), -EINVAL);
 	if (sin_len > UINT32_MAX || out_cap > UINT32_MAX)
 		return udk_set_reason(-E2BIG, "structures larger than 4 GiB go through a udk_buffer");
 	udk_clear_reason();
+	/* what the driver may map: the structures passed, and the ranges */
+	if ((r = expose(&cs, sin, sin_len, false)) < 0 || (r = expose(&cs, sout, out_cap, true)) < 0)
+		return r;
+	for (uint32_t i = 0; i < n_ranges; i++) {
+		uint32_t dir = ranges[i].direction;
+		if (dir < UDK_MEMORY_DIRECTION_IN || dir > UDK_MEMORY_DIRECTION_INOUT)
+			return udk_set_reason(-EINVAL, "range %u: direction must be UDK_MEMORY_DIRECTION_IN, OUT or INOUT",
+					      i);
+		if (!ranges[i].length)
+			return udk_set_reason(-EINVAL, "range %u is empty", i);
+		if ((r = expose(&cs, ranges[i].address, ranges[i].length, dir & UDK_MEMORY_DIRECTION_IN)) < 0)
+			return r;
+	}
 
 	pc.selector = selector;
 	pc.scalar_in_count = n_in;
@@ -770,13 +846,13 @@ UDK_EXPORT int
 udk_connection_call(struct udk_connection *conn, uint64_t selector, const uint64_t *in, uint32_t n_in,
 		    const void *sin, size_t sin_len, uint64_t *out, uint32_t *n_out, void *sout, size_t *sout_len)
 {
-	return call_common(conn, selector, in, n_in, sin, sin_len, out, n_out, sout, sout_len, NULL);
+	return call_common(conn, selector, in, n_in, sin, sin_len, out, n_out, sout, sout_len, NULL, 0, NULL);
 }
 
-UDK_EXPORT int
-udk_connection_call_async(struct udk_connection *conn, uint64_t selector, const uint64_t *in, uint32_t n_in,
-			  const void *sin, size_t sin_len, uint64_t *out, uint32_t *n_out, void *sout,
-			  size_t *sout_len, udk_async_fn fn, void *userdata)
+static int
+call_async(struct udk_connection *conn, uint64_t selector, const uint64_t *in, uint32_t n_in, const void *sin,
+	   size_t sin_len, uint64_t *out, uint32_t *n_out, void *sout, size_t *sout_len,
+	   const struct udk_memory_range *ranges, uint32_t n_ranges, udk_async_fn fn, void *userdata)
 {
 	struct async_op *op;
 	int r;
@@ -792,7 +868,7 @@ udk_connection_call_async(struct udk_connection *conn, uint64_t selector, const 
 	op->next = conn->asyncs;
 	conn->asyncs = op;
 	pthread_mutex_unlock(&conn->lock);
-	r = call_common(conn, selector, in, n_in, sin, sin_len, out, n_out, sout, sout_len, op);
+	r = call_common(conn, selector, in, n_in, sin, sin_len, out, n_out, sout, sout_len, ranges, n_ranges, op);
 	if (r < 0) {
 		/* no completion follows a refused call */
 		bool found = false;
@@ -807,6 +883,66 @@ udk_connection_call_async(struct udk_connection *conn, uint64_t selector, const 
 		if (found)
 			free(op);
 	}
+	return r;
+}
+
+UDK_EXPORT int
+udk_connection_call_async(struct udk_connection *conn, uint64_t selector, const uint64_t *in, uint32_t n_in,
+			  const void *sin, size_t sin_len, uint64_t *out, uint32_t *n_out, void *sout,
+			  size_t *sout_len, udk_async_fn fn, void *userdata)
+{
+	return call_async(conn, selector, in, n_in, sin, sin_len, out, n_out, sout, sout_len, NULL, 0, fn, userdata);
+}
+
+/* The fields of @a this caller knows (struct_size), the rest zero. */
+static int
+args_copy(const struct udk_call_args *a, struct udk_call_args *ret)
+{
+	udk_return_val_if_fail(a && a->struct_size >= offsetof(struct udk_call_args, struct_output_size) +
+							     sizeof(a->struct_output_size),
+			       -EINVAL);
+	memset(ret, 0, sizeof(*ret));
+	memcpy(ret, a, MIN(a->struct_size, sizeof(*ret)));
+	return 0;
+}
+
+static void
+args_return(struct udk_call_args *a, const struct udk_call_args *c)
+{
+	a->scalar_output_count = c->scalar_output_count;
+	a->struct_output_size = c->struct_output_size;
+}
+
+UDK_EXPORT int
+udk_connection_call_args(struct udk_connection *conn, uint64_t selector, struct udk_call_args *args)
+{
+	struct udk_call_args c;
+	int r = args_copy(args, &c);
+
+	if (r < 0)
+		return r;
+	r = call_common(conn, selector, c.scalar_input, c.scalar_input_count, c.struct_input, c.struct_input_size,
+			c.scalar_output, &c.scalar_output_count, c.struct_output, &c.struct_output_size, c.ranges,
+			c.n_ranges, NULL);
+	if (r >= 0)
+		args_return(args, &c);
+	return r;
+}
+
+UDK_EXPORT int
+udk_connection_call_args_async(struct udk_connection *conn, uint64_t selector, struct udk_call_args *args,
+			       udk_async_fn fn, void *userdata)
+{
+	struct udk_call_args c;
+	int r = args_copy(args, &c);
+
+	if (r < 0)
+		return r;
+	r = call_async(conn, selector, c.scalar_input, c.scalar_input_count, c.struct_input, c.struct_input_size,
+		       c.scalar_output, &c.scalar_output_count, c.struct_output, &c.struct_output_size, c.ranges,
+		       c.n_ranges, fn, userdata);
+	if (r >= 0)
+		args_return(args, &c);
 	return r;
 }
 

@@ -39,6 +39,8 @@ static const struct error_entry udk_errors[UDK_E_LAST - UDK_E_FIRST] = {
 	[UDK_E_UNSUPPORTED - UDK_E_FIRST] = { "UDK_E_UNSUPPORTED", "operation not supported by this driver or family" },
 	[UDK_E_BUSY - UDK_E_FIRST] = { "UDK_E_BUSY", "provider is open by another client" },
 	[UDK_E_UNSAFE_PATH - UDK_E_FIRST] = { "UDK_E_UNSAFE_PATH", "a file or directory other users could change" },
+	[UDK_E_TOO_LARGE - UDK_E_FIRST] = { "UDK_E_TOO_LARGE", "larger than the limit allows" },
+	[UDK_E_LIMIT - UDK_E_FIRST] = { "UDK_E_LIMIT", "a resource limit was reached" },
 };
 
 static const struct error_entry *

@@ -164,6 +164,23 @@ wire_send(int sock, uint16_t op, uint16_t flags, uint32_t serial, int32_t status
 }
 
 int
+wire_encode_value(const struct udk_value *body, uint8_t **ret, size_t *ret_len)
+{
+	struct buf b;
+
+	buf_init(&b, WIRE_MAX_LARGE);
+	value_encode(&b, body);
+	if (b.err) {
+		int r = b.err;
+		buf_free(&b);
+		return r;
+	}
+	*ret = b.p;
+	*ret_len = b.len;
+	return 0;
+}
+
+int
 wire_send_value(int sock, uint16_t op, uint16_t flags, uint32_t serial, int32_t status,
 		const struct udk_value *body, const int *fds, unsigned n_fds)
 {
@@ -228,8 +245,26 @@ read_large(struct wire_msg *m)
 	return 0;
 }
 
+static int
+too_large(struct wire_msg *m, size_t announced, size_t max)
+{
+	struct wire_header h = m->h;
+
+	wire_msg_clear(m);
+	m->h = h;
+	m->len = announced;
+	return udk_set_reason(-EMSGSIZE, "a message of %zu bytes is larger than the %zu bytes accepted for it",
+			      announced, max);
+}
+
 int
 wire_recv(int sock, struct wire_msg *m, bool nonblock)
+{
+	return wire_recv_limited(sock, m, nonblock, NULL, NULL);
+}
+
+int
+wire_recv_limited(int sock, struct wire_msg *m, bool nonblock, wire_limit_fn limit, void *data)
 {
 	union {
 		struct cmsghdr align;
@@ -310,6 +345,19 @@ wire_recv(int sock, struct wire_msg *m, bool nonblock)
 		goto fail;
 	}
 	m->len = (size_t)n - WIRE_HEADER_SIZE;
+	if (limit) {
+		/* before reading a large payload or decoding anything */
+		size_t max = limit(&m->h, data), announced = m->len;
+		if ((m->h.flags & WIRE_F_LARGE) && m->len == 8) {
+			uint64_t a;
+			memcpy(&a, dgram + WIRE_HEADER_SIZE, 8);
+			announced = a > SIZE_MAX ? SIZE_MAX : (size_t)a;
+		}
+		if (announced > max) {
+			free(dgram);
+			return too_large(m, announced, max);
+		}
+	}
 	m->payload = malloc(m->len + 1);
 	if (!m->payload) {
 		r = -ENOMEM;

@@ -98,6 +98,26 @@ wire_sendv(int sock, uint16_t op, uint16_t flags, uint32_t serial, int32_t statu
 int
 wire_recv(int sock, struct wire_msg *m, bool nonblock);
 
+/*
+ * The largest payload (inline bytes, or the length a large message
+ * announces) the receiver accepts for a message with header @h.
+ */
+typedef size_t (*wire_limit_fn)(const struct wire_header *h, void *data);
+
+/*
+ * wire_recv() with a size limit checked before anything is read or
+ * decoded: a larger message gives -EMSGSIZE with a reason; m->h is kept
+ * (so its serial can be answered), m->len is the size it announced, and
+ * its payload, memfd and other descriptors are already dropped.  The
+ * connection stays usable.  @limit NULL means WIRE_MAX_LARGE.
+ */
+int
+wire_recv_limited(int sock, struct wire_msg *m, bool nonblock, wire_limit_fn limit, void *data);
+
+/* The payload of a WIRE_F_VALUE message: @body encoded (malloc'ed). */
+int
+wire_encode_value(const struct udk_value *body, uint8_t **ret, size_t *ret_len);
+
 /* Create a sealed memfd holding @len bytes from @p (for large payloads). */
 int
 memfd_from_bytes(const char *name, const void *p, size_t len);

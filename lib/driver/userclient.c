@@ -29,6 +29,19 @@
 /* How long the driver waits for the app to answer a memory request. */
 #define APP_REPLY_TIMEOUT_MS 10000
 
+/*
+ * What one app can make its driver hold.  Its messages fit a datagram (the
+ * large-message memfd is for udkd and drivers; calls pass large
+ * structures as descriptors).  While a method waits for the app's answer
+ * to a memory request, what else the app sends is kept for later, up to
+ * these bounds.  And one uid gets so many user clients in one driver.
+ */
+#define APP_MAX_MESSAGE WIRE_MAX_INLINE
+#define BACKLOG_MAX_MESSAGES 64u
+#define BACKLOG_MAX_BYTES (1u << 20)
+#define BACKLOG_MAX_FDS 16u
+#define USER_CLIENTS_PER_UID 128u
+
 struct backlog {
 	struct backlog *next;
 	struct wire_msg m;
@@ -44,7 +57,10 @@ struct uc_conn {
 	uid_t uid;
 	uint32_t next_serial;
 	struct backlog *backlog, **backlog_tail;
+	unsigned backlog_n, backlog_fds;
+	size_t backlog_bytes;
 	struct shared_map *map_cache;
+	bool counted;			/* in uid_counts */
 	bool closed;
 	/* spin mode (OP_UC_SPIN); queue thread only */
 	struct proto_spin_page *spin;
@@ -62,6 +78,65 @@ struct udk_async_ref {
 };
 
 static _Thread_local struct call_ctx *tl_call;
+
+/* User clients per app uid in this process (any thread). */
+static pthread_mutex_t uid_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct uid_count {
+	uid_t uid;
+	unsigned n;
+} uid_counts[256];
+
+static int
+uid_count_add(uid_t uid)
+{
+	struct uid_count *free_slot = NULL, *u = NULL;
+	int r = 0;
+
+	pthread_mutex_lock(&uid_lock);
+	for (size_t i = 0; i < ARRAY_SIZE(uid_counts); i++) {
+		if (uid_counts[i].n && uid_counts[i].uid == uid)
+			u = &uid_counts[i];
+		else if (!uid_counts[i].n && !free_slot)
+			free_slot = &uid_counts[i];
+	}
+	if (!u && free_slot) {
+		u = free_slot;
+		u->uid = uid;
+	}
+	if (!u)
+		r = udk_error_set(-UDK_E_LIMIT, "this driver serves apps of %zu users already; try again later",
+				  ARRAY_SIZE(uid_counts));
+	else if (u->n >= USER_CLIENTS_PER_UID)
+		r = udk_error_set(-UDK_E_LIMIT,
+				  "uid %u already has %u user clients open in this driver, the most one user may: "
+				  "close some",
+				  (unsigned)uid, u->n);
+	else
+		u->n++;
+	pthread_mutex_unlock(&uid_lock);
+	return r;
+}
+
+static void
+uid_count_remove(uid_t uid)
+{
+	pthread_mutex_lock(&uid_lock);
+	for (size_t i = 0; i < ARRAY_SIZE(uid_counts); i++)
+		if (uid_counts[i].n && uid_counts[i].uid == uid) {
+			uid_counts[i].n--;
+			break;
+		}
+	pthread_mutex_unlock(&uid_lock);
+}
+
+/* The largest message an app may send its driver. */
+static size_t
+app_message_limit(const struct wire_header *h, void *data)
+{
+	(void)h;
+	(void)data;
+	return APP_MAX_MESSAGE;
+}
 
 struct call_ctx *
 uc_current_call(void)
@@ -102,6 +177,8 @@ conn_unref(struct uc_conn *c)
 	map_cache_clear(&c->map_cache);
 	if (c->fd >= 0)
 		close(c->fd);
+	if (c->counted)
+		uid_count_remove(c->uid);
 	free(c);
 }
 
@@ -720,14 +797,26 @@ on_readable(struct loop *l, int fd, uint32_t events, void *data)
 			c->backlog = b->next;
 			if (!c->backlog)
 				c->backlog_tail = &c->backlog;
+			c->backlog_n--;
+			c->backlog_bytes -= b->m.len;
+			c->backlog_fds -= b->m.n_fds;
 			handle_message(c, &b->m);
 			wire_msg_clear(&b->m);
 			free(b);
 			continue;
 		}
-		r = wire_recv(fd, &m, true);
+		r = wire_recv_limited(fd, &m, true, app_message_limit, NULL);
 		if (r == -EAGAIN)
 			break;
+		if (r == -EMSGSIZE) {
+			/* never read; a call is answered, the connection goes on */
+			struct udk_method_args none = { 0 };
+			if (m.h.op == OP_UC_CALL && !(m.h.flags & (WIRE_F_REPLY | WIRE_F_ONEWAY)))
+				send_call_reply(c, m.h.serial, -UDK_E_TOO_LARGE, &none,
+						"an app's messages to its driver are at most one datagram (60 KiB); "
+						"larger structures travel as memory (udk_connection_call does that)");
+			continue;
+		}
 		if (r == -EBADMSG) {
 			/* answer the serial if the header survived, and keep serving */
 			struct udk_method_args none = { 0 };
@@ -796,6 +885,13 @@ uc_attach(struct udk_service *uc, int fd, pid_t pid, uid_t uid)
 	c->fd = fd;
 	c->pid = pid;
 	c->uid = uid;
+	r = uid_count_add(uid);
+	if (r < 0) {
+		close(fd);
+		free(c);
+		return r;
+	}
+	c->counted = true;
 	c->uc = udk_service_ref(uc);
 	c->queue = uc->queue;
 	c->backlog_tail = &c->backlog;
@@ -841,9 +937,17 @@ uc_request(struct uc_conn *c, uint16_t op, struct udk_value *body, struct wire_m
 			continue;
 		if (r <= 0)
 			continue;
-		r = wire_recv(c->fd, &m, true);
+		r = wire_recv_limited(c->fd, &m, true, app_message_limit, NULL);
 		if (r == -EAGAIN)
 			continue;
+		if (r == -EMSGSIZE) {
+			/* not read, and nothing a well-behaved app sends */
+			struct udk_method_args none = { 0 };
+			if (m.h.op == OP_UC_CALL && !(m.h.flags & (WIRE_F_REPLY | WIRE_F_ONEWAY)))
+				send_call_reply(c, m.h.serial, -UDK_E_TOO_LARGE, &none,
+						"an app's messages to its driver are at most one datagram (60 KiB)");
+			continue;
+		}
 		if (r == -EBADMSG)
 			return udk_set_reason(-UDK_E_PROTOCOL, "the app sent a malformed reply");
 		if (r < 0)
@@ -856,12 +960,24 @@ uc_request(struct uc_conn *c, uint16_t op, struct udk_value *body, struct wire_m
 		struct backlog *b = malloc(sizeof(*b));
 		if (!b) {
 			wire_msg_clear(&m);
-			continue;
+			return udk_set_reason(-ENOMEM, "out of memory while waiting for the app's answer");
 		}
 		b->m = m;
 		b->next = NULL;
 		*c->backlog_tail = b;
 		c->backlog_tail = &b->next;
+		c->backlog_n++;
+		c->backlog_bytes += m.len;
+		c->backlog_fds += m.n_fds;
+		/* bounded: stop reading, the call fails, the rest is served after it */
+		if (c->backlog_n > BACKLOG_MAX_MESSAGES || c->backlog_bytes > BACKLOG_MAX_BYTES ||
+		    c->backlog_fds > BACKLOG_MAX_FDS)
+			return udk_set_reason(-UDK_E_LIMIT,
+					      "while the driver waited for the app's answer to a memory request, the "
+					      "app sent %u other messages (%zu bytes, %u descriptors); a driver keeps "
+					      "at most %u (%u bytes, %u descriptors) for later",
+					      c->backlog_n, c->backlog_bytes, c->backlog_fds, BACKLOG_MAX_MESSAGES,
+					      BACKLOG_MAX_BYTES, BACKLOG_MAX_FDS);
 	}
 }
 

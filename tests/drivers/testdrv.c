@@ -26,6 +26,10 @@
  * dictionary and fails with its reason if it fails.  With
  * "TestRequireClass" (and "TestRequireRole"), start checks its role as a
  * family library does, and keeps running either way.
+ * With "TestManyNubs" / "TestManyResources" (integers), start tries to
+ * publish that many children / resources and records how many it made and
+ * the first refusal (ManyNubsMade, ManyNubsError, ManyNubsReason; the same
+ * with ManyResources) in its properties.
  *
  * Its user client (TestUserClient) has the selectors in enum below.
  */
@@ -278,6 +282,43 @@ drv_start(struct udk_service *self, struct udk_service *provider)
 			if (r < 0)
 				return r;
 		}
+	}
+	{
+		/* many children and resources: per-bundle limits */
+		struct udk_value *many = udk_value_new_dict();
+		int64_t want_nubs = udk_service_get_int_property(self, "TestManyNubs", 0);
+		int64_t want_res = udk_service_get_int_property(self, "TestManyResources", 0), made = 0;
+		for (int64_t i = 0; i < want_nubs; i++, made++) {
+			static const char *const classes[] = { "TestManyNub", NULL };
+			struct udk_service *nub = NULL;
+			char name[32];
+			snprintf(name, sizeof(name), "Many%lld-%d", (long long)i, (int)getpid());
+			r = udk_service_create_child(self, name, classes, NULL, &nub);
+			if (r < 0) {
+				udk_dict_set_string(many, "ManyNubsError", udk_error_name(r));
+				udk_dict_set_string(many, "ManyNubsReason", udk_error_reason() ? udk_error_reason() : "");
+				break;
+			}
+			udk_service_unref(nub);
+		}
+		if (want_nubs)
+			udk_dict_set_int(many, "ManyNubsMade", made);
+		made = 0;
+		for (int64_t i = 0; i < want_res; i++, made++) {
+			char name[48];
+			snprintf(name, sizeof(name), "org.udk.test.many.%d.%lld", (int)getpid(), (long long)i);
+			r = udk_service_publish_resource(self, name);
+			if (r < 0) {
+				udk_dict_set_string(many, "ManyResourcesError", udk_error_name(r));
+				udk_dict_set_string(many, "ManyResourcesReason", udk_error_reason() ? udk_error_reason() : "");
+				break;
+			}
+		}
+		if (want_res)
+			udk_dict_set_int(many, "ManyResourcesMade", made);
+		if (udk_dict_size(many))
+			udk_service_set_properties(self, many);
+		udk_value_unref(many);
 	}
 	if (strcmp(b, "hang-later") == 0) {
 		r = udk_timer_create(udk_service_get_default_queue(self), hang_now, NULL, &iv->hang_timer);

@@ -18,6 +18,18 @@
  *               its driver; the device is plugged in again
  *   model-stop  SIGSTOP of a device model (udkd's watchdog kills it)
  *
+ * and local users attacking udkd itself, from a spare unprivileged uid
+ * (tests/faults/hostile-client.c):
+ *
+ *   slow-reader requests that are never read (udkd must stop reading it)
+ *   flood       connections until udkd refuses one (UDK_E_LIMIT), held
+ *   huge        one request of 16-64 MiB (refused from its header,
+ *               UDK_E_TOO_LARGE, udkd's peak memory must not grow)
+ *   deep        request bodies nested far deeper than the decoder allows
+ *               (UDK_E_PROTOCOL or UDK_E_TOO_LARGE), and `access explain` of
+ *               an app whose APP.udksig nests 100,000 arrays (answered,
+ *               never a crash)
+ *
  * After every fault these invariants are checked:
  *
  *   udkd alive and answering within 2 s;
@@ -34,6 +46,8 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <sys/resource.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -71,13 +85,22 @@ enum fault {
 	F_CLIENT,
 	F_MODEL_KILL,
 	F_MODEL_STOP,
+	F_SLOW_READER,
+	F_FLOOD,
+	F_HUGE,
+	F_DEEP,
 	F_COUNT,
 };
 
 static const char *const fault_names[F_COUNT] = {
 	"kill", "stop", "abort", "exit", "power", "garbage", "fd-leak", "memory", "slow", "client", "model-kill",
-	"model-stop",
+	"model-stop", "slow-reader", "flood", "huge", "deep",
 };
+
+/* The local attacker's account: not root, not udkd's, not a driver's. */
+#define ATTACKER_UID 61234u
+/* Lowered for the campaign so a flood is quick; the default follows RLIMIT_NOFILE. */
+#define FLOOD_CAP "256"
 
 struct stats {
 	unsigned injected[F_COUNT];
@@ -223,8 +246,12 @@ worker(void *arg)
 						(uint64_t)(uintptr_t)dst };
 			for (size_t i = 0; i < ca.len; i++)
 				src[i] = (uint8_t)rand_r(&seed);
+			struct udk_memory_range rr[2] = { { src, ca.len, UDK_MEMORY_DIRECTION_OUT },
+							  { dst, ca.len, UDK_MEMORY_DIRECTION_IN } };
+			struct udk_call_args a = { .struct_size = sizeof(a), .struct_input = &ca,
+						   .struct_input_size = sizeof(ca), .ranges = rr, .n_ranges = 2 };
 			memset(dst, 0, ca.len);
-			r = udk_connection_call(conn[which], SEL_COPY, NULL, 0, &ca, sizeof(ca), NULL, NULL, NULL, NULL);
+			r = udk_connection_call_args(conn[which], SEL_COPY, &a);
 			if (r == 0 && memcmp(src, dst, ca.len) != 0)
 				violation("a completed copy of %llu bytes through %s lost or corrupted data",
 					  (unsigned long long)ca.len, ids[which]);
@@ -359,6 +386,62 @@ poke(struct udk_client *c, int which, uint64_t sel, const uint64_t *in, uint32_t
 
 static pid_t model_victim; /* the model process a fault hit */
 
+static long
+udkd_kb(const char *field)
+{
+	char path[64], line[256];
+	size_t fl = strlen(field);
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)fx.udkd);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, field, fl) == 0 && line[fl] == ':') {
+			v = strtol(line + fl + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+/* Run tests/hostile-client as the attacker's uid; its exit status says whether udkd answered as documented. */
+static void
+attack(const char *mode, unsigned n, const char *extra)
+{
+	char arg[32], out[512] = "";
+	int pfd[2], st = 0;
+	ssize_t len;
+	pid_t child;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return;
+	snprintf(arg, sizeof(arg), "%u", n);
+	child = fork();
+	if (child == 0) {
+		struct rlimit rl;
+		dup2(pfd[1], 1);
+		/* enough descriptors for a flood */
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+		if (setgroups(0, NULL) < 0 || setgid(ATTACKER_UID) < 0 || setuid(ATTACKER_UID) < 0)
+			_exit(3);
+		execl(build_path("tests/hostile-client"), "hostile-client", fx.runtime, mode, arg, extra, (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	len = read(pfd[0], out, sizeof(out) - 1);
+	out[len > 0 ? len : 0] = 0;
+	close(pfd[0]);
+	waitpid(child, &st, 0);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		violation("hostile client %s %u: %s (exit status 0x%x)", mode, n, out[0] ? out : "failed", st);
+}
+
 static void
 inject(struct udk_client *c, enum fault f, int which, unsigned *seed)
 {
@@ -447,6 +530,26 @@ inject(struct udk_client *c, enum fault f, int which, unsigned *seed)
 		waitpid(child, NULL, 0);
 		break;
 	}
+	case F_SLOW_READER:
+		attack("slow-reader", 20 + rand_r(seed) % 100, NULL);
+		break;
+	case F_FLOOD:
+		attack("flood", 50 + rand_r(seed) % 150, NULL);
+		break;
+	case F_HUGE: {
+		long hwm0 = udkd_kb("VmHWM"), hwm1;
+		unsigned mib = 16 + rand_r(seed) % 49;
+		attack("huge", mib, NULL);
+		hwm1 = udkd_kb("VmHWM");
+		if (hwm0 > 0 && hwm1 - hwm0 > 32 * 1024)
+			violation("a %u MiB request from a local user grew udkd's peak memory from %ld to %ld KiB", mib,
+				  hwm0, hwm1);
+		break;
+	}
+	case F_DEEP:
+		/* bodies, and an APP.udksig of 100,000 nested arrays for access explain */
+		attack("deep", 100000, ids[which]);
+		break;
 	case F_MODEL_KILL:
 	case F_MODEL_STOP: {
 		char *out = fixture_udkctl(&fx, NULL, "sim list"), *p = strstr(out, "pid ");
@@ -553,6 +656,9 @@ TEST_FULL(fault_campaign, 3600)
 	unsigned survived = 0;
 
 	test_log("seed %u (UDK_FAULT_SEED=%u reproduces the sequence), %u faults", seed0, seed0, n_faults);
+	if (geteuid() != 0)
+		test_log("not root: the local-attacker faults (slow-reader, flood, huge, deep) need a spare uid and are "
+			 "replaced by kill");
 	s.recovery_us = calloc(n_faults ? n_faults : 1, sizeof(*s.recovery_us));
 	fixture_init(&fx);
 	fixture_set_machine_devices(&fx, "", TEST_DEVICE("pcitest0", "pci-test",
@@ -580,7 +686,8 @@ TEST_FULL(fault_campaign, 3600)
 		free(pers);
 	}
 	fixture_start(&fx, "--watchdog-ms", "250", "--crash-limit", "4", "--restart-base-ms", "10", "--restart-max-ms",
-		      "100", "--stop-timeout-ms", "300", "--request-timeout-ms", "2000", "--log-level", "notice", NULL);
+		      "100", "--stop-timeout-ms", "300", "--request-timeout-ms", "2000", "--log-level", "notice", "--limit",
+		      "connections_per_uid=" FLOOD_CAP, NULL);
 	ASSERT_OK(udk_client_new(fx.runtime, &c));
 	for (int i = 0; i < N_DRIVERS; i++)
 		ASSERT_TRUE(recovered(c, i, &s));
@@ -602,6 +709,9 @@ TEST_FULL(fault_campaign, 3600)
 
 	for (unsigned i = 0; i < n_faults && !violations; i++) {
 		enum fault f = (enum fault)(rand_r(&seed) % F_COUNT);
+		/* the local attacker needs an account of its own, which only root can switch to */
+		if (f >= F_SLOW_READER && geteuid() != 0)
+			f = F_KILL;
 		int which = (int)(rand_r(&seed) % N_DRIVERS);
 		uint64_t t0 = now_us(), t_ping;
 		struct udk_value *tree = NULL;

@@ -90,6 +90,32 @@ write("manifest", "pci.plist", b"""<plist version="1.0"><dict>
 <key>UDKDeadlines</key><dict><key>Start</key><integer>100</integer></dict>
 </dict></dict></dict></plist>""")
 
+# The USB family's decoders (fuzz-usb.c): the first byte picks one.
+usb_dev = bytes([18, 1, 0x10, 2, 0, 0, 0, 64, 0x09, 0x12, 0x02, 0, 0, 1, 1, 2, 3, 1])
+usb_cfg = bytes([9, 2, 48, 0, 2, 1, 0, 0x80, 50,
+                 9, 4, 0, 0, 2, 0xff, 0, 0, 0,
+                 7, 5, 0x01, 2, 0, 2, 0, 7, 5, 0x81, 2, 0, 2, 0,
+                 9, 4, 1, 0, 0, 0xff, 0, 0, 0, 9, 4, 1, 1, 1, 0xff, 0, 0, 0,
+                 7, 5, 0x83, 1, 192, 0, 1])
+usb_cfg = usb_cfg[:2] + struct.pack("<H", len(usb_cfg)) + usb_cfg[4:]
+write("usb", "descriptors", b"\x00" + usb_dev + usb_cfg)
+write("usb", "string", b"\x00" + bytes([8, 3]) + "udk".encode("utf-16-le"))
+def usbip_submit(seq, direction, ep, length, np, setup=b"\0" * 8, data=b"", iso=b""):
+    return struct.pack(">IIIIIIiiii", 1, seq, 0x10001, direction, ep, 0, length, 0, np, 0) + setup + data + iso
+ctrl = usbip_submit(1, 1, 0, 18, 0, bytes([0x80, 6, 0, 1, 0, 0, 18, 0]))
+bulk_out = usbip_submit(2, 0, 1, 4, 0, data=b"abcd")
+iso = usbip_submit(3, 1, 3, 384, 2, iso=struct.pack(">IIII", 0, 192, 0, 0) + struct.pack(">IIII", 192, 192, 0, 0))
+unlink = struct.pack(">IIIIII", 2, 4, 0x10001, 0, 0, 3) + b"\0" * 24
+write("usb", "usbip", b"\x01" + ctrl + bulk_out + iso + unlink)
+submit = struct.pack("<QQIIBBHI", 7, 0, 0, 4, 0x01, 2, 0, 0) + b"\0" * 8 + b"data"
+write("usb", "submit", b"\x02" + submit)
+submit_iso = struct.pack("<QQIIBBHI", 8, 0, 3, 384, 0x83, 1, 2, 0) + b"\0" * 8 + struct.pack("<II", 192, 192)
+write("usb", "submit-iso", b"\x02" + submit_iso)
+complete = struct.pack("<QiIII", 7, 0, 4, 0, 4) + b"data"
+write("usb", "complete", b"\x03" + complete)
+write("usb", "complete-iso", b"\x03" + struct.pack("<QiIII", 8, 0, 200, 2, 0) + struct.pack("<IIiIIi", 192, 100, 0, 192, 100, 0))
+write("usb", "uevent", b"\x04" + b"add@/devices/pci0000:00/0000:00:06.0/usb1/1-1\0ACTION=add\0"
+      b"DEVPATH=/devices/pci0000:00/0000:00:06.0/usb1/1-1\0SUBSYSTEM=usb\0DEVTYPE=usb_device\0BUSNUM=001\0")
 # the serial family's port messages (families/serial/daemon/msg.c)
 write("serial-msg", "create", enc({"object": 4294967298, "base": "mycustombasename", "suffix": "123"}))
 write("serial-msg", "status", enc({"port": 1, "status": {
@@ -98,3 +124,61 @@ write("serial-msg", "status", enc({"port": 1, "status": {
     "UDKSerialErrors": {"framing": 0, "parity": 0, "overrun": 3, "breaks": 0},
     "UDKSerialRefusal": "the driver refused 5000000 baud"}}))
 write("serial-msg", "bad", enc({"port": 1, "base": "../x", "status": {"IOTTYDevice": "x"}}))
+# control: frames for daemon/control.c from an unprivileged peer
+# (tests/fuzz/fuzz-control.c: u8 kind, u16 length, bytes; kind 1 = u16 op,
+# u16 flags, u32 serial, then the payload; kind 2 = payload in a memfd;
+# kind 3 = as 1, replies not read; kind 0 = a raw datagram)
+def cframe(kind, op, serial, body=None, flags=None):
+    payload = enc(body) if body is not None else b""
+    if flags is None:
+        flags = 8 if body is not None else 0
+    data = struct.pack("<HHI", op, flags, serial) + payload
+    return bytes([kind]) + struct.pack("<H", len(data)) + data
+
+
+def raw(data):
+    return b"\x00" + struct.pack("<H", len(data)) + data
+
+
+def nest_dict(n):
+    return "leaf" if n == 0 else {"k%d" % n: nest_dict(n - 1)}
+
+
+def nest_list(n):
+    return 1 if n == 0 else [nest_list(n - 1)]
+
+
+hello = cframe(1, 100, 1, {"version": 1, "name": "fuzz"})
+widget = 0x100000002
+control = {
+    "registry": [hello, cframe(1, 101, 2, {"properties": True}),
+                 cframe(1, 102, 3, {"match": {"IOProviderClass": "UDKTestDevice",
+                                              "IOPropertyMatch": {"Color": "blue"}}}),
+                 cframe(1, 103, 4, {"id": widget}), cframe(1, 104, 5, {"path": "/widget0/part"}),
+                 cframe(1, 103, 6, {"path": "/widget1"}), cframe(1, 1, 7)],
+    "subscribe": [hello, cframe(1, 105, 2, {"cookie": 1, "type": "arrival",
+                                            "match": {"IOProviderClass": "IOService"}}),
+                  cframe(1, 105, 3, {"cookie": 2, "type": "property",
+                                     "match": {"IONameMatch": ["widget0", "widget1"]}}),
+                  cframe(1, 106, 4, {"cookie": 1}), cframe(1, 106, 5, {"cookie": 2})],
+    "manage": [hello, cframe(1, 108, 2, {}), cframe(1, 109, 3, {"driver": "x", "service": "/widget0"}),
+               cframe(1, 114, 4, {}), cframe(1, 117, 5, {"action": "list"}),
+               cframe(1, 118, 6, {"action": "list"}), cframe(1, 119, 7, {"action": "status"}),
+               cframe(1, 120, 8, {"action": "list"}),
+               cframe(1, 120, 9, {"action": "explain", "driver": "x", "app": "/bin/true"}),
+               cframe(1, 121, 10, {"action": "list"})],
+    "refused": [hello, cframe(1, 110, 2, {"driver": "x"}), cframe(1, 113, 3, {}),
+                cframe(1, 111, 4, {"level": "debug"}), cframe(1, 115, 5, {"id": widget, "key": "K", "value": 1}),
+                cframe(1, 119, 6, {"action": "on"}), cframe(1, 121, 7, {"action": "sleep"}),
+                cframe(1, 107, 8, {"id": widget, "type": 0})],
+    "large": [hello, cframe(2, 102, 2, {"match": {"IOProviderClass": "IOService", "Pad": b"\x00" * 62000}}),
+              cframe(1, 114, 3, {})],
+    "unread": [hello] + [cframe(3, 101, 2 + i, {"properties": True}) for i in range(20)],
+    "malformed": [raw(b"\x10\x00\x00\x00\x64\x00\x08\x00\x01\x00\x00\x00\x00\x00\x00\x00"),
+                  cframe(1, 101, 2, {"properties": True})],
+    "no-hello": [cframe(1, 101, 1, {}), hello],
+    "deep": [hello, cframe(1, 102, 2, {"match": {"IOPropertyMatch": nest_dict(10)}}),
+             cframe(1, 105, 3, {"cookie": 1, "type": "arrival", "match": {"X": nest_list(10)}})],
+}
+for name, frames in control.items():
+    write("control", name, b"".join(frames))

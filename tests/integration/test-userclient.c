@@ -54,9 +54,22 @@ struct edid {
 	uint64_t uaddr;
 };
 
-/* "CreateMemoryDescriptorFromClient can't write data to user?" verbatim:
- * the app passes {size, uaddr}; the driver makes an OutIn descriptor, maps
- * it, fills it; the app sees the bytes when the call returns. */
+/* A {size, uaddr} call with the app's buffer exposed to the driver for it. */
+static int
+call_edid(struct udk_connection *c, uint64_t sel, struct edid *edid, uint64_t *out)
+{
+	struct udk_memory_range r = { (const void *)(uintptr_t)edid->uaddr, edid->size, UDK_MEMORY_DIRECTION_INOUT };
+	struct udk_call_args a = { .struct_size = sizeof(a), .struct_input = edid, .struct_input_size = sizeof(*edid),
+				   .scalar_output = out, .scalar_output_count = out ? 1 : 0, .ranges = &r,
+				   .n_ranges = 1 };
+
+	return udk_connection_call_args(c, sel, &a);
+}
+
+/* "CreateMemoryDescriptorFromClient can't write data to user?" verbatim,
+ * once the app exposes its buffer for the call: the app passes {size,
+ * uaddr}; the driver makes an OutIn descriptor, maps it, fills it; the app
+ * sees the bytes when the call returns. */
 TEST(edid_write_back_reaches_the_app)
 {
 	struct env e;
@@ -67,7 +80,7 @@ TEST(edid_write_back_reaches_the_app)
 	memset(buff, 0, sizeof(buff));
 	edid.size = sizeof(buff);
 	edid.uaddr = (uint64_t)(uintptr_t)buff;
-	ASSERT_OK(call_struct(e.conn, SEL_EDID, &edid, sizeof(edid)));
+	ASSERT_OK(call_edid(e.conn, SEL_EDID, &edid, NULL));
 	ASSERT_EQ(buff[0], 0x00);
 	ASSERT_EQ(buff[1], 0xff);
 	ASSERT_EQ(buff[7], 0x00);
@@ -86,19 +99,19 @@ TEST(bad_client_addresses_are_errors_not_crashes)
 
 	env_up(&e);
 	/* unmapped */
-	ASSERT_ERR(call_struct(e.conn, SEL_EDID, &edid, sizeof(edid)), -UDK_E_BAD_ADDRESS);
+	ASSERT_ERR(call_edid(e.conn, SEL_EDID, &edid, NULL), -UDK_E_BAD_ADDRESS);
 	ASSERT_CONTAINS(udk_error_reason(), "is not readable memory of the app");
 	/* read-only, but the driver wants to write (OutIn) */
 	ro = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	memset(ro, 7, 4096);
 	mprotect(ro, 4096, PROT_READ);
 	edid = (struct edid){ 4096, (uint64_t)(uintptr_t)ro };
-	ASSERT_ERR(call_struct(e.conn, SEL_EDID, &edid, sizeof(edid)), -UDK_E_BAD_ADDRESS);
+	ASSERT_ERR(call_edid(e.conn, SEL_EDID, &edid, NULL), -UDK_E_BAD_ADDRESS);
 	ASSERT_CONTAINS(udk_error_reason(), "not writable memory of the app, but the driver asked to write it");
 	/* reading it (direction OUT) is fine */
-	ASSERT_OK(udk_connection_call(e.conn, SEL_READ_CLIENT, NULL, 0, &edid, sizeof(edid), &sum, &n, NULL, NULL));
+	ASSERT_OK(call_edid(e.conn, SEL_READ_CLIENT, &edid, &sum));
 	ASSERT_EQ(sum, 7 * 4096);
-	/* a range that wraps around the address space */
+	/* a range that wraps around the address space: no app can expose it */
 	edid = (struct edid){ 4096, UINT64_MAX - 10 };
 	ASSERT_ERR(call_struct(e.conn, SEL_EDID, &edid, sizeof(edid)), -UDK_E_BAD_ADDRESS);
 	/* the driver survived all of it */
@@ -120,7 +133,7 @@ TEST(direction_out_is_read_only_for_the_driver)
 
 	env_up(&e);
 	memset(buff, 1, sizeof(buff));
-	ASSERT_ERR(call_struct(e.conn, SEL_WRITE_RO, &edid, sizeof(edid)), -UDK_E_DIRECTION);
+	ASSERT_ERR(call_edid(e.conn, SEL_WRITE_RO, &edid, NULL), -UDK_E_DIRECTION);
 	ASSERT_CONTAINS(udk_error_reason(), "read-only for the driver");
 	ASSERT_EQ(buff[0], 1);
 	env_down(&e);
@@ -137,11 +150,11 @@ TEST(the_driver_cannot_reach_app_memory_outside_a_call)
 	env_up(&e);
 	/* a copy the driver keeps: writes after the call do not reach us */
 	memset(buff, 0, sizeof(buff));
-	ASSERT_OK(call_struct(e.conn, SEL_LATE_WRITE, &edid, sizeof(edid)));
+	ASSERT_OK(call_edid(e.conn, SEL_LATE_WRITE, &edid, NULL));
 	usleep(150000);
 	ASSERT_EQ(buff[0], 0);
 	/* a new descriptor outside any call is refused */
-	ASSERT_OK(call_struct(e.conn, SEL_LATE_MEMORY, &edid, sizeof(edid)));
+	ASSERT_OK(call_edid(e.conn, SEL_LATE_MEMORY, &edid, NULL));
 	usleep(150000);
 	ASSERT_OK(udk_connection_call(e.conn, SEL_LATE_RESULT, NULL, 0, NULL, 0, &res, &n, NULL, NULL));
 	ASSERT_EQ((int64_t)res, -EPERM);
@@ -159,10 +172,10 @@ TEST(ranges_in_a_shared_buffer_are_not_copied)
 	ASSERT_OK(udk_buffer_create(1 << 20, 0, &buf));
 	p = udk_buffer_get_address(buf);
 	edid = (struct edid){ 256, (uint64_t)(uintptr_t)(p + 4096) };
-	ASSERT_OK(call_struct(e.conn, SEL_EDID, &edid, sizeof(edid)));
+	ASSERT_OK(call_edid(e.conn, SEL_EDID, &edid, NULL));
 	ASSERT_EQ(p[4096 + 1], 0xff);
 	/* the driver's descriptor maps our pages: its later write shows */
-	ASSERT_OK(call_struct(e.conn, SEL_LATE_WRITE, &edid, sizeof(edid)));
+	ASSERT_OK(call_edid(e.conn, SEL_LATE_WRITE, &edid, NULL));
 	for (int i = 0; i < 100 && p[4096] != 0xee; i++)
 		usleep(10000);
 	ASSERT_EQ(p[4096], 0xee);
@@ -176,9 +189,15 @@ TEST(ranges_in_a_shared_buffer_are_not_copied)
 		ASSERT_OK(udk_buffer_create(c.len, 0, &dst));
 		for (size_t i = 0; i < c.len; i += 4096)
 			((uint8_t *)udk_buffer_get_address(src))[i] = (uint8_t)(i >> 12);
+		struct udk_memory_range r[2] = {
+			{ udk_buffer_get_address(src), c.len, UDK_MEMORY_DIRECTION_OUT },
+			{ udk_buffer_get_address(dst), c.len, UDK_MEMORY_DIRECTION_IN },
+		};
+		struct udk_call_args a = { .struct_size = sizeof(a), .struct_input = &c, .struct_input_size = sizeof(c),
+					   .ranges = r, .n_ranges = 2 };
 		c.src = (uint64_t)(uintptr_t)udk_buffer_get_address(src);
 		c.dst = (uint64_t)(uintptr_t)udk_buffer_get_address(dst);
-		ASSERT_OK(call_struct(e.conn, SEL_COPY, &c, sizeof(c)));
+		ASSERT_OK(udk_connection_call_args(e.conn, SEL_COPY, &a));
 		ASSERT_EQ(memcmp(udk_buffer_get_address(src), udk_buffer_get_address(dst), c.len), 0);
 		udk_buffer_unref(src);
 		udk_buffer_unref(dst);
@@ -437,7 +456,7 @@ TEST(spinning_calls_work_including_memory_and_death)
 	}
 	/* the driver asks for our memory in the middle of a spinning call */
 	memset(buff, 0, sizeof(buff));
-	ASSERT_OK(call_struct(e.conn, SEL_EDID, &edid, sizeof(edid)));
+	ASSERT_OK(call_edid(e.conn, SEL_EDID, &edid, NULL));
 	ASSERT_EQ(buff[1], 0xff);
 	ASSERT_EQ(buff[255], (uint8_t)(255 * 7 + 3));
 	/* checks still name the problem */

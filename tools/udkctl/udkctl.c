@@ -528,6 +528,43 @@ cmd_status(struct udk_client *c, int argc, char **argv)
 		       udk_dict_get_string(reply, "state_dir") ? udk_dict_get_string(reply, "state_dir") : "?",
 		       udk_dict_get_bool(reply, "developer_mode", false) ? "ON" : "off",
 		       udk_dict_get_bool(sb, "seccomp", false) ? "on" : "OFF", udk_dict_get_int(sb, "landlock_abi", 0));
+		{
+			struct udk_value *lim = udk_dict_get(reply, "limits"), *use = udk_dict_get(reply, "usage");
+			struct udk_value *uids = udk_dict_get(use, "uids");
+			printf("in use: %" PRIu64 " connections (%" PRIu64 " unprivileged, %" PRIu64 " refused so far); %" PRIu64
+			       " bytes queued for clients, %" PRIu64 " for drivers; descriptors: limit %" PRIu64 ", %" PRIu64
+			       " kept for drivers, %" PRIu64 " reserved for restarts\n",
+			       udk_value_get_uint(udk_dict_get(use, "connections"), 0),
+			       udk_value_get_uint(udk_dict_get(use, "connections_unprivileged"), 0),
+			       udk_value_get_uint(udk_dict_get(use, "connections_refused"), 0),
+			       udk_value_get_uint(udk_dict_get(use, "queued_bytes_all_clients"), 0),
+			       udk_value_get_uint(udk_dict_get(reply, "queued_bytes_to_drivers"), 0),
+			       udk_value_get_uint(udk_dict_get(use, "fd_limit"), 0),
+			       udk_value_get_uint(udk_dict_get(use, "fds_kept_for_drivers"), 0),
+			       udk_value_get_uint(udk_dict_get(use, "fds_reserved"), 0));
+			for (size_t i = 0; i < udk_array_size(uids); i++) {
+				struct udk_value *u = udk_array_get(uids, i);
+				printf("  uid %" PRIu64 ": %" PRIu64 " connections, %" PRIu64 " subscriptions, %" PRIu64
+				       " bytes queued\n",
+				       udk_value_get_uint(udk_dict_get(u, "uid"), 0),
+				       udk_value_get_uint(udk_dict_get(u, "connections"), 0),
+				       udk_value_get_uint(udk_dict_get(u, "subscriptions"), 0),
+				       udk_value_get_uint(udk_dict_get(u, "queued_bytes"), 0));
+			}
+			printf("limits (udkd --limit NAME=N):");
+			for (size_t i = 0; i < udk_dict_size(lim); i++)
+				printf("%s%s %" PRIu64, i % 4 ? ", " : "\n  ", udk_dict_key_at(lim, i),
+				       udk_value_get_uint(udk_dict_value_at(lim, i), 0));
+			printf("\n");
+			lim = udk_dict_get(reply, "input_limits");
+			if (lim) {
+				printf("input limits (fixed):");
+				for (size_t i = 0; i < udk_dict_size(lim); i++)
+					printf("%s%s %" PRIu64, i % 4 ? ", " : "\n  ", udk_dict_key_at(lim, i),
+					       udk_value_get_uint(udk_dict_value_at(lim, i), 0));
+				printf("\n");
+			}
+		}
 	}
 	udk_value_unref(reply);
 	return 0;
@@ -627,6 +664,22 @@ cmd_sim(struct udk_client *c, int argc, char **argv)
 			printf("  %s\n", udk_dict_get_string(e, "reason"));
 		for (size_t k = 0; k < udk_array_size(fns); k++)
 			printf("  %s\n", udk_value_get_string(udk_array_get(fns, k)));
+		/* what the device's family adds (describe_model) */
+		for (size_t k = 0; k < udk_dict_size(e); k++) {
+			static const char *const known[] = { "name", "model", "location", "state", "pid", "crashes",
+							     "reason", "functions", NULL };
+			const char *key = udk_dict_key_at(e, k);
+			struct udk_value *v = udk_dict_value_at(e, k);
+			bool skip = false;
+			for (const char *const *q = known; *q; q++)
+				skip |= streq(*q, key);
+			if (skip)
+				continue;
+			if (udk_value_get_type(v) == UDK_VALUE_STRING)
+				printf("  %s: %s\n", key, udk_value_get_string(v));
+			else if (udk_value_get_type(v) == UDK_VALUE_INT)
+				printf("  %s: %" PRId64 "\n", key, udk_value_get_int(v, 0));
+		}
 	}
 	udk_value_unref(reply);
 	return 0;

@@ -35,7 +35,14 @@ udk_block_client_register_buffer(struct udk_block_client *bc, void *addr, uint64
 
 	udk_return_val_if_fail(bc && addr && len && ret_id, -EINVAL);
 	a = bc->tp_data;
-	r = udk_connection_call(a->conn, BLOCK_UC_ADD_BUFFER, NULL, 0, &b, sizeof(b), &id, &n, NULL, NULL);
+	{
+		/* the buffer goes by address: exposed to the driver for this call */
+		struct udk_memory_range range = { addr, len, UDK_MEMORY_DIRECTION_INOUT };
+		struct udk_call_args ca = { .struct_size = sizeof(ca), .struct_input = &b, .struct_input_size = sizeof(b),
+					    .scalar_output = &id, .scalar_output_count = n, .ranges = &range,
+					    .n_ranges = 1 };
+		r = udk_connection_call_args(a->conn, BLOCK_UC_ADD_BUFFER, &ca);
+	}
 	if (r < 0)
 		return r;
 	*ret_id = (uint32_t)id;

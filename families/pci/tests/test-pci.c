@@ -274,7 +274,17 @@ TEST_FULL(sixteen_8k_frames_2_26_gb_prepared_and_filled, 600)
 		ASSERT_OK(udk_buffer_create(f.size, 0, &buf[i]));
 		f.addr[i] = (uint64_t)(uintptr_t)udk_buffer_get_address(buf[i]);
 	}
-	ASSERT_OK(udk_connection_call(e.conn, P_FILL_CLIENT, NULL, 0, &f, sizeof(f), out, &n, NULL, NULL));
+	{
+		/* the driver may map these buffers during the call */
+		struct udk_memory_range ranges[16];
+		struct udk_call_args a = { .struct_size = sizeof(a), .struct_input = &f, .struct_input_size = sizeof(f),
+					   .scalar_output = out, .scalar_output_count = n, .ranges = ranges,
+					   .n_ranges = 16 };
+		for (int i = 0; i < 16; i++)
+			ranges[i] = (struct udk_memory_range){ udk_buffer_get_address(buf[i]), f.size,
+							       UDK_MEMORY_DIRECTION_IN };
+		ASSERT_OK(udk_connection_call_args(e.conn, P_FILL_CLIENT, &a));
+	}
 	ASSERT_EQ(out[0], 16 * 141557760ull);
 	ASSERT_GE(out[0], 2260000000ull);
 	for (int i = 0; i < 16; i++) {

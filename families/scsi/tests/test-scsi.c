@@ -254,7 +254,13 @@ TEST_FULL(the_app_buffer_as_a_memory_descriptor, 120)
 	in.buffer_size = 8192;
 	in.app_address = (uintptr_t)buf;
 	n = sizeof(res);
-	ASSERT_OK(udk_connection_call(e.conn, TESTSCSI_SEND, NULL, 0, &in, sizeof(in), NULL, NULL, &res, &n));
+	{
+		/* the app's buffer goes by address: exposed to the driver for this call */
+		struct udk_memory_range range = { buf, 8192, UDK_MEMORY_DIRECTION_INOUT };
+		struct udk_call_args a = { .struct_size = sizeof(a), .struct_input = &in, .struct_input_size = sizeof(in),
+					   .struct_output = &res, .struct_output_size = n, .ranges = &range, .n_ranges = 1 };
+		ASSERT_OK(udk_connection_call_args(e.conn, TESTSCSI_SEND, &a));
+	}
 	ASSERT_OK(res.result);
 	ASSERT_EQ(res.realized, 2048);
 	for (int i = 0; i < 2048; i++)

@@ -278,7 +278,17 @@ main(int argc, char **argv)
 		return 3;
 	}
 	udk_scsi_cdb_describe(in.cdb, in.cdb_length, cdbtext, sizeof(cdbtext));
-	r = udk_connection_call(conn, UDK_SCSI_UC_SEND_CDB, NULL, 0, &in, sizeof(in), NULL, NULL, &out, &out_len);
+	{
+		/* the data buffer goes by address: exposed to the driver for this call */
+		struct udk_memory_range range = { data, in.requested_count,
+						  in.direction == UDK_SCSI_DATA_FROM_TARGET ? UDK_MEMORY_DIRECTION_IN
+											 : UDK_MEMORY_DIRECTION_OUT };
+		struct udk_call_args ca = { .struct_size = sizeof(ca), .struct_input = &in, .struct_input_size = sizeof(in),
+					    .struct_output = &out, .struct_output_size = out_len, .ranges = &range,
+					    .n_ranges = data ? 1 : 0 };
+		r = udk_connection_call_args(conn, UDK_SCSI_UC_SEND_CDB, &ca);
+		out_len = ca.struct_output_size;
+	}
 	if (r < 0) {
 		fprintf(stderr, "udkctl scsi: %s was not sent: %s: %s\n", cdbtext, udk_error_name(r),
 			udk_error_reason() ? udk_error_reason() : udk_strerror(r));
