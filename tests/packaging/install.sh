@@ -9,10 +9,12 @@
 #   - a pkg-config file for every installed library, which pkg-config
 #     accepts, with paths under the prefix;
 #   - every static archive is a real archive of one object (not thin), with
-#     only the API global (scripts/prelink-archives.sh);
+#     only the API global (scripts/prelink-archives.sh), and a program that
+#     pulls it in links with its pkg-config file's flags alone;
 #   - every installed header compiles alone as C99 (-pedantic) and as C++,
 #     and twice in one file (include guards), and all of them together;
-#   - the systemd units pass `systemd-analyze verify`.
+#   - the systemd units pass `systemd-analyze verify`;
+#   - nothing is installed outside the prefix (the nbdkit plugin included).
 # TAP output.
 #
 #   install.sh BUILD_ROOT
@@ -60,6 +62,13 @@ if ! meson install -C "$build" --no-rebuild --destdir "$d" >"$tmp/install.log" 2
 	exit 1
 fi
 ok "meson install --destdir works without rebuilding"
+# a prefix of one's own (the out-of-tree test's) must not write into the system
+check "every installed file is under the prefix $prefix" \
+	sh -c "cd '$d' && find . ! -type d | grep -v '^\.$prefix/' | (! grep .)"
+if [ -e "$build/families/block/nbdkit-udk-plugin.so" ]; then
+	check "the nbdkit plugin in nbdkit's plugin directory under the prefix" \
+		sh -c "find '$P' -path '*/nbdkit/plugins/nbdkit-udk-plugin.so' | grep -q ."
+fi
 
 for f in sbin/udkd bin/udkctl bin/udk-sign bin/udk-bundle bin/udk-iig bin/udk-new; do
 	check "$f is installed and executable" test -x "$P/$f"
@@ -77,7 +86,15 @@ if [ -n "$(find "$build/docs/man" -name '*.[18]' 2>/dev/null)" ]; then
 	for m in man8/udkd.8 man8/udkctl.8 man1/udk-sign.1 man1/udk-bundle.1 man1/udk-new.1 man1/udk-iig.1; do
 		check "man page $m" test -s "$P/$(opt mandir)/$m"
 	done
+	for m in "$P/$(opt mandir)"/man*/*; do
+		check "$(basename "$m") has NAME, SYNOPSIS, DESCRIPTION, SEE ALSO and no TODO" sh -c \
+			"grep -q '^.SH NAME' '$m' && grep -q '^.SH SYNOPSIS' '$m' && grep -q '^.SH DESCRIPTION' '$m' && grep -q '^.SH SEE ALSO' '$m' && ! grep -q TODO '$m'"
+	done
+	if ! command -v man >/dev/null; then
+		skip "the man pages render: man (man-db) is not installed"
+	else
 	check "the man pages render (man -l)" sh -c "for f in '$P/$(opt mandir)'/man*/*; do MANWIDTH=80 man -l \"\$f\" >/dev/null 2>\"$tmp/man.err\" && ! test -s \"$tmp/man.err\" || { cat \"$tmp/man.err\"; echo \$f; exit 1; }; done"
+	fi
 else
 	skip "man pages: this build has none (no scdoc)"
 fi
@@ -105,6 +122,12 @@ for a in "$L"/libudk*.a; do
 	pc=${base#lib}
 	check "$base.a has a pkg-config file, $pc.pc, that pkg-config accepts" pkg-config --validate "$pc"
 	check "$pc.pc links $base" sh -c "pkg-config --libs --static '$pc' | grep -q -e '$base.a' -e '-l${base#lib}'"
+	# the whole archive pulled in (it is one object): pkg-config's flags resolve all it calls
+	sym=$(nm -g --defined-only "$a" | awk 'NF == 3 && $2 == "T" && $3 ~ /^udk_/ { print $3; exit }')
+	check "a program that uses $base.a links with \`pkg-config --libs $pc\` alone" sh -c \
+		"echo 'int main(void) { return 0; }' >'$tmp/empty.c' && unset PKG_CONFIG_SYSROOT_DIR &&
+		 $cc -o '$tmp/linked' '$tmp/empty.c' -Wl,-u,$sym \$(pkg-config --define-variable=prefix='$P' --libs '$pc') &&
+		 LD_LIBRARY_PATH='$L' '$tmp/linked'"
 	check "$base.a is a real archive (not thin)" sh -c "head -c 8 '$a' | grep -q '^!<arch>'"
 	check "$base.a holds one object" sh -c "[ \$(ar t '$a' | wc -l) = 1 ]"
 	# globals: the API (udk_*) and what another udk archive needs (lib/driver/private.h)
