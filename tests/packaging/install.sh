@@ -54,6 +54,9 @@ for t in json.load(open(sys.argv[1] + "/meson-info/intro-targets.json")):
         if s.get("language") == "c":
             print(" ".join(s["compiler"])); sys.exit()' "$build")
 case $cc in *clang*) cxx=clang++ ;; *) cxx=g++ ;; esac
+san_flags=
+san=$(opt b_sanitize)
+[ -n "$san" ] && [ "$san" != none ] && san_flags="-fsanitize=$san"
 
 if ! meson install -C "$build" --no-rebuild --destdir "$d" >"$tmp/install.log" 2>&1; then
 	echo "not ok 1 - meson install --destdir failed:"
@@ -123,10 +126,11 @@ for a in "$L"/libudk*.a; do
 	check "$base.a has a pkg-config file, $pc.pc, that pkg-config accepts" pkg-config --validate "$pc"
 	check "$pc.pc links $base" sh -c "pkg-config --libs --static '$pc' | grep -q -e '$base.a' -e '-l${base#lib}'"
 	# the whole archive pulled in (it is one object): pkg-config's flags resolve all it calls
+	# (and the sanitizer runtime, in a sanitizer build)
 	sym=$(nm -g --defined-only "$a" | awk 'NF == 3 && $2 == "T" && $3 ~ /^udk_/ { print $3; exit }')
 	check "a program that uses $base.a links with \`pkg-config --libs $pc\` alone" sh -c \
 		"echo 'int main(void) { return 0; }' >'$tmp/empty.c' && unset PKG_CONFIG_SYSROOT_DIR &&
-		 $cc -o '$tmp/linked' '$tmp/empty.c' -Wl,-u,$sym \$(pkg-config --define-variable=prefix='$P' --libs '$pc') &&
+		 $cc $san_flags -o '$tmp/linked' '$tmp/empty.c' -Wl,-u,$sym \$(pkg-config --define-variable=prefix='$P' --libs '$pc') &&
 		 LD_LIBRARY_PATH='$L' '$tmp/linked'"
 	check "$base.a is a real archive (not thin)" sh -c "head -c 8 '$a' | grep -q '^!<arch>'"
 	check "$base.a holds one object" sh -c "[ \$(ar t '$a' | wc -l) = 1 ]"
