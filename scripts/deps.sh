@@ -11,6 +11,7 @@ libusb-1.0-0-dev
 scdoc strace systemd
 picocom socat expect python3-serial util-linux coreutils
 tgt libiscsi-dev libiscsi-bin nbdkit nbdkit-plugin-dev libnbd-bin fio qemu-utils nbd-client e2fsprogs
+libasound2-dev alsa-utils
 "
 
 missing=""

@@ -182,3 +182,22 @@ control = {
 }
 for name, frames in control.items():
     write("control", name, b"".join(frames))
+
+# the audio family's device descriptions (families/audio/common/formats.c)
+_fmt = [{"sample_format": "S16_LE", "channels": 2, "rate_min": 48000, "rate_max": 48000},
+        {"sample_format": "S32_LE", "channels": 8, "rate_min": 44100, "rate_max": 96000}]
+write("audio-state", "device", enc({"device": 4294967301, "state": {
+    "UDKAudioName": "loopback", "UDKAudioDescription": "udk simulated loopback", "UDKAudioUID": "loopback",
+    "UDKAudioVisibility": "while-held",
+    "UDKAudioStreams": [{"name": "out", "direction": "output", "formats": _fmt, "min_period_frames": 16,
+                         "max_buffer_frames": 65536, "current": {"sample_format": "S16_LE", "channels": 2,
+                                                                 "rate": 48000}, "in_use_by": 1234},
+                        {"name": "in", "direction": "input", "formats": _fmt}],
+    "UDKAudioControls": [{"name": "Clock Source", "kind": "selector", "value": 1,
+                          "items": ["Internal", "Word Clock"], "clock_source": True},
+                         {"name": "Volume", "kind": "volume", "value": -600, "min": -6000, "max": 0},
+                         {"name": "Mute", "kind": "mute", "value": 0}]}}))
+write("audio-state", "formats", enc({"formats": _fmt}))
+write("audio-state", "bad", enc({"state": {"UDKAudioName": "Bad|Name", "UDKAudioStreams": [
+    {"name": "x", "direction": "output", "formats": [{"sample_format": "U8", "channels": 0,
+                                                       "rate_min": 96000, "rate_max": 8000}]}]}}))
