@@ -68,6 +68,12 @@ ok "meson install --destdir works without rebuilding"
 # a prefix of one's own (the out-of-tree test's) must not write into the system
 check "every installed file is under the prefix $prefix" \
 	sh -c "cd '$d' && find . ! -type d | grep -v '^\.$prefix/' | (! grep .)"
+if [ -e "$build/families/audio/alsa/libasound_module_pcm_udk.so" ]; then
+	sysconfdir=$(opt sysconfdir)
+	case $sysconfdir in /*) ;; *) sysconfdir=$prefix/$sysconfdir ;; esac
+	check "the ALSA plugin in libdir/alsa-lib, its configuration in sysconfdir/alsa/conf.d" \
+		test -f "$L/alsa-lib/libasound_module_pcm_udk.so" -a -f "$d$sysconfdir/alsa/conf.d/50-udk.conf"
+fi
 if [ -e "$build/families/block/nbdkit-udk-plugin.so" ]; then
 	check "the nbdkit plugin in nbdkit's plugin directory under the prefix" \
 		sh -c "find '$P' -path '*/nbdkit/plugins/nbdkit-udk-plugin.so' | grep -q ."
