@@ -641,8 +641,13 @@ TEST_FULL(unit_capability_bounding_set, 240)
 
 	/* drivers run as their own uids (CAP_SETUID, CAP_SETGID, CAP_SETPCAP) */
 	ASSERT_TRUE(fixture_wait_class(&f, "TestDriver", 20000) != 0);
-	pid1 = driver_pid(&f, ID_CAPS);
-	ASSERT_TRUE(pid1 > 0);
+	/* the service registers from Start(); udkctl may list the instance as running a moment later */
+	for (int i = 0; i < 1000 && (pid1 = driver_pid(&f, ID_CAPS)) <= 0; i++)
+		usleep(20000);
+	if (pid1 <= 0) {
+		out = fixture_udkctl(&f, NULL, "--json drivers " ID_CAPS);
+		FAIL("no running instance of %s in 20 s:\n%s", ID_CAPS, out);
+	}
 	if (uid_of((pid_t)pid1) < 2130706432u)
 		FAIL("the driver runs as uid %u, not one of its own", uid_of((pid_t)pid1));
 
