@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "family.h"
+#include "udk-config.h"
 #include "value-private.h"
 #include "udkd.h"
 #include "util.h"
@@ -1076,7 +1077,7 @@ load_checked(struct bundle *b, struct sign_snapshot *snap)
 		bundle_add_diag_code(b, -UDK_E_UNSAFE_PATH, DIAG_WARNING, NULL, NULL,
 				     "%s: other users could change what udkd runs as this driver. Install the bundle "
 				     "where only root can write (owned by root, without group or other write "
-				     "permission, up to /), e.g. /usr/lib/udk/drivers; outside developer mode udkd "
+				     "permission, up to /), e.g. " UDK_BUNDLE_DIR "; outside developer mode udkd "
 				     "refuses it",
 				     snap->unsafe);
 	}

@@ -19,6 +19,7 @@
 #include "proto.h"
 #include "quota.h"
 #include "sandbox.h"
+#include "systemd.h"
 #include "family.h"
 #include "udkd.h"
 #include "util.h"
@@ -1336,6 +1337,9 @@ on_accept(struct loop *l, int fd, uint32_t events, void *data)
 		quota_fd_refill(d->quota);
 }
 
+/* the listening socket came from systemd (socket activation) */
+static bool listen_inherited;
+
 int
 control_listen(struct udkd *d)
 {
@@ -1345,6 +1349,16 @@ control_listen(struct udkd *d)
 	if (strlen(d->socket_path) >= sizeof(sa.sun_path))
 		return udk_set_reason(-ENAMETOOLONG, "socket path %s is too long; use a shorter --runtime-dir",
 				      d->socket_path);
+	/* socket activation (udkd.socket): systemd made the socket and keeps it */
+	fd = systemd_listen_fd(d->socket_path);
+	if (fd < -1)
+		return fd;
+	if (fd >= 0) {
+		listen_inherited = true;
+		d->listen_fd = fd;
+		log_info(d, "listening on %s, the socket systemd passed", d->socket_path);
+		goto listening;
+	}
 	memcpy(sa.sun_path, d->socket_path, strlen(d->socket_path) + 1);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
@@ -1380,6 +1394,7 @@ control_listen(struct udkd *d)
 	/* anyone may read the registry; management checks the peer's uid */
 	chmod(d->socket_path, 0666);
 	d->listen_fd = fd;
+listening:
 	if (!d->quota && quota_new(&d->quota) < 0) {
 		close(fd);
 		d->listen_fd = -1;
@@ -1398,7 +1413,9 @@ control_fini(struct udkd *d)
 		loop_source_remove(d->listen_src);
 		close(d->listen_fd);
 		d->listen_fd = -1;
-		unlink(d->socket_path);
+		/* systemd's socket stays for the next activation */
+		if (!listen_inherited)
+			unlink(d->socket_path);
 	}
 	quota_free(d->quota);
 	d->quota = NULL;

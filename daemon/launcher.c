@@ -78,6 +78,7 @@ proc_unref(struct driver_proc *p)
 	service_unref(p->instance);
 	service_unref(p->provider);
 	free(p->label);
+	free(p->launch_diag);
 	free(p);
 }
 
@@ -298,10 +299,20 @@ log_line(struct udkd *d, struct driver_proc *p, int level, const char *msg)
 
 	strncpy(p->last_line, msg, sizeof(p->last_line) - 1);
 	p->last_line[sizeof(p->last_line) - 1] = '\0';
+	/*
+	 * The loader failing to load a library (only ld.so at exec says "error
+	 * while loading shared libraries"): exit 127 follows, often read here
+	 * only when proc_dead() drains the pipe.  Say which library and why.
+	 */
+	if (p->kind == PROC_KIND_DRIVER && !p->launch_diag)
+		p->launch_diag = sandbox_explain_loader_error(msg, d->cfg.sandbox && d->sandbox);
 	if (level > want)
 		return;
 	snprintf(src, sizeof(src), "%s[%d]", proc_label(p), p->pid);
-	udkd_log(d, level, src, "%s", msg);
+	if (p->kind == PROC_KIND_MODEL && p->model)
+		udkd_log_proc(level, src, p->model->name, true, p->pid, msg);
+	else
+		udkd_log_proc(level, src, proc_label(p), false, p->pid, msg);
 }
 
 static void
@@ -1153,6 +1164,11 @@ record_crash(struct udkd *d, struct driver_proc *p, int signal, int exit_status,
 				"driver, then run `udkctl restart %s`",
 				b->crashes_consecutive, sigabbrev_np(signal) ? sigabbrev_np(signal) : "?", phase,
 				b->identifier);
+		else if (p->launch_diag)
+			b->disabled_reason = strdup_printf(
+				"crash loop: failed %u times in a row (last: exited with status %d during %s: %s). "
+				"Then run `udkctl restart %s`",
+				b->crashes_consecutive, exit_status, phase, p->launch_diag, b->identifier);
 		else
 			b->disabled_reason = strdup_printf(
 				"crash loop: failed %u times in a row (last: exited with status %d during %s). Fix "
@@ -1238,9 +1254,15 @@ proc_dead(struct udkd *d, struct driver_proc *p, int signal, int exit_status)
 		if (prov->n_stopping)
 			prov->n_stopping--;
 	} else {
-		log_error(d, "%s (pid %d) %s during %s", proc_label(p), p->pid, how, phase);
-		if (inst && !inst->fail_reason)
-			inst->fail_reason = strdup_printf("%s during %s", how, phase);
+		if (p->launch_diag && !signal) {
+			log_error(d, "%s (pid %d) %s during %s: %s", proc_label(p), p->pid, how, phase, p->launch_diag);
+			if (inst && !inst->fail_reason)
+				inst->fail_reason = strdup_printf("%s during %s: %s", how, phase, p->launch_diag);
+		} else {
+			log_error(d, "%s (pid %d) %s during %s", proc_label(p), p->pid, how, phase);
+			if (inst && !inst->fail_reason)
+				inst->fail_reason = strdup_printf("%s during %s", how, phase);
+		}
 		if (!d->shutting_down)
 			record_crash(d, p, signal, exit_status, phase);
 	}

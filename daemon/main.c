@@ -17,6 +17,8 @@
 
 #include "file.h"
 #include "sandbox.h"
+#include "systemd.h"
+#include "udk-config.h"
 #include "family.h"
 #include "udkd.h"
 #include "quota.h"
@@ -34,14 +36,18 @@ usage(FILE *f)
 		"\n"
 		"The udk manager daemon.\n"
 		"\n"
-		"  --runtime-dir DIR        socket and state (default $XDG_RUNTIME_DIR/udk, else /run/udk)\n"
+		"  --runtime-dir DIR        socket and state (default " UDK_RUNTIME_DIR " as root, else\n"
+		"                           $XDG_RUNTIME_DIR/udk)\n"
 		"  --bundles DIR            a directory of *.dext bundles (repeatable; default\n"
-		"                           /usr/local/lib/udk/drivers and /usr/lib/udk/drivers)\n"
+		"                           " UDK_BUNDLE_DIR ")\n"
 		"  --machine FILE           machine description plist (services and devices to create)\n"
 		"  --models DIR             where device-model executables are (repeatable; default\n"
-		"                           ../models next to udkd, and /usr/lib/udk/models)\n"
+		"                           ../models next to udkd, and " UDK_MODEL_DIR ")\n"
 		"  --log-level LEVEL        error, warning, notice, info (default) or debug\n"
-		"  --syslog                 log to syslog instead of stderr\n"
+		"  --log-target TARGET      stderr, syslog, or journal[:SOCKET] (systemd's journal, with the\n"
+		"                           driver's identifier in UDK_DRIVER=); default: journal when stderr\n"
+		"                           is the journal (JOURNAL_STREAM), else stderr\n"
+		"  --syslog                 the same as --log-target syslog\n"
 		"  --start-timeout-ms N     deadline for a driver's Start() (default 10000)\n"
 		"  --stop-timeout-ms N      deadline for Stop() before the process is killed (default 3000)\n"
 		"  --request-timeout-ms N   deadline for NewUserClient() and other requests (default 5000)\n"
@@ -52,7 +58,7 @@ usage(FILE *f)
 		"  --restart-max-ms N       longest back-off (default 30000)\n"
 		"  --no-sandbox             run drivers without seccomp/landlock (debugging only)\n"
 		"  --state-dir DIR          trust store, developer mode and access grants (default\n"
-		"                           /var/lib/udk as root, else $XDG_STATE_HOME/udk)\n"
+		"                           " UDK_STATE_DIR " as root, else $XDG_STATE_HOME/udk)\n"
 		"  --driver-uid-base N      as root, drivers run as uids N, N+1, ... (default 2130706432;\n"
 		"                           0 keeps udkd's uid)\n"
 		"  --driver-memory-limit N  RLIMIT_DATA of driver processes in bytes (default 4 GiB; 0: none)\n"
@@ -91,9 +97,10 @@ default_runtime_dir(void)
 {
 	const char *x = getenv("XDG_RUNTIME_DIR");
 
-	if (x && *x)
+	/* root's udkd serves every user: the system's directory, whatever root's session says */
+	if (geteuid() != 0 && x && *x)
 		return strdup_printf("%s/udk", x);
-	return strdup("/run/udk");
+	return strdup(UDK_RUNTIME_DIR);
 }
 
 static void
@@ -174,6 +181,7 @@ main(int argc, char **argv)
 		{ "power-timeout-ms", required_argument, NULL, 17 },
 		{ "idle-timeout-ms", required_argument, NULL, 18 },
 		{ "limit", required_argument, NULL, 19 },
+		{ "log-target", required_argument, NULL, 20 },
 		{ "help", no_argument, NULL, 'h' },
 	};
 	/* the core options, then every family's (ids FAMILY_OPT + n) */
@@ -216,6 +224,7 @@ main(int argc, char **argv)
 	sigset_t mask;
 	uint64_t v;
 	int c, r;
+	const char *log_target = NULL;
 
 	r = families_check();
 	if (r < 0) {
@@ -377,6 +386,15 @@ main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 20:
+			if (!streq(optarg, "stderr") && !streq(optarg, "syslog") && !streq(optarg, "journal") &&
+			    !startswith(optarg, "journal:")) {
+				fprintf(stderr, "udkd: unknown log target \"%s\"; use stderr, syslog or journal[:SOCKET]\n",
+					optarg);
+				return 2;
+			}
+			log_target = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -390,14 +408,24 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (log_target && streq(log_target, "syslog"))
+		d.cfg.syslog = true;
 	if (d.cfg.syslog)
 		log_open_syslog();
+	else if ((log_target && startswith(log_target, "journal")) || (!log_target && journal_stream_is_stderr())) {
+		const char *sock = log_target && log_target[7] == ':' ? log_target + 8 : NULL;
+		r = log_open_journal(sock);
+		if (r < 0 && log_target) {
+			fprintf(stderr, "udkd: %s\n", udk_error_reason() ? udk_error_reason() : strerror(-r));
+			return 1;
+		}
+	}
 	if (!d.runtime_dir)
 		d.runtime_dir = default_runtime_dir();
 	if (d.n_bundle_dirs == 0) {
-		static const char *const defaults[] = { "/usr/local/lib/udk/drivers", "/usr/lib/udk/drivers" };
-		d.bundle_dirs = calloc(2, sizeof(char *));
-		for (size_t i = 0; i < 2; i++)
+		static const char *const defaults[] = { UDK_BUNDLE_DIR };
+		d.bundle_dirs = calloc(ARRAY_SIZE(defaults), sizeof(char *));
+		for (size_t i = 0; i < ARRAY_SIZE(defaults); i++)
 			if (access(defaults[i], R_OK) == 0)
 				d.bundle_dirs[d.n_bundle_dirs++] = strdup(defaults[i]);
 	}
@@ -405,7 +433,7 @@ main(int argc, char **argv)
 		/* models installed or built next to udkd */
 		char self[PATH_MAX];
 		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		const char *cands[2] = { NULL, "/usr/lib/udk/models" };
+		const char *cands[2] = { NULL, UDK_MODEL_DIR };
 		char *beside = NULL;
 		if (n > 0) {
 			self[n] = '\0';
@@ -431,7 +459,7 @@ main(int argc, char **argv)
 	if (!d.trust.state_dir) {
 		const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
 		if (geteuid() == 0)
-			d.trust.state_dir = strdup("/var/lib/udk");
+			d.trust.state_dir = strdup(UDK_STATE_DIR);
 		else if (xdg && *xdg)
 			d.trust.state_dir = strdup_printf("%s/udk", xdg);
 		else
@@ -544,9 +572,11 @@ main(int argc, char **argv)
 	families_start(&d);
 	log_notice(&d, "ready on %s (%zu bundles from %zu directories)", d.socket_path, d.n_bundles,
 		   d.n_bundle_dirs);
+	systemd_notify("READY=1");
 
 	loop_run(d.loop);
 
+	systemd_notify("STOPPING=1");
 	d.shutting_down = true;
 	/* jobs still queued are cancelled, running ones finish (work.h) */
 	work_free(d.work);

@@ -10,7 +10,8 @@
  *   signal nor ptrace nor read the /proc files of udkd or other drivers;
  *
  *   landlock: read-only access to its bundle, read access to the system's
- *   shared libraries, its own /proc/PID, /dev/null; execute permission for
+ *   shared libraries and to udk's own (UDK_LIBDIR, from the prefix: a
+ *   driver may link libudk-driver.so), its own /proc/PID, /dev/null; execute permission for
  *   its executable and its ELF interpreter only; no TCP (ABI 4), no
  *   abstract unix sockets and no signals outside itself (ABI 6);
  *
@@ -53,7 +54,9 @@
 #include <sys/syscall.h>
 #include <grp.h>
 
+#include "buf.h"
 #include "sandbox.h"
+#include "udk-config.h"
 #include "util.h"
 
 /* A value no pid takes (pid_max is at most 2^22): replaced by the driver's pid. */
@@ -306,6 +309,64 @@ ll_allow(int ruleset, const char *path, uint64_t access, uint64_t handled)
 	close(fd);
 }
 
+/* The directories of shared libraries a driver may read (and sandbox_explain_loader_error names). */
+static const char *const lib_dirs[] = {
+	"/usr/lib", "/lib", "/lib64", "/usr/lib64", "/usr/local/lib",
+	UDK_LIBDIR, /* udk's shared libraries wherever its prefix is */
+};
+
+char *
+sandbox_explain_loader_error(const char *line, bool sandboxed)
+{
+	static const char marker[] = "error while loading shared libraries: ";
+	const char *p = line ? strstr(line, marker) : NULL, *colon, *why;
+	_cleanup_free_ char *lib = NULL, *dirs = NULL;
+	struct buf b;
+
+	if (!p)
+		return NULL;
+	p += sizeof(marker) - 1;
+	colon = strstr(p, ": ");
+	if (!colon || colon == p || colon - p > 255)
+		return NULL;
+	lib = strndup(p, (size_t)(colon - p));
+	why = colon + 2;
+	/* "cannot open shared object file: No such file or directory": the errno is what tells */
+	if (startswith(why, "cannot open shared object file: "))
+		why += strlen("cannot open shared object file: ");
+	buf_init(&b, 0);
+	for (size_t i = 0; i < ARRAY_SIZE(lib_dirs); i++) {
+		bool inside = false;
+		/* UDK_LIBDIR under /usr/lib is named once, as /usr/lib */
+		for (size_t j = 0; j < i; j++) {
+			size_t n = strlen(lib_dirs[j]);
+			inside |= !strncmp(lib_dirs[i], lib_dirs[j], n) && (lib_dirs[i][n] == '/' || !lib_dirs[i][n]);
+		}
+		if (!inside)
+			buf_printf(&b, "%s%s", b.len ? ", " : "", lib_dirs[i]);
+	}
+	dirs = buf_steal_string(&b);
+	if (!lib || !dirs)
+		return NULL;
+	if (!sandboxed)
+		return strdup_printf("the driver needs the shared library %s, which the loader could not load (%s). "
+				     "Install %s where the loader looks (its RUNPATH: link with -Wl,-rpath,DIR; "
+				     "or /etc/ld.so.conf), or link it statically",
+				     lib, why, lib);
+	if (strstr(why, "Permission denied"))
+		return strdup_printf("the driver needs the shared library %s, which the sandbox does not let it read "
+				     "(%s): a driver loads libraries only from %s. Install %s in one of them, or "
+				     "link it statically (udk's own: `pkg-config --static`, or a family's "
+				     "pkg-config file, which is static)",
+				     lib, why, dirs, lib);
+	return strdup_printf("the driver needs the shared library %s, which the loader could not load (%s): in the "
+			     "sandbox a driver loads libraries only from %s, found through /etc/ld.so.cache or the "
+			     "executable's RUNPATH. Install %s in one of them (link with -Wl,-rpath,DIR when DIR is "
+			     "not in /etc/ld.so.conf), or link it statically (udk's own: `pkg-config --static`, or "
+			     "a family's pkg-config file, which is static)",
+			     lib, why, dirs, lib);
+}
+
 static int
 landlock_prepare(const struct sandbox *sb, const struct sandbox_spec *spec)
 {
@@ -315,8 +376,7 @@ landlock_prepare(const struct sandbox *sb, const struct sandbox_spec *spec)
 	char interp[PATH_MAX], proc[32];
 	int rs;
 	static const char *const libs[] = {
-		"/usr/lib", "/lib", "/lib64", "/usr/lib64", "/usr/local/lib", "/etc/ld.so.cache",
-		"/etc/localtime", "/usr/share/zoneinfo", "/sys/devices/system/cpu",
+		"/etc/ld.so.cache", "/etc/localtime", "/usr/share/zoneinfo", "/sys/devices/system/cpu",
 	};
 
 	if (sb->landlock_abi <= 0)
@@ -340,6 +400,8 @@ landlock_prepare(const struct sandbox *sb, const struct sandbox_spec *spec)
 	if (rs < 0)
 		die("landlock_create_ruleset: %s", strerror(errno));
 	ll_allow(rs, spec->bundle_path, ro, fs);
+	for (size_t i = 0; i < ARRAY_SIZE(lib_dirs); i++)
+		ll_allow(rs, lib_dirs[i], ro, fs);
 	for (size_t i = 0; i < ARRAY_SIZE(libs); i++)
 		ll_allow(rs, libs[i], ro, fs);
 	snprintf(proc, sizeof(proc), "/proc/%d", (int)getpid());

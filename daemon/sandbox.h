@@ -44,4 +44,12 @@ struct udk_value *sandbox_describe(const struct sandbox *sb);
 void sandbox_exec(const struct sandbox *sb, const struct sandbox_spec *spec, char *const argv[],
 		  char *const envp[]);
 
+/*
+ * A driver's line of output during launch that is the dynamic loader's
+ * "error while loading shared libraries: LIB: REASON": what it means and
+ * what to do, naming the library and the directories the sandbox admits
+ * (malloc'ed), or NULL for any other line.
+ */
+char *sandbox_explain_loader_error(const char *line, bool sandboxed);
+
 #endif

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "file.h"
+#include "udk-config.h"
 #include "udkd.h"
 #include "util.h"
 
@@ -133,7 +134,7 @@ trust_init(struct udkd *d)
 	int r;
 
 	if (!d->trust.state_dir)
-		d->trust.state_dir = strdup("/var/lib/udk");
+		d->trust.state_dir = strdup(UDK_STATE_DIR);
 	dir = trust_dir(d);
 	if (!d->trust.state_dir || !dir)
 		return -ENOMEM;
@@ -260,7 +261,7 @@ trust_apply(struct udkd *d, struct bundle *b)
 		refuse(b, -UDK_E_UNSAFE_PATH,
 		       "%s: %s, so other users could change what udkd runs as a driver. Install it where only "
 		       "root can write (owned by root, without group or other write permission, up to /), e.g. "
-		       "/usr/lib/udk/drivers; `udkctl developer on` runs it anyway while developing",
+		       UDK_BUNDLE_DIR "; `udkctl developer on` runs it anyway while developing",
 		       b->dirname, b->unsafe);
 	else if (b->unsafe && d->trust.developer && !was)
 		udkd_log(d, UDK_LOG_WARNING, "bundle",

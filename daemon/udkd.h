@@ -46,6 +46,11 @@ void udkd_log(struct udkd *d, int level, const char *source, const char *fmt, ..
 #define log_info(d, ...) udkd_log(d, UDK_LOG_INFO, "udkd", __VA_ARGS__)
 #define log_debug(d, ...) udkd_log(d, UDK_LOG_DEBUG, "udkd", __VA_ARGS__)
 void log_open_syslog(void);
+/* Log to the journal's socket (NULL: systemd's), with fields; -errno if unreachable. */
+int log_open_journal(const char *socket_path);
+/* A line of a driver's (or a device model's) output: in the journal with UDK_DRIVER=@identifier
+ * (UDK_DEVICE_MODEL=) and its pid as fields.  @source is what other targets prefix. */
+void udkd_log_proc(int level, const char *source, const char *identifier, bool model, pid_t pid, const char *msg);
 /* Copy @in with control characters escaped (\n, \xHH...); truncates to fit. */
 void log_escape(const char *in, char *out, size_t out_len);
 
@@ -495,6 +500,7 @@ struct driver_proc {
 	char logbuf[1024];
 	size_t loglen;
 	char last_line[160];
+	char *launch_diag;		/* the loader's failure, explained (sandbox_explain_loader_error) */
 };
 
 int launcher_start_instance(struct udkd *d, struct service *instance);

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* client.c - an app's connection to udkd (see include/udk/client.h). */
 #include <sys/socket.h>
+#include <limits.h>
 #include <sys/un.h>
 
 #include "private.h"
 #include "proto.h"
+#include "udk-config.h"
 #include "util.h"
 
 struct udk_notification {
@@ -58,10 +60,18 @@ udk_client_default_runtime_dir(char *buf, size_t len)
 
 	if (e && *e)
 		n = snprintf(buf, len, "%s", e);
-	else if ((e = getenv("XDG_RUNTIME_DIR")) && *e)
+	else if ((e = getenv("XDG_RUNTIME_DIR")) && *e) {
+		/* a udkd of the user's own, else the system's (UDK_RUNTIME_DIR: from the prefix) */
 		n = snprintf(buf, len, "%s/udk", e);
-	else
-		n = snprintf(buf, len, "/run/udk");
+		if (n >= 0 && (size_t)n < len) {
+			char sock[PATH_MAX];
+			if ((size_t)snprintf(sock, sizeof(sock), "%s/udkd.sock", buf) < sizeof(sock) &&
+			    access(sock, F_OK) == 0)
+				return 0;
+		}
+		n = snprintf(buf, len, "%s", UDK_RUNTIME_DIR);
+	} else
+		n = snprintf(buf, len, "%s", UDK_RUNTIME_DIR);
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 

@@ -1289,7 +1289,13 @@ tool_path(void)
 	slash = strrchr(self, '/');
 	if (slash)
 		*slash = 0;
-	return strdup_printf("%s%s%s:%s:%s", env ? env : "", env ? ":" : "", self, UDKCTL_TOOL_DIRS, UDKCTL_LIBEXEC_DIR);
+#ifdef UDKCTL_BUILD_DIR
+	/* the families' build directories, for the udkctl of the build tree only */
+	if (streq(self, UDKCTL_BUILD_DIR))
+		return strdup_printf("%s%s%s:%s:%s", env ? env : "", env ? ":" : "", self, UDKCTL_TOOL_DIRS,
+				     UDKCTL_LIBEXEC_DIR);
+#endif
+	return strdup_printf("%s%s%s:%s", env ? env : "", env ? ":" : "", self, UDKCTL_LIBEXEC_DIR);
 }
 
 static bool

@@ -38,7 +38,8 @@ struct udk_hid_event {
 	uint32_t flags;			/* enum udk_hid_event_flags */
 	uint64_t timestamp_ns;		/* CLOCK_MONOTONIC */
 	uint64_t sender;		/* registry id of the device (its IOHIDInterface) */
-	union {
+	/* anonymous (C11); __extension__ keeps C99 -pedantic users quiet */
+	__extension__ union {
 		/* KEYBOARD, CONSUMER, VALUE */
 		struct {
 			uint32_t usage_page;
@@ -60,7 +61,11 @@ struct udk_hid_event {
 	};
 };
 
+#ifdef __cplusplus
+static_assert(sizeof(struct udk_hid_event) == 40, "udk_hid_event is part of the ABI");
+#else
 _Static_assert(sizeof(struct udk_hid_event) == 40, "udk_hid_event is part of the ABI");
+#endif
 
 #ifdef __cplusplus
 }

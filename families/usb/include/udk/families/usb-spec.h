@@ -161,12 +161,18 @@ struct udk_usb_bos_descriptor {
 	uint8_t bNumDeviceCaps;
 } __attribute__((packed));
 
-_Static_assert(sizeof(struct udk_usb_setup) == 8, "setup packet");
-_Static_assert(sizeof(struct udk_usb_device_descriptor) == 18, "device descriptor");
-_Static_assert(sizeof(struct udk_usb_configuration_descriptor) == 9, "configuration descriptor");
-_Static_assert(sizeof(struct udk_usb_interface_descriptor) == 9, "interface descriptor");
-_Static_assert(sizeof(struct udk_usb_endpoint_descriptor) == 7, "endpoint descriptor");
-_Static_assert(sizeof(struct udk_usb_bos_descriptor) == 5, "BOS descriptor");
+/* the wire sizes; C++ spells the check static_assert */
+#ifdef __cplusplus
+#define UDK_USB_WIRE_SIZE(type, n, what) static_assert(sizeof(type) == (n), what)
+#else
+#define UDK_USB_WIRE_SIZE(type, n, what) _Static_assert(sizeof(type) == (n), what)
+#endif
+UDK_USB_WIRE_SIZE(struct udk_usb_setup, 8, "setup packet");
+UDK_USB_WIRE_SIZE(struct udk_usb_device_descriptor, 18, "device descriptor");
+UDK_USB_WIRE_SIZE(struct udk_usb_configuration_descriptor, 9, "configuration descriptor");
+UDK_USB_WIRE_SIZE(struct udk_usb_interface_descriptor, 9, "interface descriptor");
+UDK_USB_WIRE_SIZE(struct udk_usb_endpoint_descriptor, 7, "endpoint descriptor");
+UDK_USB_WIRE_SIZE(struct udk_usb_bos_descriptor, 5, "BOS descriptor");
 
 /* One packet of an isochronous transfer. */
 struct udk_usb_iso_packet {
