@@ -15,6 +15,7 @@
 #include <ctype.h>
 #include <inttypes.h>
 #include <dirent.h>
+#include <elf.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
@@ -796,6 +797,131 @@ check_executable(struct bundle *b, int dirfd)
 static int
 load_checked(struct bundle *b, struct sign_snapshot *snap);
 
+/* udkd's own ELF class and machine: a driver must be the same (0: not checked) */
+#if defined(__x86_64__)
+#define UDKD_ELF_MACHINE EM_X86_64
+#elif defined(__aarch64__)
+#define UDKD_ELF_MACHINE EM_AARCH64
+#elif defined(__i386__)
+#define UDKD_ELF_MACHINE EM_386
+#elif defined(__arm__)
+#define UDKD_ELF_MACHINE EM_ARM
+#elif defined(__riscv)
+#define UDKD_ELF_MACHINE EM_RISCV
+#elif defined(__powerpc64__)
+#define UDKD_ELF_MACHINE EM_PPC64
+#elif defined(__s390x__)
+#define UDKD_ELF_MACHINE EM_S390
+#else
+#define UDKD_ELF_MACHINE 0
+#endif
+
+static const char *
+elf_machine_name(unsigned m)
+{
+	switch (m) {
+	case EM_X86_64: return "x86-64";
+	case EM_AARCH64: return "AArch64";
+	case EM_386: return "i386";
+	case EM_ARM: return "ARM";
+	case EM_RISCV: return "RISC-V";
+	case EM_PPC64: return "PowerPC64";
+	case EM_S390: return "s390x";
+	case EM_MIPS: return "MIPS";
+	default: return NULL;
+	}
+}
+
+/*
+ * The executable's format, before any launch (issue 20): an ELF program of
+ * udkd's class, byte order and machine, or a script whose #! names an
+ * absolute interpreter.  Anything else would only fail in execve() with
+ * ENOEXEC, seen as a crash loop.  Reads the sealed copy that will run.
+ */
+static void
+check_exec_format(struct bundle *b, int fd, const char *exe)
+{
+	unsigned char h[128];
+	ssize_t n = pread(fd, h, sizeof(h), 0);
+	const unsigned char my_class = sizeof(void *) == 8 ? ELFCLASS64 : ELFCLASS32;
+	const unsigned char my_data = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? ELFDATA2LSB : ELFDATA2MSB;
+	char mine[32], theirs[32];
+
+	if (n < 0)
+		return; /* the read error is reported elsewhere */
+	if (n >= 2 && h[0] == '#' && h[1] == '!') {
+		size_t i = 2, j;
+		while (i < (size_t)n && (h[i] == ' ' || h[i] == '\t'))
+			i++;
+		for (j = i; j < (size_t)n && h[j] != ' ' && h[j] != '\t' && h[j] != '\n'; j++)
+			;
+		if (j == (size_t)n && n == sizeof(h)) {
+			bundle_add_diag_code(b, -UDK_E_EXEC_FORMAT, DIAG_ERROR, exe, NULL,
+					     "is a script whose #! line is longer than %zu bytes: name a shorter "
+					     "interpreter path", sizeof(h));
+			return;
+		}
+		if (j == i || h[i] != '/') {
+			bundle_add_diag_code(b, -UDK_E_EXEC_FORMAT, DIAG_ERROR, exe, NULL,
+					     "is a script whose #! line names %s%.*s%s: write the interpreter's absolute "
+					     "path (e.g. #!/bin/sh)",
+					     j == i ? "no interpreter" : "\"", (int)(j - i), (const char *)h + i,
+					     j == i ? "" : "\", not an absolute path");
+		}
+		return;
+	}
+	if (n < (ssize_t)sizeof(Elf32_Ehdr) || memcmp(h, ELFMAG, SELFMAG) != 0) {
+		bool text = n > 0;
+		for (ssize_t i = 0; i < n && text; i++)
+			if (h[i] == 0 || (h[i] < 0x20 && h[i] != '\n' && h[i] != '\t' && h[i] != '\r'))
+				text = false;
+		bundle_add_diag_code(b, -UDK_E_EXEC_FORMAT, DIAG_ERROR, exe, NULL,
+				     "%s: the kernel cannot run it (execve would fail with \"Exec format error\"). %s",
+				     n == 0 ? "is empty"
+				     : text ? "is a text file without a #! line"
+					    : "is neither an ELF program nor a script",
+				     text ? "Start the script with a #! line naming its interpreter (e.g. #!/bin/sh)"
+					  : "Build the driver for this machine and copy the program into the bundle");
+		return;
+	}
+	snprintf(mine, sizeof(mine), "%s", elf_machine_name(UDKD_ELF_MACHINE) ? elf_machine_name(UDKD_ELF_MACHINE) : "?");
+	if (h[EI_CLASS] != my_class || h[EI_DATA] != my_data) {
+		bundle_add_diag_code(b, -UDK_E_EXEC_FORMAT, DIAG_ERROR, exe, NULL,
+				     "is a %s-bit %s-endian ELF program, and udkd runs %d-bit %s-endian (%s) ones: "
+				     "build the driver for this machine",
+				     h[EI_CLASS] == ELFCLASS64 ? "64" : h[EI_CLASS] == ELFCLASS32 ? "32" : "?",
+				     h[EI_DATA] == ELFDATA2LSB ? "little" : h[EI_DATA] == ELFDATA2MSB ? "big" : "?",
+				     my_class == ELFCLASS64 ? 64 : 32, my_data == ELFDATA2LSB ? "little" : "big", mine);
+		return;
+	}
+	{
+		uint16_t type, machine;
+		if (my_class == ELFCLASS64) {
+			const Elf64_Ehdr *e = (const void *)h;
+			type = e->e_type;
+			machine = e->e_machine;
+		} else {
+			const Elf32_Ehdr *e = (const void *)h;
+			type = e->e_type;
+			machine = e->e_machine;
+		}
+		if (UDKD_ELF_MACHINE && machine != UDKD_ELF_MACHINE) {
+			if (elf_machine_name(machine))
+				snprintf(theirs, sizeof(theirs), "%s", elf_machine_name(machine));
+			else
+				snprintf(theirs, sizeof(theirs), "machine %u", machine);
+			bundle_add_diag_code(b, -UDK_E_EXEC_FORMAT, DIAG_ERROR, exe, NULL,
+					     "is an ELF program for %s, and this machine (udkd) is %s: build the "
+					     "driver for %s",
+					     theirs, mine, mine);
+		} else if (type != ET_EXEC && type != ET_DYN) {
+			bundle_add_diag_code(b, -UDK_E_EXEC_FORMAT, DIAG_ERROR, exe, NULL,
+					     "is an ELF %s, not a program: link it into an executable",
+					     type == ET_REL ? "object file (.o)" : type == ET_CORE ? "core dump" : "file");
+		}
+	}
+}
+
 int
 bundle_load(const char *path, struct bundle **ret)
 {
@@ -915,6 +1041,8 @@ load_checked(struct bundle *b, struct sign_snapshot *snap)
 		free(b->executable);
 		b->executable = NULL;
 	}
+	if (b->executable)
+		check_exec_format(b, snap->exe_fd, udk_dict_get_string(b->info, "CFBundleExecutable"));
 
 	if (snap->entitlements.present) {
 		r = udk_value_from_plist(snap->entitlements.data, snap->entitlements.len, &b->entitlements);
@@ -1060,6 +1188,8 @@ carry_state(struct bundle *to, struct bundle *from)
 	to->crashes_consecutive = from->crashes_consecutive;
 	memcpy(to->history, from->history, sizeof(to->history));
 	to->n_history = from->n_history;
+	to->last_failure = from->last_failure;
+	to->has_last_failure = from->has_last_failure;
 	to->starts = from->starts;
 	to->log_level = from->log_level;
 	to->debug_next = from->debug_next;
@@ -1443,6 +1573,39 @@ list_instances(struct udkd *d, struct service *s, void *data)
 	udk_array_append_take(w->list, inst);
 }
 
+/* One crash record or failed Start() with its code, cause and what to do (issue 20). */
+static struct udk_value *
+failure_json(const struct bundle *b, const struct crash_record *c)
+{
+	struct udk_value *hd = udk_value_new_dict();
+	const char *fix = udk_error_fix(c->code);
+	char *own = NULL;
+
+	udk_dict_set_uint(hd, "time_ms", c->when_ms);
+	if (c->signal)
+		udk_dict_set_string(hd, "signal", sigabbrev_np(c->signal) ? sigabbrev_np(c->signal) : "?");
+	else if (strcmp(c->phase, "start") || c->code == -UDK_E_DRIVER_DIED || c->exit_status)
+		udk_dict_set_int(hd, "exit_status", c->exit_status);
+	udk_dict_set_string(hd, "phase", c->phase);
+	if (c->last_words[0])
+		udk_dict_set_string(hd, "last_output", c->last_words);
+	if (c->code) {
+		udk_dict_set_string(hd, "code", udk_error_name(c->code));
+		udk_dict_set_string(hd, "reason", c->reason);
+		if (c->code == -UDK_E_DRIVER_DIED)
+			own = strdup_printf("the driver ended by itself: read its last output (udkd's log has the rest), "
+					    "run it under a debugger with `udkctl debug %s`, fix it, then `udkctl restart %s`",
+					    b->identifier, b->identifier);
+		else if (!fix)
+			own = strdup_printf("Start() returned this error: the reason says what the driver found; fix "
+					    "that (or the driver), then `udkctl restart %s`",
+					    b->identifier);
+		udk_dict_set_string(hd, "fix", own ? own : fix);
+		free(own);
+	}
+	return hd;
+}
+
 struct udk_value *
 bundle_describe(struct udkd *d, const struct bundle *b)
 {
@@ -1533,8 +1696,13 @@ bundle_describe(struct udkd *d, const struct bundle *b)
 	for (size_t i = 0; i < b->n_diags; i++) {
 		struct udk_value *dd = udk_value_new_dict();
 		udk_dict_set_string(dd, "level", b->diags[i].level == DIAG_ERROR ? "error" : "warning");
-		if (b->diags[i].code)
-			udk_dict_set_string(dd, "code", udk_error_name(b->diags[i].code));
+		{
+			/* every diagnostic has a code: a manifest's own unless it names another (issue 20) */
+			int code = b->diags[i].code ? b->diags[i].code : -UDK_E_BAD_MANIFEST;
+			udk_dict_set_string(dd, "code", udk_error_name(code));
+			if (udk_error_fix(code))
+				udk_dict_set_string(dd, "fix", udk_error_fix(code));
+		}
 		if (b->diags[i].file)
 			udk_dict_set_string(dd, "file", b->diags[i].file);
 		if (b->diags[i].key)
@@ -1542,19 +1710,10 @@ bundle_describe(struct udkd *d, const struct bundle *b)
 		udk_dict_set_string(dd, "message", b->diags[i].message);
 		udk_array_append_take(ds, dd);
 	}
-	for (unsigned i = 0; i < b->n_history; i++) {
-		const struct crash_record *c = &b->history[i];
-		struct udk_value *hd = udk_value_new_dict();
-		udk_dict_set_uint(hd, "time_ms", c->when_ms);
-		if (c->signal)
-			udk_dict_set_string(hd, "signal", sigabbrev_np(c->signal) ? sigabbrev_np(c->signal) : "?");
-		else
-			udk_dict_set_int(hd, "exit_status", c->exit_status);
-		udk_dict_set_string(hd, "phase", c->phase);
-		if (c->last_words[0])
-			udk_dict_set_string(hd, "last_output", c->last_words);
-		udk_array_append_take(hs, hd);
-	}
+	for (unsigned i = 0; i < b->n_history; i++)
+		udk_array_append_take(hs, failure_json(b, &b->history[i]));
+	if (b->has_last_failure)
+		udk_dict_set_take(v, "last_failure", failure_json(b, &b->last_failure));
 	udk_dict_set_take(v, "personalities", ps);
 	udk_dict_set_take(v, "diagnostics", ds);
 	udk_dict_set_take(v, "crash_history", hs);

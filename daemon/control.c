@@ -168,6 +168,12 @@ protocol_error(struct udkd *d, struct client *c, const char *why)
 void
 control_notify(struct udkd *d, struct service *s, const char *type)
 {
+	control_notify_changed(d, s, type, NULL);
+}
+
+void
+control_notify_changed(struct udkd *d, struct service *s, const char *type, const struct udk_value *changed)
+{
 	for (struct client *c = d->clients, *next; c; c = next) {
 		next = c->next;
 		for (size_t i = 0; i < c->n_subs && !c->dead; i++) {
@@ -186,6 +192,10 @@ control_notify(struct udkd *d, struct service *s, const char *type)
 			if (path)
 				udk_dict_set_string(b, "path", path);
 			free(path);
+			/* what changed, with its new values, so a subscriber
+			 * needs no second round trip */
+			if (changed)
+				udk_dict_set(b, "properties", (struct udk_value *)changed);
 			if (client_send(d, c, OP_NOTIFY, WIRE_F_ONEWAY, 0, 0, b, NULL, 0) < 0) {
 				udk_value_unref(b);
 				break;
@@ -1333,8 +1343,21 @@ control_listen(struct udkd *d)
 		return -errno;
 	/* a socket left by a dead udkd is removed; a live one is not */
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		struct ucred cr = { 0 };
+		socklen_t len = sizeof(cr);
+		char pid[32] = "", how[40] = "stop it";
+
+		/* the listening socket's credentials: the running udkd's pid */
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 && cr.pid > 0) {
+			snprintf(pid, sizeof(pid), " (pid %d)", (int)cr.pid);
+			snprintf(how, sizeof(how), "kill %d", (int)cr.pid);
+		}
 		close(fd);
-		return udk_set_reason(-EADDRINUSE, "another udkd is already running on %s", d->socket_path);
+		return udk_set_reason(-UDK_E_ALREADY_RUNNING,
+				      "another udkd%s is already running on %s. Stop it first (%s), or start this "
+				      "one with another runtime directory: --runtime-dir DIR (apps and udkctl find it "
+				      "through UDK_RUNTIME_DIR=DIR)",
+				      pid, d->socket_path, how);
 	}
 	close(fd);
 	unlink(d->socket_path);

@@ -20,6 +20,7 @@
 #define UDKD_FAMILY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <udk/value.h>
@@ -161,7 +162,21 @@ struct udkd_family {
 	 * (e.g. the names a device gets): known to the manifest check, copied
 	 * into the driver's properties.  NULL-terminated. */
 	const char *const *property_keys;
+
+	/* ---- explain ---- */
+	/*
+	 * `udkctl explain`: add notes ({key, "note", detail} with
+	 * match_report_add) about personality @p on service @s, e.g. why the
+	 * service the personality wants does not exist yet.  Called for the
+	 * family governing @s and for the family of the personality's
+	 * IOProviderClass.
+	 */
+	void (*explain)(struct udkd *d, const struct personality *p, const struct service *s, struct udk_value *report);
 };
+
+/* Whether family @f (built against an older family.h) has callback @field. */
+#define FAMILY_HAS(f, field)                                                                                   \
+	((f)->struct_size >= offsetof(struct udkd_family, field) + sizeof((f)->field) && (f)->field)
 
 #define UDKD_FAMILY_INIT .struct_size = sizeof(struct udkd_family), .abi = UDKD_FAMILY_ABI
 

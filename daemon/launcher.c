@@ -16,6 +16,7 @@
  * crashes the bundle is disabled with a reason shown by `udkctl drivers`.
  */
 #include <fcntl.h>
+#include <stdarg.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -228,6 +229,41 @@ proc_kill(struct udkd *d, struct driver_proc *p, const char *why)
 		kill(p->pid, SIGKILL);
 }
 
+void
+proc_kill_code(struct udkd *d, struct driver_proc *p, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (p->state == PROC_DEAD || p->kill_sent)
+		return;
+	p->kill_code = code;
+	va_start(ap, fmt);
+	vsnprintf(p->kill_reason, sizeof(p->kill_reason), fmt, ap);
+	va_end(ap);
+	log_warning(d, "killing %s (pid %d) (%s): %s", proc_label(p), p->pid, udk_error_name(code), p->kill_reason);
+	proc_kill(d, p, NULL);
+}
+
+/* The latest failure of @b, with its code: `udkctl drivers` shows it even
+ * when no instance is left to carry it (a Start() that returned an error). */
+static void
+note_failure(struct bundle *b, const char *phase, int signal, int exit_status, int code, const char *reason,
+	     const char *last_words)
+{
+	struct crash_record *c = &b->last_failure;
+
+	memset(c, 0, sizeof(*c));
+	c->when_ms = wall_ms();
+	c->signal = signal;
+	c->exit_status = exit_status;
+	c->code = code;
+	snprintf(c->phase, sizeof(c->phase), "%s", phase);
+	snprintf(c->reason, sizeof(c->reason), "%s", reason ? reason : "");
+	if (last_words)
+		snprintf(c->last_words, sizeof(c->last_words), "%s", last_words);
+	b->has_last_failure = true;
+}
+
 /* ---- sending to a driver ---- */
 
 int
@@ -247,7 +283,9 @@ proc_send(struct udkd *d, struct driver_proc *p, uint16_t op, uint16_t flags, ui
 	if (r == -ENOBUFS) {
 		if (p->instance && !p->instance->fail_reason)
 			p->instance->fail_reason = strdup("stopped reading its connection to udkd");
-		proc_kill(d, p, "it stopped reading its connection to udkd");
+		proc_kill_code(d, p, -UDK_E_LIMIT,
+			       "it stopped reading its connection to udkd: the messages waiting for it reached "
+			       "udkd's bound; its queues must not block the one that reads udkd's messages");
 	}
 	return r == -EPIPE ? -UDK_E_DRIVER_DIED : r;
 }
@@ -324,7 +362,10 @@ ping_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int sta
 		if (p->instance && !p->instance->fail_reason)
 			p->instance->fail_reason = strdup_printf("stopped answering (hung for %llu ms)",
 								 (unsigned long long)d->cfg.watchdog_ms);
-		proc_kill(d, p, NULL);
+		proc_kill_code(d, p, -UDK_E_DEADLINE,
+			       "watchdog: the driver runtime's default queue did not answer udkd's ping within %llu "
+			       "ms; a handler on it blocks (a loop, a lock, a blocking read)",
+			       (unsigned long long)d->cfg.watchdog_ms);
 	}
 }
 
@@ -398,10 +439,12 @@ start_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int st
 	reason = reply ? udk_dict_get_string(reply->body, "reason") : udk_error_reason();
 	if (status == -UDK_E_DEADLINE) {
 		free(inst->fail_reason);
-		inst->fail_reason = strdup_printf("Start() did not return within %llu ms",
+		inst->fail_reason = strdup_printf("Start() of %s on %s did not return within %llu ms (UDK_E_DEADLINE)",
+						  p->personality->user_class, p->provider->name,
 						  (unsigned long long)deadline_for(p, "Start", d->cfg.start_timeout_ms));
-		log_error(d, "%s: %s; killing it", proc_label(p), inst->fail_reason);
-		proc_kill(d, p, NULL);
+		proc_kill_code(d, p, -UDK_E_DEADLINE, "deadline: Start() of %s on %s did not return within %llu ms",
+			       p->personality->user_class, p->provider->name,
+			       (unsigned long long)deadline_for(p, "Start", d->cfg.start_timeout_ms));
 		return;
 	}
 	if (status == -UDK_E_DRIVER_DIED)
@@ -411,6 +454,13 @@ start_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int st
 	inst->fail_reason = strdup_printf("Start() failed: %s%s%s", udk_error_name(status), reason ? ": " : "",
 					  reason ? reason : "");
 	log_warning(d, "%s on %s: %s", proc_label(p), p->provider->name, inst->fail_reason);
+	{
+		char *why = strdup_printf("Start() of %s on %s returned %s: %s", p->personality->user_class,
+					  p->provider->name, udk_error_name(status),
+					  reason ? reason : udk_strerror(status));
+		note_failure(p->bundle, "start", 0, 0, status, why, p->last_line);
+		free(why);
+	}
 	{
 		struct service *prov = p->provider;
 		struct exclusion *n = reallocarray(prov->excluded, prov->n_excluded + 1, sizeof(*n));
@@ -487,10 +537,13 @@ guest_start_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, 
 	}
 	if (status == -UDK_E_DEADLINE) {
 		free(inst->fail_reason);
-		inst->fail_reason = strdup_printf("Start() did not return within %llu ms",
+		inst->fail_reason = strdup_printf("Start() of %s did not return within %llu ms (UDK_E_DEADLINE)",
+						  inst->personality->user_class,
 						  (unsigned long long)deadline_for(p, "Start", d->cfg.start_timeout_ms));
-		log_error(d, "%s: %s; killing its server", proc_label(p), inst->fail_reason);
-		proc_kill(d, p, NULL);
+		proc_kill_code(d, p, -UDK_E_DEADLINE,
+			       "deadline: Start() of %s in its one-process server did not return within %llu ms",
+			       inst->personality->user_class,
+			       (unsigned long long)deadline_for(p, "Start", d->cfg.start_timeout_ms));
 		service_unref(inst);
 		return;
 	}
@@ -500,6 +553,13 @@ guest_start_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, 
 	inst->fail_reason = strdup_printf("Start() failed: %s%s%s", udk_error_name(status), reason ? ": " : "",
 					  reason ? reason : "");
 	log_warning(d, "%s on %s: %s", proc_label(p), inst->provider ? inst->provider->name : "?", inst->fail_reason);
+	{
+		char *why = strdup_printf("Start() of %s on %s returned %s: %s", inst->personality->user_class,
+					  inst->provider ? inst->provider->name : "?", udk_error_name(status),
+					  reason ? reason : udk_strerror(status));
+		note_failure(p->bundle, "start", 0, 0, status, why, p->last_line);
+		free(why);
+	}
 	if (inst->provider) {
 		struct service *prov = inst->provider;
 		struct exclusion *n = reallocarray(prov->excluded, prov->n_excluded + 1, sizeof(*n));
@@ -551,10 +611,9 @@ guest_stop_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, i
 
 	(void)reply;
 	if (status == -UDK_E_DEADLINE) {
-		log_warning(d, "%s (pid %d): Stop() of %s did not return within %llu ms; killing its server",
-			    proc_label(p), p->pid, inst->name,
-			    (unsigned long long)deadline_for(p, "Stop", d->cfg.stop_timeout_ms));
-		proc_kill(d, p, NULL);
+		proc_kill_code(d, p, -UDK_E_DEADLINE,
+			       "deadline: Stop() of %s did not return within %llu ms; its one-process server was killed",
+			       inst->name, (unsigned long long)deadline_for(p, "Stop", d->cfg.stop_timeout_ms));
 	}
 	power_instance_gone(d, inst);
 	{
@@ -665,7 +724,9 @@ handle_hello(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 			p->instance->fail_reason = strdup_printf("the driver runtime speaks protocol %lld, udkd speaks %d: "
 								 "rebuild the driver against this udk",
 								 (long long)version, PROTO_VERSION);
-		proc_kill(d, p, "protocol version mismatch");
+		proc_kill_code(d, p, -UDK_E_VERSION,
+			       "version: the driver's runtime speaks another protocol version than this udkd; "
+			       "rebuild it against this udk");
 		return;
 	}
 	body = udk_value_new_dict();
@@ -934,7 +995,9 @@ on_sock(struct loop *l, int fd, uint32_t events, void *data)
 			char *msg = strdup_printf("sent a malformed message: %s", why ? why : "?");
 			if (p->instance && !p->instance->fail_reason)
 				p->instance->fail_reason = strdup(msg ? msg : "sent a malformed message");
-			proc_kill(d, p, msg);
+			proc_kill_code(d, p, -UDK_E_PROTOCOL, "protocol: the driver %s; link it with libudk-driver of "
+							      "this udk",
+				       msg ? msg : "sent a malformed message");
 			free(msg);
 			break;
 		}
@@ -977,6 +1040,7 @@ rematch_later(struct loop *l, void *data)
 
 	(void)l;
 	prov->rematch_timer = NULL;
+	prov->rematch = NULL;
 	if (rm->failed && rm->failed->state != SVC_TERMINATED)
 		service_terminate(rm->d, rm->failed, "its process could not be spawned");
 	service_unref(rm->failed);
@@ -1004,7 +1068,25 @@ schedule_rematch(struct udkd *d, struct service *prov, uint64_t delay)
 	rm->d = d;
 	rm->provider = service_ref(prov);
 	log_info(d, "matching %s again in %llu ms", prov->name, (unsigned long long)delay);
+	prov->rematch = rm;
 	loop_add_timer(d->loop, now_ns() + delay * 1000000ull, rematch_later, rm, &prov->rematch_timer);
+}
+
+void
+launcher_cancel_rematch(struct udkd *d, struct service *s)
+{
+	struct rematch *rm = s->rematch;
+
+	if (!s->rematch_timer)
+		return;
+	loop_timer_cancel(d->loop, s->rematch_timer);
+	s->rematch_timer = NULL;
+	s->rematch = NULL;
+	if (rm) {
+		service_unref(rm->failed);
+		service_unref(rm->provider);
+		free(rm);
+	}
 }
 
 static uint64_t
@@ -1042,11 +1124,30 @@ record_crash(struct udkd *d, struct driver_proc *p, int signal, int exit_status,
 	c->exit_status = exit_status;
 	snprintf(c->phase, sizeof(c->phase), "%s", phase);
 	memcpy(c->last_words, p->last_line, sizeof(c->last_words));
+	if (p->kill_code) {
+		c->code = p->kill_code;
+		snprintf(c->reason, sizeof(c->reason), "killed by udkd: %s", p->kill_reason);
+	} else {
+		c->code = -UDK_E_DRIVER_DIED;
+		if (signal)
+			snprintf(c->reason, sizeof(c->reason), "the driver crashed: SIG%s (%s) during %s",
+				 sigabbrev_np(signal) ? sigabbrev_np(signal) : "?", strsignal(signal), phase);
+		else
+			snprintf(c->reason, sizeof(c->reason), "the driver exited with status %d during %s", exit_status,
+				 phase);
+	}
+	b->last_failure = *c;
+	b->has_last_failure = true;
 
 	if (b->crashes_consecutive >= d->cfg.crash_limit && !b->disabled) {
 		b->disabled = true;
 		free(b->disabled_reason);
-		if (signal)
+		if (p->kill_code)
+			b->disabled_reason = strdup_printf(
+				"crash loop: ended %u times in a row (last: %s, %s). Fix the driver, then run "
+				"`udkctl restart %s`",
+				b->crashes_consecutive, udk_error_name(p->kill_code), c->reason, b->identifier);
+		else if (signal)
 			b->disabled_reason = strdup_printf(
 				"crash loop: crashed %u times in a row (last: killed by SIG%s during %s). Fix the "
 				"driver, then run `udkctl restart %s`",
@@ -1072,7 +1173,7 @@ proc_dead(struct udkd *d, struct driver_proc *p, int signal, int exit_status)
 			    : was == PROC_STARTING ? "start"
 			    : was == PROC_RUNNING  ? "running"
 						   : "stop";
-	char how[64];
+	char how[400];
 
 	if (p->state == PROC_DEAD)
 		return;
@@ -1081,7 +1182,9 @@ proc_dead(struct udkd *d, struct driver_proc *p, int signal, int exit_status)
 	access_proc_gone(d, p);
 	if (inst)
 		power_instance_gone(d, inst);
-	if (signal)
+	if (p->kill_code)
+		snprintf(how, sizeof(how), "killed by udkd (%s): %s", udk_error_name(p->kill_code), p->kill_reason);
+	else if (signal)
 		snprintf(how, sizeof(how), "killed by SIG%s", sigabbrev_np(signal) ? sigabbrev_np(signal) : "?");
 	else
 		snprintf(how, sizeof(how), "exited with status %d", exit_status);
@@ -1150,6 +1253,7 @@ proc_dead(struct udkd *d, struct driver_proc *p, int signal, int exit_status)
 		launcher_notify_provider(d, prov, "client-died");
 	}
 	/* families reset what the driver held before another starts on it */
+	p->crashed = !expected;
 	udkd_emit(d, UDKD_EV_PROC_DIED, p);
 	/* let the debugger's udkctl know */
 	if (p->debug && p->bundle->debug_waiter) {
@@ -1388,14 +1492,18 @@ hello_timeout(struct loop *l, void *data)
 	(void)l;
 	p->hello_timer = NULL;
 	if (p->state == PROC_LAUNCHING && p->kind == PROC_KIND_MODEL) {
-		proc_kill(p->d, p, "the device model never said hello: does it call udk_dm_run()?");
+		proc_kill_code(p->d, p, -UDK_E_DEADLINE, "deadline: the device model never said hello: does it call "
+							 "udk_dm_run()?");
 	} else if (p->state == PROC_LAUNCHING) {
 		if (p->instance && !p->instance->fail_reason)
 			p->instance->fail_reason = strdup_printf(
 				"the process never said hello within %llu ms: is it linked with libudk-driver and does "
 				"main() call udk_driver_main()?",
 				(unsigned long long)deadline_for(p, "Start", p->d->cfg.start_timeout_ms));
-		proc_kill(p->d, p, "no hello from the driver runtime");
+		proc_kill_code(p->d, p, -UDK_E_DEADLINE,
+			       "deadline: the executable never said hello within %llu ms: is it linked with "
+			       "libudk-driver and does main() call udk_driver_main()?",
+			       (unsigned long long)deadline_for(p, "Start", p->d->cfg.start_timeout_ms));
 	}
 	proc_unref(p);
 }
@@ -1497,6 +1605,7 @@ fail:
 			rm->failed = service_ref(inst);
 			log_warning(d, "cannot spawn %s: %s; trying again in %llu ms", b->identifier, udk_strerror(r),
 				    (unsigned long long)delay);
+			inst->provider->rematch = rm;
 			loop_add_timer(d->loop, now_ns() + delay * 1000000ull, rematch_later, rm,
 				       &inst->provider->rematch_timer);
 		}
@@ -1560,8 +1669,8 @@ stop_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int sta
 	(void)reply;
 	(void)data;
 	if (status == -UDK_E_DEADLINE)
-		log_warning(d, "%s (pid %d): Stop() did not return within %llu ms", proc_label(p), p->pid,
-			    (unsigned long long)deadline_for(p, "Stop", d->cfg.stop_timeout_ms));
+		proc_kill_code(d, p, -UDK_E_DEADLINE, "deadline: Stop() did not return within %llu ms",
+			       (unsigned long long)deadline_for(p, "Stop", d->cfg.stop_timeout_ms));
 	/* a driver process serves one instance: once stopped, it goes */
 	proc_kill(d, p, NULL);
 }
@@ -1698,4 +1807,7 @@ launcher_fini(struct udkd *d)
 	deadline = now_ns() + 5000000000ull;
 	while (d->procs && now_ns() < deadline)
 		loop_run_once(d->loop, 50);
+	/* rematches still pending hold their providers */
+	for (size_t i = 0; i < d->reg.n_all; i++)
+		launcher_cancel_rematch(d, d->reg.all[i]);
 }

@@ -520,7 +520,7 @@ main(int argc, char **argv)
 	}
 	r = control_listen(&d);
 	if (r < 0) {
-		log_error(&d, "%s", udk_error_reason() ? udk_error_reason() : strerror(-r));
+		log_error(&d, "%s (%s)", udk_error_reason() ? udk_error_reason() : udk_strerror(r), udk_error_name(r));
 		return 1;
 	}
 	d.signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);

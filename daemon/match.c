@@ -221,6 +221,15 @@ match_personality(struct udkd *d, const struct personality *p, const struct serv
 		if (!matcher_at(i)->match(pd, s->props, &score, report))
 			MISS();
 	}
+	/* the families' own notes: what explain alone needs to say */
+	if (report) {
+		const struct udkd_family *fs = family_of_service(s);
+		const struct udkd_family *fp = p->provider_class ? family_of_class(p->provider_class, NULL) : NULL;
+		if (fs && FAMILY_HAS(fs, explain))
+			fs->explain(d, p, s, report);
+		if (fp && fp != fs && FAMILY_HAS(fp, explain))
+			fp->explain(d, p, s, report);
+	}
 	/* what the signed entitlements allow bounds what the personality may claim */
 	if (ok || report) {
 		char *detail = NULL;

@@ -302,9 +302,20 @@ connected(struct udkd *d, struct driver_proc *model, struct wire_msg *reply, int
 void
 model_connect(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct service *nub, struct udk_value *info)
 {
+	model_connect_ex(d, p, m, nub, info, NULL);
+}
+
+void
+model_connect_ex(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct service *nub,
+		 struct udk_value *info, const struct udk_value *keys)
+{
 	size_t index = 0;
-	struct device_model *dm = model_of_nub(d, nub, &index);
+	struct device_model *dm = NULL;
 	struct open_wait *w;
+
+	/* @nub is a function's nub, or a service a family published below one */
+	for (struct service *s = nub; s && !dm; s = s->provider)
+		dm = model_of_nub(d, s, &index);
 	struct udk_value *body;
 	int sv[2], r;
 
@@ -335,6 +346,9 @@ model_connect(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct 
 	udk_dict_set_int(body, "function", (int64_t)index);
 	udk_dict_set_uint(body, "nub", nub->id);
 	udk_dict_set_int(body, "client", p->pid);
+	for (size_t i = 0; i < udk_dict_size(keys); i++)
+		if (!udk_dict_get(body, udk_dict_key_at(keys, i)))
+			udk_dict_set(body, udk_dict_key_at(keys, i), udk_dict_value_at(keys, i));
 	r = proc_request(d, dm->proc, OP_DM_CONNECT, body, &sv[1], 1, d->cfg.request_timeout_ms, connected, w);
 	udk_value_unref(body);
 	close(sv[1]);

@@ -138,7 +138,7 @@ depth_of(const struct service *s)
 }
 
 static void
-record(struct udkd *d, struct service *s, int from, int to, const char *kind, const char *result, uint64_t us,
+record(struct udkd *d, struct service *s, int from, int to, const char *kind, const char *result, int code, uint64_t us,
        const char *reason)
 {
 	struct service_power *pm = s->pm;
@@ -159,6 +159,7 @@ record(struct udkd *d, struct service *s, int from, int to, const char *kind, co
 	snprintf(e->kind, sizeof(e->kind), "%s", kind);
 	snprintf(e->result, sizeof(e->result), "%s", result);
 	e->elapsed_us = us;
+	e->code = code;
 	if (reason)
 		snprintf(e->reason, sizeof(e->reason), "%s", reason);
 }
@@ -192,7 +193,7 @@ request_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int 
 	from = pm->state;
 	if (status >= 0) {
 		pm->state = pm->request_to;
-		record(d, s, from, pm->request_to, pm->request_kind, "ok", us, NULL);
+		record(d, s, from, pm->request_to, pm->request_kind, "ok", 0, us, NULL);
 		udkd_emit(d, UDKD_EV_POWER_CHANGED, s);
 		log_debug(d, "%s: power %s -> %s (%s) in %.2f ms", s->name, power_state_name(from),
 			  power_state_name(pm->request_to), pm->request_kind, (double)us / 1000);
@@ -206,7 +207,7 @@ request_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int 
 									       d->cfg.power_timeout_ms),
 					  power_state_name(from), (double)us / 1000);
 		struct timeout_record *t;
-		record(d, s, from, pm->request_to, pm->request_kind, "timeout", us, why);
+		record(d, s, from, pm->request_to, pm->request_kind, "timeout", -UDK_E_POWER_TIMEOUT, us, why);
 		udkd_log(d, UDK_LOG_ERROR, "power", "%s (%s on %s): %s", p->bundle ? p->bundle->identifier : "?",
 			 s->name, s->provider ? s->provider->name : "?", why ? why : "");
 		if (ps->n_timeouts == MAX_TIMEOUTS) {
@@ -231,18 +232,18 @@ request_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int 
 			ps->timeouts_in_run++;
 		free(s->fail_reason);
 		s->fail_reason = strdup_printf("SetPowerState deadline: %s", why ? why : "");
+		proc_kill_code(d, p, -UDK_E_POWER_TIMEOUT, "power: %s %s", s->name, why ? why : "");
 		free(why);
-		proc_kill(d, p, "missed its SetPowerState deadline");
 		/* proc_dead() ends the instance and counts the level */
 		service_unref(s);
 		return;
 	} else if (status == -UDK_E_DRIVER_DIED) {
-		record(d, s, from, pm->request_to, pm->request_kind, "died", us, "the process ended first");
+		record(d, s, from, pm->request_to, pm->request_kind, "died", -UDK_E_DRIVER_DIED, us, "the process ended first");
 		service_unref(s);
 		return; /* power_instance_gone() counts it */
 	} else {
 		const char *why = reply ? udk_dict_get_string(reply->body, "reason") : NULL;
-		record(d, s, from, pm->request_to, pm->request_kind, "refused", us, why);
+		record(d, s, from, pm->request_to, pm->request_kind, "refused", status, us, why);
 		udkd_log(d, UDK_LOG_WARNING, "power", "%s refused SetPowerState(%s -> %s): %s: %s; it stays %s", s->name,
 			 power_state_name(from), power_state_name(pm->request_to), udk_error_name(status),
 			 why ? why : "", power_state_name(from));
@@ -612,6 +613,12 @@ describe_one(struct udkd *d, struct service *s, void *data)
 		udk_dict_set_uint(h, "elapsed_us", ev->elapsed_us);
 		if (ev->reason[0])
 			udk_dict_set_string(h, "reason", ev->reason);
+		if (ev->code) {
+			udk_dict_set_string(h, "code", udk_error_name(ev->code));
+			udk_dict_set_string(h, "fix", udk_error_fix(ev->code)
+							      ? udk_error_fix(ev->code)
+							      : "the driver refused the change: its reason says why");
+		}
 		udk_array_append_take(hs, h);
 	}
 	udk_dict_set_take(e, "history", hs);
@@ -643,6 +650,8 @@ describe(struct udkd *d)
 		udk_dict_set_string(e, "to", power_state_name(t->to));
 		udk_dict_set_string(e, "kind", t->kind);
 		udk_dict_set_uint(e, "waited_ms", t->waited_ms);
+		udk_dict_set_string(e, "code", udk_error_name(-UDK_E_POWER_TIMEOUT));
+		udk_dict_set_string(e, "fix", udk_error_fix(-UDK_E_POWER_TIMEOUT));
 		udk_array_append_take(ts, e);
 	}
 	udk_dict_set_take(v, "timeouts", ts);

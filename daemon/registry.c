@@ -447,10 +447,7 @@ service_terminate(struct udkd *d, struct service *s, const char *why)
 	if (s->istate != INST_NONE && s->istate != INST_FAILED)
 		launcher_stop_instance(d, s, why);
 	s->state = SVC_TERMINATED;
-	if (s->rematch_timer) {
-		loop_timer_cancel(d->loop, s->rematch_timer);
-		s->rematch_timer = NULL;
-	}
+	launcher_cancel_rematch(d, s);
 	log_debug(d, "terminated %s (0x%llx): %s", s->name, (unsigned long long)s->id, why);
 	control_notify(d, s, "termination");
 	udkd_emit(d, UDKD_EV_SERVICE_TERMINATED, s);
@@ -478,7 +475,7 @@ service_set_properties(struct udkd *d, struct service *s, const struct udk_value
 			return r;
 	}
 	if (s->state == SVC_REGISTERED)
-		control_notify(d, s, "property");
+		control_notify_changed(d, s, "property", props);
 	return 0;
 }
 

@@ -71,6 +71,8 @@ struct exclusion {
 	char *reason;			/* what Start() said */
 };
 
+struct rematch;
+
 struct service {
 	unsigned refcount;
 	uint64_t id;
@@ -97,6 +99,7 @@ struct service {
 	struct exclusion *excluded;	/* Start() failed here; not tried again */
 	size_t n_excluded;
 	struct loop_timer *rematch_timer;
+	struct rematch *rematch;	/* what rematch_timer holds (launcher.c) */
 	unsigned n_stopping;		/* instances on it whose process is still exiting */
 	unsigned client_deaths;		/* drivers on this provider that died */
 
@@ -169,6 +172,8 @@ struct crash_record {
 	int exit_status;
 	char phase[16];			/* "launch", "start", "running", "stop" */
 	char last_words[160];		/* the driver's last line of output */
+	int code;			/* -UDK_E_* (or -errno): why it ended (issue 20) */
+	char reason[352];		/* the cause in words: which call, how long, which signal */
 };
 
 #define CRASH_HISTORY 8
@@ -216,6 +221,8 @@ struct bundle {
 	unsigned crashes_consecutive;
 	struct crash_record history[CRASH_HISTORY];
 	unsigned n_history;
+	struct crash_record last_failure;	/* the latest crash or failed Start(), with its code */
+	bool has_last_failure;
 	unsigned starts;		/* successful Start() count */
 	int log_level;			/* -1: daemon default */
 	bool debug_next;		/* start the next process stopped */
@@ -458,7 +465,10 @@ struct driver_proc {
 	uint64_t spawned_ns;
 	uint64_t started_ns;
 	bool debug;			/* waiting for a debugger: no deadlines */
+	bool crashed;			/* it ended without being asked to (set before UDKD_EV_PROC_DIED) */
 	bool kill_sent;
+	int kill_code;			/* why udkd killed it (proc_kill_code), 0: not by udkd's choice */
+	char kill_reason[320];
 	struct loop_timer *watchdog;	/* next ping */
 	struct loop_timer *hello_timer;	/* hello deadline */
 	struct outbox out;		/* what the driver has not read yet */
@@ -483,12 +493,17 @@ void launcher_stop_instance(struct udkd *d, struct service *instance, const char
 int proc_request(struct udkd *d, struct driver_proc *p, uint16_t op, struct udk_value *body, const int *fds,
 		 unsigned n_fds, uint64_t timeout_ms, pending_fn fn, void *data);
 void proc_kill(struct udkd *d, struct driver_proc *p, const char *why);
+/* Kill it, and record why (a code and a sentence naming the call, the
+ * time waited or the queue) for its crash record and `udkctl drivers`. */
+void proc_kill_code(struct udkd *d, struct driver_proc *p, int code, const char *fmt, ...) UDK_PRINTF(4, 5);
 /* Send without blocking; a driver that stops reading is killed. */
 int proc_send(struct udkd *d, struct driver_proc *p, uint16_t op, uint16_t flags, uint32_t serial, int32_t status,
 	      const struct udk_value *body, const int *fds, unsigned n_fds);
 struct driver_proc *proc_ref(struct driver_proc *p);
 void proc_unref(struct driver_proc *p);
 void launcher_fini(struct udkd *d);
+/* Forget a pending rematch of @s (terminated, or udkd stopping). */
+void launcher_cancel_rematch(struct udkd *d, struct service *s);
 /* Re-enable a disabled bundle and restart its instances. */
 int launcher_restart_bundle(struct udkd *d, struct bundle *b);
 /* A personality's UDKDeadlines entry @which, or @fallback. */
@@ -513,6 +528,7 @@ struct power_event {
 	char result[12];		/* "ok", "timeout", "refused", "died" */
 	uint64_t elapsed_us;
 	char reason[160];
+	int code;			/* 0, or why it did not happen (-UDK_E_POWER_TIMEOUT ...) */
 };
 
 #define POWER_HISTORY 8
@@ -589,6 +605,10 @@ void models_died(struct udkd *d, struct device_model *m, const char *how, bool e
  */
 void model_connect(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct service *nub,
 		   struct udk_value *info);
+/* Same for @nub or a service a family published below a function's nub,
+ * adding the family's @keys (may be NULL) to the model's connect request. */
+void model_connect_ex(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct service *nub,
+		      struct udk_value *info, const struct udk_value *keys);
 struct udk_value *models_describe(struct udkd *d);
 void models_fini(struct udkd *d);
 
@@ -605,6 +625,8 @@ void control_fini(struct udkd *d);
 int control_adopt(struct udkd *d, int fd, pid_t pid, uid_t uid, gid_t gid);
 /* Tell subscribers about @s: "arrival", "termination" or "property". */
 void control_notify(struct udkd *d, struct service *s, const char *type);
+/* Same, with the properties that changed (for "property"; NULL: none). */
+void control_notify_changed(struct udkd *d, struct service *s, const char *type, const struct udk_value *changed);
 struct client *client_ref(struct client *c);
 void client_unref(struct client *c);
 /* Answer request @serial of @c; @reason goes with a failure. No-op if @c is gone. */

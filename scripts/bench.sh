@@ -16,3 +16,8 @@ echo "== fault-campaign (1000 faults)"
 UDK_FAULTS=1000 UDK_FAULT_REPORT="$PWD/build-bench/faults.json" build-bench/tests/fault-campaign |
 	sed -n 's/^# campaign: /campaign: /p'
 echo "BENCH $(cat build-bench/faults.json)"
+
+# benchmarks on real devices in the guest rig (bench/guest/, docs/guest-rig.md)
+echo "== guest benchmarks (bench/guest)"
+UDK_GUEST_TESTS=bench/guest ./scripts/guest.sh --build build-bench |
+	sed -n 's/^ *# bench: /bench: /p; s/^ *\(BENCH .*\)/\1/p'

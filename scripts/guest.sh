@@ -43,7 +43,9 @@ while [ $# -gt 0 ]; do
 done
 
 started=$(date +%s)
-tests_dir="$top/tests/guest"
+# UDK_GUEST_TESTS: another directory of guest scripts (bench/guest: the guest benchmarks)
+tests_dir="${UDK_GUEST_TESTS:-$top/tests/guest}"
+tests_dir=$(cd "$tests_dir" && pwd)
 tests=""
 for f in "$tests_dir"/[0-9]*.sh; do
 	[ -f "$f" ] || continue
@@ -196,6 +198,7 @@ UDK_SOURCE_ROOT='$top'
 UDK_BUILD_ROOT='$build'
 UDK_GUEST_KROOT='$kroot'
 UDK_GUEST_KVER='$kver'
+UDK_GUEST_TESTS='$tests_dir'
 EOF
 
 # ---- the initramfs: busybox, the 9p modules, /init ----
@@ -203,7 +206,7 @@ initrd="$cache/initramfs"
 rm -rf "$initrd"
 mkdir -p "$initrd/bin" "$initrd/lib"
 cp /bin/busybox "$initrd/bin/busybox"
-cp "$tests_dir/lib/init" "$initrd/init"
+cp "$top/tests/guest/lib/init" "$initrd/init"
 chmod 755 "$initrd/init"
 i=0
 : >"$run/initrd-modules"

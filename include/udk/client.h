@@ -90,6 +90,12 @@ UDK_EXPORT int udk_client_add_notification(struct udk_client *c, enum udk_notifi
 					   const struct udk_value *match, udk_notify_fn fn, void *userdata,
 					   struct udk_notification **ret);
 UDK_EXPORT void udk_notification_remove(struct udk_notification *n);
+/*
+ * Inside a UDK_NOTIFY_PROPERTY callback: the properties that changed, with
+ * their new values (borrowed, valid during the callback; copy to keep).
+ * NULL outside a callback and for other types.
+ */
+UDK_EXPORT const struct udk_value *udk_notification_get_properties(void);
 
 /* A matching dictionary {IOProviderClass: class_name}. */
 UDK_EXPORT struct udk_value *udk_matching_class(const char *class_name);

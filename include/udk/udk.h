@@ -71,6 +71,8 @@ enum udk_error {
 	UDK_E_UNSAFE_PATH,		/* file or directory others may write */
 	UDK_E_TOO_LARGE,		/* request, dictionary or queue over a size limit */
 	UDK_E_LIMIT,			/* a per-user, per-connection or per-bundle count limit */
+	UDK_E_EXEC_FORMAT,		/* driver executable not runnable on this machine */
+	UDK_E_ALREADY_RUNNING,		/* another udkd holds the runtime directory */
 	UDK_E_LAST
 };
 

@@ -23,6 +23,7 @@ struct event {
 	enum udk_notification_type type;
 	uint64_t id;
 	char *name;
+	struct udk_value *properties;	/* what changed (property notifications) */
 };
 
 struct udk_client {
@@ -33,6 +34,15 @@ struct udk_client {
 	struct event *events, **events_tail;
 	uint64_t next_cookie;
 };
+
+/* The changed properties of the notification being delivered on this thread. */
+static _Thread_local const struct udk_value *tl_notification_properties;
+
+UDK_EXPORT const struct udk_value *
+udk_notification_get_properties(void)
+{
+	return tl_notification_properties;
+}
 
 static const char *const type_names[] = {
 	[UDK_NOTIFY_ARRIVAL] = "arrival",
@@ -71,6 +81,8 @@ on_unsolicited(struct rpc *r, struct wire_msg *m)
 	e->cookie = udk_value_get_uint(udk_dict_get(m->body, "cookie"), 0);
 	e->id = udk_value_get_uint(udk_dict_get(m->body, "id"), 0);
 	e->name = strdup(udk_dict_get_string(m->body, "name") ? udk_dict_get_string(m->body, "name") : "");
+	if (udk_value_get_type(udk_dict_get(m->body, "properties")) == UDK_VALUE_DICT)
+		e->properties = udk_value_ref(udk_dict_get(m->body, "properties"));
 	e->type = streq(type, "arrival") ? UDK_NOTIFY_ARRIVAL
 		  : streq(type, "termination") ? UDK_NOTIFY_TERMINATION
 					       : UDK_NOTIFY_PROPERTY;
@@ -163,6 +175,7 @@ udk_client_unref(struct udk_client *c)
 		struct event *e = c->events;
 		c->events = e->next;
 		free(e->name);
+		udk_value_unref(e->properties);
 		free(e);
 	}
 	pthread_mutex_destroy(&c->lock);
@@ -222,10 +235,13 @@ udk_client_dispatch(struct udk_client *c, int timeout_ms)
 		if (!e)
 			break;
 		if (target) {
+			tl_notification_properties = e->properties;
 			target->fn(c, e->type, e->id, e->name, target->userdata);
+			tl_notification_properties = NULL;
 			delivered++;
 		}
 		free(e->name);
+		udk_value_unref(e->properties);
 		free(e);
 	}
 	if (c->rpc.dead && !delivered)

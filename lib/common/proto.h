@@ -53,7 +53,8 @@ enum proto_op {
 	OP_FAMILIES,		/* {} -> {families: [{name, title, docs, classes, keys, entitlements, ...}]} */
 
 	/* udkd -> app */
-	OP_NOTIFY = 150,	/* oneway {cookie, type, id, name} */
+	OP_NOTIFY = 150,	/* oneway {cookie, type, id, name, path, properties?}: properties
+				 * are those that changed, for type "property" */
 
 	/* driver <-> udkd */
 	OP_DRV_HELLO = 200,	/* driver -> udkd {version, pid, classes} -> {log_level} */

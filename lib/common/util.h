@@ -107,6 +107,15 @@ int
 udk_set_reason(int code, const char *fmt, ...) UDK_PRINTF(2, 3);
 void
 udk_clear_reason(void);
+/* When a UDK_E_* code happens and what to do about it (lib/common/error.c's
+ * table); NULL for errno codes. */
+const char *
+udk_error_when(int code);
+const char *
+udk_error_fix(int code);
+/* "UDK_E_DEADLINE" or "DEADLINE" -> -UDK_E_DEADLINE; 0 when unknown. */
+int
+udk_error_parse(const char *name);
 /* Store a reason that arrived from a peer (NULL clears). */
 void
 udk_set_reason_str(const char *reason);

@@ -170,7 +170,13 @@ udk_dm_function_get_model(struct udk_dm_function *fn)
 UDK_EXPORT bool
 udk_dm_function_is_open(struct udk_dm_function *fn)
 {
-	return fn && fn->chan >= 0;
+	return fn && (fn->chan >= 0 || fn->chans);
+}
+
+struct loop *
+dm_loop(struct udk_dm *dm)
+{
+	return dm->loop;
 }
 
 int
@@ -657,7 +663,156 @@ on_channel(struct loop *l, int fd, uint32_t events, void *data)
 	}
 }
 
+/* ---- several channels per function (dm_kind.chan_message) ---- */
+
+void
+dm_chan_reply_on(struct dm_chan *c, const struct wire_msg *m, int status, const char *reason,
+		 const struct udk_value *body, const int *fds, unsigned n)
+{
+	struct udk_value *b = NULL;
+
+	if (m->h.flags & WIRE_F_ONEWAY)
+		return;
+	if (status < 0 && reason) {
+		b = udk_value_new_dict();
+		udk_dict_set_string(b, "reason", reason);
+		body = b;
+	}
+	pthread_mutex_lock(&c->lock);
+	if (c->fd >= 0)
+		wire_send_value(c->fd, m->h.op, WIRE_F_REPLY, m->h.serial, status, body, fds, n);
+	pthread_mutex_unlock(&c->lock);
+	udk_value_unref(b);
+}
+
+int
+dm_chan_sendv(struct dm_chan *c, uint16_t op, uint16_t flags, uint32_t serial, int32_t status,
+	      const struct iovec *iov, unsigned n_iov)
+{
+	int r = -ENOTCONN;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->fd >= 0)
+		r = wire_sendv(c->fd, op, flags, serial, status, iov, n_iov, NULL, 0);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+/* On the main thread: unlink, tell the kind, free. */
+void
+dm_chan_close(struct dm_chan *c)
+{
+	struct udk_dm_function *fn = c->fn;
+
+	for (struct dm_chan **pp = &fn->chans; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	loop_source_remove(c->src);
+	c->src = NULL;
+	if (fn->kind->chan_closed)
+		fn->kind->chan_closed(c);
+	pthread_mutex_lock(&c->lock);
+	close(c->fd);
+	c->fd = -1;
+	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+static void
+on_chan(struct loop *l, int fd, uint32_t events, void *data)
+{
+	struct dm_chan *c = data;
+
+	(void)l;
+	(void)events;
+	for (int i = 0; i < 256; i++) {
+		struct wire_msg m;
+		int r = wire_recv(fd, &m, true);
+		if (r == -EAGAIN)
+			break;
+		if (r == -EBADMSG) {
+			dm_chan_reply_on(c, &m, -UDK_E_PROTOCOL, udk_error_reason(), NULL, NULL, 0);
+			continue;
+		}
+		if (r < 0) {
+			/* the driver closed it or died */
+			dm_chan_close(c);
+			return;
+		}
+		if (!(m.h.flags & WIRE_F_REPLY)) {
+			if (m.h.op == OP_PING)
+				dm_chan_reply_on(c, &m, 0, NULL, NULL, NULL, 0);
+			else
+				c->fn->kind->chan_message(c, &m);
+		}
+		wire_msg_clear(&m);
+		/* chan_message may have closed it */
+		bool live = false;
+		for (struct dm_chan *k = c->fn->chans; k; k = k->next)
+			live |= k == c;
+		if (!live)
+			return;
+	}
+}
+
+static int
+chan_connect(struct udk_dm_function *fn, const struct udk_value *req, int fd)
+{
+	struct dm_chan *c = calloc(1, sizeof(*c));
+	int r;
+
+	if (!c) {
+		close(fd);
+		return -ENOMEM;
+	}
+	c->fn = fn;
+	c->fd = fd;
+	c->client = (pid_t)udk_dict_get_int(req, "client", 0);
+	c->nub = udk_value_get_uint(udk_dict_get(req, "nub"), 0);
+	pthread_mutex_init(&c->lock, NULL);
+	r = fn->kind->chan_open ? fn->kind->chan_open(fn, c, req) : 0;
+	if (r < 0) {
+		pthread_mutex_destroy(&c->lock);
+		close(fd);
+		free(c);
+		return r;
+	}
+	fd_set_nonblock(fd, true);
+	r = loop_add_fd(fn->dm->loop, fd, EPOLLIN, on_chan, c, &c->src);
+	if (r < 0) {
+		if (fn->kind->chan_closed)
+			fn->kind->chan_closed(c);
+		pthread_mutex_destroy(&c->lock);
+		close(fd);
+		free(c);
+		return r;
+	}
+	c->next = fn->chans;
+	fn->chans = c;
+	return 0;
+}
+
 /* ---- udkd ---- */
+
+void
+dm_udkd_reply(struct udk_dm *dm, const struct wire_msg *m, int status, const char *reason,
+	      const struct udk_value *body)
+{
+	struct udk_value *b = NULL;
+
+	if (m->h.flags & WIRE_F_ONEWAY)
+		return;
+	if (status < 0 && reason) {
+		b = body ? udk_value_copy(body) : udk_value_new_dict();
+		udk_dict_set_string(b, "reason", reason);
+		body = b;
+	}
+	wire_send_value(dm->sock, m->h.op, WIRE_F_REPLY, m->h.serial, status, body, NULL, 0);
+	udk_value_unref(b);
+}
 
 static struct udk_dm_function *
 function_by_id(struct udk_dm *dm, uint64_t id)
@@ -701,6 +856,11 @@ handle_udkd(struct udk_dm *dm, struct wire_msg *m)
 			udkd_reply(dm, m, -EINVAL, "no such function");
 			break;
 		}
+		if (fn->kind->chan_message) {
+			int r = chan_connect(fn, m->body, fd);
+			udkd_reply(dm, m, r, r < 0 ? (udk_error_reason() ? udk_error_reason() : strerror(-r)) : NULL);
+			break;
+		}
 		if (fn->chan >= 0) {
 			close(fd);
 			snprintf(why, sizeof(why), "the function is open by another driver (pid %d)", fn->client);
@@ -720,7 +880,11 @@ handle_udkd(struct udk_dm *dm, struct wire_msg *m)
 		struct udk_dm_function *fn = function_by_id(dm, udk_value_get_uint(udk_dict_get(m->body, "object"), 0));
 		if (fn && streq(udk_dict_get_string(m->body, "event"), "client-died")) {
 			udk_dm_log(dm, UDK_LOG_NOTICE, "the driver of function %u died: resetting it", fn->index);
-			if (fn->chan >= 0) {
+			if (fn->kind->chan_message) {
+				/* its channels end by themselves; the kind resets the rest */
+				if (fn->kind->reset)
+					fn->kind->reset(fn, "its driver died");
+			} else if (fn->chan >= 0) {
 				channel_close(fn, "its driver died");
 			} else {
 				dm_dma_clear(fn);
@@ -733,9 +897,16 @@ handle_udkd(struct udk_dm *dm, struct wire_msg *m)
 	}
 	case OP_DRV_SET_LOG_LEVEL:
 		break;
-	default:
+	default: {
+		int64_t index = udk_dict_get_int(m->body, "function", -1);
+		struct udk_dm_function *fn = index >= 0 && index < dm->n_fns ? dm->fns[index] : NULL;
+		if (m->h.op >= OP_FAMILY_FIRST && fn && fn->kind->udkd_message) {
+			fn->kind->udkd_message(fn, m);
+			break;
+		}
 		udkd_reply(dm, m, -EOPNOTSUPP, "a device model does not handle this");
 		break;
+	}
 	}
 }
 

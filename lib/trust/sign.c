@@ -874,7 +874,7 @@ sign_set_exec_dir(const char *dir)
  * Returns the fd to write; *ret_ro gets a read-only fd of the same file.
  */
 static int
-copy_target(const char *base, int *ret_ro)
+copy_target(const char *base, int *ret_ro, bool *ret_memfd)
 {
 	char name[64], proc[64];
 	int fd, ro;
@@ -915,6 +915,7 @@ copy_target(const char *base, int *ret_ro)
 		return r;
 	}
 	*ret_ro = ro;
+	*ret_memfd = true;
 	return fd;
 }
 
@@ -931,11 +932,12 @@ capture_exe(struct sign_snapshot *s)
 	crypto_hash_sha256_state hs;
 	uint8_t h[SIGN_HASH_BYTES];
 	uint64_t total = 0;
+	bool is_memfd = false;
 
 	src = open_beneath(s->dirfd, s->exe_rel, &s->exe_st);
 	if (src < 0)
 		return src;
-	wfd = copy_target(strrchr(s->exe_rel, '/') ? strrchr(s->exe_rel, '/') + 1 : s->exe_rel, &ro);
+	wfd = copy_target(strrchr(s->exe_rel, '/') ? strrchr(s->exe_rel, '/') + 1 : s->exe_rel, &ro, &is_memfd);
 	if (wfd < 0)
 		return wfd;
 	buf = malloc(1 << 16);
@@ -967,8 +969,14 @@ capture_exe(struct sign_snapshot *s)
 	}
 	crypto_hash_sha256_final(&hs, h);
 	to_hex(h, sizeof(h), s->exe_hash);
-	/* a memfd is sealed for good; a file has no other name and no other writer */
-	if (fcntl(wfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0 && errno != EINVAL)
+	/*
+	 * A memfd is sealed for good; a file has no other name and no other
+	 * writer.  Files that cannot be sealed say EINVAL, or EPERM where the
+	 * file system has seals but the file was not made to take them (a
+	 * regular file on tmpfs).
+	 */
+	if (fcntl(wfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0 &&
+	    (is_memfd || (errno != EINVAL && errno != EPERM)))
 		return -errno;
 	if (fchmod(wfd, 0555) < 0)
 		return -errno;

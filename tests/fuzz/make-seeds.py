@@ -90,6 +90,32 @@ write("manifest", "pci.plist", b"""<plist version="1.0"><dict>
 <key>UDKDeadlines</key><dict><key>Start</key><integer>100</integer></dict>
 </dict></dict></dict></plist>""")
 
+# The USB family's decoders (fuzz-usb.c): the first byte picks one.
+usb_dev = bytes([18, 1, 0x10, 2, 0, 0, 0, 64, 0x09, 0x12, 0x02, 0, 0, 1, 1, 2, 3, 1])
+usb_cfg = bytes([9, 2, 48, 0, 2, 1, 0, 0x80, 50,
+                 9, 4, 0, 0, 2, 0xff, 0, 0, 0,
+                 7, 5, 0x01, 2, 0, 2, 0, 7, 5, 0x81, 2, 0, 2, 0,
+                 9, 4, 1, 0, 0, 0xff, 0, 0, 0, 9, 4, 1, 1, 1, 0xff, 0, 0, 0,
+                 7, 5, 0x83, 1, 192, 0, 1])
+usb_cfg = usb_cfg[:2] + struct.pack("<H", len(usb_cfg)) + usb_cfg[4:]
+write("usb", "descriptors", b"\x00" + usb_dev + usb_cfg)
+write("usb", "string", b"\x00" + bytes([8, 3]) + "udk".encode("utf-16-le"))
+def usbip_submit(seq, direction, ep, length, np, setup=b"\0" * 8, data=b"", iso=b""):
+    return struct.pack(">IIIIIIiiii", 1, seq, 0x10001, direction, ep, 0, length, 0, np, 0) + setup + data + iso
+ctrl = usbip_submit(1, 1, 0, 18, 0, bytes([0x80, 6, 0, 1, 0, 0, 18, 0]))
+bulk_out = usbip_submit(2, 0, 1, 4, 0, data=b"abcd")
+iso = usbip_submit(3, 1, 3, 384, 2, iso=struct.pack(">IIII", 0, 192, 0, 0) + struct.pack(">IIII", 192, 192, 0, 0))
+unlink = struct.pack(">IIIIII", 2, 4, 0x10001, 0, 0, 3) + b"\0" * 24
+write("usb", "usbip", b"\x01" + ctrl + bulk_out + iso + unlink)
+submit = struct.pack("<QQIIBBHI", 7, 0, 0, 4, 0x01, 2, 0, 0) + b"\0" * 8 + b"data"
+write("usb", "submit", b"\x02" + submit)
+submit_iso = struct.pack("<QQIIBBHI", 8, 0, 3, 384, 0x83, 1, 2, 0) + b"\0" * 8 + struct.pack("<II", 192, 192)
+write("usb", "submit-iso", b"\x02" + submit_iso)
+complete = struct.pack("<QiIII", 7, 0, 4, 0, 4) + b"data"
+write("usb", "complete", b"\x03" + complete)
+write("usb", "complete-iso", b"\x03" + struct.pack("<QiIII", 8, 0, 200, 2, 0) + struct.pack("<IIiIIi", 192, 100, 0, 192, 100, 0))
+write("usb", "uevent", b"\x04" + b"add@/devices/pci0000:00/0000:00:06.0/usb1/1-1\0ACTION=add\0"
+      b"DEVPATH=/devices/pci0000:00/0000:00:06.0/usb1/1-1\0SUBSYSTEM=usb\0DEVTYPE=usb_device\0BUSNUM=001\0")
 # the serial family's port messages (families/serial/daemon/msg.c)
 write("serial-msg", "create", enc({"object": 4294967298, "base": "mycustombasename", "suffix": "123"}))
 write("serial-msg", "status", enc({"port": 1, "status": {
@@ -156,3 +182,22 @@ control = {
 }
 for name, frames in control.items():
     write("control", name, b"".join(frames))
+
+# the audio family's device descriptions (families/audio/common/formats.c)
+_fmt = [{"sample_format": "S16_LE", "channels": 2, "rate_min": 48000, "rate_max": 48000},
+        {"sample_format": "S32_LE", "channels": 8, "rate_min": 44100, "rate_max": 96000}]
+write("audio-state", "device", enc({"device": 4294967301, "state": {
+    "UDKAudioName": "loopback", "UDKAudioDescription": "udk simulated loopback", "UDKAudioUID": "loopback",
+    "UDKAudioVisibility": "while-held",
+    "UDKAudioStreams": [{"name": "out", "direction": "output", "formats": _fmt, "min_period_frames": 16,
+                         "max_buffer_frames": 65536, "current": {"sample_format": "S16_LE", "channels": 2,
+                                                                 "rate": 48000}, "in_use_by": 1234},
+                        {"name": "in", "direction": "input", "formats": _fmt}],
+    "UDKAudioControls": [{"name": "Clock Source", "kind": "selector", "value": 1,
+                          "items": ["Internal", "Word Clock"], "clock_source": True},
+                         {"name": "Volume", "kind": "volume", "value": -600, "min": -6000, "max": 0},
+                         {"name": "Mute", "kind": "mute", "value": 0}]}}))
+write("audio-state", "formats", enc({"formats": _fmt}))
+write("audio-state", "bad", enc({"state": {"UDKAudioName": "Bad|Name", "UDKAudioStreams": [
+    {"name": "x", "direction": "output", "formats": [{"sample_format": "U8", "channels": 0,
+                                                       "rate_min": 96000, "rate_max": 8000}]}]}}))

@@ -326,7 +326,14 @@ TEST(start_that_never_returns_is_killed_at_its_deadline)
 	fixture_start(&f, "--crash-limit", "2", "--restart-base-ms", "20", NULL);
 	ASSERT_TRUE(fixture_wait_output(&f, "drivers " ID_A, ": disabled", 20000));
 	out = fixture_log(&f);
-	ASSERT_CONTAINS(out, "Start() did not return within 300 ms; killing it");
+	ASSERT_CONTAINS(out, "(UDK_E_DEADLINE): deadline: Start() of TestDriver on IOUserResources did not return "
+			     "within 300 ms");
+	free(out);
+	/* udkctl drivers says so too, with the code: never a bare SIGKILL (issue 20) */
+	out = fixture_udkctl(&f, NULL, "drivers " ID_A);
+	ASSERT_CONTAINS(out, "UDK_E_DEADLINE during start: killed by udkd: deadline: Start() of TestDriver on "
+			     "IOUserResources did not return within 300 ms");
+	ASSERT_NOT_CONTAINS(out, "SIGKILL");
 	free(out);
 	fixture_stop(&f);
 }
@@ -342,7 +349,10 @@ TEST(hung_driver_is_found_by_the_watchdog)
 					    "<key>IOMatchCategory</key><string>T</string>"
 					    "<key>TestBehavior</key><string>hang-later</string>"));
 	fixture_start(&f, "--watchdog-ms", "200", "--crash-limit", "100", NULL);
-	ASSERT_TRUE(fixture_wait_output(&f, "drivers " ID_A, "killed by SIGKILL during running", 15000));
+	ASSERT_TRUE(fixture_wait_output(&f, "drivers " ID_A,
+					"UDK_E_DEADLINE during running: killed by udkd: watchdog: the driver runtime's "
+					"default queue did not answer udkd's ping within 200 ms",
+					15000));
 	out = fixture_log(&f);
 	ASSERT_CONTAINS(out, "stopped answering: no reply to a ping for 200 ms");
 	free(out);

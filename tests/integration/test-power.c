@@ -191,7 +191,8 @@ TEST(a_driver_that_never_acknowledges_is_reported_killed_restarted_and_the_sleep
 	}
 	ASSERT_NE(pid_after, 0);
 	ASSERT_NE(pid_after, pid_before);
-	ASSERT_TRUE(fixture_wait_output(&f, "drivers " ID_CHILD, "killed by SIGKILL", 5000));
+	ASSERT_TRUE(fixture_wait_output(&f, "drivers " ID_CHILD, "UDK_E_POWER_TIMEOUT during running: killed by udkd: power:",
+					5000));
 	ASSERT_TRUE(fixture_wait_output(&f, "power", "(start): ok", 5000));
 
 	out = fixture_udkctl(&f, &st, "system wake");

@@ -39,12 +39,16 @@ fail(int r, const char *what)
 		char *s = NULL;
 		udk_dict_set_string(e, "error", udk_error_name(r));
 		udk_dict_set_string(e, "message", why ? why : udk_strerror(r));
+		if (udk_error_fix(r))
+			udk_dict_set_string(e, "fix", udk_error_fix(r));
 		if (udk_value_to_json(e, true, &s) >= 0)
 			printf("%s\n", s);
 		free(s);
 		udk_value_unref(e);
 	}
 	fprintf(stderr, "udkctl: %s: %s (%s)\n", what, why ? why : udk_strerror(r), udk_error_name(r));
+	if (udk_error_fix(r))
+		fprintf(stderr, "udkctl: what to do: %s (udkctl errors %s)\n", udk_error_fix(r), udk_error_name(r));
 	return 1;
 }
 
@@ -295,14 +299,28 @@ print_bundle(const struct udk_value *b)
 		char when[32];
 		localtime_r(&t, &tm);
 		strftime(when, sizeof(when), "%H:%M:%S", &tm);
-		if (udk_dict_get_string(h, "signal"))
-			printf("    %s killed by SIG%s during %s\n", when, udk_dict_get_string(h, "signal"),
-			       udk_dict_get_string(h, "phase"));
+		if (udk_dict_get_string(h, "code") && !streq(udk_dict_get_string(h, "code"), "UDK_E_DRIVER_DIED"))
+			printf("    %s %s during %s: %s\n", when, udk_dict_get_string(h, "code"),
+			       udk_dict_get_string(h, "phase"), udk_dict_get_string(h, "reason"));
+		else if (udk_dict_get_string(h, "signal"))
+			printf("    %s killed by SIG%s during %s (%s)\n", when, udk_dict_get_string(h, "signal"),
+			       udk_dict_get_string(h, "phase"),
+			       udk_dict_get_string(h, "code") ? udk_dict_get_string(h, "code") : "?");
 		else
 			printf("    %s exited with status %" PRId64 " during %s\n", when,
 			       udk_dict_get_int(h, "exit_status", 0), udk_dict_get_string(h, "phase"));
 		if (udk_dict_get_string(h, "last_output"))
 			printf("      last output: %s\n", udk_dict_get_string(h, "last_output"));
+	}
+	{
+		struct udk_value *lf = udk_dict_get(b, "last_failure");
+		if (lf && udk_dict_get_string(lf, "code")) {
+			printf("  last failure (%s) during %s: %s\n", udk_dict_get_string(lf, "code"),
+			       udk_dict_get_string(lf, "phase"), udk_dict_get_string(lf, "reason"));
+			if (udk_dict_get_string(lf, "last_output"))
+				printf("    last output: %s\n", udk_dict_get_string(lf, "last_output"));
+			printf("    what to do: %s\n", udk_dict_get_string(lf, "fix"));
+		}
 	}
 	for (size_t i = 0; i < udk_array_size(ds); i++) {
 		struct udk_value *d = udk_array_get(ds, i);
@@ -599,6 +617,111 @@ cmd_wait(struct udk_client *c, int argc, char **argv)
 	return 0;
 }
 
+/* ---- watch: arrivals, terminations and property changes as they come ---- */
+
+struct watch_ctx {
+	long count;		/* events left to print; <0: forever */
+};
+
+static void
+on_watch(struct udk_client *c, enum udk_notification_type type, uint64_t id, const char *name, void *data)
+{
+	static const char *const types[] = { "?", "arrival", "termination", "property" };
+	struct watch_ctx *w = data;
+	const struct udk_value *changed = udk_notification_get_properties();
+	struct timespec ts;
+	struct tm tm;
+	char when[32];
+
+	(void)c;
+	if (w->count == 0)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	snprintf(when, sizeof(when), "%02d:%02d:%02d.%03ld", tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+	if (opt_json) {
+		struct udk_value *o = udk_value_new_dict();
+		char *j = NULL;
+		udk_dict_set_string(o, "time", when);
+		udk_dict_set_string(o, "type", types[type <= 3 ? type : 0]);
+		udk_dict_set_uint(o, "id", id);
+		udk_dict_set_string(o, "name", name);
+		if (changed)
+			udk_dict_set(o, "properties", (struct udk_value *)changed);
+		if (udk_value_to_json(o, false, &j) >= 0)
+			printf("%s\n", j);
+		free(j);
+		udk_value_unref(o);
+	} else {
+		printf("%s %s %s (id 0x%" PRIx64 ")\n", when, types[type <= 3 ? type : 0], name, id);
+		for (size_t i = 0; changed && i < udk_dict_size(changed); i++)
+			print_value_line("  ", udk_dict_key_at(changed, i), udk_dict_value_at(changed, i));
+	}
+	fflush(stdout);
+	if (w->count > 0)
+		w->count--;
+}
+
+static int
+cmd_watch(struct udk_client *c, int argc, char **argv)
+{
+	struct watch_ctx w = { -1 };
+	struct udk_value *m = NULL, *pm = NULL;
+	struct udk_notification *n[3] = { NULL };
+	uint64_t deadline = 0;
+	int r = 0;
+
+	for (int i = 0; i < argc; i++) {
+		const char *eq = strchr(argv[i], '=');
+		if (!strcmp(argv[i], "--count") && i + 1 < argc) {
+			w.count = atol(argv[++i]);
+		} else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
+			deadline = now_ms() + (uint64_t)atol(argv[++i]) * 1000;
+		} else if (eq && eq != argv[i]) {
+			char key[128];
+			snprintf(key, sizeof(key), "%.*s", (int)(eq - argv[i]), argv[i]);
+			if (!pm)
+				pm = udk_value_new_dict();
+			udk_dict_set_string(pm, key, eq + 1);
+		} else if (!m && argv[i][0] != '-') {
+			m = udk_matching_class(argv[i]);
+		} else {
+			fprintf(stderr, "usage: udkctl watch [CLASS] [KEY=VALUE...] [--count N] [--timeout SECONDS]\n");
+			udk_value_unref(m);
+			udk_value_unref(pm);
+			return 2;
+		}
+	}
+	if (!m)
+		m = udk_matching_class("IOService");
+	if (pm)
+		udk_dict_set_take(m, "IOPropertyMatch", pm);
+	for (int t = 0; t < 3 && r >= 0; t++)
+		r = udk_client_add_notification(c, (enum udk_notification_type)(UDK_NOTIFY_ARRIVAL + t), m, on_watch, &w,
+						&n[t]);
+	udk_value_unref(m);
+	if (r < 0)
+		return fail(r, "cannot subscribe");
+	if (!opt_json)
+		printf("watching (arrivals, terminations, property changes); ^C ends\n");
+	fflush(stdout);
+	while (w.count != 0) {
+		int left = -1;
+		if (deadline) {
+			uint64_t now = now_ms();
+			if (now >= deadline)
+				break;
+			left = (int)(deadline - now);
+		}
+		r = udk_client_dispatch(c, left);
+		if (r < 0)
+			break;
+	}
+	for (int t = 0; t < 3; t++)
+		udk_notification_remove(n[t]);
+	return r < 0 ? fail(r, "udkd went away") : 0;
+}
+
 static int
 cmd_set_property(struct udk_client *c, int argc, char **argv)
 {
@@ -664,6 +787,22 @@ cmd_sim(struct udk_client *c, int argc, char **argv)
 			printf("  %s\n", udk_dict_get_string(e, "reason"));
 		for (size_t k = 0; k < udk_array_size(fns); k++)
 			printf("  %s\n", udk_value_get_string(udk_array_get(fns, k)));
+		/* what the device's family adds (describe_model) */
+		for (size_t k = 0; k < udk_dict_size(e); k++) {
+			static const char *const known[] = { "name", "model", "location", "state", "pid", "crashes",
+							     "reason", "functions", NULL };
+			const char *key = udk_dict_key_at(e, k);
+			struct udk_value *v = udk_dict_value_at(e, k);
+			bool skip = false;
+			for (const char *const *q = known; *q; q++)
+				skip |= streq(*q, key);
+			if (skip)
+				continue;
+			if (udk_value_get_type(v) == UDK_VALUE_STRING)
+				printf("  %s: %s\n", key, udk_value_get_string(v));
+			else if (udk_value_get_type(v) == UDK_VALUE_INT)
+				printf("  %s: %" PRId64 "\n", key, udk_value_get_int(v, 0));
+		}
 	}
 	udk_value_unref(reply);
 	return 0;
@@ -998,6 +1137,64 @@ cmd_system(struct udk_client *c, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * udkctl errors [--markdown] [CODE]: udk's error codes, from the one table
+ * in lib/common/error.c.  --markdown writes docs/errors.md exactly.
+ */
+static int
+cmd_errors(struct udk_client *c, int argc, char **argv)
+{
+	bool markdown = argc > 0 && streq(argv[0], "--markdown");
+	int only = 0;
+
+	(void)c;
+	if (markdown) {
+		argc--;
+		argv++;
+	}
+	if (argc > 1 || (markdown && argc)) {
+		fprintf(stderr, "usage: udkctl errors [--markdown] [CODE]\n");
+		return 2;
+	}
+	if (argc == 1 && !(only = udk_error_parse(argv[0]))) {
+		fprintf(stderr, "udkctl: \"%s\" is not a udk error code; `udkctl errors` lists them all\n", argv[0]);
+		return 1;
+	}
+	if (markdown) {
+		printf("<!-- Generated by `udkctl errors --markdown` from the table in lib/common/error.c:\n"
+		       "     edit the table, then run `ninja -C BUILD errors-doc`.  tests/meta/errors.sh checks it. -->\n"
+		       "# udk error codes\n\n"
+		       "Every failing udk function returns `-errno` or `-UDK_E_*` "
+		       "(`include/udk/udk.h`) and, where a user must act, a sentence naming\n"
+		       "what failed and what to do (`udk_error_reason()`, `\"message\"` in `udkctl --json`).\n"
+		       "This is the list of udk's own codes. `udkctl errors CODE` prints one of them.\n");
+	}
+	struct udk_value *arr = udk_value_new_array();
+	for (int e = UDK_E_FIRST; e < UDK_E_LAST; e++) {
+		if (only && -only != e)
+			continue;
+		if (markdown) {
+			printf("\n## %s\n\n%s (%d).\n\n**When:** %s\n\n**What to do:** %s\n", udk_error_name(-e),
+			       udk_strerror(-e), e, udk_error_when(-e), udk_error_fix(-e));
+		} else if (opt_json) {
+			struct udk_value *o = udk_value_new_dict();
+			udk_dict_set_string(o, "code", udk_error_name(-e));
+			udk_dict_set_int(o, "value", e);
+			udk_dict_set_string(o, "words", udk_strerror(-e));
+			udk_dict_set_string(o, "when", udk_error_when(-e));
+			udk_dict_set_string(o, "fix", udk_error_fix(-e));
+			udk_array_append_take(arr, o);
+		} else {
+			printf("%s (%d): %s\n  when: %s\n  what to do: %s\n", udk_error_name(-e), e, udk_strerror(-e),
+			       udk_error_when(-e), udk_error_fix(-e));
+		}
+	}
+	if (opt_json && !markdown)
+		print_json(arr);
+	udk_value_unref(arr);
+	return 0;
+}
+
 static const struct command {
 	const char *name;
 	int (*fn)(struct udk_client *c, int argc, char **argv);
@@ -1013,6 +1210,7 @@ static const struct command {
 	{ "debug", cmd_debug, "DRIVER                 restart the driver stopped, print the gdb command" },
 	{ "rescan", cmd_rescan, "                      reload bundles from the bundle directories" },
 	{ "wait", cmd_wait, "CLASS [SECONDS]         wait until a service of CLASS is registered" },
+	{ "watch", cmd_watch, "[CLASS] [KEY=VALUE]... arrivals, terminations and property changes, as they come" },
 	{ "set-property", cmd_set_property, "PATH KEY VALUE  change a machine-description service" },
 	{ "families", cmd_families, "[NAME]              the families udkd loads: classes, keys, entitlements" },
 	{ "sim", cmd_sim, "list|plug NAME|unplug NAME  simulated devices: list, hot-plug, unplug" },
@@ -1021,6 +1219,7 @@ static const struct command {
 	{ "power", cmd_power, "                        power state of every driver, pending changes, missed deadlines" },
 	{ "system", cmd_system, "sleep [off|low]|wake    simulate system sleep and wake (children first, parents first)" },
 	{ "access", cmd_access, "list|grant|revoke|explain DRIVER [APP]  which apps may open a driver" },
+	{ "errors", cmd_errors, "[--markdown] [CODE]   udk's error codes: when each happens, what to do" },
 };
 
 #ifndef UDKCTL_TOOL_DIRS
@@ -1173,6 +1372,8 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
 		if (!streq(commands[i].name, argv[optind]))
 			continue;
+		if (commands[i].fn == cmd_errors)
+			return cmd_errors(NULL, argc - optind - 1, argv + optind + 1);
 		r = connect_udkd(&c);
 		if (r < 0)
 			return fail(r, "cannot reach udkd");
