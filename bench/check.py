@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """bench/check.py - fail when a benchmark ratio regresses against a baseline.
 
-    bench/check.py BASELINE.json CURRENT.json
+    bench/check.py [--only BENCH,...] BASELINE.json CURRENT.json
 
 CURRENT is what scripts/bench.sh writes (build-bench/bench.json):
 {"machine": {...}, "benches": {"userclient": {...}, "capture": {...}, ...}}.
@@ -16,7 +16,8 @@ in the same run are tracked, never absolute times: a slower machine moves
 both sides of a ratio.
 
 A ratio that is worse than the baseline by more than the tolerance, or
-missing from CURRENT, is a regression.  Exit status: 0 none, 1 a
+missing from CURRENT, is a regression.  --only restricts the check to the
+ratios of the benchmarks named (for a run of some of them).  Exit status: 0 none, 1 a
 regression, 2 the files could not be read.
 """
 import json
@@ -39,8 +40,12 @@ def value(doc, name):
 
 
 def main(argv):
+    only = None
+    if len(argv) > 2 and argv[1] == "--only":
+        only = set(argv[2].split(","))
+        argv = argv[:1] + argv[3:]
     if len(argv) != 3:
-        print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
+        print("usage: " + __doc__.strip().splitlines()[2].strip(), file=sys.stderr)
         return 2
     base, cur = load(argv[1]), load(argv[2])
     default_tol = base.get("tolerance")
@@ -49,6 +54,11 @@ def main(argv):
         print(f"bench/check.py: {argv[1]} has no \"tolerance\" or no \"checks\": it is not a baseline",
               file=sys.stderr)
         return 2
+    if only is not None:
+        checks = {k: v for k, v in checks.items() if k.partition(".")[0] in only}
+        if not checks:
+            print(f"bench/check.py: {argv[1]} tracks no ratio of {', '.join(sorted(only))}", file=sys.stderr)
+            return 2
     bad = 0
     print(f"{'ratio':40} {'better':>6} {'baseline':>9} {'now':>9} {'change':>8}  verdict")
     for name, spec in checks.items():

@@ -9,7 +9,7 @@ check="$here/check.py" s="$here/check-samples"
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 n=0 failed=0
-echo "1..5"
+echo "1..6"
 # expect NAME STATUS PATTERN -- ARGS: the status and a line matching PATTERN
 expect() {
 	name=$1 want=$2 pattern=$3
@@ -30,6 +30,8 @@ expect "a ratio worse by more than 25% fails, named" 1 \
 	"^userclient.unpinned_ratio_raw .*REGRESSED beyond 25%" -- "$s/baseline.json" "$s/regress.json"
 expect "improvements are not regressions" 1 "1 of 3 ratios regressed" -- "$s/baseline.json" "$s/regress.json"
 expect "a ratio no longer measured fails" 1 "^capture.ratio_capture .*REGRESSED: not measured" -- \
+	"$s/baseline.json" "$s/missing.json"
+expect "--only checks the benchmarks named" 0 "all 2 ratios within tolerance" -- --only userclient \
 	"$s/baseline.json" "$s/missing.json"
 expect "a file without checks is not a baseline" 2 "is not a baseline" -- "$s/pass.json" "$s/regress.json"
 exit $failed

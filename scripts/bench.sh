@@ -74,4 +74,8 @@ with open(out, "w", encoding="utf-8") as f:
     f.write("\n")
 print(f"bench.sh: {len(benches)} benchmark records in {out}")
 PY
-bench/check.py bench/baseline.json "$json"
+if [ $# -gt 0 ]; then
+	bench/check.py --only "$(echo "$*" | tr ' ' ',')" bench/baseline.json "$json"
+else
+	bench/check.py bench/baseline.json "$json"
+fi
