@@ -18,7 +18,13 @@
  *   entitlement lists the driver's bundle identifier, as in DriverKit.
  *
  * Refusals are remembered as requests, so `udkctl access list` shows who
- * asked.  Grants live in STATE/access.plist.  A revoke removes the grant
+ * asked.  Grants live in STATE/access.plist.
+ *
+ * Device grants are the same for drivers: a family whose devices are
+ * protected (family.h, grant_check) asks here whether the user granted a
+ * driver a class of its devices or one device (`udkctl access grant
+ * --FAMILY WHAT DRIVER`); the family says what WHAT means, closes what a
+ * revoked grant allowed, and its refusals are kept as requests too.  A revoke removes the grant
  * and cuts every open connection it allowed: udkd tells the driver, which
  * sends the app UDK_E_REVOKED with the reason and closes the connection.
  */
@@ -33,6 +39,7 @@
 #include <sys/sysmacros.h>
 
 #include "file.h"
+#include "family.h"
 #include "proto.h"
 #include "udkd.h"
 #include "util.h"
@@ -72,6 +79,22 @@ struct link {
 	uint64_t since_ms;
 };
 
+struct device_grant {
+	char *family;
+	char *what;
+	char *driver;
+	uint64_t when_ms;
+};
+
+struct device_request {
+	char *family;
+	char *what;
+	char *driver;
+	char *device;			/* the last device it was refused */
+	uint64_t first_ms, last_ms;
+	unsigned count;
+};
+
 struct hash_entry {
 	dev_t dev;
 	ino_t ino;
@@ -88,6 +111,10 @@ struct access {
 	size_t n_requests;
 	struct link *links;
 	pthread_mutex_t cache_lock;	/* the cache is used by worker threads */
+	struct device_grant *dgrants;
+	size_t n_dgrants;
+	struct device_request *drequests;
+	size_t n_drequests;
 	struct hash_entry cache[HASH_CACHE];
 	unsigned cache_next;
 };
@@ -733,6 +760,31 @@ save(struct udkd *d)
 	}
 	udk_dict_set_take(root, "Grants", gs);
 	udk_dict_set_take(root, "Requests", rs);
+	gs = udk_value_new_array();
+	for (size_t i = 0; i < a->n_dgrants; i++) {
+		struct device_grant *g = &a->dgrants[i];
+		struct udk_value *v = udk_value_new_dict();
+		udk_dict_set_string(v, "Family", g->family);
+		udk_dict_set_string(v, "What", g->what);
+		udk_dict_set_string(v, "Driver", g->driver);
+		udk_dict_set_uint(v, "GrantedAt", g->when_ms);
+		udk_array_append_take(gs, v);
+	}
+	rs = udk_value_new_array();
+	for (size_t i = 0; i < a->n_drequests; i++) {
+		struct device_request *q = &a->drequests[i];
+		struct udk_value *v = udk_value_new_dict();
+		udk_dict_set_string(v, "Family", q->family);
+		udk_dict_set_string(v, "What", q->what);
+		udk_dict_set_string(v, "Driver", q->driver);
+		udk_dict_set_string(v, "Device", q->device);
+		udk_dict_set_uint(v, "First", q->first_ms);
+		udk_dict_set_uint(v, "Last", q->last_ms);
+		udk_dict_set_uint(v, "Count", q->count);
+		udk_array_append_take(rs, v);
+	}
+	udk_dict_set_take(root, "DeviceGrants", gs);
+	udk_dict_set_take(root, "DeviceRequests", rs);
 	r = udk_value_to_plist_xml(root, &xml);
 	udk_value_unref(root);
 	if (r < 0 || !tmp) {
@@ -843,8 +895,44 @@ load(struct udkd *d)
 		a->requests = n;
 		a->requests[a->n_requests++] = q;
 	}
+	gs = udk_dict_get(root, "DeviceGrants");
+	for (size_t i = 0; i < udk_array_size(gs); i++) {
+		struct udk_value *v = udk_array_get(gs, i);
+		const char *fam = udk_dict_get_string(v, "Family"), *what = udk_dict_get_string(v, "What");
+		const char *drv = udk_dict_get_string(v, "Driver");
+		struct device_grant *n;
+		if (!fam || !what || !drv) {
+			log_warning(d, "%s: DeviceGrants entry %zu is malformed and ignored", a->file, i);
+			continue;
+		}
+		n = reallocarray(a->dgrants, a->n_dgrants + 1, sizeof(*n));
+		if (!n)
+			break;
+		a->dgrants = n;
+		n[a->n_dgrants++] = (struct device_grant){ strdup(fam), strdup(what), strdup(drv),
+							   (uint64_t)udk_dict_get_int(v, "GrantedAt", 0) };
+	}
+	rs = udk_dict_get(root, "DeviceRequests");
+	for (size_t i = 0; i < udk_array_size(rs) && a->n_drequests < MAX_REQUESTS; i++) {
+		struct udk_value *v = udk_array_get(rs, i);
+		const char *fam = udk_dict_get_string(v, "Family"), *what = udk_dict_get_string(v, "What");
+		const char *drv = udk_dict_get_string(v, "Driver"), *dev = udk_dict_get_string(v, "Device");
+		struct device_request *n;
+		if (!fam || !what || !drv)
+			continue;
+		n = reallocarray(a->drequests, a->n_drequests + 1, sizeof(*n));
+		if (!n)
+			break;
+		a->drequests = n;
+		n[a->n_drequests++] = (struct device_request){ strdup(fam), strdup(what), strdup(drv),
+							       strdup(dev ? dev : ""),
+							       (uint64_t)udk_dict_get_int(v, "First", 0),
+							       (uint64_t)udk_dict_get_int(v, "Last", 0),
+							       (unsigned)udk_dict_get_int(v, "Count", 1) };
+	}
 	udk_value_unref(root);
-	log_info(d, "access grants %s: %zu grants, %zu requests", a->file, a->n_grants, a->n_requests);
+	log_info(d, "access grants %s: %zu grants, %zu requests, %zu device grants", a->file, a->n_grants,
+		 a->n_requests, a->n_dgrants);
 	return 0;
 }
 
@@ -886,6 +974,19 @@ access_fini(struct udkd *d)
 	for (size_t i = 0; i < a->n_requests; i++)
 		request_clear(&a->requests[i]);
 	free(a->requests);
+	for (size_t i = 0; i < a->n_dgrants; i++) {
+		free(a->dgrants[i].family);
+		free(a->dgrants[i].what);
+		free(a->dgrants[i].driver);
+	}
+	free(a->dgrants);
+	for (size_t i = 0; i < a->n_drequests; i++) {
+		free(a->drequests[i].family);
+		free(a->drequests[i].what);
+		free(a->drequests[i].driver);
+		free(a->drequests[i].device);
+	}
+	free(a->drequests);
 	while (a->links) {
 		struct link *l = a->links;
 		a->links = l->next;
@@ -1539,6 +1640,36 @@ access_describe(struct udkd *d, const char *driver, uid_t viewer)
 	udk_dict_set_take(v, "requests", rs);
 	udk_dict_set_take(v, "connections", ls);
 	udk_dict_set_take(v, "open_to_any_app", any);
+	gs = udk_value_new_array();
+	for (size_t i = 0; i < a->n_dgrants; i++) {
+		struct device_grant *g = &a->dgrants[i];
+		struct udk_value *e;
+		if (id && !streq(g->driver, id))
+			continue;
+		e = udk_value_new_dict();
+		udk_dict_set_string(e, "family", g->family);
+		udk_dict_set_string(e, "what", g->what);
+		udk_dict_set_string(e, "driver", g->driver);
+		udk_dict_set_uint(e, "granted_ms", g->when_ms);
+		udk_array_append_take(gs, e);
+	}
+	rs = udk_value_new_array();
+	for (size_t i = 0; i < a->n_drequests; i++) {
+		struct device_request *q = &a->drequests[i];
+		struct udk_value *e;
+		if (id && !streq(q->driver, id))
+			continue;
+		e = udk_value_new_dict();
+		udk_dict_set_string(e, "family", q->family);
+		udk_dict_set_string(e, "what", q->what);
+		udk_dict_set_string(e, "driver", q->driver);
+		udk_dict_set_string(e, "device", q->device);
+		udk_dict_set_uint(e, "count", q->count);
+		udk_dict_set_uint(e, "last_ms", q->last_ms);
+		udk_array_append_take(rs, e);
+	}
+	udk_dict_set_take(v, "device_grants", gs);
+	udk_dict_set_take(v, "device_requests", rs);
 	if (hidden)
 		udk_dict_set_uint(v, "hidden_other_users", hidden);
 	return v;
@@ -1611,4 +1742,184 @@ access_explain_start(struct udkd *d, struct client *c, const struct app_pin *pin
 			return;
 	}
 	reply(d, c, &m->h, r, NULL);
+}
+
+/* ---- device grants (families' protected devices) ---- */
+
+static const struct udkd_family *
+family_named(const char *name, char **ret_why)
+{
+	for (size_t i = 0; i < udkd_n_families; i++) {
+		const struct udkd_family *f = udkd_families[i];
+		if (streq(f->name, name)) {
+			if (FAMILY_HAS(f, grant_check))
+				return f;
+			*ret_why = strdup_printf("the %s family has no devices that need a grant", name);
+			return NULL;
+		}
+	}
+	*ret_why = strdup_printf("no family named \"%s\"; `udkctl families` lists them", name ? name : "");
+	return NULL;
+}
+
+bool
+access_device_granted(struct udkd *d, const struct udkd_family *f, const struct bundle *b, const char *const *whats)
+{
+	struct access *a = d->access;
+
+	if (!a || !b || !b->identifier)
+		return false;
+	for (size_t i = 0; i < a->n_dgrants; i++) {
+		const struct device_grant *g = &a->dgrants[i];
+		if (!streq(g->family, f->name) || !streq(g->driver, b->identifier))
+			continue;
+		for (const char *const *w = whats; w && *w; w++)
+			if (streq(g->what, *w))
+				return true;
+	}
+	return false;
+}
+
+void
+access_device_refused(struct udkd *d, const struct udkd_family *f, const struct bundle *b, const char *what,
+		      const char *device)
+{
+	struct access *a = d->access;
+	struct device_request *n;
+
+	if (!a || !b || !b->identifier)
+		return;
+	for (size_t i = 0; i < a->n_drequests; i++) {
+		struct device_request *q = &a->drequests[i];
+		if (streq(q->family, f->name) && streq(q->what, what) && streq(q->driver, b->identifier)) {
+			q->count++;
+			q->last_ms = wall_ms();
+			if (device && !streq(q->device, device)) {
+				free(q->device);
+				q->device = strdup(device);
+			}
+			return;
+		}
+	}
+	if (a->n_drequests >= MAX_REQUESTS) {
+		free(a->drequests[0].family);
+		free(a->drequests[0].what);
+		free(a->drequests[0].driver);
+		free(a->drequests[0].device);
+		memmove(a->drequests, a->drequests + 1, (a->n_drequests - 1) * sizeof(*a->drequests));
+		a->n_drequests--;
+	}
+	n = reallocarray(a->drequests, a->n_drequests + 1, sizeof(*n));
+	if (!n)
+		return;
+	a->drequests = n;
+	n[a->n_drequests++] = (struct device_request){ strdup(f->name), strdup(what), strdup(b->identifier),
+						       strdup(device ? device : ""), wall_ms(), wall_ms(), 1 };
+	save(d);
+}
+
+int
+access_device_grant(struct udkd *d, const char *family, const char *what, const char *driver, struct udk_value **ret)
+{
+	struct access *a = d->access;
+	_cleanup_free_ char *why = NULL, *norm = NULL;
+	const struct udkd_family *f = family_named(family, &why);
+	struct device_grant *n;
+	const char *id = NULL;
+	bool have = false;
+	int r;
+
+	if (!f)
+		return udk_set_reason(-ENOENT, "%s", why ? why : "no such family");
+	r = resolve_driver(d, driver, &id);
+	if (r < 0)
+		return r;
+	if (!what || !*what)
+		return udk_set_reason(-EINVAL, "name what to grant: %s", f->grant_help ? f->grant_help : "?");
+	r = f->grant_check(d, what, &norm);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < a->n_dgrants; i++)
+		have |= streq(a->dgrants[i].family, f->name) && streq(a->dgrants[i].what, norm) &&
+			streq(a->dgrants[i].driver, id);
+	if (!have) {
+		n = reallocarray(a->dgrants, a->n_dgrants + 1, sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		a->dgrants = n;
+		n[a->n_dgrants++] = (struct device_grant){ strdup(f->name), strdup(norm), strdup(id), wall_ms() };
+	}
+	/* the request it answers */
+	for (size_t i = 0; i < a->n_drequests;) {
+		struct device_request *q = &a->drequests[i];
+		if (streq(q->family, f->name) && streq(q->driver, id) && streq(q->what, norm)) {
+			free(q->family);
+			free(q->what);
+			free(q->driver);
+			free(q->device);
+			memmove(q, q + 1, (a->n_drequests - i - 1) * sizeof(*q));
+			a->n_drequests--;
+		} else {
+			i++;
+		}
+	}
+	r = save(d);
+	if (r < 0)
+		return r;
+	udkd_log(d, UDK_LOG_NOTICE, "access", "granted %s %s to %s", f->name, norm, id);
+	f->grant_changed(d, id, norm, true);
+	*ret = udk_value_new_dict();
+	udk_dict_set_string(*ret, "family", f->name);
+	udk_dict_set_string(*ret, "what", norm);
+	udk_dict_set_string(*ret, "driver", id);
+	return 0;
+}
+
+int
+access_device_revoke(struct udkd *d, const char *family, const char *what, const char *driver, struct udk_value **ret)
+{
+	struct access *a = d->access;
+	_cleanup_free_ char *why = NULL, *norm = NULL;
+	const struct udkd_family *f = family_named(family, &why);
+	const char *id = NULL;
+	unsigned removed = 0;
+	int r;
+
+	if (!f)
+		return udk_set_reason(-ENOENT, "%s", why ? why : "no such family");
+	r = resolve_driver(d, driver, &id);
+	if (r < 0)
+		return r;
+	if (what && *what && !streq(what, "*")) {
+		r = f->grant_check(d, what, &norm);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < a->n_dgrants;) {
+		struct device_grant *g = &a->dgrants[i];
+		if (streq(g->family, f->name) && streq(g->driver, id) && (!norm || streq(g->what, norm))) {
+			free(g->family);
+			free(g->what);
+			free(g->driver);
+			memmove(g, g + 1, (a->n_dgrants - i - 1) * sizeof(*g));
+			a->n_dgrants--;
+			removed++;
+		} else {
+			i++;
+		}
+	}
+	if (!removed)
+		return udk_set_reason(-ENOENT, "no %s grant%s%s of %s; `udkctl access list %s` shows them", f->name,
+				      norm ? " " : "", norm ? norm : "", id, id);
+	r = save(d);
+	if (r < 0)
+		return r;
+	udkd_log(d, UDK_LOG_NOTICE, "access", "revoked %s %s of %s", f->name, norm ? norm : "grants", id);
+	f->grant_changed(d, id, norm ? norm : "*", false);
+	*ret = udk_value_new_dict();
+	udk_dict_set_string(*ret, "family", f->name);
+	udk_dict_set_string(*ret, "what", norm ? norm : "*");
+	udk_dict_set_string(*ret, "driver", id);
+	udk_dict_set_uint(*ret, "grants_removed", removed);
+	return 0;
 }

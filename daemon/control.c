@@ -969,6 +969,14 @@ do_access(struct udkd *d, struct client *c, struct wire_msg *m)
 
 	if ((streq(action, "grant") || streq(action, "revoke")) && !allowed_to_manage(d, c, m))
 		return;
+	if (udk_dict_get_string(m->body, "family") && (streq(action, "grant") || streq(action, "revoke"))) {
+		/* a family's device grant: --FAMILY WHAT DRIVER */
+		const char *family = udk_dict_get_string(m->body, "family"), *what = udk_dict_get_string(m->body, "what");
+		r = streq(action, "grant") ? access_device_grant(d, family, what, driver, &body)
+					   : access_device_revoke(d, family, what, driver, &body);
+		reply_result(d, c, m, r, body);
+		return;
+	}
 	/* grant and explain hash files on a worker and answer themselves */
 	if (streq(action, "grant"))
 		return access_grant_start(d, c, c->pin, m);

@@ -172,6 +172,22 @@ struct udkd_family {
 	 * IOProviderClass.
 	 */
 	void (*explain)(struct udkd *d, const struct personality *p, const struct service *s, struct udk_value *report);
+
+	/* ---- protected devices ---- */
+	/*
+	 * Devices the user must grant a driver before it may use them (e.g.
+	 * keyboards): `udkctl access grant --NAME WHAT DRIVER`, NAME being the
+	 * family's name.  access.c keeps the grants with udkd's other access
+	 * grants, lists them and the refused requests (access_device_*() in
+	 * udkd.h); the family decides what WHAT means and when it is needed.
+	 * @grant_help: what WHAT may be, one line.  @grant_check: normalize
+	 * WHAT, or refuse it (-EINVAL with udk_set_reason()).
+	 * @grant_changed: a grant was given or taken back; on a revoke, close
+	 * at once what the driver may no longer hold.
+	 */
+	const char *grant_help;
+	int (*grant_check)(struct udkd *d, const char *what, char **ret_normalized);
+	void (*grant_changed)(struct udkd *d, const char *driver, const char *what, bool granted);
 };
 
 /* Whether family @f (built against an older family.h) has callback @field. */

@@ -400,6 +400,25 @@ void access_explain_start(struct udkd *d, struct client *c, const struct app_pin
 /* The identity of a connected client (pinned at accept). */
 const struct app_identity *client_identity(struct udkd *d, struct client *c);
 
+/*
+ * Device grants: a family whose devices are protected (family.h,
+ * grant_check) needs the user's grant before a driver may use one:
+ * `udkctl access grant --FAMILY WHAT DRIVER`, WHAT a class of devices or
+ * one device, as the family defines.
+ */
+struct udkd_family;
+/* Whether driver @b holds a grant of family @f for one of @whats (NULL-terminated). */
+bool access_device_granted(struct udkd *d, const struct udkd_family *f, const struct bundle *b,
+			   const char *const *whats);
+/* Remember that @b was refused @what (for @device), so `udkctl access list` shows the request. */
+void access_device_refused(struct udkd *d, const struct udkd_family *f, const struct bundle *b, const char *what,
+			   const char *device);
+int access_device_grant(struct udkd *d, const char *family, const char *what, const char *driver,
+			struct udk_value **ret);
+/* Removes the grants (every one of the family for @driver when @what is NULL); the family closes what they allowed. */
+int access_device_revoke(struct udkd *d, const char *family, const char *what, const char *driver,
+			 struct udk_value **ret);
+
 /* ---- match.c ---- */
 
 /*

@@ -7,7 +7,8 @@ PACKAGES="
 build-essential meson ninja-build pkg-config clang llvm lld libclang-rt-14-dev
 libplist-dev libplist-utils libxml2-dev libsodium-dev libseccomp-dev
 valgrind python3 procps libsystemd-dev dbus
-libusb-1.0-0-dev
+libusb-1.0-0-dev libfuse3-dev
+libevdev-dev evtest
 picocom socat expect python3-serial util-linux coreutils
 tgt libiscsi-dev libiscsi-bin nbdkit nbdkit-plugin-dev libnbd-bin fio qemu-utils nbd-client e2fsprogs
 libasound2-dev alsa-utils

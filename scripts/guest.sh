@@ -240,11 +240,18 @@ set -- -accel tcg -machine q35 -cpu max -smp 1 -m 1536 -display none -vga none -
 	-device virtio-9p-pci,fsdev=fs1,mount_tag=hostroot,addr=1c.0 \
 	-fsdev "local,id=fs2,path=$run,security_model=none" \
 	-device virtio-9p-pci,fsdev=fs2,mount_tag=out,addr=1d.0 \
+	-qmp "unix:$run/qmp.sock,server=on,wait=off" \
+	-chardev "socket,id=hostagent,path=$run/agent.sock,server=on,wait=off" -serial chardev:hostagent \
 	$(printf '%s\n%s\n' "$qemu_first" "$qemu_rest" | tr '\n' ' ')
 printf '%s\n' "qemu-system-x86_64 $*" >"$run/qemu.cmd"
 boot=$(date +%s)
+# the host agent: QMP for guest tests through the guest's ttyS1 (tests/guest/lib/qmp.py)
+python3 "$tests_dir/lib/host-agent.py" "$run/qmp.sock" "$run/agent.sock" 2>"$run/agent.err" &
+agent=$!
 timeout -k 10 "$total_timeout" qemu-system-x86_64 "$@" </dev/null >"$run/console.log" 2>"$run/qemu.err"
 qrc=$?
+kill "$agent" 2>/dev/null
+wait "$agent" 2>/dev/null
 guest_s=$(($(date +%s) - boot))
 
 # why the guest did not finish, if it did not: the reason for "no result"

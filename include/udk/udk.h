@@ -73,6 +73,7 @@ enum udk_error {
 	UDK_E_LIMIT,			/* a per-user, per-connection or per-bundle count limit */
 	UDK_E_EXEC_FORMAT,		/* driver executable not runnable on this machine */
 	UDK_E_ALREADY_RUNNING,		/* another udkd holds the runtime directory */
+	UDK_E_BAD_DESCRIPTOR,		/* a device's descriptor is malformed or over a limit */
 	UDK_E_LAST
 };
 

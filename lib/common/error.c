@@ -146,6 +146,10 @@ static const struct error_entry udk_errors[UDK_E_LAST - UDK_E_FIRST] = {
 		"UDK_E_ALREADY_RUNNING", "another udkd uses this runtime directory",
 		"udkd was started on a runtime directory whose lock another running udkd holds.",
 		"The reason gives the running udkd's pid: stop it first, or start this one with another UDK_RUNTIME_DIR (--runtime-dir)." },
+	[UDK_E_BAD_DESCRIPTOR - UDK_E_FIRST] = {
+		"UDK_E_BAD_DESCRIPTOR", "a device descriptor is malformed or over a limit",
+		"A device's descriptor (a report, device or configuration descriptor) does not parse, is inconsistent, or is over one of the parser's limits (size, depth, report count).",
+		"The reason names the byte offset and what was wrong there: fix the descriptor the device or the virtual device gives; the family's page in docs/families/ names the tool that checks one offline." },
 };
 
 static const struct error_entry *

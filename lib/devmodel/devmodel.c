@@ -17,6 +17,7 @@
  * bypasses the table cannot write memory meant only to be read.
  */
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -836,6 +837,19 @@ udkd_reply(struct udk_dm *dm, const struct wire_msg *m, int status, const char *
 	}
 	wire_send_value(dm->sock, m->h.op, WIRE_F_REPLY, m->h.serial, status, b, NULL, 0);
 	udk_value_unref(b);
+}
+
+int
+dm_udkd_send(struct udk_dm *dm, uint16_t op, const struct udk_value *body)
+{
+	/* the socket is non-blocking once the model runs: wait for room rather than drop */
+	for (;;) {
+		int r = wire_send_value(dm->sock, op, WIRE_F_ONEWAY, 0, 0, body, NULL, 0);
+		struct pollfd pfd = { .fd = dm->sock, .events = POLLOUT };
+		if (r != -EAGAIN)
+			return r;
+		poll(&pfd, 1, 100);
+	}
 }
 
 static void

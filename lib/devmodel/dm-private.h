@@ -128,6 +128,8 @@ void dm_chan_close(struct dm_chan *c);
 /* Answer udkd's request @m (udkd_message). */
 void dm_udkd_reply(struct udk_dm *dm, const struct wire_msg *m, int status, const char *reason,
 		   const struct udk_value *body);
+/* Tell udkd something (one-way, in the family's op range), from any thread of the model. */
+int dm_udkd_send(struct udk_dm *dm, uint16_t op, const struct udk_value *body);
 /* The model's main loop, for kinds that watch descriptors of their own. */
 struct loop *dm_loop(struct udk_dm *dm);
 /* Forget every DMA mapping / interrupt route of @fn (a reset). */

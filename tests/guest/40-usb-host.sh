@@ -6,7 +6,8 @@
 # against them, and follows hot plug (a port disabled and enabled again
 # gives the kernel's remove and add uevents).
 # qemu: -device qemu-xhci,id=xhci,addr=06.0
-# qemu: -device usb-kbd,bus=xhci.0,id=kbd0
+# qemu: -device bochs-display,id=vid0,addr=0b.0
+# qemu: -device usb-kbd,bus=xhci.0,id=kbd0,display=vid0
 # qemu: -chardev udp,id=ser0,host=127.0.0.1,port=47123,localaddr=127.0.0.1,localport=47123
 # qemu: -device usb-serial,bus=xhci.0,chardev=ser0,id=ftdi0,always-plugged=on
 # qemu: -drive if=none,id=ud,driver=null-co,read-zeroes=on,size=67108864,snapshot=on

@@ -980,6 +980,22 @@ print_access(const struct udk_value *reply)
 	}
 	for (size_t i = 0; i < udk_array_size(any); i++)
 		printf("%s admits any app (allow-any-userclient-access)\n", udk_value_get_string(udk_array_get(any, i)));
+	gs = udk_dict_get(reply, "device_grants");
+	rs = udk_dict_get(reply, "device_requests");
+	printf("device grants:%s\n", udk_array_size(gs) ? "" : " none");
+	for (size_t i = 0; i < udk_array_size(gs); i++) {
+		struct udk_value *g = udk_array_get(gs, i);
+		printf("  %s %s -> %s\n", udk_dict_get_string(g, "family"), udk_dict_get_string(g, "what"),
+		       udk_dict_get_string(g, "driver"));
+	}
+	printf("device requests (refused):%s\n", udk_array_size(rs) ? "" : " none");
+	for (size_t i = 0; i < udk_array_size(rs); i++) {
+		struct udk_value *q = udk_array_get(rs, i);
+		printf("  %s wants %s %s (last: %s), %" PRId64 " time(s); grant with: udkctl access grant --%s %s %s\n",
+		       udk_dict_get_string(q, "driver"), udk_dict_get_string(q, "family"), udk_dict_get_string(q, "what"),
+		       udk_dict_get_string(q, "device"), udk_dict_get_int(q, "count", 0), udk_dict_get_string(q, "family"),
+		       udk_dict_get_string(q, "what"), udk_dict_get_string(q, "driver"));
+	}
 	if (udk_dict_get_int(reply, "hidden_other_users", 0))
 		printf("(%" PRId64 " more about other users' apps, shown only to root)\n",
 		       udk_dict_get_int(reply, "hidden_other_users", 0));
@@ -990,18 +1006,49 @@ cmd_access(struct udk_client *c, int argc, char **argv)
 {
 	struct udk_value *body, *reply = NULL;
 	const char *a = argc ? argv[0] : "";
+	const char *family = NULL, *what = NULL;
 	int r;
 
-	if (!(streq(a, "list") && argc <= 2) && !(streq(a, "grant") && argc == 3) &&
-	    !(streq(a, "revoke") && (argc == 2 || argc == 3)) && !(streq(a, "explain") && argc == 3)) {
+	/* a family's device grant: grant|revoke --FAMILY WHAT DRIVER */
+	if (argc >= 2 && startswith(argv[1], "--") && argv[1][2]) {
+		family = argv[1] + 2;
+		what = argc >= 3 ? argv[2] : NULL;
+		if (!(streq(a, "grant") && argc == 4) && !(streq(a, "revoke") && argc == 4)) {
+			fprintf(stderr, "usage: udkctl access grant|revoke --FAMILY WHAT DRIVER\n");
+			return 2;
+		}
+	} else if (!(streq(a, "list") && argc <= 2) && !(streq(a, "grant") && argc == 3) &&
+		   !(streq(a, "revoke") && (argc == 2 || argc == 3)) && !(streq(a, "explain") && argc == 3)) {
 		fprintf(stderr, "usage: udkctl access list [DRIVER]\n"
 				"       udkctl access grant DRIVER /path/to/app | key:KEYID\n"
 				"       udkctl access revoke DRIVER [/path/to/app | key:KEYID]\n"
-				"       udkctl access explain DRIVER /path/to/app\n");
+				"       udkctl access explain DRIVER /path/to/app\n"
+				"       udkctl access grant|revoke --FAMILY WHAT DRIVER   a family's protected devices\n"
+				"                (the refusal a driver gets names the exact command)\n");
 		return 2;
 	}
 	body = udk_value_new_dict();
 	udk_dict_set_string(body, "action", a);
+	if (family) {
+		udk_dict_set_string(body, "family", family);
+		udk_dict_set_string(body, "what", what);
+		udk_dict_set_string(body, "driver", argv[3]);
+		r = udk_client_call(c, OP_ACCESS, body, &reply);
+		udk_value_unref(body);
+		if (r < 0)
+			return fail(r, a);
+		if (opt_json)
+			print_json(reply);
+		else if (streq(a, "grant"))
+			printf("granted %s %s to %s\n", udk_dict_get_string(reply, "family"),
+			       udk_dict_get_string(reply, "what"), udk_dict_get_string(reply, "driver"));
+		else
+			printf("%s: %" PRId64 " %s grant(s) removed (%s); what they allowed is closed\n",
+			       udk_dict_get_string(reply, "driver"), udk_dict_get_int(reply, "grants_removed", 0),
+			       udk_dict_get_string(reply, "family"), udk_dict_get_string(reply, "what"));
+		udk_value_unref(reply);
+		return 0;
+	}
 	if (argc >= 2)
 		udk_dict_set_string(body, "driver", argv[1]);
 	if (argc >= 3) {
@@ -1218,7 +1265,8 @@ static const struct command {
 	{ "developer", cmd_developer, "[on|off]          developer mode: unsigned bundles, development wildcards" },
 	{ "power", cmd_power, "                        power state of every driver, pending changes, missed deadlines" },
 	{ "system", cmd_system, "sleep [off|low]|wake    simulate system sleep and wake (children first, parents first)" },
-	{ "access", cmd_access, "list|grant|revoke|explain DRIVER [APP]  which apps may open a driver" },
+	{ "access", cmd_access, "list|grant|revoke|explain DRIVER [APP]  which apps may open a driver;\n"
+				  "         grant|revoke --FAMILY WHAT DRIVER  which drivers may use protected devices" },
 	{ "errors", cmd_errors, "[--markdown] [CODE]   udk's error codes: when each happens, what to do" },
 };
 

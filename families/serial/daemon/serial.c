@@ -19,6 +19,16 @@
  * is unplugged) udkd removes the names and hangs the slave up (TIOCVHANGUP)
  * so an app reading or writing it gets a hang-up at once, not a hang.
  *
+ * The CUSE backend (where the kernel has /dev/cuse and udkd is root, or
+ * --serial-backend cuse): udkd opens /dev/cuse twice and answers each
+ * CUSE_INIT itself, with DEVNAME=tty.NAME and DEVNAME=cu.NAME, so the
+ * kernel makes /dev/tty.NAME and /dev/cu.NAME as character devices; the
+ * driver gets the two descriptors, already initialised, and serves the
+ * FUSE requests (open, read, write, poll, the tty ioctls) from its rings
+ * (driver/cuse.c).  It cannot name a device: the naming reply is udkd's.
+ * udkd keeps no copy of the descriptors: the devices go when the driver
+ * closes them (destroy, stop, death).
+ *
  * Everything here is a few non-blocking system calls on udkd's loop; the
  * bytes never pass through udkd.  docs/families/serial.md has the rest.
  */
@@ -26,14 +36,17 @@
 #include <getopt.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <linux/fuse.h>
 #include <stdlib.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "family.h"
 #include "../proto-serial.h"
+#include "serial-config.h"
 #include "serial-msg.h"
 #include "udkd.h"
 #include "util.h"
@@ -52,6 +65,7 @@ struct serial_port {
 	int peer_fd;			/* the slave, to hang it up at the end */
 	int watch;			/* inotify watch of the pts node, or -1 */
 	bool published;			/* names linked, IOSerialBSDClient registered */
+	bool cuse;			/* CUSE devices, not a pty */
 	char *base, *suffix;
 };
 
@@ -64,6 +78,8 @@ struct serial_state {
 	int inotify_fd;			/* closes of the ports' pts nodes */
 	struct loop_source *inotify_src;
 	unsigned created, collisions;
+	char *backend;			/* --serial-backend: "auto" (NULL), "pty", "cuse" */
+	bool backend_logged;		/* the choice was logged */
 };
 
 static struct serial_state *
@@ -202,7 +218,7 @@ port_free(struct udkd *d, struct serial_state *st, struct serial_port *port, con
 			*pp = port->next;
 			break;
 		}
-	if (port->published) {
+	if (port->published && !port->cuse) {
 		snprintf(entry, sizeof(entry), "tty.%s", port->name);
 		unlinkat(st->dev_fd, entry, 0);
 		snprintf(entry, sizeof(entry), "cu.%s", port->name);
@@ -253,6 +269,115 @@ open_dev_dir(struct udkd *d, struct serial_state *st)
 	return 0;
 }
 
+/* ---- the CUSE backend ---- */
+
+#define CUSE_READ_BUF (16u * 1024)	/* more than the kernel's minimum (8 KiB) */
+#define CUSE_MAX_IO (64u * 1024)	/* max_read, max_write: bytes per request */
+
+/* Whether ports become CUSE devices; the choice is logged once. */
+static bool
+want_cuse(struct udkd *d, struct serial_state *st)
+{
+	bool asked = st->backend && streq(st->backend, "cuse");
+	const char *why = NULL;
+
+	if (st->backend && streq(st->backend, "pty"))
+		why = "--serial-backend pty";
+	else if (!UDK_HAVE_CUSE)
+		why = "udk was built without libfuse3 (scripts/deps.sh installs libfuse3-dev)";
+	else if (geteuid() != 0)
+		why = "udkd is not root";
+	else if (!st->dev_dir || !streq(st->dev_dir, "/dev"))
+		why = "CUSE devices are named in /dev only, and --dev-dir names another directory";
+	else if (access("/dev/cuse", F_OK) < 0)
+		why = "there is no /dev/cuse (the kernel lacks CUSE, or modprobe cuse)";
+	if (!st->backend_logged) {
+		st->backend_logged = true;
+		if (!why)
+			log_info(d, "serial: ports are CUSE character devices (/dev/cuse): the full tty ioctl set, "
+				 "modem lines and break reach the driver");
+		else if (asked)
+			log_warning(d, "serial: --serial-backend cuse, but %s; ports are ptys", why);
+		else
+			log_info(d, "serial: ports are ptys: %s", why);
+	}
+	return !why;
+}
+
+/*
+ * One CUSE device named @devname: open /dev/cuse and answer the CUSE_INIT
+ * the kernel queues at once, with our name.  The kernel makes the device
+ * (and devtmpfs its node) while it takes the reply.  Non-blocking.
+ */
+static int
+cuse_make(struct serial_state *st, const char *devname, int *ret_fd, uint32_t *ret_minor)
+{
+	struct fuse_in_header ih;
+	struct cuse_init_in in;
+	struct fuse_out_header oh;
+	struct cuse_init_out out;
+	char info[128], *buf = NULL;
+	struct iovec iov[3];
+	struct stat sb;
+	int fd, r, ilen;
+	ssize_t n;
+
+	fd = open("/dev/cuse", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return udk_set_reason(-errno, "cannot open /dev/cuse: %s", strerror(errno));
+	buf = malloc(CUSE_READ_BUF);
+	if (!buf) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	n = read(fd, buf, CUSE_READ_BUF);
+	if (n < (ssize_t)(sizeof(ih) + sizeof(in))) {
+		r = udk_set_reason(n < 0 ? -errno : -EPROTO, "/dev/cuse gave no CUSE_INIT: %s",
+				   n < 0 ? strerror(errno) : "a short request");
+		goto fail;
+	}
+	memcpy(&ih, buf, sizeof(ih));
+	memcpy(&in, buf + sizeof(ih), sizeof(in));
+	if (ih.opcode != CUSE_INIT || in.major != FUSE_KERNEL_VERSION || in.minor < 11) {
+		r = udk_set_reason(-EPROTO, "/dev/cuse spoke FUSE %u.%u (opcode %u); the serial family needs CUSE_INIT "
+				   "of 7.11 or later", in.major, in.minor, ih.opcode);
+		goto fail;
+	}
+	memset(&out, 0, sizeof(out));
+	out.major = FUSE_KERNEL_VERSION;
+	out.minor = MIN(in.minor, (uint32_t)FUSE_KERNEL_MINOR_VERSION);
+	out.flags = CUSE_UNRESTRICTED_IOCTL;	/* the tty ioctls are not _IOC-encoded */
+	out.max_read = CUSE_MAX_IO;
+	out.max_write = CUSE_MAX_IO;
+	ilen = snprintf(info, sizeof(info), "DEVNAME=%s", devname) + 1;
+	oh.len = (uint32_t)(sizeof(oh) + sizeof(out) + (size_t)ilen);
+	oh.error = 0;
+	oh.unique = ih.unique;
+	iov[0] = (struct iovec){ &oh, sizeof(oh) };
+	iov[1] = (struct iovec){ &out, sizeof(out) };
+	iov[2] = (struct iovec){ info, (size_t)ilen };
+	n = writev(fd, iov, 3);
+	if (n != (ssize_t)oh.len) {
+		r = udk_set_reason(n < 0 ? -errno : -EIO, "/dev/cuse refused the CUSE_INIT reply for %s: %s", devname,
+				   n < 0 ? strerror(errno) : "a short write");
+		goto fail;
+	}
+	/* the kernel made the device while it took the reply; a name it
+	 * refused (one taken) shows here */
+	if (fstatat(st->dev_fd, devname, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISCHR(sb.st_mode)) {
+		r = udk_set_reason(-EEXIST, "the kernel made no CUSE device /dev/%s (its log says why)", devname);
+		goto fail;
+	}
+	free(buf);
+	*ret_fd = fd;
+	*ret_minor = out.minor;
+	return 0;
+fail:
+	free(buf);
+	close(fd);
+	return r;
+}
+
 static void
 reply_err(struct driver_proc *p, struct wire_msg *m, int code, const char *fmt, ...) UDK_PRINTF(4, 5);
 
@@ -280,6 +405,8 @@ port_create(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 	struct serial_port *port;
 	int master = -1, peer = -1, fds[2], r;
 	unsigned n_ports = 0;
+	bool cuse = false;
+	uint32_t cuse_minor = 0;
 
 	if (!st)
 		return reply_err(p, m, -ENOMEM, "out of memory");
@@ -312,6 +439,25 @@ port_create(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 		return reply_err(p, m, -EEXIST, "every name from %s-%s on is taken", base, suffix);
 	}
 
+	if (want_cuse(d, st)) {
+		char dev[2][128];
+		uint32_t minor = 0;
+
+		snprintf(dev[0], sizeof(dev[0]), "tty.%s", name);
+		snprintf(dev[1], sizeof(dev[1]), "cu.%s", name);
+		if ((r = cuse_make(st, dev[0], &master, &minor)) < 0 || (r = cuse_make(st, dev[1], &peer, &minor)) < 0) {
+			const char *reason = udk_error_reason();
+			log_warning(d, "serial port %s: %s; this port is a pty", name, reason ? reason : strerror(-r));
+			if (master >= 0)
+				close(master);	/* its device goes with it */
+			master = -1;
+		} else {
+			cuse = true;
+			cuse_minor = minor;
+		}
+	}
+	if (cuse)
+		goto made;
 	master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
 	if (master < 0 || unlockpt(master) < 0 || ptsname_r(master, pts, sizeof(pts)) != 0) {
 		r = -errno;
@@ -329,23 +475,26 @@ port_create(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 		if (fchown(peer, 0, st->gid) < 0 || fchmod(peer, 0660) < 0)
 			log_warning(d, "serial port %s: cannot set the owner of %s: %s", name, pts, strerror(errno));
 	}
+made:
 	port = calloc(1, sizeof(*port));
 	if (!port) {
 		r = -ENOMEM;
 		goto out;
 	}
+	port->cuse = cuse;
 	port->id = st->next_id++;
 	port->proc = proc_ref(p);
 	port->instance = service_ref(p->instance);
 	port->name = name;
 	name = NULL;
-	port->pts = strdup(pts);
+	port->pts = cuse ? NULL : strdup(pts);
 	port->base = strdup(base);
 	port->suffix = strdup(got_suffix);
 	port->dialin = strdup_printf("%s/tty.%s", st->dev_dir, port->name);
 	port->callout = strdup_printf("%s/cu.%s", st->dev_dir, port->name);
-	port->peer_fd = fcntl(peer, F_DUPFD_CLOEXEC, 3);
-	port->watch = st->inotify_fd >= 0
+	/* CUSE: udkd keeps no descriptor, so the devices go with the driver's */
+	port->peer_fd = cuse ? -1 : fcntl(peer, F_DUPFD_CLOEXEC, 3);
+	port->watch = !cuse && st->inotify_fd >= 0
 			      ? inotify_add_watch(st->inotify_fd, pts, IN_CLOSE_WRITE | IN_CLOSE_NOWRITE)
 			      : -1;
 	port->next = st->ports;
@@ -364,7 +513,11 @@ port_create(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 	udk_dict_set_string(reply, "suffix", got_suffix);
 	udk_dict_set_string(reply, "dialin", port->dialin);
 	udk_dict_set_string(reply, "callout", port->callout);
-	udk_dict_set_string(reply, "backend", "pty");
+	udk_dict_set_string(reply, "backend", cuse ? "cuse" : "pty");
+	if (cuse) {
+		udk_dict_set_uint(reply, "fuse_minor", cuse_minor);
+		udk_dict_set_uint(reply, "max_io", CUSE_MAX_IO);
+	}
 	fds[0] = master;
 	fds[1] = peer;
 	proc_reply(p, m, 0, NULL, reply, fds, 2);
@@ -387,6 +540,8 @@ port_publish(struct udkd *d, struct serial_state *st, struct driver_proc *p, str
 
 	if (port->published)
 		return proc_reply(p, m, 0, NULL, NULL, NULL, 0);
+	if (port->cuse)
+		goto devices_made;
 	snprintf(entry, sizeof(entry), "tty.%s", port->name);
 	if (symlinkat(port->pts, st->dev_fd, entry) < 0)
 		return reply_err(p, m, -errno, "cannot make %s/%s: %s", st->dev_dir, entry, strerror(errno));
@@ -398,6 +553,18 @@ port_publish(struct udkd *d, struct serial_state *st, struct driver_proc *p, str
 		unlinkat(st->dev_fd, entry, 0);
 		return;
 	}
+devices_made:
+	if (port->cuse) {
+		/* the kernel made them root 0600; as a UART's node: root and
+		 * the dialout group */
+		for (int i = 0; i < 2; i++) {
+			snprintf(entry, sizeof(entry), "%s.%s", i ? "cu" : "tty", port->name);
+			if (fchownat(st->dev_fd, entry, 0, st->gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+			    fchmodat(st->dev_fd, entry, 0660, 0) < 0)
+				log_warning(d, "serial port %s: cannot set the owner of /dev/%s: %s", port->name, entry,
+					    strerror(errno));
+		}
+	}
 	port->published = true;
 	props = udk_value_new_dict();
 	udk_dict_set_string(props, "IOTTYDevice", port->name);
@@ -405,16 +572,18 @@ port_publish(struct udkd *d, struct serial_state *st, struct driver_proc *p, str
 	udk_dict_set_string(props, "IOTTYSuffix", port->suffix);
 	udk_dict_set_string(props, "IODialinDevice", port->dialin);
 	udk_dict_set_string(props, "IOCalloutDevice", port->callout);
-	udk_dict_set_string(props, "UDKSerialBackend", "pty");
-	udk_dict_set_string(props, "UDKSerialPty", port->pts);
+	udk_dict_set_string(props, "UDKSerialBackend", port->cuse ? "cuse" : "pty");
+	if (port->pts)
+		udk_dict_set_string(props, "UDKSerialPty", port->pts);
 	if (service_new(d, port->instance, "IOSerialBSDClient", class_chain_for("IOSerialBSDClient"), props,
 			&port->client) == 0) {
 		service_ref(port->client);
 		service_register(d, port->client);
 	}
 	udk_value_unref(props);
-	log_info(d, "serial port %s of %s: %s and %s (pty %s)", port->name,
-		 p->bundle ? p->bundle->identifier : "a driver", port->dialin, port->callout, port->pts);
+	log_info(d, "serial port %s of %s: %s and %s (%s %s)", port->name,
+		 p->bundle ? p->bundle->identifier : "a driver", port->dialin, port->callout,
+		 port->cuse ? "CUSE" : "pty", port->cuse ? "character devices" : port->pts);
 	proc_reply(p, m, 0, NULL, NULL, NULL, 0);
 }
 
@@ -571,6 +740,7 @@ serial_fini(struct udkd *d)
 	if (st->inotify_fd >= 0)
 		close(st->inotify_fd);
 	free(st->dev_dir);
+	free(st->backend);
 	free(st);
 	udkd_family_set_state(d, &udkd_family_serial, NULL);
 }
@@ -578,6 +748,9 @@ serial_fini(struct udkd *d)
 static const struct udkd_family_option serial_options[] = {
 	{ "dev-dir", required_argument, "DIR",
 	  "where serial ports get their names tty.NAME and cu.NAME (default /dev as root, RUNTIME/dev otherwise)" },
+	{ "serial-backend", required_argument, "auto|pty|cuse",
+	  "what a serial port is: a CUSE character device (auto: when /dev/cuse exists, udkd is root and the "
+	  "names go in /dev) or a pty" },
 	{ NULL, 0, NULL, NULL },
 };
 
@@ -592,6 +765,13 @@ serial_set_option(struct udkd *d, const char *name, const char *value)
 		free(st->dev_dir);
 		st->dev_dir = strdup(value);
 		return st->dev_dir ? 0 : -ENOMEM;
+	}
+	if (streq(name, "serial-backend")) {
+		if (!streq(value, "auto") && !streq(value, "pty") && !streq(value, "cuse"))
+			return udk_set_reason(-EINVAL, "--serial-backend takes auto, pty or cuse, not \"%s\"", value);
+		free(st->backend);
+		st->backend = streq(value, "auto") ? NULL : strdup(value);
+		return 0;
 	}
 	return -EINVAL;
 }
@@ -612,8 +792,9 @@ serial_describe(struct udkd *d)
 			udk_dict_set_string(e, "name", q->name);
 			udk_dict_set_string(e, "dialin", q->dialin);
 			udk_dict_set_string(e, "callout", q->callout);
-			udk_dict_set_string(e, "backend", "pty");
-			udk_dict_set_string(e, "pty", q->pts);
+			udk_dict_set_string(e, "backend", q->cuse ? "cuse" : "pty");
+			if (q->pts)
+				udk_dict_set_string(e, "pty", q->pts);
 			udk_dict_set_string(e, "driver", q->proc->bundle ? q->proc->bundle->identifier : "?");
 			if (q->client && udk_dict_get(q->client->props, "UDKSerialLine"))
 				udk_dict_set(e, "line", udk_dict_get(q->client->props, "UDKSerialLine"));

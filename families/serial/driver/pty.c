@@ -36,7 +36,7 @@ struct pty_termios {
 
 _Static_assert(sizeof(struct pty_termios) <= PTY_TERMIOS_SIZE, "pty_termios fits");
 
-static tcflag_t speed_code(uint32_t baud);
+#define speed_code serial_speed_code
 
 int
 pty_get(int master, void *buf)
@@ -119,27 +119,37 @@ pty_restore_line(int master, const void *good)
 	return 0;
 }
 
-/* The B-code of a standard rate, so that glibc's tcsetattr (which knows
- * no BOTHER) round-trips what tcgetattr gives; BOTHER for other rates. */
-static tcflag_t
-speed_code(uint32_t baud)
-{
-	static const struct {
-		uint32_t baud;
-		tcflag_t code;
-	} codes[] = {
+static const struct {
+	uint32_t baud;
+	tcflag_t code;
+} codes[] = {
 		{ 50, B50 }, { 75, B75 }, { 110, B110 }, { 134, B134 }, { 150, B150 }, { 200, B200 }, { 300, B300 },
 		{ 600, B600 }, { 1200, B1200 }, { 1800, B1800 }, { 2400, B2400 }, { 4800, B4800 }, { 9600, B9600 },
 		{ 19200, B19200 }, { 38400, B38400 }, { 57600, B57600 }, { 115200, B115200 }, { 230400, B230400 },
 		{ 460800, B460800 }, { 500000, B500000 }, { 576000, B576000 }, { 921600, B921600 },
 		{ 1000000, B1000000 }, { 1152000, B1152000 }, { 1500000, B1500000 }, { 2000000, B2000000 },
 		{ 2500000, B2500000 }, { 3000000, B3000000 }, { 3500000, B3500000 }, { 4000000, B4000000 },
-	};
+};
 
+/* The B-code of a standard rate, so that glibc's tcsetattr (which knows
+ * no BOTHER) round-trips what tcgetattr gives; BOTHER for other rates. */
+unsigned
+serial_speed_code(uint32_t baud)
+{
 	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
 		if (codes[i].baud == baud)
 			return codes[i].code;
 	return BOTHER;
+}
+
+/* The rate of a B-code; 0 for B0, BOTHER or an unknown code. */
+uint32_t
+serial_code_baud(unsigned code)
+{
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (codes[i].code == code)
+			return codes[i].baud;
+	return 0;
 }
 
 int
@@ -191,4 +201,43 @@ bool
 pty_status_is_flush(unsigned char status)
 {
 	return status & TIOCPKT_FLUSHWRITE;
+}
+
+/* ---- the CUSE backend's termios (cuse.c): what apps hand TCSETS ---- */
+
+void
+serial_termios_normalize(void *buf)
+{
+	struct termios2 *t = buf;
+	tcflag_t code = serial_speed_code(t->c_ospeed);
+
+	t->c_cflag &= ~(tcflag_t)(CBAUD | (CBAUD << IBSHIFT));
+	if (code != BOTHER && t->c_ispeed == t->c_ospeed)
+		t->c_cflag |= code;
+	else
+		t->c_cflag |= BOTHER | (BOTHER << IBSHIFT);
+}
+
+void
+serial_termios_from_app(const void *in, bool two, const void *old_buf, void *out_buf)
+{
+	const struct termios2 *old = old_buf;
+	struct termios2 *out = out_buf;
+	unsigned code, icode;
+
+	memset(out, 0, sizeof(*out));
+	memcpy(out, in, two ? sizeof(struct termios2) : sizeof(struct termios));
+	code = out->c_cflag & CBAUD;
+	icode = (out->c_cflag >> IBSHIFT) & CBAUD;
+	/* TCSETS has no speed fields: a B-code, or the old rate for BOTHER */
+	if (!two || code != BOTHER)
+		out->c_ospeed = code == BOTHER ? old->c_ospeed : serial_code_baud(code);
+	if (!two || icode != BOTHER)
+		out->c_ispeed = icode == 0 ? out->c_ospeed : icode == BOTHER ? old->c_ispeed : serial_code_baud(icode);
+}
+
+size_t
+serial_termios_size(bool two)
+{
+	return two ? sizeof(struct termios2) : sizeof(struct termios);
 }

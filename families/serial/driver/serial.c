@@ -6,7 +6,9 @@
  * udkd makes the terminal device and its names and hands this process the
  * ends it needs (proto-serial.h); the driver never opens /dev.  With the
  * pty backend those are the pty master and the slave: the slave is held
- * open so line settings persist between apps, as they do on a UART.
+ * open so line settings persist between apps, as they do on a UART.  With
+ * the CUSE backend they are the two CUSE devices' descriptors, served by
+ * cuse.c's thread in place of the I/O thread below.
  *
  * One I/O thread per port moves bytes between the master and the two
  * byte rings (bring.c): the app's writes are read from the master straight
@@ -46,51 +48,21 @@
 #define SETTINGS_POLL_MS 5
 #define STATUS_MIN_INTERVAL_NS (100ull * 1000 * 1000)
 
-struct udk_serial_port {
-	_Atomic int refcount;
-	struct udk_service *self;
-	struct udk_queue *queue;
-	struct udk_serial_ops ops;
-	void *ctx;
-	uint64_t id;			/* udkd's port id */
-	char *name, *dialin, *callout, *backend;
-	int master, slave, wake_fd;
-	struct bring rx, tx;
-	pthread_t thread;
-	bool thread_started;
-	_Atomic bool stopping;		/* destroy() began: no callbacks from now on */
-	_Atomic int tx_notify;		/* a tx_ready block is queued */
-	_Atomic int rx_space_notify;	/* an rx_space block is queued */
-	_Atomic int throttled;		/* RX flow control: 1 while RTS is held low for us */
-	_Atomic bool rts_cts;
 
-	/* the I/O thread's own */
-	bool rx_blocked;		/* the master took no more: wait for POLLOUT */
-	bool poll_settings;		/* the app cleared EXTPROC: poll the settings */
-	_Alignas(8) unsigned char seen[PTY_TERMIOS_SIZE];	/* the settings the thread last saw */
-
-	pthread_mutex_t lock;		/* below */
-	struct udk_serial_line line;	/* accepted */
-	_Alignas(8) unsigned char good[PTY_TERMIOS_SIZE];	/* the termios that goes with @line */
-	struct udk_serial_errors errors;
-	uint32_t modem_in;		/* CTS DSR DCD RI as reported */
-	uint32_t modem_out;		/* DTR RTS as driven */
-	bool status_dirty;
-	uint64_t status_sent_ns;
-};
-
-static struct udk_serial_port *
-port_ref(struct udk_serial_port *p)
+struct udk_serial_port *
+serial_port_ref(struct udk_serial_port *p)
 {
 	atomic_fetch_add(&p->refcount, 1);
 	return p;
 }
 
-static void
-port_unref(struct udk_serial_port *p)
+void
+serial_port_unref(struct udk_serial_port *p)
 {
 	if (atomic_fetch_sub(&p->refcount, 1) != 1)
 		return;
+	if (p->cuse)
+		cuse_port_free(p);
 	bring_fini(&p->rx);
 	bring_fini(&p->tx);
 	if (p->wake_fd >= 0)
@@ -112,8 +84,8 @@ has_op(const struct udk_serial_ops *ops, size_t end)
 }
 #define HAS(ops, f) (has_op(ops, offsetof(struct udk_serial_ops, f) + sizeof((ops)->f)) && (ops)->f)
 
-static void
-wake_thread(struct udk_serial_port *p)
+void
+serial_wake_thread(struct udk_serial_port *p)
 {
 	uint64_t one = 1;
 	ssize_t n = write(p->wake_fd, &one, sizeof(one));
@@ -122,8 +94,8 @@ wake_thread(struct udk_serial_port *p)
 
 /* ---- status to udkd (registry properties of the port) ---- */
 
-static struct udk_value *
-line_value(const struct udk_serial_line *l)
+struct udk_value *
+serial_line_value(const struct udk_serial_line *l)
 {
 	static const char *const parity[] = { "none", "odd", "even", "mark", "space" };
 	struct udk_value *v = udk_value_new_dict();
@@ -137,8 +109,8 @@ line_value(const struct udk_serial_line *l)
 	return v;
 }
 
-static void
-send_status(struct udk_serial_port *p, struct udk_value *status)
+void
+serial_send_status(struct udk_serial_port *p, struct udk_value *status)
 {
 	struct udk_value *b = udk_value_new_dict();
 
@@ -151,8 +123,8 @@ send_status(struct udk_serial_port *p, struct udk_value *status)
 }
 
 /* Counters and modem lines, at most every 100 ms (the I/O thread flushes the rest). */
-static void
-flush_status(struct udk_serial_port *p, bool force)
+void
+serial_flush_status(struct udk_serial_port *p, bool force)
 {
 	struct udk_value *s, *e, *m;
 	uint64_t now = udk_time_now_ns();
@@ -180,7 +152,7 @@ flush_status(struct udk_serial_port *p, bool force)
 	pthread_mutex_unlock(&p->lock);
 	udk_dict_set_take(s, "UDKSerialErrors", e);
 	udk_dict_set_take(s, "UDKSerialModem", m);
-	send_status(p, s);
+	serial_send_status(p, s);
 }
 
 /* ---- blocks on the port's queue ---- */
@@ -218,7 +190,7 @@ apply_line(void *data)
 			 line.rts_cts ? " RTS/CTS" : "", why && *why ? why : udk_strerror(r), old.baud);
 		udk_log_warning("%s", msg);
 		udk_dict_set_string(s, "UDKSerialRefusal", msg);
-		send_status(p, s);
+		serial_send_status(p, s);
 		/* the app's tcsetattr has returned already: put the accepted
 		 * settings back so tcgetattr tells the truth */
 		pthread_mutex_lock(&p->lock);
@@ -233,11 +205,11 @@ apply_line(void *data)
 	pthread_mutex_unlock(&p->lock);
 	if (memcmp(&line, &old, sizeof(line)) != 0) {
 		struct udk_value *s = udk_value_new_dict();
-		udk_dict_set_take(s, "UDKSerialLine", line_value(&line));
-		send_status(p, s);
+		udk_dict_set_take(s, "UDKSerialLine", serial_line_value(&line));
+		serial_send_status(p, s);
 	}
 out:
-	port_unref(p);
+	serial_port_unref(p);
 	free(b);
 }
 
@@ -250,7 +222,7 @@ run_tx_ready(void *data)
 	atomic_store(&p->tx_notify, 0);
 	if (!atomic_load(&p->stopping) && HAS(&p->ops, tx_ready))
 		p->ops.tx_ready(p, p->ctx);
-	port_unref(p);
+	serial_port_unref(p);
 }
 
 static void
@@ -261,7 +233,7 @@ run_rx_space(void *data)
 	atomic_store(&p->rx_space_notify, 0);
 	if (!atomic_load(&p->stopping) && HAS(&p->ops, rx_space))
 		p->ops.rx_space(p, p->ctx);
-	port_unref(p);
+	serial_port_unref(p);
 }
 
 struct throttle_block {
@@ -288,31 +260,33 @@ run_throttle(void *data)
 			p->ops.set_modem(p, lines, p->ctx);
 		}
 	}
-	port_unref(p);
+	serial_port_unref(p);
 	free(b);
 }
 
-static void
-queue_block(struct udk_serial_port *p, udk_block_fn fn, void *data)
+void
+serial_queue_block(struct udk_serial_port *p, udk_block_fn fn, void *data)
 {
-	port_ref(p);
+	serial_port_ref(p);
 	if (udk_queue_dispatch_async(p->queue, fn, data) < 0) {
 		/* the queue is stopping: the port goes with it */
-		port_unref(p);
+		serial_port_unref(p);
 		if (fn == apply_line || fn == run_throttle)
 			free(data);
+		else if (fn != run_tx_ready && fn != run_rx_space)
+			cuse_block_failed(fn, data);
 	}
 }
 
-static void
-notify_tx(struct udk_serial_port *p)
+void
+serial_notify_tx(struct udk_serial_port *p)
 {
 	if (atomic_exchange(&p->tx_notify, 1) == 0)
-		queue_block(p, run_tx_ready, p);
+		serial_queue_block(p, run_tx_ready, p);
 }
 
-static void
-throttle(struct udk_serial_port *p, bool stop)
+void
+serial_throttle(struct udk_serial_port *p, bool stop)
 {
 	struct throttle_block *b;
 	int expect = stop ? 0 : 1;
@@ -324,7 +298,7 @@ throttle(struct udk_serial_port *p, bool stop)
 		return;
 	b->port = p;
 	b->stop = stop;
-	queue_block(p, run_throttle, b);
+	serial_queue_block(p, run_throttle, b);
 }
 
 /* ---- the I/O thread ---- */
@@ -346,7 +320,7 @@ check_settings(struct udk_serial_port *p)
 		return;
 	b->port = p;
 	memcpy(b->termios, cur, sizeof(b->termios));
-	queue_block(p, apply_line, b);
+	serial_queue_block(p, apply_line, b);
 }
 
 /* RX ring -> master, until the ring is empty or the master is full. */
@@ -372,17 +346,23 @@ drain_rx(struct udk_serial_port *p)
 		bring_consume(&p->rx, (uint32_t)w);
 		moved = true;
 	}
-	if (!moved)
-		return;
+	if (moved)
+		serial_rx_consumed(p);
+}
+
+void
+serial_rx_consumed(struct udk_serial_port *p)
+{
 	if (atomic_load(&p->throttled) && bring_pending(&p->rx) < p->rx.size / 4)
-		throttle(p, false);
-	/* seq_cst: tail moved before producer_waiting is read; pairs with the
-	 * fence in udk_serial_rx_reserve (flag set, then room re-checked) */
+		serial_throttle(p, false);
+	/* seq_cst: tail moved (drain_rx, or the CUSE thread's read) before
+	 * producer_waiting is read; pairs with the fence in
+	 * udk_serial_rx_reserve (flag set, then room re-checked) */
 	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load(&p->rx.h->producer_waiting)) {
 		atomic_store(&p->rx.h->producer_waiting, 0);
 		if (atomic_exchange(&p->rx_space_notify, 1) == 0)
-			queue_block(p, run_rx_space, p);
+			serial_queue_block(p, run_rx_space, p);
 	}
 }
 
@@ -415,7 +395,7 @@ fill_tx(struct udk_serial_port *p)
 		}
 		if (n > 1) {
 			bring_produce(&p->tx, (uint32_t)(n - 1));
-			notify_tx(p);
+			serial_notify_tx(p);
 		}
 		if (!contig)
 			return;
@@ -471,7 +451,7 @@ io_thread(void *data)
 			fill_tx(p);
 		if (p->poll_settings)
 			check_settings(p);
-		flush_status(p, false);
+		serial_flush_status(p, false);
 	}
 	return NULL;
 }
@@ -531,13 +511,13 @@ udk_serial_port_create(struct udk_service *self, const struct udk_serial_config 
 	p->modem_out = UDK_SERIAL_DTR | UDK_SERIAL_RTS;
 	if ((r = bring_init(&p->rx, cfg.rx_ring_size, "udk-serial-rx")) < 0 ||
 	    (r = bring_init(&p->tx, cfg.tx_ring_size, "udk-serial-tx")) < 0) {
-		port_unref(p);
+		serial_port_unref(p);
 		return udk_error_set(r, "cannot make the port's rings: %s", strerror(-r));
 	}
 	p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (p->wake_fd < 0) {
 		r = -errno;
-		port_unref(p);
+		serial_port_unref(p);
 		return r;
 	}
 
@@ -550,7 +530,7 @@ udk_serial_port_create(struct udk_service *self, const struct udk_serial_config 
 	r = rt_call_fds(OP_SERIAL_PORT_CREATE, body, &reply, fds, 2);
 	udk_value_unref(body);
 	if (r < 0) {
-		port_unref(p);
+		serial_port_unref(p);
 		return r;
 	}
 	p->id = udk_value_get_uint(udk_dict_get(reply, "port"), 0);
@@ -558,6 +538,15 @@ udk_serial_port_create(struct udk_service *self, const struct udk_serial_config 
 	p->dialin = strdup(udk_dict_get_string(reply, "dialin") ? udk_dict_get_string(reply, "dialin") : "?");
 	p->callout = strdup(udk_dict_get_string(reply, "callout") ? udk_dict_get_string(reply, "callout") : "?");
 	p->backend = strdup(udk_dict_get_string(reply, "backend") ? udk_dict_get_string(reply, "backend") : "?");
+	if (p->backend && !strcmp(p->backend, "cuse") && fds[0] >= 0 && fds[1] >= 0) {
+		/* udkd made the two CUSE devices; this process serves them */
+		r = cuse_port_start(p, fds, (uint32_t)udk_value_get_uint(udk_dict_get(reply, "fuse_minor"), 0),
+				    &initial);
+		udk_value_unref(reply);
+		if (r < 0)
+			goto fail;
+		goto backend_ready;
+	}
 	udk_value_unref(reply);
 	p->master = fds[0];
 	p->slave = fds[1];
@@ -576,6 +565,7 @@ udk_serial_port_create(struct udk_service *self, const struct udk_serial_config 
 	pty_get(p->master, p->seen);
 	memcpy(p->good, p->seen, sizeof(p->good));
 	pty_decode(p->seen, &p->line);
+backend_ready:
 	if (HAS(&p->ops, set_line)) {
 		r = p->ops.set_line(p, &p->line, p->ctx);
 		if (r < 0)
@@ -586,10 +576,10 @@ udk_serial_port_create(struct udk_service *self, const struct udk_serial_config 
 		p->ops.set_modem(p, p->modem_out, p->ctx);
 	{
 		struct udk_value *s = udk_value_new_dict();
-		udk_dict_set_take(s, "UDKSerialLine", line_value(&p->line));
-		send_status(p, s);
+		udk_dict_set_take(s, "UDKSerialLine", serial_line_value(&p->line));
+		serial_send_status(p, s);
 	}
-	if (pthread_create(&p->thread, NULL, io_thread, p) != 0) {
+	if (pthread_create(&p->thread, NULL, p->cuse ? cuse_thread : io_thread, p) != 0) {
 		r = udk_error_set(-EAGAIN, "cannot start the port's I/O thread");
 		goto fail;
 	}
@@ -619,9 +609,11 @@ udk_serial_port_destroy(struct udk_serial_port *p)
 		return;
 	atomic_store(&p->stopping, true);
 	if (p->thread_started) {
-		wake_thread(p);
+		serial_wake_thread(p);
 		pthread_join(p->thread, NULL);
 	}
+	if (p->cuse)
+		cuse_port_stop(p);
 	if (p->id) {
 		body = udk_value_new_dict();
 		udk_dict_set_uint(body, "port", p->id);
@@ -633,7 +625,7 @@ udk_serial_port_destroy(struct udk_serial_port *p)
 	if (p->slave >= 0)
 		close(p->slave);
 	p->master = p->slave = -1;
-	port_unref(p);
+	serial_port_unref(p);
 }
 
 UDK_EXPORT const char *
@@ -705,13 +697,13 @@ udk_serial_rx_commit(struct udk_serial_port *p, size_t n)
 	if (n > UINT32_MAX || (pending = bring_produce(&p->rx, (uint32_t)n)) < 0)
 		return udk_error_set(-EINVAL, "committed %zu bytes, more than were reserved", n);
 	if (atomic_load(&p->rts_cts) && (uint64_t)pending > (uint64_t)p->rx.size * 3 / 4)
-		throttle(p, true);
+		serial_throttle(p, true);
 	/* seq_cst: head moved before consumer_waiting is read; pairs with the
 	 * fence in io_thread (flag set, then the ring re-checked) */
 	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load(&p->rx.h->consumer_waiting)) {
 		atomic_store(&p->rx.h->consumer_waiting, 0);
-		wake_thread(p);
+		serial_wake_thread(p);
 	}
 	return 0;
 }
@@ -771,7 +763,7 @@ udk_serial_tx_consume(struct udk_serial_port *p, size_t n)
 	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load(&p->tx.h->producer_waiting)) {
 		atomic_store(&p->tx.h->producer_waiting, 0);
-		wake_thread(p);
+		serial_wake_thread(p);
 	}
 	return 0;
 }
@@ -793,7 +785,7 @@ udk_serial_report_modem(struct udk_serial_port *p, uint32_t lines)
 		p->status_dirty = true;
 	}
 	pthread_mutex_unlock(&p->lock);
-	wake_thread(p);
+	serial_wake_thread(p);
 	return 0;
 }
 
@@ -808,7 +800,7 @@ udk_serial_report_errors(struct udk_serial_port *p, const struct udk_serial_erro
 	p->errors.breaks += add->breaks;
 	p->status_dirty = true;
 	pthread_mutex_unlock(&p->lock);
-	wake_thread(p);
+	serial_wake_thread(p);
 	return 0;
 }
 

@@ -41,8 +41,10 @@
  * Modem lines and errors go the other way: udk_serial_report_modem() for
  * CTS, DSR, DCD and RI; udk_serial_report_errors() for framing, parity and
  * overrun errors and breaks.  What reaches the app depends on the backend
- * (docs/families/serial.md: the pty backend carries data and line
- * settings, not modem lines or break).
+ * (docs/families/serial.md): the pty backend carries data and line
+ * settings, not modem lines or break; the CUSE backend (a kernel with
+ * CUSE, udkd as root) carries those too, and its tcsetattr fails when
+ * set_line refuses.
  *
  * Errors: UDK_E_HARDWARE_GONE after the port was torn down; UDK_E_ENTITLEMENT
  * when the bundle lacks family.serial.
