@@ -118,8 +118,12 @@ TEST_FULL(bench, 1800)
 	spawn_trivial(20);
 	base_n = spawn_trivial(n);
 
-	/* 1: N providers, one bundle arrives */
-	fixture_start(&f, "--log-level", "notice", "--watchdog-ms", "0", NULL);
+	/* 1: N providers, one bundle arrives: one process each, beyond udkd's default of 128 a bundle */
+	{
+		char procs[64];
+		snprintf(procs, sizeof(procs), "processes_per_bundle=%d", n);
+		fixture_start(&f, "--log-level", "notice", "--watchdog-ms", "0", "--limit", procs, NULL);
+	}
 	m = udk_matching_class("TestDriver");
 	ASSERT_OK(udk_client_add_notification(f.client, UDK_NOTIFY_ARRIVAL, m, on_arrival, &k, NULL));
 	fixture_add_bundle(&f, "Bench.dext.tmp", "org.udk.bench",

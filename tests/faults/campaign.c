@@ -643,6 +643,96 @@ cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/*
+ * The summary, as a log and as JSON in UDK_FAULT_REPORT.  Written every
+ * REPORT_EVERY faults as well as at the end ("complete": false until
+ * then, through a temporary file and a rename), so a run that is killed
+ * still leaves its figures.
+ */
+#define REPORT_EVERY 500
+
+static void
+report(const struct stats *s, unsigned seed0, unsigned requested, bool complete, uint64_t started)
+{
+	const char *path = getenv("UDK_FAULT_REPORT");
+	uint64_t *sorted = malloc((s->n_recovery ? s->n_recovery : 1) * sizeof(*sorted));
+	double med = 0, p99 = 0, secs = (double)(now_ms_() - started) / 1000;
+	unsigned injected = 0, survived = 0;
+	char tmp[4096];
+	FILE *rep;
+
+	if (sorted && s->n_recovery) {
+		memcpy(sorted, s->recovery_us, s->n_recovery * sizeof(*sorted));
+		qsort(sorted, s->n_recovery, sizeof(*sorted), cmp_u64);
+		med = (double)sorted[s->n_recovery / 2] / 1000;
+		p99 = (double)sorted[(s->n_recovery * 99) / 100] / 1000;
+	}
+	free(sorted);
+	for (int f = 0; f < F_COUNT; f++) {
+		injected += s->injected[f];
+		survived += s->survived[f];
+	}
+	if (complete) {
+		for (int f = 0; f < F_COUNT; f++)
+			test_log("  %-11s injected %5u, survived %5u", fault_names[f], s->injected[f], s->survived[f]);
+		for (int k = 0; k < 64 && err_names[k][0]; k++)
+			test_log("  calls that failed with %s: %u", err_names[k], err_counts[k]);
+		test_log("campaign: %u faults injected, %u survived, %u invariant violations; recovery median %.2f "
+			 "ms, p99 %.2f ms; %lu calls succeeded (%lu bytes verified), %lu failed with named errors; "
+			 "%u disabled drivers restarted; %.1f s",
+			 injected, survived, (unsigned)violations, med, p99, (unsigned long)calls_ok,
+			 (unsigned long)bytes_verified, (unsigned long)calls_err, s->disabled_restarts, secs);
+	}
+	if (!path)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.part", path);
+	rep = fopen(tmp, "we");
+	if (!rep) {
+		test_log("cannot write the report %s: %m", tmp);
+		return;
+	}
+	fprintf(rep,
+		"{\"seed\": %u, \"requested\": %u, \"complete\": %s, \"injected\": %u, \"survived\": %u, "
+		"\"violations\": %u, \"recovery_median_ms\": %.3f, \"recovery_p99_ms\": %.3f, \"calls_ok\": %lu, "
+		"\"calls_failed_named\": %lu, \"bytes_verified\": %lu, \"disabled_restarts\": %u, "
+		"\"seconds\": %.1f, \"by_fault\": {",
+		seed0, requested, complete ? "true" : "false", injected, survived, (unsigned)violations, med, p99,
+		(unsigned long)calls_ok, (unsigned long)calls_err, (unsigned long)bytes_verified,
+		s->disabled_restarts, secs);
+	for (int f = 0; f < F_COUNT; f++)
+		fprintf(rep, "%s\"%s\": [%u, %u]", f ? ", " : "", fault_names[f], s->injected[f], s->survived[f]);
+	fprintf(rep, "}");
+	if (violations) {
+		pthread_mutex_lock(&viol_lock);
+		fputs(", \"first_violation\": \"", rep);
+		for (const char *p = first_violation; *p; p++) {
+			if (*p == '"' || *p == '\\')
+				fprintf(rep, "\\%c", *p);
+			else if ((unsigned char)*p < 0x20)
+				fprintf(rep, "\\u%04x", (unsigned char)*p);
+			else
+				fputc(*p, rep);
+		}
+		fputs("\"", rep);
+		pthread_mutex_unlock(&viol_lock);
+	}
+	fprintf(rep, "}\n");
+	if (fclose(rep) != 0 || rename(tmp, path) < 0)
+		test_log("cannot write the report %s: %m", path);
+}
+
+/*
+ * The harness's alarm scales with the count asked for: an hour for the
+ * 2,000 of CI (as before), and half a second per fault beyond that, which
+ * covers a machine doing two faults a second (a quiet one does about 20).
+ */
+static unsigned
+campaign_timeout(unsigned n_faults)
+{
+	unsigned long t = 600ul + n_faults / 2;
+	return t < 3600 ? 3600 : t > 7u * 24 * 3600 ? 7u * 24 * 3600 : (unsigned)t;
+}
+
 TEST_FULL(fault_campaign, 3600)
 {
 	const char *env = getenv("UDK_FAULTS"), *seed_env = getenv("UDK_FAULT_SEED");
@@ -655,7 +745,9 @@ TEST_FULL(fault_campaign, 3600)
 	uint64_t started = now_ms_();
 	unsigned survived = 0;
 
-	test_log("seed %u (UDK_FAULT_SEED=%u reproduces the sequence), %u faults", seed0, seed0, n_faults);
+	test_set_timeout(campaign_timeout(n_faults));
+	test_log("seed %u (UDK_FAULT_SEED=%u reproduces the sequence), %u faults, %u s allowed", seed0, seed0,
+		 n_faults, campaign_timeout(n_faults));
 	if (geteuid() != 0)
 		test_log("not root: the local-attacker faults (slow-reader, flood, huge, deep) need a spare uid and are "
 			 "replaced by kill");
@@ -763,48 +855,18 @@ TEST_FULL(fault_campaign, 3600)
 			s.survived[f]++;
 			survived++;
 		}
-		if ((i + 1) % 500 == 0)
-			test_log("%u faults, %u survived, %lu calls ok, %lu failed with named errors", i + 1, survived,
-				 (unsigned long)calls_ok, (unsigned long)calls_err);
+		if ((i + 1) % REPORT_EVERY == 0) {
+			test_log("%u faults, %u survived, %lu calls ok, %lu failed with named errors, %.1f s", i + 1,
+				 survived, (unsigned long)calls_ok, (unsigned long)calls_err,
+				 (double)(now_ms_() - started) / 1000);
+			report(&s, seed0, n_faults, false, started);
+		}
 	}
 	atomic_store(&stop_workers, true);
 	for (int i = 0; i < N_WORKERS; i++)
 		pthread_join(workers[i], NULL);
 
-	qsort(s.recovery_us, s.n_recovery, sizeof(*s.recovery_us), cmp_u64);
-	{
-		double med = s.n_recovery ? (double)s.recovery_us[s.n_recovery / 2] / 1000 : 0;
-		double p99 = s.n_recovery ? (double)s.recovery_us[(s.n_recovery * 99) / 100] / 1000 : 0;
-		unsigned injected = 0;
-		FILE *rep = getenv("UDK_FAULT_REPORT") ? fopen(getenv("UDK_FAULT_REPORT"), "w") : NULL;
-
-		for (int f = 0; f < F_COUNT; f++) {
-			injected += s.injected[f];
-			test_log("  %-10s injected %5u, survived %5u", fault_names[f], s.injected[f], s.survived[f]);
-		}
-		for (int k = 0; k < 64 && err_names[k][0]; k++)
-			test_log("  calls that failed with %s: %u", err_names[k], err_counts[k]);
-		test_log("campaign: %u faults injected, %u survived, %u invariant violations; recovery median %.2f ms, "
-			 "p99 %.2f ms; %lu calls succeeded (%lu bytes verified), %lu failed with named errors; %u "
-			 "disabled drivers restarted; %.1f s",
-			 injected, survived, (unsigned)violations, med, p99, (unsigned long)calls_ok,
-			 (unsigned long)bytes_verified, (unsigned long)calls_err, s.disabled_restarts,
-			 (double)(now_ms_() - started) / 1000);
-		if (rep) {
-			fprintf(rep,
-				"{\"seed\": %u, \"injected\": %u, \"survived\": %u, \"violations\": %u, "
-				"\"recovery_median_ms\": %.3f, \"recovery_p99_ms\": %.3f, \"calls_ok\": %lu, "
-				"\"calls_failed_named\": %lu, \"bytes_verified\": %lu, \"disabled_restarts\": %u, "
-				"\"by_fault\": {",
-				seed0, injected, survived, (unsigned)violations, med, p99, (unsigned long)calls_ok,
-				(unsigned long)calls_err, (unsigned long)bytes_verified, s.disabled_restarts);
-			for (int f = 0; f < F_COUNT; f++)
-				fprintf(rep, "%s\"%s\": [%u, %u]", f ? ", " : "", fault_names[f], s.injected[f],
-					s.survived[f]);
-			fprintf(rep, "}}\n");
-			fclose(rep);
-		}
-	}
+	report(&s, seed0, n_faults, true, started);
 	udk_client_unref(c);
 	free(s.recovery_us);
 	if (violations)

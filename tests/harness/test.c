@@ -64,6 +64,14 @@ test_skip(const char *fmt, ...)
 	_exit(EXIT_SKIP);
 }
 
+void
+test_set_timeout(unsigned seconds)
+{
+	if (getenv("UDK_TEST_NOFORK"))
+		return; /* no timeout was armed: keep it that way */
+	alarm(seconds);
+}
+
 const char *
 test_build_root(void)
 {

@@ -42,6 +42,11 @@ void test_fail(const char *file, int line, const char *fmt, ...) __attribute__((
 void test_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Skip the current test with a reason; reported as "ok # SKIP", never as a pass count. */
 void test_skip(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+/*
+ * Re-arm the current test's timeout to @seconds from now, for a test whose
+ * length follows its input (the fault campaign's count of faults).
+ */
+void test_set_timeout(unsigned seconds);
 /* Directory of the test's build files (meson's MESON_BUILD_ROOT or cwd). */
 const char *test_build_root(void);
 const char *test_source_root(void);
