@@ -44,11 +44,6 @@ struct evdev_data {
 	bool give_back_warned;
 };
 
-struct watch {
-	int fd;
-	struct loop_source *src;
-};
-
 #define EV(dev) ((struct evdev_data *)(dev)->backend_data)
 
 const char *
@@ -351,81 +346,21 @@ add_node(struct udkd *d, const char *name)
 	return 0;
 }
 
-static bool
-is_event_node(const char *name)
-{
-	if (!startswith(name, "event") || !name[5])
-		return false;
-	for (const char *c = name + 5; *c; c++)
-		if (*c < '0' || *c > '9')
-			return false;
-	return true;
-}
-
-static void
-on_inotify(struct loop *l, int fd, uint32_t events, void *data)
-{
-	struct udkd *d = data;
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-
-	(void)l;
-	(void)events;
-	for (int i = 0; i < 16; i++) {
-		ssize_t n = read(fd, buf, sizeof(buf));
-		if (n <= 0)
-			return;
-		for (char *p = buf; p < buf + n;) {
-			struct inotify_event *ie = (struct inotify_event *)p;
-			p += sizeof(*ie) + ie->len;
-			if (!ie->len || !is_event_node(ie->name))
-				continue;
-			if (ie->mask & (IN_CREATE | IN_ATTRIB | IN_MOVED_TO)) {
-				add_node(d, ie->name);
-			} else if (ie->mask & (IN_DELETE | IN_MOVED_FROM)) {
-				char *path = strdup_printf("%s/%s", hid_state(d)->evdev_dir, ie->name);
-				struct hid_dev *dev = path ? dev_by_path(d, path) : NULL;
-				if (dev)
-					hid_dev_remove(d, dev, "unplugged");
-				free(path);
-			}
-		}
-	}
-}
-
 int
 hid_evdev_start(struct udkd *d)
 {
 	struct hid_state *st = hid_state(d);
-	struct watch *w = calloc(1, sizeof(*w));
-	DIR *dir;
-	struct dirent *de;
 	unsigned n = 0;
+	int r;
 
-	if (!w)
+	st->evdev_watch = hid_node_dir_watch(d, st->evdev_dir, "event", add_node, dev_by_path,
+					      "no hotplug: input devices plugged later are not seen");
+	if (!st->evdev_watch)
 		return -ENOMEM;
-	/* watch first: a device that comes while the directory is read is not missed */
-	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (w->fd < 0 || inotify_add_watch(w->fd, st->evdev_dir, IN_CREATE | IN_DELETE | IN_ATTRIB | IN_MOVED_TO |
-								     IN_MOVED_FROM) < 0) {
-		log_warning(d, "%s: no hotplug (%s): input devices plugged later are not seen", st->evdev_dir,
-			    strerror(errno));
-		if (w->fd >= 0)
-			close(w->fd);
-		w->fd = -1;
-	} else {
-		loop_add_fd(d->loop, w->fd, EPOLLIN, on_inotify, d, &w->src);
-	}
-	st->evdev_watch = w;
 	input_bus(d);
-	dir = opendir(st->evdev_dir);
-	if (!dir)
-		return udk_set_reason(-errno, "--hid-evdev: cannot read %s: %s", st->evdev_dir, strerror(errno));
-	while ((de = readdir(dir)))
-		if (is_event_node(de->d_name)) {
-			add_node(d, de->d_name);
-			n++;
-		}
-	closedir(dir);
+	r = hid_node_dir_scan(st->evdev_watch, &n);
+	if (r < 0)
+		return udk_set_reason(r, "--hid-evdev: cannot read %s: %s", st->evdev_dir, strerror(-r));
 	log_info(d, "HID: %u Linux input device node(s) in %s", n, st->evdev_dir);
 	return 0;
 }
@@ -434,14 +369,10 @@ void
 hid_evdev_fini(struct udkd *d)
 {
 	struct hid_state *st = udkd_family_state(d, &udkd_family_hid);
-	struct watch *w = st ? st->evdev_watch : NULL;
 
-	if (!w)
+	if (!st)
 		return;
-	loop_source_remove(w->src);
-	if (w->fd >= 0)
-		close(w->fd);
-	free(w);
+	hid_node_dir_free(st->evdev_watch);
 	st->evdev_watch = NULL;
 }
 

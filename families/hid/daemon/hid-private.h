@@ -156,10 +156,21 @@ struct hid_state {
 	char *hidraw_dir;
 	char *uhid_path, *uinput_path;
 	struct service *evdev_bus, *hidraw_bus;
-	void *evdev_watch, *hidraw_watch;
+	struct hid_node_dir *evdev_watch, *hidraw_watch;
 };
 
 struct hid_state *hid_state(struct udkd *d);
+
+/* A watched directory of device nodes PREFIXn (nodes.c): evdev and hidraw. */
+struct hid_node_dir;
+typedef int (*hid_node_add_fn)(struct udkd *d, const char *name);
+typedef struct hid_dev *(*hid_node_find_fn)(struct udkd *d, const char *path);
+/* Watch @dir (NULL: out of memory); without inotify, logs @without_hotplug. */
+struct hid_node_dir *hid_node_dir_watch(struct udkd *d, const char *dir, const char *prefix, hid_node_add_fn add,
+					hid_node_find_fn find, const char *without_hotplug);
+/* Add every node there now; -errno when the directory cannot be read. */
+int hid_node_dir_scan(struct hid_node_dir *w, unsigned *ret_count);
+void hid_node_dir_free(struct hid_node_dir *w);
 
 /* ---- device.c ---- */
 
