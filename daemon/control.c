@@ -447,8 +447,15 @@ static void
 open_again(struct udkd *d, struct client *c, struct wire_msg *m)
 {
 	struct proto_open_req req;
+	char why[256];
+	int r;
 
-	if (!c->dead && proto_open_decode(m->body, &req, NULL, 0) == 0)
+	if (c->dead)
+		return;
+	r = proto_open_decode(m->body, &req, why, sizeof(why));
+	if (r < 0)
+		client_reply(d, c, m->h.op, m->h.serial, r, why, NULL, NULL, 0);
+	else
 		handle_control_open(d, c, m, &req);
 }
 

@@ -20,7 +20,7 @@ trap 'rm -rf "$tmp"' EXIT
 n=0
 fail=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); fail=1; echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
+notok() { n=$((n + 1)); fail=1; echo "not ok $n - $1"; shift; for l in "$@"; do printf "%s\n" "$l" | sed "s/^/# /"; done; }
 
 if out=$(python3 "$idl" check lib/common/proto.xml 2>&1); then
 	ok "lib/common/proto.xml passes udk-idl check"
