@@ -1152,9 +1152,10 @@ check_exec_libraries(struct bundle *b, int fd, const char *exe)
 		}
 		if (admitted_name(name))
 			continue;
-		/* where its RUNPATH leads ($ORIGIN is the sealed copy's directory: not judged) */
-		if (strstr(rp, "$ORIGIN") || strstr(rp, "${ORIGIN}"))
-			continue;
+		/*
+		 * Where its RUNPATH leads.  $ORIGIN entries lead nowhere useful:
+		 * the program runs from udkd's sealed copy, not from the bundle.
+		 */
 		snprintf(dirbuf, sizeof(dirbuf), "%s", rp);
 		for (char *save = NULL, *dir = strtok_r(dirbuf, ":", &save); dir && !found;
 		     dir = strtok_r(NULL, ":", &save))
@@ -2030,6 +2031,16 @@ bundle_describe(struct udkd *d, const struct bundle *b)
 				udk_dict_set_string(sg, "file", b->sig.file);
 			if (b->sig.reason)
 				udk_dict_set_string(sg, "reason", b->sig.reason);
+			if (udk_error_fix(b->sig.status))
+				udk_dict_set_string(sg, "fix", udk_error_fix(b->sig.status));
+		}
+		/* refused for its signature or key: code, cause and fix in this record (issue 20) */
+		if (b->sig_checked && !udk_dict_get(sg, "code") &&
+		    (b->refusal == -UDK_E_UNSIGNED || b->refusal == -UDK_E_UNTRUSTED_KEY)) {
+			udk_dict_set_string(sg, "code", udk_error_name(b->refusal));
+			udk_dict_set_string(sg, "reason", b->refusal_reason ? b->refusal_reason : "");
+			if (udk_error_fix(b->refusal))
+				udk_dict_set_string(sg, "fix", udk_error_fix(b->refusal));
 		}
 		udk_dict_set_take(v, "signature", sg);
 	}
