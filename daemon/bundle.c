@@ -1650,6 +1650,7 @@ scan_integrate(struct udkd *d, struct bundle_scan *sc, unsigned *ret_added, unsi
 			added++;
 		log_bundle(d, b);
 		trust_apply(d, b);
+		bundle_watch(d, b);
 	}
 	udk_value_unref(by_id);
 	/* bundles whose directory disappeared */
@@ -1669,7 +1670,6 @@ scan_integrate(struct udkd *d, struct bundle_scan *sc, unsigned *ret_added, unsi
 		*ret_reloaded = reloaded;
 	if (ret_removed)
 		*ret_removed = removed;
-	bundles_watch(d);
 }
 
 int
@@ -1831,26 +1831,22 @@ watch_tree(struct udkd *d, const char *path, unsigned depth)
 }
 
 void
-bundles_watch(struct udkd *d)
+bundle_watch(struct udkd *d, struct bundle *b)
 {
-	if (d->inotify_fd < 0)
+	if (d->inotify_fd < 0 || b->removed)
 		return;
 	if (!d->bundle_watches)
 		d->bundle_watches = udk_value_new_dict();
-	/* adding a watch twice returns the same one: what is watched already costs nothing new */
-	for (size_t i = 0; i < d->n_bundles; i++) {
-		struct bundle *b = d->bundles[i];
-		if (b->removed)
-			continue;
-		if (!watch_tree(d, b->path, BUNDLE_WATCH_DEPTH)) {
-			if (!d->bundle_watch_warned) {
-				d->bundle_watch_warned = true;
-				log_warning(d, "watching more than %u directories inside bundles; edits inside the "
-					       "others are noticed at `udkctl rescan` only",
-					    BUNDLE_WATCHES_MAX);
-			}
-			break;
-		}
+	/*
+	 * Adding a watch twice returns the same one.  A directory made inside
+	 * a bundle later changes its stamp, so the bundle is read again and
+	 * comes here again: its new directories are watched then.
+	 */
+	if (!watch_tree(d, b->path, BUNDLE_WATCH_DEPTH) && !d->bundle_watch_warned) {
+		d->bundle_watch_warned = true;
+		log_warning(d, "watching more than %u directories inside bundles; edits inside the others are "
+			       "noticed at `udkctl rescan` only",
+			    BUNDLE_WATCHES_MAX);
 	}
 }
 

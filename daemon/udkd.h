@@ -265,13 +265,13 @@ typedef void (*bundles_scan_fn)(struct udkd *d, int status, unsigned added, unsi
 int bundles_rescan(struct udkd *d, bundles_scan_fn fn, void *data);
 void bundles_fini(struct udkd *d);
 /*
- * Watch every bundle's directory and its subdirectories (Contents/,
+ * Watch a bundle's directory and its subdirectories (Contents/,
  * _UDKSignature/ ...) with d->inotify_fd, so an edit inside a bundle is
  * noticed, not only one at the top of the bundle directories; at most
- * BUNDLE_WATCHES_MAX watches.  After every scan; bundles_unwatched() when
- * inotify says a watch went (IN_IGNORED).
+ * BUNDLE_WATCHES_MAX watches in all.  For each bundle a scan reads;
+ * bundles_unwatched() when inotify says a watch went (IN_IGNORED).
  */
-void bundles_watch(struct udkd *d);
+void bundle_watch(struct udkd *d, struct bundle *b);
 void bundles_unwatched(struct udkd *d, int wd);
 struct bundle *bundle_find(struct udkd *d, const char *name);
 /* Whether udk or a family registers class @name; the known class nearest to a misspelt one, or NULL. */
