@@ -145,7 +145,6 @@ on_inotify(struct loop *l, int fd, uint32_t events, void *data)
 {
 	struct udkd *d = data;
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-
 	ssize_t n;
 
 	(void)events;
