@@ -688,12 +688,13 @@ struct rescan_req {
 };
 
 static void
-rescan_done(struct udkd *d, int status, unsigned added, unsigned removed, void *data)
+rescan_done(struct udkd *d, int status, unsigned added, unsigned reloaded, unsigned removed, void *data)
 {
 	struct rescan_req *q = data;
 	struct udk_value *body = udk_value_new_dict();
 
 	udk_dict_set_int(body, "added", added);
+	udk_dict_set_int(body, "reloaded", reloaded);
 	udk_dict_set_int(body, "removed", removed);
 	client_reply(d, q->c, q->op, q->serial, status, status < 0 ? "udkd is stopping" : NULL, body, NULL, 0);
 	udk_value_unref(body);
@@ -812,13 +813,9 @@ do_sim(struct udkd *d, struct client *c, struct wire_msg *m)
 	if (!streq(action, "list")) {
 		if (!allowed_to_manage(d, c, m))
 			return;
-		dm = model_find(d, name);
-		if (!dm) {
-			char *why = strdup_printf("no device \"%s\" in the machine description; `udkctl sim list` "
-						  "shows them",
-						  name ? name : "");
-			client_reply(d, c, m->h.op, m->h.serial, -ENOENT, why, NULL, NULL, 0);
-			free(why);
+		r = model_lookup(d, name, &dm);
+		if (r < 0) {
+			client_reply(d, c, m->h.op, m->h.serial, r, udk_error_reason(), NULL, NULL, 0);
 			return;
 		}
 	}
@@ -914,6 +911,23 @@ reply_result(struct udkd *d, struct client *c, struct wire_msg *m, int r, struct
 	udk_value_unref(body);
 }
 
+/* A trust change answered once bundles changed on disk since they were read are read again. */
+static void
+trust_rescanned(struct udkd *d, int status, unsigned added, unsigned reloaded, unsigned removed, void *data)
+{
+	struct rescan_req *q = data;
+	struct udk_value *body = trust_describe(d);
+
+	(void)status; /* the key is added either way; a cancelled rescan only means udkd is stopping */
+	(void)added;
+	(void)reloaded;
+	(void)removed;
+	client_reply(d, q->c, q->op, q->serial, 0, NULL, body, NULL, 0);
+	udk_value_unref(body);
+	client_unref(q->c);
+	free(q);
+}
+
 static void
 do_trust(struct udkd *d, struct client *c, struct wire_msg *m)
 {
@@ -924,9 +938,24 @@ do_trust(struct udkd *d, struct client *c, struct wire_msg *m)
 	if (!streq(action, "list") && !allowed_to_manage(d, c, m))
 		return;
 	if (streq(action, "add")) {
+		struct rescan_req *q;
 		r = trust_add(d, udk_dict_get_string(m->body, "key"), &body);
 		udk_value_unref(body);
 		body = NULL;
+		/*
+		 * "Sign, then trust add" (the UDK_E_UNSIGNED recipe): a bundle
+		 * signed since it was read is read again before the answer, so it
+		 * is judged by its signature at once (issue 18 point 3).
+		 */
+		if (r >= 0 && (q = calloc(1, sizeof(*q)))) {
+			q->c = client_ref(c);
+			q->op = m->h.op;
+			q->serial = m->h.serial;
+			if (bundles_rescan(d, trust_rescanned, q) >= 0)
+				return;
+			client_unref(q->c);
+			free(q);
+		}
 	} else if (streq(action, "remove")) {
 		r = trust_remove(d, udk_dict_get_string(m->body, "id"));
 	} else if (!streq(action, "list")) {

@@ -1138,6 +1138,11 @@ record_crash(struct udkd *d, struct driver_proc *p, int signal, int exit_status,
 	if (p->kill_code) {
 		c->code = p->kill_code;
 		snprintf(c->reason, sizeof(c->reason), "killed by udkd: %s", p->kill_reason);
+	} else if (!signal && exit_status == 127 && p->launch_diag) {
+		/* the loader's exit: the library, not a crash (issue 18 point 2) */
+		c->code = -UDK_E_LIBRARY;
+		snprintf(c->reason, sizeof(c->reason), "the driver exited with status 127 during %s: %s", phase,
+			 p->launch_diag);
 	} else {
 		c->code = -UDK_E_DRIVER_DIED;
 		if (signal)
@@ -1200,6 +1205,8 @@ proc_dead(struct udkd *d, struct driver_proc *p, int signal, int exit_status)
 		power_instance_gone(d, inst);
 	if (p->kill_code)
 		snprintf(how, sizeof(how), "killed by udkd (%s): %s", udk_error_name(p->kill_code), p->kill_reason);
+	else if (expected && ((p->kill_sent && signal == SIGKILL) || signal == SIGTERM))
+		snprintf(how, sizeof(how), "stopped"); /* udkd ended it after a clean stop, not a crash */
 	else if (signal)
 		snprintf(how, sizeof(how), "killed by SIG%s", sigabbrev_np(signal) ? sigabbrev_np(signal) : "?");
 	else
@@ -1813,6 +1820,15 @@ launcher_restart_bundle(struct udkd *d, struct bundle *b)
 	return 0;
 }
 
+static bool
+drivers_left(struct udkd *d)
+{
+	for (struct driver_proc *p = d->procs; p; p = p->next)
+		if (p->kind != PROC_KIND_MODEL)
+			return true;
+	return false;
+}
+
 void
 launcher_fini(struct udkd *d)
 {
@@ -1822,8 +1838,14 @@ launcher_fini(struct udkd *d)
 	for (struct driver_proc *p = d->procs; p; p = p->next)
 		if (p->instance && p->state != PROC_DEAD && p->state != PROC_STOPPING)
 			launcher_stop_instance(d, p->instance, "udkd is shutting down");
-	while (d->procs && now_ns() < deadline)
+	/* drivers first (they may talk to their hardware while they stop), then the models */
+	while (drivers_left(d) && now_ns() < deadline)
 		loop_run_once(d->loop, 50);
+	if (models_stop(d)) {
+		uint64_t grace = now_ns() + 500000000ull;
+		while (d->procs && now_ns() < grace)
+			loop_run_once(d->loop, 20);
+	}
 	for (struct driver_proc *p = d->procs; p; p = p->next)
 		proc_kill(d, p, NULL);
 	deadline = now_ns() + 5000000000ull;

@@ -145,10 +145,17 @@ on_inotify(struct loop *l, int fd, uint32_t events, void *data)
 {
 	struct udkd *d = data;
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n;
 
 	(void)events;
-	while (read(fd, buf, sizeof(buf)) > 0)
-		;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		for (ssize_t off = 0; off + (ssize_t)sizeof(struct inotify_event) <= n;) {
+			const struct inotify_event *ev = (const void *)(buf + off);
+			/* a watch inside a bundle went with its directory */
+			if (ev->mask & IN_IGNORED)
+				bundles_unwatched(d, ev->wd);
+			off += (ssize_t)sizeof(*ev) + ev->len;
+		}
 	/* bundles are copied in several steps: wait for quiet */
 	if (d->rescan_timer)
 		loop_timer_cancel(l, d->rescan_timer);
@@ -546,6 +553,8 @@ main(int argc, char **argv)
 	} else {
 		log_warning(&d, "--no-sandbox: drivers run unconfined");
 	}
+	/* landlock is what hides libraries outside the system's directories */
+	bundle_set_sandboxed(d.cfg.sandbox && d.sandbox && sandbox_landlock_abi(d.sandbox) > 0);
 	r = control_listen(&d);
 	if (r < 0) {
 		log_error(&d, "%s (%s)", udk_error_reason() ? udk_error_reason() : udk_strerror(r), udk_error_name(r));

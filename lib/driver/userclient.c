@@ -244,9 +244,29 @@ udk_user_client_dispatch(struct udk_service *client, struct udk_method_args *arg
 	uint64_t in_size, out_size;
 
 	udk_return_val_if_fail(client && args, -EINVAL);
-	if (!d || !d->function)
+	if (!d || !d->function) {
+		/* list the class's selectors, so the app sees which it meant (issue 20) */
+		const struct udk_class *cls = client->cls;
+		char list[640] = "";
+		size_t len = 0;
+		if (cls && cls->struct_size >= offsetof(struct udk_class, n_methods) + sizeof(cls->n_methods) &&
+		    cls->methods)
+			for (uint32_t i = 0; i < cls->n_methods && len < sizeof(list) - 40; i++) {
+				if (!cls->methods[i].function)
+					continue;
+				int k = snprintf(list + len, sizeof(list) - len, "%s%u%s%s%s", len ? ", " : "", i,
+						 cls->methods[i].name ? " (" : "",
+						 cls->methods[i].name ? cls->methods[i].name : "",
+						 cls->methods[i].name ? ")" : "");
+				len = k < 0 ? len : MIN(len + (size_t)k, sizeof(list) - 1);
+			}
+		if (len)
+			return udk_error_set(-UDK_E_UNKNOWN_SELECTOR, "%s is not implemented by %s; its selectors are %s",
+					     method_label(d, args->selector, label, sizeof(label)), client->class_name,
+					     list);
 		return udk_error_set(-UDK_E_UNKNOWN_SELECTOR, "%s is not implemented by %s",
 				     method_label(d, args->selector, label, sizeof(label)), client->class_name);
+	}
 	method_label(d, args->selector, label, sizeof(label));
 	if (d->check_completion_exists != UDK_METHOD_VARIABLE) {
 		if (d->check_completion_exists && !args->completion)

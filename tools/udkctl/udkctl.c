@@ -516,8 +516,8 @@ cmd_rescan(struct udk_client *c, int argc, char **argv)
 	if (opt_json)
 		print_json(reply);
 	else
-		printf("%" PRId64 " bundles loaded or reloaded, %" PRId64 " removed\n", udk_dict_get_int(reply, "added", 0),
-		       udk_dict_get_int(reply, "removed", 0));
+		printf("%" PRId64 " added, %" PRId64 " reloaded, %" PRId64 " removed\n", udk_dict_get_int(reply, "added", 0),
+		       udk_dict_get_int(reply, "reloaded", 0), udk_dict_get_int(reply, "removed", 0));
 	udk_value_unref(reply);
 	return 0;
 }
