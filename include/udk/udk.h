@@ -74,6 +74,7 @@ enum udk_error {
 	UDK_E_EXEC_FORMAT,		/* driver executable not runnable on this machine */
 	UDK_E_ALREADY_RUNNING,		/* another udkd holds the runtime directory */
 	UDK_E_BAD_DESCRIPTOR,		/* a device's descriptor is malformed or over a limit */
+	UDK_E_DRIVER_REPLACED,		/* the driver is being upgraded or uninstalled */
 	UDK_E_LAST
 };
 

@@ -150,6 +150,10 @@ static const struct error_entry udk_errors[UDK_E_LAST - UDK_E_FIRST] = {
 		"UDK_E_BAD_DESCRIPTOR", "a device descriptor is malformed or over a limit",
 		"A device's descriptor (a report, device or configuration descriptor) does not parse, is inconsistent, or is over one of the parser's limits (size, depth, report count).",
 		"The reason names the byte offset and what was wrong there: fix the descriptor the device or the virtual device gives; the family's page in docs/families/ names the tool that checks one offline." },
+	[UDK_E_DRIVER_REPLACED - UDK_E_FIRST] = {
+		"UDK_E_DRIVER_REPLACED", "driver is being replaced",
+		"`udkctl upgrade` is replacing the driver serving this connection with a new version (or `udkctl uninstall` is removing it). Calls already queued were served first; this one, and later ones on this connection, end with this code. Opens during the switch are refused with it too.",
+		"Close the connection and open the service again once it reappears (udk_client_add_notification for its arrival): the new version, or the old one if the upgrade was rolled back, serves it. `udkctl drivers DRIVER` shows the upgrade's state." },
 };
 
 static const struct error_entry *
