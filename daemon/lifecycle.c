@@ -588,6 +588,9 @@ lifecycle_describe(struct udkd *d, const struct bundle *b, struct udk_value *v)
 
 	if (!d->lifecycle)
 		return;
+	/* a bundle put in place by hand that udkd cannot use: its own state (invalid, refused) says it all */
+	if (!e && (!b->loadable || (b->refusal && b->refusal != -UDK_E_UNTRUSTED_KEY)))
+		return;
 	l = udk_value_new_dict();
 	udk_dict_set_string(l, "state", effective_state(e, b));
 	if (e) {
@@ -1124,6 +1127,10 @@ lifecycle_uninstall(struct udkd *d, struct client *c, struct wire_msg *m)
 	struct lc_op *op;
 	char *why;
 
+	if (!d->lifecycle) {
+		client_reply(d, c, m->h.op, m->h.serial, -ENOSYS, "udkd has no lifecycle state", NULL, NULL, 0);
+		return;
+	}
 	if (!b) {
 		why = strdup_printf("no driver bundle, identifier or class named \"%s\"; `udkctl drivers` lists them",
 				    name ? name : "");

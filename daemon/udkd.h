@@ -13,6 +13,7 @@
  *   models.c    simulated devices: device-model processes
  *   broker.c    drivers opening their provider, through its family
  *   families.c  the family interface (family.h): the table, events, lookups
+ *   lifecycle.c install, upgrade (with rollback), uninstall; drivers' recent output
  */
 #ifndef UDKD_H
 #define UDKD_H

@@ -604,7 +604,7 @@ TEST_FULL(restart_midway_through_an_upgrade, 300)
 	free(out);
 	kill(f.udkd, SIGKILL);
 	reap(&f);
-	fixture_start(&f, "--crash-limit", "1", "--start-timeout-ms", "300", NULL);
+	fixture_start(&f, "--crash-limit", "1", "--start-timeout-ms", "2000", NULL);
 	ASSERT_TRUE(fixture_wait_output(&f, "drivers " ID, "lifecycle: rolled-back: version 2.0 failed to start", 30000));
 	ASSERT_TRUE(installed_version(&f, "3.0"));
 	ASSERT_TRUE(running(&f));

@@ -258,7 +258,7 @@ print_bundle(const struct udk_value *b)
 	{
 		/* installing, waiting-for-trust, activated, upgrading, rolled-back, uninstalling (udkctl install) */
 		struct udk_value *lc = udk_dict_get(b, "lifecycle");
-		if (lc)
+		if (lc && (!streq(udk_dict_get_string(lc, "state"), "activated") || udk_dict_get_string(lc, "reason")))
 			printf("  lifecycle: %s%s%s\n", udk_dict_get_string(lc, "state"),
 			       udk_dict_get_string(lc, "reason") ? ": " : "",
 			       udk_dict_get_string(lc, "reason") ? udk_dict_get_string(lc, "reason") : "");
