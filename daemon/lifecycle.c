@@ -870,7 +870,12 @@ drain_tick(struct loop *l, void *data)
 
 	(void)l;
 	op->timer = NULL;
-	if (left && now_ns() < op->drain_deadline_ns && !d->shutting_down) {
+	if (d->shutting_down) {
+		/* the state file keeps the step: the next start finishes or undoes it */
+		op_fail(d, op, -ECANCELED, "udkd is stopping; it finishes or undoes this at its next start");
+		return;
+	}
+	if (left && now_ns() < op->drain_deadline_ns) {
 		loop_add_timer(d->loop, now_ns() + LC_DRAIN_POLL_MS * 1000000ull, drain_tick, op, &op->timer);
 		return;
 	}
@@ -1244,6 +1249,8 @@ check_upgrades(struct loop *l, void *data)
 
 	(void)l;
 	lc->check = NULL;
+	if (d->shutting_down)
+		return;
 	for (size_t i = 0; i < lc->n_entries; i++) {
 		struct lc_entry *e = &lc->entries[i];
 		struct bundle *b;
