@@ -318,6 +318,7 @@ TEST(install_bad_bundles_refused_nothing_copied)
 
 struct load {
 	struct fixture *f;
+	bool sleeper;			/* Sleep(20 ms) calls: one is in flight when the upgrade comes */
 	atomic_bool upgraded;
 	atomic_bool stop;
 	atomic_uint ok, ok_after, replaced, open_refusals, bad;
@@ -354,7 +355,14 @@ app_thread(void *data)
 				continue;
 			}
 		}
-		r = udk_connection_call(conn, SEL_ADD, in, 2, NULL, 0, out, &n_out, NULL, 0);
+		if (l->sleeper) {
+			uint64_t ms = 20;
+			n_out = 0;
+			r = udk_connection_call(conn, SEL_SLEEP, &ms, 1, NULL, 0, NULL, &n_out, NULL, 0);
+			out[0] = 42;
+		} else {
+			r = udk_connection_call(conn, SEL_ADD, in, 2, NULL, 0, out, &n_out, NULL, 0);
+		}
 		if (r == 0 && out[0] == 42) {
 			atomic_fetch_add(&l->ok, 1);
 			atomic_store(&l->first, true);
@@ -391,8 +399,8 @@ served_after(void *data)
 TEST_FULL(upgrade_under_load, 240)
 {
 	struct fixture f;
-	struct load l = { 0 };
-	pthread_t t;
+	struct load l = { 0 }, sl = { 0 };
+	pthread_t t, st_thread;
 	char path[600];
 	char *out;
 	int st;
@@ -405,8 +413,12 @@ TEST_FULL(upgrade_under_load, 240)
 	ASSERT_TRUE(running(&f));
 
 	l.f = &f;
+	sl.f = &f;
+	sl.sleeper = true;
 	pthread_create(&t, NULL, app_thread, &l);
+	pthread_create(&st_thread, NULL, app_thread, &sl);
 	ASSERT_TRUE(fixture_poll(20000, load_started, &l));
+	ASSERT_TRUE(fixture_poll(20000, load_started, &sl));
 
 	out = udkctl(&f, &st, "upgrade %s/src2/Lc.dext", f.dir);
 	ASSERT_EQ(st, 0);
@@ -414,10 +426,18 @@ TEST_FULL(upgrade_under_load, 240)
 	ASSERT_CONTAINS(out, "upgraded from version 1.0 to 2.0");
 	free(out);
 	atomic_store(&l.upgraded, true);
+	atomic_store(&sl.upgraded, true);
 	/* the new version serves the same app */
 	ASSERT_TRUE(fixture_poll(30000, served_after, &l));
 	atomic_store(&l.stop, true);
+	atomic_store(&sl.stop, true);
 	pthread_join(t, NULL);
+	pthread_join(st_thread, NULL);
+	test_log("sleeping calls: %u ok (%u after the upgrade), %u ended with UDK_E_DRIVER_REPLACED, %u bad", sl.ok,
+		 sl.ok_after, sl.replaced, sl.bad);
+	if (sl.bad)
+		FAIL("%u sleeping calls or opens ended with %s", sl.bad, udk_error_name(sl.bad_code));
+	ASSERT_GE(sl.replaced, 1u);
 	test_log("calls: %u ok (%u after the upgrade), %u ended with UDK_E_DRIVER_REPLACED, %u opens refused, %u bad",
 		 l.ok, l.ok_after, l.replaced, l.open_refusals, l.bad);
 	if (l.bad)
@@ -547,8 +567,38 @@ TEST_FULL(restart_midway_through_an_upgrade, 300)
 	make_src(&f, "src1", "1.0", "normal");
 	make_src(&f, "src2", "2.0", "hang-start");
 	make_src(&f, "src3", "3.0", "normal");
+	/* 0. udkd dies during an install, before the copy is in place: the next udkd forgets
+	 *    it and removes the copy */
+	setenv("UDKD_TEST_LIFECYCLE_KILL_AT", "installing", 1);
 	start(&f, true, NULL);
+	unsetenv("UDKD_TEST_LIFECYCLE_KILL_AT");
+	out = udkctl(&f, &st, "install %s/src1/Lc.dext", f.dir);
+	ASSERT_NE(st, 0);
+	free(out);
+	reap(&f);
+	ASSERT_EQ(count_all(f.bundles), 1); /* the copy, .udk-install-* */
+	start(&f, true, NULL);
+	ASSERT_EQ(count_all(f.bundles), 0);
+	out = udkctl(&f, &st, "drivers");
+	ASSERT_CONTAINS(out, "no driver bundles");
+	free(out);
 	install_ok(&f, "src1", "activated");
+	ASSERT_TRUE(running(&f));
+	fixture_stop(&f);
+
+	/* 0b. udkd dies with the upgrade prepared, the old version still in place: it stays */
+	setenv("UDKD_TEST_LIFECYCLE_KILL_AT", "prepared", 1);
+	start(&f, true, NULL);
+	unsetenv("UDKD_TEST_LIFECYCLE_KILL_AT");
+	out = udkctl(&f, &st, "upgrade %s/src3/Lc.dext", f.dir);
+	ASSERT_NE(st, 0);
+	free(out);
+	reap(&f);
+	start(&f, true, NULL);
+	ASSERT_TRUE(installed_version(&f, "1.0"));
+	ASSERT_TRUE(fixture_wait_output(&f, "drivers " ID, "lifecycle: activated: udkd stopped before version 3.0 was in place",
+					5000));
+	ASSERT_EQ(count_all(f.bundles), 1);
 	ASSERT_TRUE(running(&f));
 	fixture_stop(&f);
 
