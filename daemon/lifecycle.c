@@ -87,6 +87,7 @@ struct lc_entry {
 	char *previous;			/* upgrading: the old version, set aside */
 	char *from_version, *to_version;
 	char *reason;			/* what happened last, in words */
+	char *installed;		/* activated, rolled-back: the version this state is about */
 	uint64_t since_ms;
 	unsigned running_before;	/* instances the old version ran when the upgrade began */
 };
@@ -172,6 +173,7 @@ entry_clear(struct lc_entry *e)
 	free(e->from_version);
 	free(e->to_version);
 	free(e->reason);
+	free(e->installed);
 	memset(e, 0, sizeof(*e));
 }
 
@@ -257,6 +259,7 @@ save(struct udkd *d)
 		PUT("From", from_version);
 		PUT("To", to_version);
 		PUT("Reason", reason);
+		PUT("Installed", installed);
 #undef PUT
 		udk_dict_set_uint(v, "Since", e->since_ms);
 		udk_dict_set_uint(v, "RunningBefore", e->running_before);
@@ -334,6 +337,7 @@ load(struct udkd *d)
 		set_str(&e->from_version, udk_dict_get_string(v, "From"));
 		set_str(&e->to_version, udk_dict_get_string(v, "To"));
 		set_str(&e->reason, udk_dict_get_string(v, "Reason"));
+		set_str(&e->installed, udk_dict_get_string(v, "Installed"));
 		e->since_ms = udk_value_get_uint(udk_dict_get(v, "Since"), 0);
 		e->running_before = (unsigned)udk_value_get_uint(udk_dict_get(v, "RunningBefore"), 0);
 	}
@@ -586,6 +590,11 @@ lifecycle_describe(struct udkd *d, const struct bundle *b, struct udk_value *v)
 	struct lc_entry *e = d->lifecycle && b->identifier ? entry_find(d->lifecycle, b->identifier) : NULL;
 	struct udk_value *l;
 
+	/* another version was put in place by hand since (meson install, cp): the record is not about it */
+	if (e && (e->state == LC_ACTIVATED || e->state == LC_ROLLED_BACK) &&
+	    !(e->installed ? streq(e->installed, b->version) : !b->version))
+		e = NULL;
+
 	if (!d->lifecycle)
 		return;
 	/* a bundle put in place by hand that udkd cannot use: its own state (invalid, refused) says it all */
@@ -797,6 +806,7 @@ upgrade_swap(struct udkd *d, struct lc_op *op)
 		why = strdup_printf("cannot set the old version aside (%s -> %s): %s; it stays", e->path,
 				    e->previous, strerror(errno));
 		entry_set(e, LC_ACTIVATED, NULL, why);
+		set_str(&e->installed, e->from_version);
 		save(d);
 		op_fail(d, op, -EIO, why);
 		free(why);
@@ -807,8 +817,10 @@ upgrade_swap(struct udkd *d, struct lc_op *op)
 		int err = errno;
 		why = strdup_printf("cannot put the new version in place (%s): %s; the old version was restored",
 				    e->path, strerror(err));
-		if (rename(e->previous, e->path) == 0)
+		if (rename(e->previous, e->path) == 0) {
 			entry_set(e, LC_ROLLED_BACK, NULL, why);
+			set_str(&e->installed, e->from_version);
+		}
 		save(d);
 		op_fail(d, op, -err, why);
 		free(why);
@@ -845,8 +857,10 @@ uninstall_remove(struct udkd *d, struct lc_op *op)
 		if (trash)
 			rmdir(trash);
 		free(trash);
-		if (e)
+		if (e) {
 			entry_set(e, LC_ACTIVATED, NULL, why);
+			set_str(&e->installed, op->old->version);
+		}
 		save(d);
 		op_fail(d, op, -EIO, why);
 		free(why);
@@ -995,6 +1009,7 @@ stage_done(void *data, int status)
 		set_str(&e->staged, NULL);
 		why = strdup_printf("installed version %s from %s", b->version ? b->version : "(none)", op->src);
 		entry_set(e, LC_ACTIVATED, NULL, why);
+		set_str(&e->installed, e->to_version);
 		free(why);
 		save(d);
 		log_notice(d, "installed %s (%s) as %s", b->identifier, b->version ? b->version : "no version", target);
@@ -1215,6 +1230,7 @@ rollback(struct udkd *d, struct lc_entry *e, const char *cause)
 	}
 	fsync_dir_of(e->path);
 	entry_set(e, LC_ROLLED_BACK, NULL, why);
+	set_str(&e->installed, e->from_version);
 	set_str(&e->previous, NULL);
 	save(d);
 	free(why);
@@ -1232,6 +1248,7 @@ activate(struct udkd *d, struct lc_entry *e)
 
 	log_notice(d, "%s: %s", e->identifier, why ? why : "upgraded");
 	entry_set(e, LC_ACTIVATED, NULL, why);
+	set_str(&e->installed, e->to_version);
 	rm_later(d, TAKE_PTR(e->previous));
 	save(d);
 	free(why);
@@ -1454,6 +1471,7 @@ recover(struct udkd *d)
 				continue;
 			}
 			entry_set(e, LC_ACTIVATED, NULL, "installed (udkd stopped before it said so)");
+			set_str(&e->installed, e->to_version);
 			break;
 		case LC_UNINSTALLING:
 			if (have) {
@@ -1473,6 +1491,7 @@ recover(struct udkd *d)
 							    e->to_version ? e->to_version : "(none)",
 							    e->from_version ? e->from_version : "(none)");
 					entry_set(e, LC_ROLLED_BACK, NULL, why);
+					set_str(&e->installed, e->from_version);
 					set_str(&e->previous, NULL);
 				}
 			} else if (prev && streq(e->phase, "rolling-back")) {
@@ -1480,6 +1499,7 @@ recover(struct udkd *d)
 				rm_tree(trash);
 				if (trash && rename(e->path, trash) == 0 && rename(e->previous, e->path) == 0) {
 					entry_set(e, LC_ROLLED_BACK, NULL, NULL);
+					set_str(&e->installed, e->from_version);
 					set_str(&e->previous, NULL);
 				}
 				rm_tree(trash);
@@ -1495,6 +1515,7 @@ recover(struct udkd *d)
 						    e->to_version ? e->to_version : "(none)",
 						    e->from_version ? e->from_version : "(none)");
 				entry_set(e, LC_ACTIVATED, NULL, why);
+				set_str(&e->installed, e->from_version);
 				set_str(&e->previous, NULL);
 			} else {
 				log_error(d, "%s: neither %s nor %s exists; the bundle is gone", e->identifier, e->path,

@@ -504,6 +504,18 @@ TEST_FULL(rollback_when_the_new_version_cannot_start, 240)
 	free(out);
 	ASSERT_TRUE(installed_version(&f, "1.0"));
 	ASSERT_TRUE(running(&f));
+
+	/* a version put in place by hand afterwards is not "rolled back" */
+	make_src(&f, "src4", "4.0", "normal");
+	out = sh(&st, "rm -rf %s/Lc.dext && cp -r %s/src4/Lc.dext %s/ 2>&1", f.bundles, f.dir, f.bundles);
+	ASSERT_EQ(st, 0);
+	free(out);
+	out = udkctl(&f, &st, "rescan");
+	free(out);
+	ASSERT_TRUE(installed_version(&f, "4.0"));
+	out = udkctl(&f, &st, "drivers " ID);
+	ASSERT_NOT_CONTAINS(out, "rolled-back");
+	free(out);
 	fixture_stop(&f);
 }
 
