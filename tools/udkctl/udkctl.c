@@ -1609,6 +1609,9 @@ cmd_report(struct udk_client *c, int argc, char **argv)
 		struct udk_value *b = udk_value_new_dict();
 		udk_dict_set_int(b, "lines", lines);
 		report_op(c, dir, "driver-logs.json", OP_DRIVER_LOGS, b, &logs);
+		if (!logs)
+			fprintf(stderr, "udkctl: the drivers' output is not in the report (driver-logs.json says why; "
+					"it needs root or udkd's own user)\n");
 	}
 	{
 		/* one plain-text file per driver: its last lines of output */
