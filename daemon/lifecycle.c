@@ -1237,7 +1237,11 @@ rollback(struct udkd *d, struct lc_entry *e, const char *cause)
 	rm_later(d, trash);
 	if (nb)
 		nb->mtime_ns = 0;
-	bundles_rescan(d, restored_scanned, strdup(e->identifier));
+	{
+		char *id = strdup(e->identifier);
+		if (id && bundles_rescan(d, restored_scanned, id) < 0)
+			free(id);
+	}
 }
 
 static void
