@@ -749,7 +749,8 @@ revoke_on_queue(void *data)
 		udk_dict_set_string(b, "reason", r->reason ? r->reason : "access was revoked");
 		wire_send_value(c->fd, OP_ERROR, WIRE_F_ONEWAY, 0, r->code ? r->code : -UDK_E_REVOKED, b, NULL, 0);
 		udk_value_unref(b);
-		udk_log_notice("user client %s: closed, access revoked", r->uc->name);
+		udk_log_notice("user client %s: closed, %s", r->uc->name,
+			       r->code == -UDK_E_DRIVER_REPLACED ? "the driver is being replaced" : "access revoked");
 		conn_close(c);
 	}
 	udk_service_unref(r->uc);
@@ -779,7 +780,7 @@ uc_revoke_code(uint64_t object, const char *reason, int code)
 	r->uc = uc;
 	r->reason = reason ? strdup(reason) : NULL;
 	/* only udk's own codes: a peer cannot make the app see an errno */
-	r->code = code < -UDK_E_FIRST && code > -UDK_E_LAST ? code : 0;
+	r->code = code <= -UDK_E_FIRST && code > -UDK_E_LAST ? code : 0;
 	/* the connection belongs to the user client's queue */
 	if (udk_queue_dispatch_async(uc->queue, revoke_on_queue, r) < 0) {
 		udk_service_unref(uc);
