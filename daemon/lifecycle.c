@@ -592,7 +592,9 @@ lifecycle_describe(struct udkd *d, const struct bundle *b, struct udk_value *v)
 
 	/* another version was put in place by hand since (meson install, cp): the record is not about it */
 	if (e && (e->state == LC_ACTIVATED || e->state == LC_ROLLED_BACK) &&
-	    !(e->installed ? streq(e->installed, b->version) : !b->version))
+	    !(e->installed ? streq(e->installed, b->version) : !b->version) &&
+	    /* (just rolled back: the failed version is still loaded until the rescan) */
+	    !(e->state == LC_ROLLED_BACK && streq(e->to_version, b->version)))
 		e = NULL;
 
 	if (!d->lifecycle)
