@@ -9,6 +9,7 @@
  * installed from there, as a user would.
  */
 #include <fcntl.h>
+#include <grp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -790,5 +791,79 @@ TEST(report_has_everything_and_no_secret)
 	free(out);
 	free(seed);
 	free(secret);
+	fixture_stop(&f);
+}
+
+/* Run udkctl @args (NULL-terminated) as @uid; returns its output, *ret_status its exit status. */
+static char *
+udkctl_as(struct fixture *f, uid_t uid, int *ret_status, const char *const *args)
+{
+	const char *argv[16];
+	char *out = NULL;
+	size_t len = 0, n = 0;
+	FILE *mem = open_memstream(&out, &len);
+	int p[2], status = 0;
+	char buf[1024];
+	ssize_t k;
+	pid_t pid;
+
+	argv[n++] = build_path("tools/udkctl");
+	argv[n++] = "--runtime-dir";
+	argv[n++] = f->runtime;
+	for (; *args && n < 15; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	if (!mem || pipe(p) < 0)
+		FAIL("pipe: %m");
+	pid = fork();
+	if (pid == 0) {
+		dup2(p[1], 1);
+		dup2(p[1], 2);
+		close(p[0]);
+		if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
+			_exit(126);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(p[1]);
+	while ((k = read(p[0], buf, sizeof(buf))) > 0)
+		fwrite(buf, 1, (size_t)k, mem);
+	close(p[0]);
+	waitpid(pid, &status, 0);
+	fclose(mem);
+	*ret_status = WIFEXITED(status) ? WEXITSTATUS(status) : 255;
+	test_log("udkctl (uid %u) -> %s", (unsigned)uid, out);
+	return out;
+}
+
+TEST(only_root_or_udkds_user_installs)
+{
+	struct fixture f;
+	char src[600];
+	char *out;
+	int st;
+
+	if (geteuid() != 0)
+		test_skip("needs root to run udkctl as another user");
+	fixture_init(&f);
+	make_src(&f, "src1", "1.0", "normal");
+	start(&f, true, NULL);
+	snprintf(src, sizeof(src), "%s/src1/Lc.dext", f.dir);
+	out = udkctl_as(&f, 4242, &st, (const char *const[]){ "install", src, NULL });
+	ASSERT_NE(st, 0);
+	ASSERT_CONTAINS(out, "only root or the user running udkd");
+	free(out);
+	ASSERT_EQ(count_all(f.bundles), 0);
+	install_ok(&f, "src1", "activated");
+	out = udkctl_as(&f, 4242, &st, (const char *const[]){ "uninstall", ID, NULL });
+	ASSERT_NE(st, 0);
+	ASSERT_CONTAINS(out, "only root or the user running udkd");
+	free(out);
+	/* reading the states is open to everyone; the drivers' output is not */
+	out = udkctl_as(&f, 4242, &st, (const char *const[]){ "drivers", ID, NULL });
+	ASSERT_EQ(st, 0);
+	ASSERT_CONTAINS(out, "lifecycle: activated");
+	free(out);
+	ASSERT_TRUE(running(&f));
 	fixture_stop(&f);
 }
