@@ -1186,6 +1186,38 @@ access_proc_gone(struct udkd *d, struct driver_proc *p)
 	}
 }
 
+/* lifecycle.c: the apps of @b's processes are told @code and cut once their queues served what came first. */
+unsigned
+access_cut_bundle(struct udkd *d, const struct bundle *b, int code, const char *reason)
+{
+	unsigned n = 0;
+
+	for (struct link *l = d->access ? d->access->links : NULL; l; l = l->next) {
+		struct udk_value *body;
+		if (l->proc->bundle != b || l->proc->state == PROC_DEAD)
+			continue;
+		body = udk_value_new_dict();
+		udk_dict_set_uint(body, "object", l->object);
+		udk_dict_set_string(body, "reason", reason);
+		udk_dict_set_int(body, "code", code);
+		proc_send(d, l->proc, OP_DRV_REVOKE_USER_CLIENT, WIRE_F_ONEWAY, 0, 0, body, NULL, 0);
+		udk_value_unref(body);
+		n++;
+	}
+	return n;
+}
+
+unsigned
+access_links_of_bundle(struct udkd *d, const struct bundle *b)
+{
+	unsigned n = 0;
+
+	for (struct link *l = d->access ? d->access->links : NULL; l; l = l->next)
+		if (l->proc->bundle == b && l->proc->state != PROC_DEAD)
+			n++;
+	return n;
+}
+
 /* Cut every open connection that is no longer allowed; returns how many. */
 static unsigned
 cut_unpermitted(struct udkd *d, const char *driver, const char *why)

@@ -2088,6 +2088,7 @@ bundle_describe(struct udkd *d, const struct bundle *b)
 	if (b->identifier)
 		registry_walk(d, list_instances, &w);
 	udk_dict_set_take(v, "instances", w.list);
+	lifecycle_describe(d, b, v);
 	return v;
 }
 

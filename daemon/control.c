@@ -479,6 +479,13 @@ do_open(struct udkd *d, struct client *c, struct wire_msg *m)
 			     NULL, NULL, 0);
 		return;
 	}
+	if (p->bundle) {
+		const char *why = NULL;
+		if (lifecycle_refuses_open(d, p->bundle, &why)) {
+			client_reply(d, c, m->h.op, m->h.serial, -UDK_E_DRIVER_REPLACED, why, NULL, NULL, 0);
+			return;
+		}
+	}
 	if (s->state != SVC_REGISTERED) {
 		client_reply(d, c, m->h.op, m->h.serial, -EAGAIN,
 			     "the service is not registered yet; its driver must call udk_service_register()", NULL,
@@ -1129,6 +1136,18 @@ handle(struct udkd *d, struct client *c, struct wire_msg *m)
 		if (!streq(udk_dict_get_string(m->body, "action"), "list") && !allowed_to_manage(d, c, m))
 			break;
 		power_control(d, c, m);
+		break;
+	case OP_INSTALL:
+		if (allowed_to_manage(d, c, m))
+			lifecycle_install(d, c, m);
+		break;
+	case OP_UNINSTALL:
+		if (allowed_to_manage(d, c, m))
+			lifecycle_uninstall(d, c, m);
+		break;
+	case OP_DRIVER_LOGS:
+		if (allowed_to_manage(d, c, m))
+			lifecycle_logs(d, c, m);
 		break;
 	default:
 		client_reply(d, c, m->h.op, m->h.serial, -EOPNOTSUPP, "udkd does not know this request", NULL, NULL, 0);

@@ -306,6 +306,8 @@ log_line(struct udkd *d, struct driver_proc *p, int level, const char *msg)
 	 */
 	if (p->kind == PROC_KIND_DRIVER && !p->launch_diag)
 		p->launch_diag = sandbox_explain_loader_error(msg, d->cfg.sandbox && d->sandbox);
+	if (p->kind == PROC_KIND_DRIVER)
+		lifecycle_log_line(d, p->bundle, p->pid, msg);
 	if (level > want)
 		return;
 	snprintf(src, sizeof(src), "%s[%d]", proc_label(p), p->pid);
@@ -439,6 +441,7 @@ start_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int st
 		schedule_watchdog(d, p);
 		/* Start() returned: now, and only now, the instance joins the power tree */
 		power_instance_started(d, inst);
+		lifecycle_instance_started(d, p->bundle);
 		/* the instance may hold a free category for other personalities */
 		match_service(d, inst);
 		/* instances that joined this server while it started */
@@ -471,6 +474,7 @@ start_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int st
 					  reason ? reason : udk_strerror(status));
 		note_failure(p->bundle, "start", 0, 0, status, why, p->last_line);
 		free(why);
+		lifecycle_start_failed(d, p->bundle);
 	}
 	{
 		struct service *prov = p->provider;
@@ -570,6 +574,7 @@ guest_start_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, 
 					  reason ? reason : udk_strerror(status));
 		note_failure(p->bundle, "start", 0, 0, status, why, p->last_line);
 		free(why);
+		lifecycle_start_failed(d, p->bundle);
 	}
 	if (inst->provider) {
 		struct service *prov = inst->provider;
@@ -1180,6 +1185,7 @@ record_crash(struct udkd *d, struct driver_proc *p, int signal, int exit_status,
 				"the driver, then run `udkctl restart %s`",
 				b->crashes_consecutive, exit_status, phase, b->identifier);
 		log_error(d, "%s disabled: %s", b->identifier, b->disabled_reason);
+		lifecycle_start_failed(d, b);
 	}
 }
 

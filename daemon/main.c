@@ -568,6 +568,11 @@ main(int argc, char **argv)
 		loop_add_fd(d.loop, d.inotify_fd, EPOLLIN, on_inotify, &d, &d.inotify_src);
 	}
 
+	/* an install, upgrade or uninstall a stopped udkd left midway is finished or undone first */
+	if ((r = lifecycle_init(&d)) < 0) {
+		log_error(&d, "cannot initialise: %s", strerror(-r));
+		return 1;
+	}
 	bundles_scan(&d, NULL, NULL);
 	service_register(&d, d.reg.user_resources);
 	if (d.machine_path) {
@@ -579,6 +584,7 @@ main(int argc, char **argv)
 		}
 	}
 	families_start(&d);
+	lifecycle_resume(&d);
 	log_notice(&d, "ready on %s (%zu bundles from %zu directories)", d.socket_path, d.n_bundles,
 		   d.n_bundle_dirs);
 	systemd_notify("READY=1");
@@ -592,6 +598,7 @@ main(int argc, char **argv)
 	d.work = NULL;
 	bundles_fini(&d);
 	launcher_fini(&d);
+	lifecycle_fini(&d);
 	access_fini(&d);
 	power_fini(&d);
 	control_fini(&d);

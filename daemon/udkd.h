@@ -13,6 +13,7 @@
  *   models.c    simulated devices: device-model processes
  *   broker.c    drivers opening their provider, through its family
  *   families.c  the family interface (family.h): the table, events, lookups
+ *   lifecycle.c install, upgrade (with rollback), uninstall; drivers' recent output
  */
 #ifndef UDKD_H
 #define UDKD_H
@@ -421,6 +422,11 @@ struct udk_value *access_describe(struct udkd *d, const char *driver, uid_t view
  * own file-system rights.  Answers @c.
  */
 void access_explain_start(struct udkd *d, struct client *c, const struct app_pin *pin, const struct wire_msg *m);
+/* lifecycle.c: tell the apps connected to @b that their connection ends with @code (each user
+ * client's queue serves what it holds first, then cuts it); returns how many were told. */
+unsigned access_cut_bundle(struct udkd *d, const struct bundle *b, int code, const char *reason);
+/* Open app connections to @b's processes. */
+unsigned access_links_of_bundle(struct udkd *d, const struct bundle *b);
 /* The identity of a connected client (pinned at accept). */
 const struct app_identity *client_identity(struct udkd *d, struct client *c);
 
@@ -554,6 +560,33 @@ int launcher_restart_bundle(struct udkd *d, struct bundle *b);
 uint64_t launcher_deadline(const struct driver_proc *p, const char *which, uint64_t fallback);
 /* Tell a provider's owner that a driver on it died (so it can reset). */
 void launcher_notify_provider(struct udkd *d, struct service *provider, const char *event);
+
+/* ---- lifecycle.c ---- */
+
+/*
+ * udkctl install / upgrade (with rollback) / uninstall, each bundle's
+ * lifecycle state (persisted in the state directory), drivers' recent
+ * output for udkctl report.
+ */
+struct lifecycle;
+/* Load the state and finish or undo what a stopped udkd left midway (before the first scan). */
+int lifecycle_init(struct udkd *d);
+/* After the first scan and matching: check upgrades that were resumed. */
+void lifecycle_resume(struct udkd *d);
+void lifecycle_fini(struct udkd *d);
+/* OP_INSTALL, OP_UNINSTALL, OP_DRIVER_LOGS (callers checked the right to manage). */
+void lifecycle_install(struct udkd *d, struct client *c, struct wire_msg *m);
+void lifecycle_uninstall(struct udkd *d, struct client *c, struct wire_msg *m);
+void lifecycle_logs(struct udkd *d, struct client *c, struct wire_msg *m);
+/* Adds {lifecycle: {state, reason, ...}} to a bundle's description. */
+void lifecycle_describe(struct udkd *d, const struct bundle *b, struct udk_value *v);
+/* Hooks of the launcher: an instance of @b started; a Start() failed or @b was disabled. */
+void lifecycle_instance_started(struct udkd *d, struct bundle *b);
+void lifecycle_start_failed(struct udkd *d, struct bundle *b);
+/* True (with a reason) while @b's apps are being moved off it: opens are refused with UDK_E_DRIVER_REPLACED. */
+bool lifecycle_refuses_open(struct udkd *d, const struct bundle *b, const char **ret_reason);
+/* A line of a driver's output. */
+void lifecycle_log_line(struct udkd *d, const struct bundle *b, pid_t pid, const char *msg);
 
 /* ---- power.c ---- */
 
@@ -745,6 +778,7 @@ struct udkd {
 	struct bundle_scan *scan;	/* a rescan on the worker (bundle.c) */
 	struct quota *quota;		/* quota.c: caps per user, connection and bundle */
 	bool accept_paused;		/* out of descriptors: the listen socket rests */
+	struct lifecycle *lifecycle;	/* lifecycle.c */
 };
 
 #endif

@@ -162,6 +162,10 @@ static const struct error_entry udk_errors[UDK_E_LAST - UDK_E_FIRST] = {
 		"UDK_E_LIBRARY", "driver needs a shared library the sandbox does not admit",
 		"A driver executable is linked against a shared library (ELF DT_NEEDED, or its interpreter) outside the directories the driver sandbox admits, or it exited with status 127 at launch because the loader found no library it needs.",
 		"The reason names the library: link the driver statically against libudk-driver (the default of udk's pkg-config file with --static), or install udk so the library is in the admitted system directories (e.g. /usr/lib), then `udkctl rescan`." },
+	[UDK_E_DRIVER_REPLACED - UDK_E_FIRST] = {
+		"UDK_E_DRIVER_REPLACED", "driver is being replaced",
+		"`udkctl upgrade` is replacing the driver serving this connection with a new version (or `udkctl uninstall` is removing it). Calls already queued were served first; this one, and later ones on this connection, end with this code. Opens during the switch are refused with it too.",
+		"Close the connection and open the service again once it reappears (udk_client_add_notification for its arrival): the new version, or the old one if the upgrade was rolled back, serves it. `udkctl drivers DRIVER` shows the upgrade's state." },
 };
 
 static const struct error_entry *

@@ -51,6 +51,10 @@ enum proto_op {
 	OP_ACCESS,		/* {action: list|grant|revoke|explain, driver, app} -> {...} */
 	OP_POWER,		/* {action: list|sleep|wake|set, id, state} -> {services, system, ...} */
 	OP_FAMILIES,		/* {} -> {families: [{name, title, docs, classes, keys, entitlements, ...}]} */
+	/* the driver lifecycle (daemon/lifecycle.c) */
+	OP_INSTALL,		/* {path, upgrade: bool} -> {identifier, path, lifecycle}: verify, copy, activate */
+	OP_UNINSTALL,		/* {driver} -> {identifier, path} */
+	OP_DRIVER_LOGS,		/* {driver?, lines?} -> {logs: [{identifier, lines: [string]}]}: recent driver output */
 
 	/* udkd -> app */
 	OP_NOTIFY = 150,	/* oneway {cookie, type, id, name, path, properties?}: properties

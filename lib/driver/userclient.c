@@ -753,6 +753,7 @@ conn_close(struct uc_conn *c)
 struct revoke_ctx {
 	struct udk_service *uc;
 	char *reason;
+	int code;
 };
 
 static void
@@ -762,12 +763,14 @@ revoke_on_queue(void *data)
 	struct uc_conn *c = r->uc->conn;
 
 	if (c && !c->closed) {
-		/* tell the app why, then cut: the app's calls fail with UDK_E_REVOKED */
+		/* tell the app why, then cut: the app's calls fail with UDK_E_REVOKED (or the code
+		 * udkd named); calls queued before this one were served first */
 		struct udk_value *b = udk_value_new_dict();
 		udk_dict_set_string(b, "reason", r->reason ? r->reason : "access was revoked");
-		wire_send_value(c->fd, OP_ERROR, WIRE_F_ONEWAY, 0, -UDK_E_REVOKED, b, NULL, 0);
+		wire_send_value(c->fd, OP_ERROR, WIRE_F_ONEWAY, 0, r->code ? r->code : -UDK_E_REVOKED, b, NULL, 0);
 		udk_value_unref(b);
-		udk_log_notice("user client %s: closed, access revoked", r->uc->name);
+		udk_log_notice("user client %s: closed, %s", r->uc->name,
+			       r->code == -UDK_E_DRIVER_REPLACED ? "the driver is being replaced" : "access revoked");
 		conn_close(c);
 	}
 	udk_service_unref(r->uc);
@@ -777,6 +780,12 @@ revoke_on_queue(void *data)
 
 void
 uc_revoke(uint64_t object, const char *reason)
+{
+	uc_revoke_code(object, reason, 0);
+}
+
+void
+uc_revoke_code(uint64_t object, const char *reason, int code)
 {
 	struct udk_service *uc = object_by_id(object);
 	struct revoke_ctx *r;
@@ -790,6 +799,8 @@ uc_revoke(uint64_t object, const char *reason)
 	}
 	r->uc = uc;
 	r->reason = reason ? strdup(reason) : NULL;
+	/* only udk's own codes: a peer cannot make the app see an errno */
+	r->code = code <= -UDK_E_FIRST && code > -UDK_E_LAST ? code : 0;
 	/* the connection belongs to the user client's queue */
 	if (udk_queue_dispatch_async(uc->queue, revoke_on_queue, r) < 0) {
 		udk_service_unref(uc);
