@@ -733,7 +733,7 @@ result_body(struct udkd *d, const char *identifier)
 static void schedule_check(struct udkd *d);
 
 static void
-install_scanned(struct udkd *d, int status, unsigned added, unsigned removed, void *data)
+install_scanned(struct udkd *d, int status, unsigned added, unsigned reloaded, unsigned removed, void *data)
 {
 	struct lc_op *op = data;
 	struct udk_value *body;
@@ -748,7 +748,7 @@ install_scanned(struct udkd *d, int status, unsigned added, unsigned removed, vo
 }
 
 static void
-upgrade_scanned(struct udkd *d, int status, unsigned added, unsigned removed, void *data)
+upgrade_scanned(struct udkd *d, int status, unsigned added, unsigned reloaded, unsigned removed, void *data)
 {
 	struct lc_op *op = data;
 	struct udk_value *body;
@@ -771,7 +771,7 @@ upgrade_scanned(struct udkd *d, int status, unsigned added, unsigned removed, vo
 }
 
 static void
-uninstall_scanned(struct udkd *d, int status, unsigned added, unsigned removed, void *data)
+uninstall_scanned(struct udkd *d, int status, unsigned added, unsigned reloaded, unsigned removed, void *data)
 {
 	struct lc_op *op = data;
 	struct udk_value *body = udk_value_new_dict();
@@ -789,7 +789,7 @@ static void
 rescan_then(struct udkd *d, struct lc_op *op, bundles_scan_fn fn)
 {
 	if (bundles_rescan(d, fn, op) < 0)
-		fn(d, -ENOMEM, 0, 0, op);
+		fn(d, -ENOMEM, 0, 0, 0, op);
 }
 
 /* Upgrade: the old version's apps are gone (or the drain deadline passed): swap the directories. */
@@ -1188,7 +1188,7 @@ lifecycle_uninstall(struct udkd *d, struct client *c, struct wire_msg *m)
 /* ---- activation and rollback ---- */
 
 static void
-restored_scanned(struct udkd *d, int status, unsigned added, unsigned removed, void *data)
+restored_scanned(struct udkd *d, int status, unsigned added, unsigned reloaded, unsigned removed, void *data)
 {
 	char *identifier = data;
 	struct bundle *b = find_identifier(d, identifier);
