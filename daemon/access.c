@@ -1062,19 +1062,23 @@ decide(struct udkd *d, const struct app_identity *app, pid_t pid, const struct b
 		*ret_via = "signature";
 		return 0;
 	}
+	/* `access explain` asks about a path, not a process: no "(pid 0)" */
+	char who[32] = "";
+	if (pid > 0)
+		snprintf(who, sizeof(who), " (pid %d)", (int)pid);
 	if (stale)
 		return udk_set_reason(-UDK_E_NOT_PERMITTED,
-				      "%s (pid %d) may not open user clients of %s: access was granted to this path "
+				      "%s%s may not open user clients of %s: access was granted to this path "
 				      "when the executable had SHA-256 %.16s…, and it has %.16s… now (it was rebuilt "
 				      "or replaced). If the new build is yours, grant it again: `udkctl access grant "
 				      "%s %s`",
-				      app->path, (int)pid, id, stale->hash, app->hash, id, app->path);
+				      app->path, who, id, stale->hash, app->hash, id, app->path);
 	return udk_set_reason(-UDK_E_NOT_PERMITTED,
-			      "%s (pid %d) may not open user clients of %s: the driver does not allow any app "
+			      "%s%s may not open user clients of %s: the driver does not allow any app "
 			      "(no allow-any-userclient-access entitlement), no access grant names this app, and the "
 			      "app has no signed userclient-access entitlement listing %s. An administrator can "
 			      "allow it: `udkctl access grant %s %s`",
-			      app->path ? app->path : "?", (int)pid, id, id, id, app->path ? app->path : "APP");
+			      app->path ? app->path : "?", who, id, id, id, app->path ? app->path : "APP");
 }
 
 static void
@@ -1180,6 +1184,38 @@ access_proc_gone(struct udkd *d, struct driver_proc *p)
 			pp = &l->next;
 		}
 	}
+}
+
+/* lifecycle.c: the apps of @b's processes are told @code and cut once their queues served what came first. */
+unsigned
+access_cut_bundle(struct udkd *d, const struct bundle *b, int code, const char *reason)
+{
+	unsigned n = 0;
+
+	for (struct link *l = d->access ? d->access->links : NULL; l; l = l->next) {
+		struct udk_value *body;
+		if (l->proc->bundle != b || l->proc->state == PROC_DEAD)
+			continue;
+		body = udk_value_new_dict();
+		udk_dict_set_uint(body, "object", l->object);
+		udk_dict_set_string(body, "reason", reason);
+		udk_dict_set_int(body, "code", code);
+		proc_send(d, l->proc, OP_DRV_REVOKE_USER_CLIENT, WIRE_F_ONEWAY, 0, 0, body, NULL, 0);
+		udk_value_unref(body);
+		n++;
+	}
+	return n;
+}
+
+unsigned
+access_links_of_bundle(struct udkd *d, const struct bundle *b)
+{
+	unsigned n = 0;
+
+	for (struct link *l = d->access ? d->access->links : NULL; l; l = l->next)
+		if (l->proc->bundle == b && l->proc->state != PROC_DEAD)
+			n++;
+	return n;
 }
 
 /* Cut every open connection that is no longer allowed; returns how many. */

@@ -18,9 +18,12 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <link.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 
 #include "family.h"
+#include "sandbox.h"
 #include "udk-config.h"
 #include "value-private.h"
 #include "udkd.h"
@@ -287,6 +290,12 @@ suggest(const char *key, const char *const *known, const char *const *extra)
 	return best_d <= 2 ? best : NULL;
 }
 
+const char *
+bundle_suggest_name(const char *name, const char *const *known)
+{
+	return name ? suggest(name, known, NULL) : NULL;
+}
+
 static bool
 in_list(const char *key, const char *const *list)
 {
@@ -355,13 +364,21 @@ require_string(struct bundle *b, const struct udk_value *dict, const char *pname
 	return udk_value_get_string(v);
 }
 
-/* Every class name udk knows: its own and every family's. */
-static const char *
-suggest_class(const char *name)
+static const char *const core_classes[] = { "IOService", "IOUserService", "IOUserClient", "IOUserUserClient",
+					    "IOUserResources", NULL };
+
+/* Whether @name is a class udk or one of its families registers. */
+bool
+bundle_known_class(const char *name)
 {
-	static const char *const core[] = { "IOService", "IOUserService", "IOUserClient", "IOUserUserClient",
-					     "IOUserResources", NULL };
-	const char *best = suggest(name, core, NULL);
+	return name && (in_list(name, core_classes) || family_of_class(name, NULL));
+}
+
+/* Every class name udk knows: its own and every family's (did-you-mean, issue 20). */
+const char *
+bundle_suggest_class(const char *name)
+{
+	const char *best = suggest(name, core_classes, NULL);
 
 	for (size_t i = 0; !best && i < udkd_n_families; i++) {
 		const char *list[64];
@@ -392,7 +409,7 @@ check_io_class(struct bundle *b, struct personality *p, const char *keypath, boo
 		*failed = true;
 		return;
 	}
-	s = suggest_class(p->io_class);
+	s = bundle_suggest_class(p->io_class);
 	bundle_add_diag(b, DIAG_WARNING, INFO_PLIST, keypath,
 			"\"%s\" is not a class udk knows%s%s%s; the driver runs as a plain IOUserService",
 			p->io_class, s ? " (did you mean \"" : "", s ? s : "", s ? "\"?)" : "");
@@ -488,6 +505,21 @@ check_personality(struct bundle *b, struct personality *p)
 	}
 	if (p->io_class)
 		check_io_class(b, p, KEYPATH("IOClass"), &failed);
+
+	/*
+	 * A provider class may be one a driver publishes itself, so an unknown
+	 * one is no error; one a letter or two from a class udk knows is a
+	 * typo that would never match (issue 20).
+	 */
+	if (p->provider_class && !bundle_known_class(p->provider_class) &&
+	    !family_absent_for_class(p->provider_class)) {
+		const char *sc = bundle_suggest_class(p->provider_class);
+		if (sc)
+			bundle_add_diag(b, DIAG_WARNING, INFO_PLIST, KEYPATH("IOProviderClass"),
+					"\"%s\" is not a class udk or its families register (did you mean \"%s\"?): "
+					"unless a driver of yours publishes it, this personality never matches",
+					p->provider_class, sc);
+	}
 
 	if (p->server_name && b->identifier && !streq(p->server_name, b->identifier)) {
 		bundle_add_diag(b, DIAG_ERROR, INFO_PLIST, KEYPATH("IOUserServerName"),
@@ -923,6 +955,231 @@ check_exec_format(struct bundle *b, int fd, const char *exe)
 	}
 }
 
+/*
+ * The shared libraries a driver needs, against what the sandbox lets it
+ * read (issue 18 point 2, issue 20): a program linked against a library
+ * that only its RUNPATH finds (a build tree, /opt, a home directory) loads
+ * outside the sandbox and exits 127 inside it, seen as a crash loop.  Read
+ * its PT_INTERP and DT_NEEDED/DT_RUNPATH here and say so before any launch.
+ * Only what the loader would find first is judged: a name found in an
+ * admitted directory is fine, one found only through a hidden RUNPATH is an
+ * error, one found nowhere udkd looks is a warning (ld.so.conf may know more).
+ */
+static bool bundle_sandboxed = true;
+
+void
+bundle_set_sandboxed(bool on)
+{
+	bundle_sandboxed = on;
+}
+
+#if defined(__x86_64__)
+#define MULTIARCH "x86_64-linux-gnu"
+#elif defined(__aarch64__)
+#define MULTIARCH "aarch64-linux-gnu"
+#elif defined(__i386__)
+#define MULTIARCH "i386-linux-gnu"
+#elif defined(__riscv)
+#define MULTIARCH "riscv64-linux-gnu"
+#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define MULTIARCH "powerpc64le-linux-gnu"
+#elif defined(__s390x__)
+#define MULTIARCH "s390x-linux-gnu"
+#else
+#define MULTIARCH ""
+#endif
+
+#define EXE_MAX_PHDRS 64u
+#define EXE_MAX_DYN 1024u
+#define EXE_MAX_NEEDED 64u
+
+static bool
+file_exists_in(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+		return false;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static bool
+under_dir(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+/* Whether the sandbox admits a library at absolute @path. */
+static bool
+admitted_path(const char *path)
+{
+	size_t n;
+	const char *const *dirs = sandbox_lib_dirs(&n);
+
+	for (size_t i = 0; i < n; i++)
+		if (under_dir(path, dirs[i]))
+			return true;
+	return false;
+}
+
+/* Whether @name is in a directory the sandbox admits and the loader searches by default. */
+static bool
+admitted_name(const char *name)
+{
+	size_t n;
+	const char *const *dirs = sandbox_lib_dirs(&n);
+	char sub[PATH_MAX];
+
+	for (size_t i = 0; i < n; i++) {
+		if (file_exists_in(dirs[i], name))
+			return true;
+		if (MULTIARCH[0] && snprintf(sub, sizeof(sub), "%s/" MULTIARCH, dirs[i]) < (int)sizeof(sub) &&
+		    file_exists_in(sub, name))
+			return true;
+	}
+	return false;
+}
+
+/* A NUL-terminated string of at most @len - 1 bytes at file offset @off. */
+static bool
+pread_string(int fd, uint64_t off, char *buf, size_t len)
+{
+	ssize_t n = pread(fd, buf, len - 1, (off_t)off);
+
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	return memchr(buf, '\0', (size_t)n) != NULL;
+}
+
+/* The file offset of virtual address @va, through the PT_LOAD headers. */
+static bool
+va_to_offset(const ElfW(Phdr) *ph, size_t n, uint64_t va, uint64_t *ret)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ph[i].p_type == PT_LOAD && va >= ph[i].p_vaddr && va - ph[i].p_vaddr < ph[i].p_filesz) {
+			*ret = va - ph[i].p_vaddr + ph[i].p_offset;
+			return true;
+		}
+	return false;
+}
+
+static void
+check_exec_libraries(struct bundle *b, int fd, const char *exe)
+{
+	ElfW(Ehdr) eh;
+	ElfW(Phdr) ph[EXE_MAX_PHDRS];
+	ElfW(Dyn) dyn[64];
+	uint64_t dyn_off = 0, dyn_size = 0, strtab_va = 0, strtab_off, strsz = 0;
+	uint64_t needed[EXE_MAX_NEEDED], runpath = UINT64_MAX;
+	size_t n_needed = 0;
+	bool have_strtab = false;
+	char interp[PATH_MAX], name[256], rp[1024];
+
+	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+	    eh.e_ident[EI_CLASS] != (sizeof(void *) == 8 ? ELFCLASS64 : ELFCLASS32) ||
+	    eh.e_phentsize != sizeof(ElfW(Phdr)) || eh.e_phnum == 0 || eh.e_phnum > EXE_MAX_PHDRS ||
+	    (eh.e_type != ET_EXEC && eh.e_type != ET_DYN))
+		return; /* check_exec_format says what is wrong, or there is nothing to check */
+	if (pread(fd, ph, eh.e_phnum * sizeof(ph[0]), (off_t)eh.e_phoff) != (ssize_t)(eh.e_phnum * sizeof(ph[0])))
+		return;
+	for (size_t i = 0; i < eh.e_phnum; i++) {
+		if (ph[i].p_type == PT_INTERP && ph[i].p_filesz > 1 && ph[i].p_filesz < sizeof(interp)) {
+			struct stat st;
+			if (!pread_string(fd, ph[i].p_offset, interp, ph[i].p_filesz + 1) || interp[0] != '/')
+				continue;
+			if (stat(interp, &st) < 0) {
+				bundle_add_diag_code(b, -UDK_E_LIBRARY, DIAG_ERROR, exe, NULL,
+						     "names the program interpreter (ELF PT_INTERP) %s, which this "
+						     "machine does not have: it was built against another C library. "
+						     "Build it on (or for) this system, or link it statically",
+						     interp);
+				return;
+			}
+		} else if (ph[i].p_type == PT_DYNAMIC) {
+			dyn_off = ph[i].p_offset;
+			dyn_size = ph[i].p_filesz;
+		}
+	}
+	if (!dyn_size || !bundle_sandboxed)
+		return;
+	/* the dynamic section, in chunks: DT_NEEDED, DT_STRTAB, DT_STRSZ, DT_RUNPATH/DT_RPATH */
+	for (uint64_t done = 0, total = MIN(dyn_size / sizeof(ElfW(Dyn)), EXE_MAX_DYN); done < total;) {
+		size_t want = (size_t)MIN(total - done, ARRAY_SIZE(dyn));
+		ssize_t got = pread(fd, dyn, want * sizeof(dyn[0]), (off_t)(dyn_off + done * sizeof(dyn[0])));
+		bool end = false;
+		if (got < (ssize_t)sizeof(dyn[0]))
+			break;
+		for (size_t i = 0; i < (size_t)got / sizeof(dyn[0]) && !end; i++) {
+			switch (dyn[i].d_tag) {
+			case DT_NULL: end = true; break;
+			case DT_NEEDED:
+				if (n_needed < EXE_MAX_NEEDED)
+					needed[n_needed++] = dyn[i].d_un.d_val;
+				break;
+			case DT_STRTAB: strtab_va = dyn[i].d_un.d_ptr; have_strtab = true; break;
+			case DT_STRSZ: strsz = dyn[i].d_un.d_val; break;
+			case DT_RUNPATH: runpath = dyn[i].d_un.d_val; break;
+			case DT_RPATH: if (runpath == UINT64_MAX) runpath = dyn[i].d_un.d_val; break;
+			default: break;
+			}
+		}
+		if (end)
+			break;
+		done += (uint64_t)got / sizeof(dyn[0]);
+	}
+	if (!have_strtab || !va_to_offset(ph, eh.e_phnum, strtab_va, &strtab_off))
+		return;
+	rp[0] = '\0';
+	if (runpath != UINT64_MAX && runpath < strsz)
+		pread_string(fd, strtab_off + runpath, rp, sizeof(rp));
+	for (size_t i = 0; i < n_needed; i++) {
+		const char *found = NULL;
+		char dirbuf[sizeof(rp)];
+
+		if (needed[i] >= strsz || !pread_string(fd, strtab_off + needed[i], name, sizeof(name)) || !name[0])
+			continue;
+		if (strchr(name, '/')) {
+			if (name[0] == '/' && !admitted_path(name))
+				bundle_add_diag_code(b, -UDK_E_LIBRARY, DIAG_ERROR, exe, NULL,
+						     "needs the shared library %s by its path, which the driver sandbox "
+						     "hides: link libraries by name (-lNAME) from the system's library "
+						     "directories, or link the driver statically",
+						     name);
+			continue;
+		}
+		if (admitted_name(name))
+			continue;
+		/*
+		 * Where its RUNPATH leads.  $ORIGIN entries lead nowhere useful:
+		 * the program runs from udkd's sealed copy, not from the bundle.
+		 */
+		snprintf(dirbuf, sizeof(dirbuf), "%s", rp);
+		for (char *save = NULL, *dir = strtok_r(dirbuf, ":", &save); dir && !found;
+		     dir = strtok_r(NULL, ":", &save))
+			if (dir[0] == '/' && !admitted_path(dir) && file_exists_in(dir, name))
+				found = dir;
+		if (found)
+			bundle_add_diag_code(b, -UDK_E_LIBRARY, DIAG_ERROR, exe, NULL,
+					     "needs the shared library %s, which its RUNPATH finds in %s, a directory "
+					     "the driver sandbox hides (drivers load libraries only from system "
+					     "library directories), so it would exit with status 127 at launch. Link "
+					     "it statically (udk's own: `pkg-config --static udk-driver`), or install "
+					     "%s in the system's library directory (e.g. `meson install` puts "
+					     "libudk-driver.so in " UDK_LIBDIR ")",
+					     name, found, name);
+		else
+			bundle_add_diag_code(b, -UDK_E_LIBRARY, DIAG_WARNING, exe, NULL,
+					     "needs the shared library %s, which udkd finds in none of the system "
+					     "library directories the driver sandbox admits: unless /etc/ld.so.conf "
+					     "names a directory under them that holds it, the driver exits with "
+					     "status 127 at launch. Install %s, or link the driver statically",
+					     name, name);
+	}
+}
+
 int
 bundle_load(const char *path, struct bundle **ret)
 {
@@ -1042,8 +1299,10 @@ load_checked(struct bundle *b, struct sign_snapshot *snap)
 		free(b->executable);
 		b->executable = NULL;
 	}
-	if (b->executable)
+	if (b->executable) {
 		check_exec_format(b, snap->exe_fd, udk_dict_get_string(b->info, "CFBundleExecutable"));
+		check_exec_libraries(b, snap->exe_fd, udk_dict_get_string(b->info, "CFBundleExecutable"));
+	}
 
 	if (snap->entitlements.present) {
 		r = udk_value_from_plist(snap->entitlements.data, snap->entitlements.len, &b->entitlements);
@@ -1341,9 +1600,10 @@ scan_load(void *data)
 
 /* Step 3: make them udkd's. */
 static void
-scan_integrate(struct udkd *d, struct bundle_scan *sc, unsigned *ret_added, unsigned *ret_removed)
+scan_integrate(struct udkd *d, struct bundle_scan *sc, unsigned *ret_added, unsigned *ret_reloaded,
+	       unsigned *ret_removed)
 {
-	unsigned added = 0, removed = 0;
+	unsigned added = 0, reloaded = 0, removed = 0;
 	struct udk_value *by_id = udk_value_new_dict();
 
 	for (size_t j = 0; j < d->n_bundles; j++) {
@@ -1356,6 +1616,8 @@ scan_integrate(struct udkd *d, struct bundle_scan *sc, unsigned *ret_added, unsi
 		struct bundle *b = it->loaded, **nb;
 		struct udk_value *idx;
 
+		bool replaces = false;
+
 		if (!b)
 			continue;
 		if (it->old && !it->old->removed) {
@@ -1363,7 +1625,7 @@ scan_integrate(struct udkd *d, struct bundle_scan *sc, unsigned *ret_added, unsi
 			if (it->old->identifier)
 				udk_dict_remove(by_id, it->old->identifier);
 			retire_bundle(d, it->old);
-			removed++;
+			replaces = true;
 		}
 		/* one loaded bundle per identifier */
 		idx = b->identifier ? udk_dict_get(by_id, b->identifier) : NULL;
@@ -1382,9 +1644,13 @@ scan_integrate(struct udkd *d, struct bundle_scan *sc, unsigned *ret_added, unsi
 		d->bundles[d->n_bundles++] = b;
 		if (b->loadable && b->identifier)
 			udk_dict_set_take(by_id, b->identifier, udk_value_new_uint(d->n_bundles - 1));
-		added++;
+		if (replaces)
+			reloaded++;
+		else
+			added++;
 		log_bundle(d, b);
 		trust_apply(d, b);
+		bundle_watch(d, b);
 	}
 	udk_value_unref(by_id);
 	/* bundles whose directory disappeared */
@@ -1400,6 +1666,8 @@ scan_integrate(struct udkd *d, struct bundle_scan *sc, unsigned *ret_added, unsi
 	scan_items_free(sc);
 	if (ret_added)
 		*ret_added = added;
+	if (ret_reloaded)
+		*ret_reloaded = reloaded;
 	if (ret_removed)
 		*ret_removed = removed;
 }
@@ -1411,7 +1679,7 @@ bundles_scan(struct udkd *d, unsigned *ret_added, unsigned *ret_removed)
 
 	scan_collect(d, &sc);
 	scan_load(&sc);
-	scan_integrate(d, &sc, ret_added, ret_removed);
+	scan_integrate(d, &sc, ret_added, NULL, ret_removed);
 	return 0;
 }
 
@@ -1423,20 +1691,20 @@ scan_done(void *data, int status)
 	struct bundle_scan *sc = data;
 	struct udkd *d = sc->d;
 	struct scan_waiter *w = TAKE_PTR(sc->waiters);
-	unsigned added = 0, removed = 0;
+	unsigned added = 0, reloaded = 0, removed = 0;
 
 	sc->running = false;
 	if (status < 0 || d->shutting_down) {
 		scan_items_free(sc);
 	} else {
-		scan_integrate(d, sc, &added, &removed);
-		if (added || removed)
+		scan_integrate(d, sc, &added, &reloaded, &removed);
+		if (added || reloaded || removed)
 			match_all(d);
 	}
 	while (w) {
 		struct scan_waiter *next = w->next;
 		if (w->fn)
-			w->fn(d, status < 0 ? status : 0, added, removed, w->data);
+			w->fn(d, status < 0 ? status : 0, added, reloaded, removed, w->data);
 		free(w);
 		w = next;
 	}
@@ -1449,7 +1717,7 @@ scan_done(void *data, int status)
 		while (w) {
 			struct scan_waiter *next = w->next;
 			if (w->fn)
-				w->fn(d, -ECANCELED, 0, 0, w->data);
+				w->fn(d, -ECANCELED, 0, 0, 0, w->data);
 			free(w);
 			w = next;
 		}
@@ -1503,9 +1771,98 @@ bundles_rescan(struct udkd *d, bundles_scan_fn fn, void *data)
 	return 0;
 }
 
+#define BUNDLE_WATCHES_MAX 8192u
+#define BUNDLE_WATCH_DEPTH 3u
+#define BUNDLE_WATCH_MASK                                                                                       \
+	(IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE_SELF |    \
+	 IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK)
+
+static bool
+watch_add(struct udkd *d, const char *path)
+{
+	char key[16];
+	int wd;
+
+	if (udk_dict_size(d->bundle_watches) >= BUNDLE_WATCHES_MAX)
+		return false;
+	wd = inotify_add_watch(d->inotify_fd, path, BUNDLE_WATCH_MASK);
+	if (wd < 0) {
+		if (errno == ENOSPC && !d->bundle_watch_warned) {
+			d->bundle_watch_warned = true;
+			log_warning(d, "cannot watch %s: the inotify watch limit is reached "
+				       "(fs.inotify.max_user_watches); edits inside bundles are noticed at "
+				       "`udkctl rescan` only",
+				    path);
+		}
+		return true;
+	}
+	snprintf(key, sizeof(key), "%d", wd);
+	if (!udk_dict_get(d->bundle_watches, key))
+		udk_dict_set_string(d->bundle_watches, key, path);
+	return true;
+}
+
+/* @path and its subdirectories down to @depth more levels. */
+static bool
+watch_tree(struct udkd *d, const char *path, unsigned depth)
+{
+	DIR *dir;
+	struct dirent *e;
+	bool ok;
+
+	if (!watch_add(d, path))
+		return false;
+	if (!depth)
+		return true;
+	dir = opendir(path);
+	ok = true;
+	while (dir && ok && (e = readdir(dir))) {
+		char *sub;
+		if (e->d_type != DT_DIR || streq(e->d_name, ".") || streq(e->d_name, ".."))
+			continue;
+		sub = strdup_printf("%s/%s", path, e->d_name);
+		if (sub)
+			ok = watch_tree(d, sub, depth - 1);
+		free(sub);
+	}
+	if (dir)
+		closedir(dir);
+	return ok;
+}
+
+void
+bundle_watch(struct udkd *d, struct bundle *b)
+{
+	if (d->inotify_fd < 0 || b->removed)
+		return;
+	if (!d->bundle_watches)
+		d->bundle_watches = udk_value_new_dict();
+	/*
+	 * Adding a watch twice returns the same one.  A directory made inside
+	 * a bundle later changes its stamp, so the bundle is read again and
+	 * comes here again: its new directories are watched then.
+	 */
+	if (!watch_tree(d, b->path, BUNDLE_WATCH_DEPTH) && !d->bundle_watch_warned) {
+		d->bundle_watch_warned = true;
+		log_warning(d, "watching more than %u directories inside bundles; edits inside the others are "
+			       "noticed at `udkctl rescan` only",
+			    BUNDLE_WATCHES_MAX);
+	}
+}
+
+void
+bundles_unwatched(struct udkd *d, int wd)
+{
+	char key[16];
+
+	snprintf(key, sizeof(key), "%d", wd);
+	udk_dict_remove(d->bundle_watches, key);
+}
+
 void
 bundles_fini(struct udkd *d)
 {
+	d->bundle_watches = udk_value_unref(d->bundle_watches);
 	if (!d->scan)
 		return;
 	/* the worker is gone (work_free): nothing runs the scan any more */
@@ -1670,6 +2027,16 @@ bundle_describe(struct udkd *d, const struct bundle *b)
 				udk_dict_set_string(sg, "file", b->sig.file);
 			if (b->sig.reason)
 				udk_dict_set_string(sg, "reason", b->sig.reason);
+			if (udk_error_fix(b->sig.status))
+				udk_dict_set_string(sg, "fix", udk_error_fix(b->sig.status));
+		}
+		/* refused for its signature or key: code, cause and fix in this record (issue 20) */
+		if (b->sig_checked && !udk_dict_get(sg, "code") &&
+		    (b->refusal == -UDK_E_UNSIGNED || b->refusal == -UDK_E_UNTRUSTED_KEY)) {
+			udk_dict_set_string(sg, "code", udk_error_name(b->refusal));
+			udk_dict_set_string(sg, "reason", b->refusal_reason ? b->refusal_reason : "");
+			if (udk_error_fix(b->refusal))
+				udk_dict_set_string(sg, "fix", udk_error_fix(b->refusal));
 		}
 		udk_dict_set_take(v, "signature", sg);
 	}
@@ -1721,6 +2088,7 @@ bundle_describe(struct udkd *d, const struct bundle *b)
 	if (b->identifier)
 		registry_walk(d, list_instances, &w);
 	udk_dict_set_take(v, "instances", w.list);
+	lifecycle_describe(d, b, v);
 	return v;
 }
 

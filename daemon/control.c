@@ -492,6 +492,13 @@ handle_control_open(struct udkd *d, struct client *c, struct wire_msg *m, const 
 			     NULL, NULL, 0);
 		return;
 	}
+	if (p->bundle) {
+		const char *why = NULL;
+		if (lifecycle_refuses_open(d, p->bundle, &why)) {
+			client_reply(d, c, m->h.op, m->h.serial, -UDK_E_DRIVER_REPLACED, why, NULL, NULL, 0);
+			return;
+		}
+	}
 	if (s->state != SVC_REGISTERED) {
 		client_reply(d, c, m->h.op, m->h.serial, -EAGAIN,
 			     "the service is not registered yet; its driver must call udk_service_register()", NULL,
@@ -697,11 +704,12 @@ struct rescan_req {
 };
 
 static void
-rescan_done(struct udkd *d, int status, unsigned added, unsigned removed, void *data)
+rescan_done(struct udkd *d, int status, unsigned added, unsigned reloaded, unsigned removed, void *data)
 {
 	struct rescan_req *q = data;
 	struct udk_value *body = proto_rescan_reply_encode(&(struct proto_rescan_rep){
-		.has_added = true, .added = added, .has_removed = true, .removed = removed });
+		.has_added = true, .added = added, .has_reloaded = true, .reloaded = reloaded,
+		.has_removed = true, .removed = removed });
 
 	client_reply(d, q->c, q->op, q->serial, status, status < 0 ? "udkd is stopping" : NULL, body, NULL, 0);
 	udk_value_unref(body);
@@ -816,13 +824,9 @@ handle_control_sim(struct udkd *d, struct client *c, struct wire_msg *m, const s
 	if (!streq(action, "list")) {
 		if (!allowed_to_manage(d, c, m))
 			return;
-		dm = model_find(d, name);
-		if (!dm) {
-			char *why = strdup_printf("no device \"%s\" in the machine description; `udkctl sim list` "
-						  "shows them",
-						  name ? name : "");
-			client_reply(d, c, m->h.op, m->h.serial, -ENOENT, why, NULL, NULL, 0);
-			free(why);
+		r = model_lookup(d, name, &dm);
+		if (r < 0) {
+			client_reply(d, c, m->h.op, m->h.serial, r, udk_error_reason(), NULL, NULL, 0);
 			return;
 		}
 	}
@@ -921,6 +925,23 @@ reply_result(struct udkd *d, struct client *c, struct wire_msg *m, int r, struct
 	udk_value_unref(body);
 }
 
+/* A trust change answered once bundles changed on disk since they were read are read again. */
+static void
+trust_rescanned(struct udkd *d, int status, unsigned added, unsigned reloaded, unsigned removed, void *data)
+{
+	struct rescan_req *q = data;
+	struct udk_value *body = trust_describe(d);
+
+	(void)status; /* the key is added either way; a cancelled rescan only means udkd is stopping */
+	(void)added;
+	(void)reloaded;
+	(void)removed;
+	client_reply(d, q->c, q->op, q->serial, 0, NULL, body, NULL, 0);
+	udk_value_unref(body);
+	client_unref(q->c);
+	free(q);
+}
+
 static void
 handle_control_trust(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_trust_req *req)
 {
@@ -931,9 +952,24 @@ handle_control_trust(struct udkd *d, struct client *c, struct wire_msg *m, const
 	if (!streq(action, "list") && !allowed_to_manage(d, c, m))
 		return;
 	if (streq(action, "add")) {
+		struct rescan_req *q;
 		r = trust_add(d, req->key, &body);
 		udk_value_unref(body);
 		body = NULL;
+		/*
+		 * "Sign, then trust add" (the UDK_E_UNSIGNED recipe): a bundle
+		 * signed since it was read is read again before the answer, so it
+		 * is judged by its signature at once (issue 18 point 3).
+		 */
+		if (r >= 0 && (q = calloc(1, sizeof(*q)))) {
+			q->c = client_ref(c);
+			q->op = m->h.op;
+			q->serial = m->h.serial;
+			if (bundles_rescan(d, trust_rescanned, q) >= 0)
+				return;
+			client_unref(q->c);
+			free(q);
+		}
 	} else if (streq(action, "remove")) {
 		r = trust_remove(d, req->id);
 	} else if (!streq(action, "list")) {
@@ -1043,6 +1079,26 @@ handle_control_lookup(struct udkd *d, struct client *c, struct wire_msg *m, cons
 	client_reply(d, c, m->h.op, m->h.serial, s ? 0 : -UDK_E_NO_SUCH_SERVICE,
 		     s ? NULL : "no service at that path; `udkctl tree` shows them", body, NULL, 0);
 	udk_value_unref(body);
+}
+
+/* The driver lifecycle (daemon/lifecycle.c) */
+static void
+handle_control_install(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_install_req *req)
+{
+	lifecycle_install(d, c, m);
+}
+
+static void
+handle_control_uninstall(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_uninstall_req *req)
+{
+	lifecycle_uninstall(d, c, m);
+}
+
+static void
+handle_control_driver_logs(struct udkd *d, struct client *c, struct wire_msg *m,
+			   const struct proto_driver_logs_req *req)
+{
+	lifecycle_logs(d, c, m);
 }
 
 /* One request: the generated table (proto.xml) decodes and checks its body, then its handler runs. */

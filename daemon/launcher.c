@@ -307,6 +307,8 @@ log_line(struct udkd *d, struct driver_proc *p, int level, const char *msg)
 	 */
 	if (p->kind == PROC_KIND_DRIVER && !p->launch_diag)
 		p->launch_diag = sandbox_explain_loader_error(msg, d->cfg.sandbox && d->sandbox);
+	if (p->kind == PROC_KIND_DRIVER)
+		lifecycle_log_line(d, p->bundle, p->pid, msg);
 	if (level > want)
 		return;
 	snprintf(src, sizeof(src), "%s[%d]", proc_label(p), p->pid);
@@ -440,6 +442,7 @@ start_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int st
 		schedule_watchdog(d, p);
 		/* Start() returned: now, and only now, the instance joins the power tree */
 		power_instance_started(d, inst);
+		lifecycle_instance_started(d, p->bundle);
 		/* the instance may hold a free category for other personalities */
 		match_service(d, inst);
 		/* instances that joined this server while it started */
@@ -472,6 +475,7 @@ start_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int st
 					  reason ? reason : udk_strerror(status));
 		note_failure(p->bundle, "start", 0, 0, status, why, p->last_line);
 		free(why);
+		lifecycle_start_failed(d, p->bundle);
 	}
 	{
 		struct service *prov = p->provider;
@@ -571,6 +575,7 @@ guest_start_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, 
 					  reason ? reason : udk_strerror(status));
 		note_failure(p->bundle, "start", 0, 0, status, why, p->last_line);
 		free(why);
+		lifecycle_start_failed(d, p->bundle);
 	}
 	if (inst->provider) {
 		struct service *prov = inst->provider;
@@ -1195,6 +1200,11 @@ record_crash(struct udkd *d, struct driver_proc *p, int signal, int exit_status,
 	if (p->kill_code) {
 		c->code = p->kill_code;
 		snprintf(c->reason, sizeof(c->reason), "killed by udkd: %s", p->kill_reason);
+	} else if (!signal && exit_status == 127 && p->launch_diag) {
+		/* the loader's exit: the library, not a crash (issue 18 point 2) */
+		c->code = -UDK_E_LIBRARY;
+		snprintf(c->reason, sizeof(c->reason), "the driver exited with status 127 during %s: %s", phase,
+			 p->launch_diag);
 	} else {
 		c->code = -UDK_E_DRIVER_DIED;
 		if (signal)
@@ -1232,6 +1242,7 @@ record_crash(struct udkd *d, struct driver_proc *p, int signal, int exit_status,
 				"the driver, then run `udkctl restart %s`",
 				b->crashes_consecutive, exit_status, phase, b->identifier);
 		log_error(d, "%s disabled: %s", b->identifier, b->disabled_reason);
+		lifecycle_start_failed(d, b);
 	}
 }
 
@@ -1257,6 +1268,8 @@ proc_dead(struct udkd *d, struct driver_proc *p, int signal, int exit_status)
 		power_instance_gone(d, inst);
 	if (p->kill_code)
 		snprintf(how, sizeof(how), "killed by udkd (%s): %s", udk_error_name(p->kill_code), p->kill_reason);
+	else if (expected && ((p->kill_sent && signal == SIGKILL) || signal == SIGTERM))
+		snprintf(how, sizeof(how), "stopped"); /* udkd ended it after a clean stop, not a crash */
 	else if (signal)
 		snprintf(how, sizeof(how), "killed by SIG%s", sigabbrev_np(signal) ? sigabbrev_np(signal) : "?");
 	else
@@ -1870,6 +1883,15 @@ launcher_restart_bundle(struct udkd *d, struct bundle *b)
 	return 0;
 }
 
+static bool
+drivers_left(struct udkd *d)
+{
+	for (struct driver_proc *p = d->procs; p; p = p->next)
+		if (p->kind != PROC_KIND_MODEL)
+			return true;
+	return false;
+}
+
 void
 launcher_fini(struct udkd *d)
 {
@@ -1879,8 +1901,14 @@ launcher_fini(struct udkd *d)
 	for (struct driver_proc *p = d->procs; p; p = p->next)
 		if (p->instance && p->state != PROC_DEAD && p->state != PROC_STOPPING)
 			launcher_stop_instance(d, p->instance, "udkd is shutting down");
-	while (d->procs && now_ns() < deadline)
+	/* drivers first (they may talk to their hardware while they stop), then the models */
+	while (drivers_left(d) && now_ns() < deadline)
 		loop_run_once(d->loop, 50);
+	if (models_stop(d)) {
+		uint64_t grace = now_ns() + 500000000ull;
+		while (d->procs && now_ns() < grace)
+			loop_run_once(d->loop, 20);
+	}
 	for (struct driver_proc *p = d->procs; p; p = p->next)
 		proc_kill(d, p, NULL);
 	deadline = now_ns() + 5000000000ull;

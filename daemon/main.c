@@ -145,10 +145,17 @@ on_inotify(struct loop *l, int fd, uint32_t events, void *data)
 {
 	struct udkd *d = data;
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n;
 
 	(void)events;
-	while (read(fd, buf, sizeof(buf)) > 0)
-		;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		for (ssize_t off = 0; off + (ssize_t)sizeof(struct inotify_event) <= n;) {
+			const struct inotify_event *ev = (const void *)(buf + off);
+			/* a watch inside a bundle went with its directory */
+			if (ev->mask & IN_IGNORED)
+				bundles_unwatched(d, ev->wd);
+			off += (ssize_t)sizeof(*ev) + ev->len;
+		}
 	/* bundles are copied in several steps: wait for quiet */
 	if (d->rescan_timer)
 		loop_timer_cancel(l, d->rescan_timer);
@@ -546,6 +553,8 @@ main(int argc, char **argv)
 	} else {
 		log_warning(&d, "--no-sandbox: drivers run unconfined");
 	}
+	/* landlock is what hides libraries outside the system's directories */
+	bundle_set_sandboxed(d.cfg.sandbox && d.sandbox && sandbox_landlock_abi(d.sandbox) > 0);
 	r = control_listen(&d);
 	if (r < 0) {
 		log_error(&d, "%s (%s)", udk_error_reason() ? udk_error_reason() : udk_strerror(r), udk_error_name(r));
@@ -559,6 +568,11 @@ main(int argc, char **argv)
 		loop_add_fd(d.loop, d.inotify_fd, EPOLLIN, on_inotify, &d, &d.inotify_src);
 	}
 
+	/* an install, upgrade or uninstall a stopped udkd left midway is finished or undone first */
+	if ((r = lifecycle_init(&d)) < 0) {
+		log_error(&d, "cannot initialise: %s", strerror(-r));
+		return 1;
+	}
 	bundles_scan(&d, NULL, NULL);
 	service_register(&d, d.reg.user_resources);
 	if (d.machine_path) {
@@ -570,6 +584,7 @@ main(int argc, char **argv)
 		}
 	}
 	families_start(&d);
+	lifecycle_resume(&d);
 	log_notice(&d, "ready on %s (%zu bundles from %zu directories)", d.socket_path, d.n_bundles,
 		   d.n_bundle_dirs);
 	systemd_notify("READY=1");
@@ -583,6 +598,7 @@ main(int argc, char **argv)
 	d.work = NULL;
 	bundles_fini(&d);
 	launcher_fini(&d);
+	lifecycle_fini(&d);
 	access_fini(&d);
 	power_fini(&d);
 	control_fini(&d);

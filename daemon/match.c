@@ -180,7 +180,8 @@ match_personality(struct udkd *d, const struct personality *p, const struct serv
 
 	if (!p->valid) {
 		match_report_add(report, "personality", "failed",
-				 "this personality has errors (see `udkctl drivers %s`) and never matches",
+				 "it has errors in its keys (`udkctl drivers %s` lists them), so it never matches; "
+				 "fix them and run `udkctl rescan`",
 				 p->bundle->dirname);
 		MISS();
 	}
@@ -198,6 +199,10 @@ match_personality(struct udkd *d, const struct personality *p, const struct serv
 						 "%s belongs to DriverKit's %s family, which udk does not have: no service "
 						 "of that class ever appears (`udkctl families` lists udk's families)",
 						 p->provider_class, absent);
+			else if (report && !bundle_known_class(p->provider_class) && bundle_suggest_class(p->provider_class))
+				match_report_add(report, "IOProviderClass", "note",
+						 "\"%s\" is no class udk or its families register: did you mean \"%s\"?",
+						 p->provider_class, bundle_suggest_class(p->provider_class));
 			free(cs);
 			MISS();
 		}

@@ -17,16 +17,23 @@
  * terminated, which stops their drivers; `udkctl sim plug NAME` brings it
  * back.
  */
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 
+#include "buf.h"
 #include "family.h"
 #include "proto.h"
 #include "proto-model-table.h"
 #include "udkd.h"
 #include "util.h"
 
+#include <unistd.h>
+
 #define MAX_FUNCTIONS 8u
+#define MODEL_NAMES_MAX 256u
 
 struct device_model *
 model_find(struct udkd *d, const char *name)
@@ -35,6 +42,33 @@ model_find(struct udkd *d, const char *name)
 		if (name && streq(m->name, name))
 			return m;
 	return NULL;
+}
+
+int
+model_lookup(struct udkd *d, const char *name, struct device_model **ret)
+{
+	const char *list[MODEL_NAMES_MAX + 1], *best;
+	size_t n = 0;
+	struct buf names;
+	char *all;
+
+	*ret = model_find(d, name);
+	if (*ret)
+		return 0;
+	buf_init(&names, 0);
+	for (struct device_model *m = d->devices; m && n < MODEL_NAMES_MAX; m = m->next) {
+		list[n++] = m->name;
+		buf_printf(&names, "%s%s", names.len ? ", " : "", m->name);
+	}
+	list[n] = NULL;
+	best = name ? bundle_suggest_name(name, list) : NULL;
+	all = buf_steal_string(&names);
+	udk_set_reason(-UDK_E_NO_SUCH_DEVICE, "no device \"%s\" in the machine description%s%s%s; its devices are: %s "
+					      "(`udkctl sim list` shows them)",
+		       name ? name : "", best ? " (did you mean \"" : "", best ? best : "", best ? "\"?)" : "",
+		       all && *all ? all : "none");
+	free(all);
+	return -UDK_E_NO_SUCH_DEVICE;
 }
 
 int
@@ -93,6 +127,54 @@ find_model(struct udkd *d, const char *model)
 	return NULL;
 }
 
+/*
+ * Why @model is not found: the directories searched and the nearest name
+ * in them (issue 18 point 10, issue 20); malloc'ed.  Reads at most
+ * MODEL_NAMES_MAX entries of each directory.
+ */
+static char *
+model_missing(struct udkd *d, const char *model)
+{
+	char *list[MODEL_NAMES_MAX + 1], *dl, *out;
+	const char *best;
+	size_t n = 0;
+	struct buf dirs;
+
+	if (strchr(model, '/'))
+		return strdup_printf("the device model %s is not an executable file: fix the Model in the machine "
+				     "description",
+				     model);
+	buf_init(&dirs, 0);
+	for (size_t i = 0; i < d->n_model_dirs; i++) {
+		DIR *dir = opendir(d->model_dirs[i]);
+		struct dirent *e;
+		size_t seen = 0;
+
+		buf_printf(&dirs, "%s%s", dirs.len ? ", " : "", d->model_dirs[i]);
+		while (dir && (e = readdir(dir)) && seen++ < MODEL_NAMES_MAX && n < MODEL_NAMES_MAX)
+			if (e->d_name[0] != '.' && e->d_type != DT_DIR && (list[n] = strdup(e->d_name)))
+				n++;
+		if (dir)
+			closedir(dir);
+	}
+	list[n] = NULL;
+	best = bundle_suggest_name(model, (const char *const *)list);
+	dl = buf_steal_string(&dirs);
+	if (best)
+		out = strdup_printf("no executable device model \"%s\" in the model directories searched (%s): did you "
+				    "mean \"%s\"? Fix the Model in the machine description, or give udkd --models DIR "
+				    "where the model is",
+				    model, dl ? dl : "", best);
+	else
+		out = strdup_printf("no executable device model \"%s\" in the model directories searched (%s): give "
+				    "udkd --models DIR where the model is, or fix the Model in the machine description",
+				    model, d->n_model_dirs && dl ? dl : "none");
+	for (size_t i = 0; i < n; i++)
+		free(list[i]);
+	free(dl);
+	return out;
+}
+
 int
 model_plug(struct udkd *d, struct device_model *m)
 {
@@ -100,12 +182,17 @@ model_plug(struct udkd *d, struct device_model *m)
 	int r;
 
 	if (m->proc && m->proc->state != PROC_DEAD)
-		return udk_set_reason(-EALREADY, "device %s is already plugged in (pid %d)", m->name, m->proc->pid);
+		return udk_set_reason(-UDK_E_ALREADY_PLUGGED,
+				      "device %s is already plugged in: its model %s runs as pid %d. To start it afresh, "
+				      "`udkctl sim unplug %s` first",
+				      m->name, m->model, m->proc->pid, m->name);
 	exe = find_model(d, m->model);
 	if (!exe) {
 		free(m->gone_reason);
-		m->gone_reason = strdup_printf("no executable device model \"%s\" in the model directories", m->model);
-		return udk_set_reason(-ENOENT, "device %s: %s (give udkd --models DIR)", m->name, m->gone_reason);
+		m->gone_reason = model_missing(d, m->model);
+		m->gone_code = -UDK_E_NO_SUCH_DEVICE;
+		return udk_set_reason(-UDK_E_NO_SUCH_DEVICE, "device %s: %s", m->name,
+				      m->gone_reason ? m->gone_reason : "no such device model");
 	}
 	r = launcher_start_model(d, m, exe);
 	free(exe);
@@ -114,6 +201,7 @@ model_plug(struct udkd *d, struct device_model *m)
 	m->plugged = true;
 	free(m->gone_reason);
 	m->gone_reason = NULL;
+	m->gone_code = 0;
 	log_info(d, "device %s: model %s started (pid %d)", m->name, m->model, m->proc->pid);
 	return 0;
 }
@@ -139,6 +227,7 @@ model_unplug(struct udkd *d, struct device_model *m, const char *why)
 	}
 	free(m->gone_reason);
 	m->gone_reason = strdup(why);
+	m->gone_code = 0;
 	log_notice(d, "device %s: %s", m->name, why);
 }
 
@@ -151,6 +240,7 @@ models_died(struct udkd *d, struct device_model *m, const char *how, bool expect
 	terminate_nubs(d, m, why ? why : "hardware gone");
 	if (!expected) {
 		m->crashes++;
+		m->gone_code = -UDK_E_HARDWARE_GONE;
 		free(m->gone_reason);
 		m->gone_reason = strdup_printf("its model %s; `udkctl sim plug %s` starts it again", how, m->name);
 		log_error(d, "device %s is gone: its model %s; its drivers were stopped", m->name, how);
@@ -401,6 +491,12 @@ models_describe(struct udkd *d)
 			udk_dict_set_int(e, "pid", m->proc->pid);
 		if ((!running || !m->plugged) && m->gone_reason)
 			udk_dict_set_string(e, "reason", m->gone_reason);
+		if (!running && m->gone_code) {
+			/* code, cause and fix in one record (issue 20) */
+			udk_dict_set_string(e, "code", udk_error_name(m->gone_code));
+			if (udk_error_fix(m->gone_code))
+				udk_dict_set_string(e, "fix", udk_error_fix(m->gone_code));
+		}
 		udk_dict_set_int(e, "crashes", m->crashes);
 		for (size_t i = 0; i < m->n_nubs; i++) {
 			char *path = service_path(m->nubs[i]);
@@ -415,6 +511,30 @@ models_describe(struct udkd *d)
 		udk_array_append_take(list, e);
 	}
 	return list;
+}
+
+/*
+ * udkd is stopping and its drivers are gone: ask every model to end
+ * (SIGTERM; the device-model library dies of it by default).  Returns how
+ * many were asked; launcher_fini() waits a short grace, then kills.
+ */
+unsigned
+models_stop(struct udkd *d)
+{
+	unsigned n = 0;
+
+	for (struct device_model *m = d->devices; m; m = m->next) {
+		struct driver_proc *p = m->proc;
+		if (!p || p->state == PROC_DEAD || p->kill_sent)
+			continue;
+		p->state = PROC_STOPPING;
+		if (p->pidfd >= 0)
+			syscall(SYS_pidfd_send_signal, p->pidfd, SIGTERM, NULL, 0);
+		else if (p->pid > 0)
+			kill(p->pid, SIGTERM);
+		n++;
+	}
+	return n;
 }
 
 void

@@ -315,6 +315,13 @@ static const char *const lib_dirs[] = {
 	UDK_LIBDIR, /* udk's shared libraries wherever its prefix is */
 };
 
+const char *const *
+sandbox_lib_dirs(size_t *ret_n)
+{
+	*ret_n = ARRAY_SIZE(lib_dirs);
+	return lib_dirs;
+}
+
 char *
 sandbox_explain_loader_error(const char *line, bool sandboxed)
 {

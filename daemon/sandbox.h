@@ -52,4 +52,7 @@ void sandbox_exec(const struct sandbox *sb, const struct sandbox_spec *spec, cha
  */
 char *sandbox_explain_loader_error(const char *line, bool sandboxed);
 
+/* The directories of shared libraries a sandboxed driver may read (bundle.c checks DT_NEEDED against them). */
+const char *const *sandbox_lib_dirs(size_t *ret_n);
+
 #endif

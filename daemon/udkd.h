@@ -13,6 +13,7 @@
  *   models.c    simulated devices: device-model processes
  *   broker.c    drivers opening their provider, through its family
  *   families.c  the family interface (family.h): the table, events, lookups
+ *   lifecycle.c install, upgrade (with rollback), uninstall; drivers' recent output
  */
 #ifndef UDKD_H
 #define UDKD_H
@@ -256,12 +257,31 @@ int bundles_scan(struct udkd *d, unsigned *ret_added, unsigned *ret_removed);
 /*
  * The same while the loop runs: the bundles are read and verified on a
  * worker thread; @fn (may be NULL) runs on the loop when they are in
- * place and matched (@status -ECANCELED: udkd is stopping).
+ * place and matched (@status -ECANCELED: udkd is stopping).  @added
+ * counts new bundles, @reloaded changed ones read again, @removed those
+ * whose directory went.
  */
-typedef void (*bundles_scan_fn)(struct udkd *d, int status, unsigned added, unsigned removed, void *data);
+typedef void (*bundles_scan_fn)(struct udkd *d, int status, unsigned added, unsigned reloaded, unsigned removed,
+				void *data);
 int bundles_rescan(struct udkd *d, bundles_scan_fn fn, void *data);
 void bundles_fini(struct udkd *d);
+/*
+ * Watch a bundle's directory and its subdirectories (Contents/,
+ * _UDKSignature/ ...) with d->inotify_fd, so an edit inside a bundle is
+ * noticed, not only one at the top of the bundle directories; at most
+ * BUNDLE_WATCHES_MAX watches in all.  For each bundle a scan reads;
+ * bundles_unwatched() when inotify says a watch went (IN_IGNORED).
+ */
+void bundle_watch(struct udkd *d, struct bundle *b);
+void bundles_unwatched(struct udkd *d, int wd);
 struct bundle *bundle_find(struct udkd *d, const char *name);
+/* Whether udk or a family registers class @name; the known class nearest to a misspelt one, or NULL. */
+bool bundle_known_class(const char *name);
+const char *bundle_suggest_class(const char *name);
+/* The name in NULL-terminated @known within two edits of @name, or NULL. */
+const char *bundle_suggest_name(const char *name, const char *const *known);
+/* Whether drivers run sandboxed: bundle_load() then checks their shared libraries against the sandbox's. */
+void bundle_set_sandboxed(bool on);
 struct udk_value *bundle_describe(struct udkd *d, const struct bundle *b);
 /* The fixed bounds on what udkd reads (udkctl status). */
 struct udk_value *bundle_input_limits(void);
@@ -402,6 +422,11 @@ struct udk_value *access_describe(struct udkd *d, const char *driver, uid_t view
  * own file-system rights.  Answers @c.
  */
 void access_explain_start(struct udkd *d, struct client *c, const struct app_pin *pin, const struct wire_msg *m);
+/* lifecycle.c: tell the apps connected to @b that their connection ends with @code (each user
+ * client's queue serves what it holds first, then cuts it); returns how many were told. */
+unsigned access_cut_bundle(struct udkd *d, const struct bundle *b, int code, const char *reason);
+/* Open app connections to @b's processes. */
+unsigned access_links_of_bundle(struct udkd *d, const struct bundle *b);
 /* The identity of a connected client (pinned at accept). */
 const struct app_identity *client_identity(struct udkd *d, struct client *c);
 
@@ -539,6 +564,33 @@ uint64_t launcher_deadline(const struct driver_proc *p, const char *which, uint6
 /* Tell a provider's owner that a driver on it died (so it can reset). */
 void launcher_notify_provider(struct udkd *d, struct service *provider, const char *event);
 
+/* ---- lifecycle.c ---- */
+
+/*
+ * udkctl install / upgrade (with rollback) / uninstall, each bundle's
+ * lifecycle state (persisted in the state directory), drivers' recent
+ * output for udkctl report.
+ */
+struct lifecycle;
+/* Load the state and finish or undo what a stopped udkd left midway (before the first scan). */
+int lifecycle_init(struct udkd *d);
+/* After the first scan and matching: check upgrades that were resumed. */
+void lifecycle_resume(struct udkd *d);
+void lifecycle_fini(struct udkd *d);
+/* OP_INSTALL, OP_UNINSTALL, OP_DRIVER_LOGS (callers checked the right to manage). */
+void lifecycle_install(struct udkd *d, struct client *c, struct wire_msg *m);
+void lifecycle_uninstall(struct udkd *d, struct client *c, struct wire_msg *m);
+void lifecycle_logs(struct udkd *d, struct client *c, struct wire_msg *m);
+/* Adds {lifecycle: {state, reason, ...}} to a bundle's description. */
+void lifecycle_describe(struct udkd *d, const struct bundle *b, struct udk_value *v);
+/* Hooks of the launcher: an instance of @b started; a Start() failed or @b was disabled. */
+void lifecycle_instance_started(struct udkd *d, struct bundle *b);
+void lifecycle_start_failed(struct udkd *d, struct bundle *b);
+/* True (with a reason) while @b's apps are being moved off it: opens are refused with UDK_E_DRIVER_REPLACED. */
+bool lifecycle_refuses_open(struct udkd *d, const struct bundle *b, const char **ret_reason);
+/* A line of a driver's output. */
+void lifecycle_log_line(struct udkd *d, const struct bundle *b, pid_t pid, const char *msg);
+
 /* ---- power.c ---- */
 
 /*
@@ -611,6 +663,7 @@ struct device_model {
 	struct service **nubs;		/* one per function, in the model's order */
 	size_t n_nubs;
 	char *gone_reason;		/* why it is not running */
+	int gone_code;			/* its code (-UDK_E_*), 0: none (unplugged by request) */
 	unsigned crashes;
 	void **family_data;		/* one pointer per family (model_family_data), freed with free() */
 };
@@ -620,12 +673,16 @@ int models_load(struct udkd *d, const struct udk_value *list, const char *where)
 int model_plug(struct udkd *d, struct device_model *m);
 void model_unplug(struct udkd *d, struct device_model *m, const char *why);
 struct device_model *model_find(struct udkd *d, const char *name);
+/* model_find(), or -UDK_E_NO_SUCH_DEVICE with a reason naming the devices there are (did-you-mean). */
+int model_lookup(struct udkd *d, const char *name, struct device_model **ret);
 /* The model that published @nub and the function's index, or NULL. */
 struct device_model *model_of_nub(struct udkd *d, const struct service *nub, size_t *ret_index);
 /* Messages from a model process (OP_DM_*). */
 void models_handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m);
 /* A model process ended. */
 void models_died(struct udkd *d, struct device_model *m, const char *how, bool expected);
+/* udkd stops: SIGTERM to every running model; how many were asked. */
+unsigned models_stop(struct udkd *d);
 /*
  * The broker's path to simulated hardware: ask the model of @nub to accept
  * a channel for driver @p, then answer the driver's request @m with @info
@@ -706,6 +763,8 @@ struct udkd {
 	int signal_fd;
 	struct loop_source *signal_src;
 	int inotify_fd;
+	struct udk_value *bundle_watches;	/* inotify wd (decimal) -> path, inside bundles (bundle.c) */
+	bool bundle_watch_warned;	/* the watch limit was said once */
 	struct loop_source *inotify_src;
 	struct loop_timer *rescan_timer;
 	struct device_model *devices;
@@ -722,6 +781,7 @@ struct udkd {
 	struct bundle_scan *scan;	/* a rescan on the worker (bundle.c) */
 	struct quota *quota;		/* quota.c: caps per user, connection and bundle */
 	bool accept_paused;		/* out of descriptors: the listen socket rests */
+	struct lifecycle *lifecycle;	/* lifecycle.c */
 };
 
 #endif

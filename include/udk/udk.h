@@ -74,6 +74,10 @@ enum udk_error {
 	UDK_E_EXEC_FORMAT,		/* driver executable not runnable on this machine */
 	UDK_E_ALREADY_RUNNING,		/* another udkd holds the runtime directory */
 	UDK_E_BAD_DESCRIPTOR,		/* a device's descriptor is malformed or over a limit */
+	UDK_E_NO_SUCH_DEVICE,		/* no such simulated device or device model */
+	UDK_E_ALREADY_PLUGGED,		/* simulated device already plugged in */
+	UDK_E_LIBRARY,			/* driver needs a shared library the sandbox hides */
+	UDK_E_DRIVER_REPLACED,		/* the driver is being upgraded or uninstalled */
 	UDK_E_LAST
 };
 

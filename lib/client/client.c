@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* client.c - an app's connection to udkd (see include/udk/client.h). */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <limits.h>
 #include <sys/un.h>
 
@@ -122,11 +123,30 @@ udk_client_new(const char *runtime_dir, struct udk_client **ret)
 	if (fd < 0)
 		return -errno;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		/* name the directory, where it came from and what is wrong with it (issue 20) */
+		const char *env = getenv("UDK_RUNTIME_DIR"), *what;
+		const char *from = runtime_dir			       ? "given by the program (udkctl: --runtime-dir)"
+				   : env && *env			       ? "from UDK_RUNTIME_DIR"
+				   : strcmp(dir, UDK_RUNTIME_DIR) != 0 ? "from XDG_RUNTIME_DIR"
+								       : "the default; UDK_RUNTIME_DIR is not set";
+		struct stat st;
+
 		r = errno;
 		close(fd);
+		if (stat(dir, &st) < 0)
+			what = "does not exist";
+		else if (!S_ISDIR(st.st_mode))
+			what = "is not a directory";
+		else if (r == ENOENT)
+			what = "has no udkd.sock: no udkd runs there";
+		else if (r == EACCES)
+			what = "has a udkd.sock you may not connect to";
+		else
+			what = "has a udkd.sock nobody answers on";
 		return udk_set_reason(-UDK_E_DAEMON_UNREACHABLE,
-				      "cannot connect to udkd at %s (%s); is udkd running with --runtime-dir %s?",
-				      sa.sun_path, strerror(r), dir);
+				      "cannot connect to udkd at %s (%s): the runtime directory %s (%s) %s. Start udkd "
+				      "with --runtime-dir %s, or set UDK_RUNTIME_DIR to the directory udkd uses",
+				      sa.sun_path, strerror(r), dir, from, what, dir);
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {

@@ -150,6 +150,22 @@ static const struct error_entry udk_errors[UDK_E_LAST - UDK_E_FIRST] = {
 		"UDK_E_BAD_DESCRIPTOR", "a device descriptor is malformed or over a limit",
 		"A device's descriptor (a report, device or configuration descriptor) does not parse, is inconsistent, or is over one of the parser's limits (size, depth, report count).",
 		"The reason names the byte offset and what was wrong there: fix the descriptor the device or the virtual device gives; the family's page in docs/families/ names the tool that checks one offline." },
+	[UDK_E_NO_SUCH_DEVICE - UDK_E_FIRST] = {
+		"UDK_E_NO_SUCH_DEVICE", "no such simulated device or device model",
+		"A simulated device was named that the machine description does not have (`udkctl sim plug NAME`), or a device's Model names an executable that is in none of udkd's model directories.",
+		"The reason lists the names or directories udkd looked at, with a did-you-mean: use a name from `udkctl sim list`, fix the Model in the machine file, or give udkd --models DIR where the model is." },
+	[UDK_E_ALREADY_PLUGGED - UDK_E_FIRST] = {
+		"UDK_E_ALREADY_PLUGGED", "simulated device already plugged in",
+		"`udkctl sim plug NAME` named a device whose model is running already.",
+		"Nothing to do if you wanted it plugged; to start it afresh, `udkctl sim unplug NAME` first, then plug it." },
+	[UDK_E_LIBRARY - UDK_E_FIRST] = {
+		"UDK_E_LIBRARY", "driver needs a shared library the sandbox does not admit",
+		"A driver executable is linked against a shared library (ELF DT_NEEDED, or its interpreter) outside the directories the driver sandbox admits, or it exited with status 127 at launch because the loader found no library it needs.",
+		"The reason names the library: link the driver statically against libudk-driver (the default of udk's pkg-config file with --static), or install udk so the library is in the admitted system directories (e.g. /usr/lib), then `udkctl rescan`." },
+	[UDK_E_DRIVER_REPLACED - UDK_E_FIRST] = {
+		"UDK_E_DRIVER_REPLACED", "driver is being replaced",
+		"`udkctl upgrade` is replacing the driver serving this connection with a new version (or `udkctl uninstall` is removing it). Calls already queued were served first; this one, and later ones on this connection, end with this code. Opens during the switch are refused with it too.",
+		"Close the connection and open the service again once it reappears (udk_client_add_notification for its arrival): the new version, or the old one if the upgrade was rolled back, serves it. `udkctl drivers DRIVER` shows the upgrade's state." },
 };
 
 static const struct error_entry *

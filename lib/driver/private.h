@@ -122,6 +122,8 @@ int rt_set_family_handler(uint16_t op_base, uint16_t op_count, rt_family_fn fn);
 int uc_attach(struct udk_service *uc, int fd, pid_t pid, uid_t uid);
 /* udkd revoked the app's access: tell the app why and close (any thread). */
 void uc_revoke(uint64_t object, const char *reason);
+/* The same, the app's calls failing with @code (0: UDK_E_REVOKED), e.g. UDK_E_DRIVER_REPLACED during an upgrade. */
+void uc_revoke_code(uint64_t object, const char *reason, int code);
 
 /* The call being served on this thread (memory.c needs it). */
 struct call_ctx {

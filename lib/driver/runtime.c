@@ -439,8 +439,8 @@ run_request(void *data)
 		do_set_power(rq);
 		break;
 	case OP_DRV_REVOKE_USER_CLIENT:
-		uc_revoke(udk_value_get_uint(udk_dict_get(rq->m.body, "object"), 0),
-			  udk_dict_get_string(rq->m.body, "reason"));
+		uc_revoke_code(udk_value_get_uint(udk_dict_get(rq->m.body, "object"), 0),
+			  udk_dict_get_string(rq->m.body, "reason"), (int)udk_dict_get_int(rq->m.body, "code", 0));
 		break;
 	case OP_PING:
 		rt_reply(OP_PING, rq->m.h.serial, 0, NULL);

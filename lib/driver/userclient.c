@@ -244,9 +244,29 @@ udk_user_client_dispatch(struct udk_service *client, struct udk_method_args *arg
 	uint64_t in_size, out_size;
 
 	udk_return_val_if_fail(client && args, -EINVAL);
-	if (!d || !d->function)
+	if (!d || !d->function) {
+		/* list the class's selectors, so the app sees which it meant (issue 20) */
+		const struct udk_class *cls = client->cls;
+		char list[640] = "";
+		size_t len = 0;
+		if (cls && cls->struct_size >= offsetof(struct udk_class, n_methods) + sizeof(cls->n_methods) &&
+		    cls->methods)
+			for (uint32_t i = 0; i < cls->n_methods && len < sizeof(list) - 40; i++) {
+				if (!cls->methods[i].function)
+					continue;
+				int k = snprintf(list + len, sizeof(list) - len, "%s%u%s%s%s", len ? ", " : "", i,
+						 cls->methods[i].name ? " (" : "",
+						 cls->methods[i].name ? cls->methods[i].name : "",
+						 cls->methods[i].name ? ")" : "");
+				len = k < 0 ? len : MIN(len + (size_t)k, sizeof(list) - 1);
+			}
+		if (len)
+			return udk_error_set(-UDK_E_UNKNOWN_SELECTOR, "%s is not implemented by %s; its selectors are %s",
+					     method_label(d, args->selector, label, sizeof(label)), client->class_name,
+					     list);
 		return udk_error_set(-UDK_E_UNKNOWN_SELECTOR, "%s is not implemented by %s",
 				     method_label(d, args->selector, label, sizeof(label)), client->class_name);
+	}
 	method_label(d, args->selector, label, sizeof(label));
 	if (d->check_completion_exists != UDK_METHOD_VARIABLE) {
 		if (d->check_completion_exists && !args->completion)
@@ -733,6 +753,7 @@ conn_close(struct uc_conn *c)
 struct revoke_ctx {
 	struct udk_service *uc;
 	char *reason;
+	int code;
 };
 
 static void
@@ -742,12 +763,14 @@ revoke_on_queue(void *data)
 	struct uc_conn *c = r->uc->conn;
 
 	if (c && !c->closed) {
-		/* tell the app why, then cut: the app's calls fail with UDK_E_REVOKED */
+		/* tell the app why, then cut: the app's calls fail with UDK_E_REVOKED (or the code
+		 * udkd named); calls queued before this one were served first */
 		struct udk_value *b = udk_value_new_dict();
 		udk_dict_set_string(b, "reason", r->reason ? r->reason : "access was revoked");
-		wire_send_value(c->fd, OP_ERROR, WIRE_F_ONEWAY, 0, -UDK_E_REVOKED, b, NULL, 0);
+		wire_send_value(c->fd, OP_ERROR, WIRE_F_ONEWAY, 0, r->code ? r->code : -UDK_E_REVOKED, b, NULL, 0);
 		udk_value_unref(b);
-		udk_log_notice("user client %s: closed, access revoked", r->uc->name);
+		udk_log_notice("user client %s: closed, %s", r->uc->name,
+			       r->code == -UDK_E_DRIVER_REPLACED ? "the driver is being replaced" : "access revoked");
 		conn_close(c);
 	}
 	udk_service_unref(r->uc);
@@ -757,6 +780,12 @@ revoke_on_queue(void *data)
 
 void
 uc_revoke(uint64_t object, const char *reason)
+{
+	uc_revoke_code(object, reason, 0);
+}
+
+void
+uc_revoke_code(uint64_t object, const char *reason, int code)
 {
 	struct udk_service *uc = object_by_id(object);
 	struct revoke_ctx *r;
@@ -770,6 +799,8 @@ uc_revoke(uint64_t object, const char *reason)
 	}
 	r->uc = uc;
 	r->reason = reason ? strdup(reason) : NULL;
+	/* only udk's own codes: a peer cannot make the app see an errno */
+	r->code = code <= -UDK_E_FIRST && code > -UDK_E_LAST ? code : 0;
 	/* the connection belongs to the user client's queue */
 	if (udk_queue_dispatch_async(uc->queue, revoke_on_queue, r) < 0) {
 		udk_service_unref(uc);

@@ -269,3 +269,42 @@ write("audio-state", "formats", enc({"formats": _fmt}))
 write("audio-state", "bad", enc({"state": {"UDKAudioName": "Bad|Name", "UDKAudioStreams": [
     {"name": "x", "direction": "output", "formats": [{"sample_format": "U8", "channels": 0,
                                                        "rate_min": 96000, "rate_max": 8000}]}]}}))
+
+
+# a bundle's executable (daemon/bundle.c: format, PT_INTERP, DT_NEEDED, DT_RUNPATH)
+def elf64(interp, needed, runpath):
+    """A minimal x86-64 ELF64 program: PT_LOAD over the whole file, PT_INTERP, PT_DYNAMIC."""
+    strtab = b"\0"
+    offs = []
+    for n in needed:
+        offs.append(len(strtab))
+        strtab += n.encode() + b"\0"
+    rp = len(strtab)
+    strtab += runpath.encode() + b"\0"
+    ehsize, phsize, nph = 64, 56, 3
+    interp_off = ehsize + phsize * nph
+    interp_b = interp.encode() + b"\0"
+    str_off = interp_off + len(interp_b)
+    dyn_off = (str_off + len(strtab) + 7) & ~7
+    dyn = b"".join(struct.pack("<qQ", 1, o) for o in offs)
+    dyn += struct.pack("<qQ", 5, str_off) + struct.pack("<qQ", 10, len(strtab))
+    if runpath:
+        dyn += struct.pack("<qQ", 29, rp)
+    dyn += struct.pack("<qQ", 0, 0)
+    size = dyn_off + len(dyn)
+    eh = b"\x7fELF" + bytes([2, 1, 1, 0]) + b"\0" * 8
+    eh += struct.pack("<HHIQQQIHHHHHH", 3, 62, 1, 0, ehsize, 0, 0, ehsize, phsize, nph, 64, 0, 0)
+    ph = struct.pack("<IIQQQQQQ", 1, 5, 0, 0, 0, size, size, 4096)
+    ph += struct.pack("<IIQQQQQQ", 3, 4, interp_off, interp_off, interp_off, len(interp_b), len(interp_b), 1)
+    ph += struct.pack("<IIQQQQQQ", 2, 6, dyn_off, dyn_off, dyn_off, len(dyn), len(dyn), 8)
+    body = eh + ph + interp_b + strtab
+    body += b"\0" * (dyn_off - len(body))
+    return body + dyn
+
+
+write("executable", "libc-only", elf64("/lib64/ld-linux-x86-64.so.2", ["libc.so.6"], ""))
+write("executable", "hidden-runpath", elf64("/lib64/ld-linux-x86-64.so.2", ["libudk-driver.so.0", "libc.so.6"],
+                                            "$ORIGIN/../lib:/tmp/build/lib"))
+write("executable", "missing-interp", elf64("/lib/ld-musl-x86_64.so.1", ["libc.musl-x86_64.so.1"], ""))
+write("executable", "by-path", elf64("/lib64/ld-linux-x86-64.so.2", ["/opt/x/libx.so", "libnowhere.so.9"], ""))
+write("executable", "script", b"#!/bin/sh\necho driver\n")

@@ -13,9 +13,12 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <udk/buffer.h>
 
 #include "fixture.h"
 #include "test.h"
@@ -474,5 +477,398 @@ TEST(udkctl_errors_explains_a_code)
 	out = fixture_udkctl(&f, &st, "errors NO_SUCH_CODE");
 	ASSERT_EQ(st, 1);
 	ASSERT_CONTAINS(out, "is not a udk error code");
+	free(out);
+}
+
+/* ---- matching and load-time checks ---- */
+
+static void
+provider_typo(void)
+{
+	struct fixture f;
+	char *out;
+
+	fixture_init(&f);
+	fixture_add_bundle(&f, "A.dext", ID_A,
+			   TEST_PERSONALITY("A", ID_A, "IOUserResoruces", "<key>IOMatchCategory</key><string>T</string>"));
+	fixture_start(&f, NULL);
+	out = drivers_json(&f, NULL);
+	assert_record(out, "UDK_E_BAD_MANIFEST", "\\\"IOUserResoruces\\\" is not a class udk or its families "
+						 "register (did you mean \\\"IOUserResources\\\"?)");
+	assert_record(out, "UDK_E_BAD_MANIFEST", "\"key\": \"IOKitPersonalities.A.IOProviderClass\"");
+	free(out);
+	fixture_stop(&f);
+}
+
+TEST(provider_class_one_letter_off_gets_a_did_you_mean)
+{
+	provider_typo();
+}
+
+TEST(executable_needs_a_library_the_sandbox_hides)
+{
+	struct fixture f;
+	char *out, *log;
+
+	fixture_init(&f);
+	fixture_add_bundle_exe(&f, "A.dext", ID_A, "tests/testdyn",
+			       "<key>A</key><dict><key>IOClass</key><string>IOUserService</string>"
+			       "<key>IOUserClass</key><string>DynDriver</string>"
+			       "<key>IOUserServerName</key><string>" ID_A "</string>"
+			       "<key>IOProviderClass</key><string>IOUserResources</string>"
+			       "<key>IOMatchCategory</key><string>D</string></dict>");
+	fixture_start(&f, NULL);
+	log = fixture_log(&f);
+	if (strstr(log, "this kernel has no landlock")) {
+		free(log);
+		fixture_stop(&f);
+		test_skip("no landlock: the sandbox hides no library, so there is nothing to catch");
+	}
+	free(log);
+	out = drivers_json(&f, NULL);
+	/* caught at load, with the library, where it was found and the fix; never launched */
+	assert_record(out, "UDK_E_LIBRARY", "needs the shared library libudk-driver.so.0, which its RUNPATH finds in");
+	assert_record(out, "UDK_E_LIBRARY", "\"file\": \"testdyn\"");
+	assert_record(out, "UDK_E_LIBRARY", "Link it statically");
+	ASSERT_CONTAINS(out, "\"state\": \"invalid\"");
+	ASSERT_CONTAINS(out, "\"starts\": 0,");
+	free(out);
+	fixture_stop(&f);
+}
+
+/* ---- signing (developer mode off) ---- */
+
+/* Run a shell command; its output (malloc'ed) and exit status. */
+static char *sh(int *ret_status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static char *
+sh(int *ret_status, const char *fmt, ...)
+{
+	char *cmd = NULL, *out = NULL;
+	size_t len = 0;
+	va_list ap;
+	FILE *p, *mem;
+	int st;
+
+	va_start(ap, fmt);
+	if (vasprintf(&cmd, fmt, ap) < 0)
+		FAIL("oom");
+	va_end(ap);
+	mem = open_memstream(&out, &len);
+	p = popen(cmd, "re");
+	if (!p || !mem)
+		FAIL("cannot run %s", cmd);
+	for (int c; (c = fgetc(p)) != EOF;)
+		fputc(c, mem);
+	st = pclose(p);
+	fclose(mem);
+	if (ret_status)
+		*ret_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+	free(cmd);
+	return out;
+}
+
+/* Key @name in the fixture's directory; its id (malloc'ed). */
+static char *
+keygen(struct fixture *f, const char *name)
+{
+	int st;
+	char *out = sh(&st, "%s keygen --comment 'key %s' %s/%s 2>&1", build_path("tools/udk-sign"), name, f->dir, name);
+
+	if (st != 0)
+		FAIL("keygen: %s", out);
+	free(out);
+	out = sh(&st, "%s key-id %s/%s.public", build_path("tools/udk-sign"), f->dir, name);
+	if (st != 0)
+		FAIL("key-id: %s", out);
+	out[strcspn(out, " \n")] = 0;
+	return out;
+}
+
+static void
+sign_bundle(struct fixture *f, const char *key)
+{
+	int st;
+	char *out = sh(&st, "%s sign --key %s/%s.secret %s/A.dext 2>&1", build_path("tools/udk-sign"), f->dir, key,
+		       f->bundles);
+
+	if (st != 0)
+		FAIL("sign: %s", out);
+	free(out);
+}
+
+static char *
+udkctl_ok(struct fixture *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static char *
+udkctl_ok(struct fixture *f, const char *fmt, ...)
+{
+	char args[800];
+	va_list ap;
+	int st;
+	char *out;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	out = fixture_udkctl(f, &st, args);
+	if (st != 0)
+		FAIL("udkctl %s: %s", args, out);
+	return out;
+}
+
+static void
+signed_bundle(struct fixture *f)
+{
+	fixture_init(f);
+	fixture_developer_mode(f, false);
+	fixture_add_bundle(f, "A.dext", ID_A,
+			   TEST_PERSONALITY("A", ID_A, "IOUserResources", "<key>IOMatchCategory</key><string>T</string>"));
+	fixture_bundle_file(f, "A.dext", "firmware.bin", "firmware version 1\n");
+}
+
+TEST(signed_by_a_key_udkd_does_not_trust)
+{
+	struct fixture f;
+	char *id, *out;
+
+	signed_bundle(&f);
+	id = keygen(&f, "stranger");
+	sign_bundle(&f, "stranger");
+	fixture_start(&f, NULL);
+	out = drivers_json(&f, "UDK_E_UNTRUSTED_KEY");
+	assert_record(out, "UDK_E_UNTRUSTED_KEY", id);
+	assert_record(out, "UDK_E_UNTRUSTED_KEY", "udkctl trust add KEY.public");
+	free(out);
+	free(id);
+	fixture_stop(&f);
+}
+
+TEST(a_file_changed_after_signing)
+{
+	struct fixture f;
+	char path[600], *id, *out;
+
+	signed_bundle(&f);
+	id = keygen(&f, "vendor");
+	sign_bundle(&f, "vendor");
+	fixture_start(&f, NULL);
+	free(udkctl_ok(&f, "trust add %s/vendor.public", f.dir));
+	ASSERT_NE(fixture_wait_class(&f, "TestDriver", 10000), 0);
+	/* an edit inside the running bundle: noticed without `udkctl rescan` (issue 18 point 3) */
+	snprintf(path, sizeof(path), "%s/A.dext/firmware.bin", f.bundles);
+	write_text(path, "firmware version 2, not the one signed\n");
+	out = drivers_json(&f, "UDK_E_BAD_SIGNATURE");
+	assert_record(out, "UDK_E_BAD_SIGNATURE", "\"file\": \"firmware.bin\"");
+	free(out);
+	free(id);
+	fixture_stop(&f);
+}
+
+TEST(trust_in_the_signing_key_removed)
+{
+	struct fixture f;
+	char *id, *out;
+
+	signed_bundle(&f);
+	id = keygen(&f, "vendor");
+	sign_bundle(&f, "vendor");
+	fixture_start(&f, NULL);
+	free(udkctl_ok(&f, "trust add %s/vendor.public", f.dir));
+	ASSERT_NE(fixture_wait_class(&f, "TestDriver", 10000), 0);
+	free(udkctl_ok(&f, "trust remove %s", id));
+	out = drivers_json(&f, "UDK_E_UNTRUSTED_KEY");
+	assert_record(out, "UDK_E_UNTRUSTED_KEY", id);
+	free(out);
+	free(id);
+	fixture_stop(&f);
+}
+
+/* ---- user-client calls and memory: the app's error is its surface ---- */
+
+/*
+ * The app's error: the code, a reason naming @cause, and the fix for the
+ * code in the one table (what `udkctl --json errors CODE` shows).
+ */
+static void
+assert_app_error(struct fixture *f, int r, int code, const char *cause)
+{
+	char args[128], *out;
+
+	ASSERT_ERR(r, code);
+	ASSERT_NOT_NULL(udk_error_reason());
+	ASSERT_CONTAINS(udk_error_reason(), cause);
+	snprintf(args, sizeof(args), "--json errors %s", udk_error_name(code));
+	out = udkctl_ok(f, "%s", args);
+	assert_record(out, udk_error_name(code), "\"when\": \"");
+	free(out);
+}
+
+static struct udk_connection *
+open_testdrv(struct fixture *f)
+{
+	struct udk_connection *c = NULL;
+	uint64_t id;
+
+	fixture_init(f);
+	fixture_add_bundle(f, "A.dext", ID_A,
+			   TEST_PERSONALITY("A", ID_A, "IOUserResources", "<key>IOMatchCategory</key><string>T</string>"));
+	fixture_start(f, NULL);
+	id = fixture_wait_class(f, "TestDriver", 10000);
+	ASSERT_OK(udk_client_open(f->client, id, 0, &c));
+	return c;
+}
+
+TEST(call_of_a_selector_the_driver_does_not_have)
+{
+	struct fixture f;
+	struct udk_connection *c = open_testdrv(&f);
+
+	/* did-you-mean for selectors: the reason lists the ones there are */
+	assert_app_error(&f, udk_connection_call(c, 99, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL),
+			 -UDK_E_UNKNOWN_SELECTOR,
+			 "selector 99 is not implemented by TestUserClient; its selectors are 0 (Echo), 1 (Add), 2 (Sleep)");
+	udk_connection_unref(c);
+	fixture_stop(&f);
+}
+
+TEST(call_with_a_structure_of_the_wrong_size)
+{
+	struct fixture f;
+	struct udk_connection *c = open_testdrv(&f);
+	uint8_t three[3] = { 1, 2, 3 };
+
+	assert_app_error(&f, udk_connection_call(c, SEL_EDID, NULL, 0, three, sizeof(three), NULL, NULL, NULL, NULL),
+			 -UDK_E_STRUCT_SIZE, "selector 5 (GetEdid): structure input is 3 bytes, the driver expects 16");
+	udk_connection_unref(c);
+	fixture_stop(&f);
+}
+
+TEST(memory_descriptor_out_of_bounds)
+{
+	struct fixture f;
+	struct udk_connection *c = open_testdrv(&f);
+	struct {
+		uint64_t size, uaddr;
+	} edid = { 64, 0x10 };
+	struct udk_memory_range rg = { (const void *)(uintptr_t)edid.uaddr, edid.size, UDK_MEMORY_DIRECTION_INOUT };
+	struct udk_call_args a = { .struct_size = sizeof(a), .struct_input = &edid, .struct_input_size = sizeof(edid),
+				   .ranges = &rg, .n_ranges = 1 };
+
+	assert_app_error(&f, udk_connection_call_args(c, SEL_EDID, &a), -UDK_E_BAD_ADDRESS,
+			 "is not readable memory of the app");
+	udk_connection_unref(c);
+	fixture_stop(&f);
+}
+
+/* ---- power ---- */
+
+TEST(set_power_state_never_acknowledged)
+{
+	struct fixture f;
+	struct udk_connection *c;
+	uint64_t mode = 1, id;
+	char *out;
+
+	fixture_init(&f);
+	fixture_add_bundle(&f, "A.dext", ID_A,
+			   TEST_PERSONALITY("A", ID_A, "IOUserResources",
+					    "<key>IOMatchCategory</key><string>T</string>"
+					    "<key>UDKDeadlines</key><dict><key>SetPowerState</key><integer>200</integer></dict>"));
+	fixture_start(&f, "--crash-limit", "100", NULL);
+	id = fixture_wait_class(&f, "TestDriver", 10000);
+	ASSERT_OK(udk_client_open(f.client, id, 0, &c));
+	ASSERT_OK(udk_connection_call(c, SEL_POWER_MODE, &mode, 1, NULL, 0, NULL, NULL, NULL, NULL));
+	free(udkctl_ok(&f, "system sleep"));
+	out = udkctl_ok(&f, "--json power");
+	/* the missed deadline: which driver, which service, which change, how long udkd waited */
+	assert_record(out, "UDK_E_POWER_TIMEOUT", "\"driver\": \"" ID_A "\",\n      \"path\": \"/IOUserResources/TestDriver\"");
+	assert_record(out, "UDK_E_POWER_TIMEOUT", "\"from\": \"on\",\n      \"to\": \"off\",\n      \"kind\": \"sleep\"");
+	free(out);
+	udk_connection_unref(c);
+	fixture_stop(&f);
+}
+
+/* ---- simulation ---- */
+
+/* An error reply of `udkctl --json`: the code, a message naming @cause, a fix. */
+static void
+assert_error_json(const char *json, const char *code, const char *cause)
+{
+	char key[128];
+
+	snprintf(key, sizeof(key), "\"error\": \"%s\"", code);
+	ASSERT_CONTAINS(json, key);
+	ASSERT_CONTAINS(json, cause);
+	ASSERT_CONTAINS(json, "\"fix\": \"");
+}
+
+TEST(machine_file_names_a_model_that_does_not_exist)
+{
+	struct fixture f;
+	char *out;
+
+	fixture_init(&f);
+	fixture_set_machine_devices(&f, "", TEST_DEVICE("pcitest0", "pci-tst", ""));
+	fixture_start(&f, NULL);
+	out = udkctl_ok(&f, "--json sim list");
+	/* the directories searched and the nearest model's name */
+	assert_record(out, "UDK_E_NO_SUCH_DEVICE", "no executable device model \\\"pci-tst\\\" in the model "
+						   "directories searched (");
+	assert_record(out, "UDK_E_NO_SUCH_DEVICE", "did you mean \\\"pci-test\\\"?");
+	assert_record(out, "UDK_E_NO_SUCH_DEVICE", "/models");
+	free(out);
+	fixture_stop(&f);
+}
+
+TEST(sim_plug_of_a_device_that_is_plugged)
+{
+	struct fixture f;
+	char *out;
+	int st;
+
+	fixture_init(&f);
+	fixture_set_machine_devices(&f, "", TEST_DEVICE("pcitest0", "pci-test", ""));
+	fixture_start(&f, NULL);
+	ASSERT_NE(fixture_wait_class(&f, "IOPCIDevice", 10000), 0);
+	out = fixture_udkctl(&f, &st, "--json sim plug pcitest0");
+	ASSERT_EQ(st, 1);
+	assert_error_json(out, "UDK_E_ALREADY_PLUGGED", "device pcitest0 is already plugged in: its model pci-test runs as pid");
+	free(out);
+	fixture_stop(&f);
+}
+
+TEST(sim_plug_of_a_device_name_misspelt)
+{
+	struct fixture f;
+	char *out;
+	int st;
+
+	fixture_init(&f);
+	fixture_set_machine_devices(&f, "", TEST_DEVICE("pcitest0", "pci-test", ""));
+	fixture_start(&f, NULL);
+	out = fixture_udkctl(&f, &st, "--json sim plug pcitset0");
+	ASSERT_EQ(st, 1);
+	assert_error_json(out, "UDK_E_NO_SUCH_DEVICE", "no device \\\"pcitset0\\\" in the machine description (did you "
+						       "mean \\\"pcitest0\\\"?); its devices are: pcitest0");
+	free(out);
+	fixture_stop(&f);
+}
+
+/* ---- daemon setup ---- */
+
+TEST(udk_runtime_dir_names_a_directory_that_does_not_exist)
+{
+	struct fixture f;
+	char *out;
+	int st;
+
+	fixture_init(&f);
+	/* the app's (and udkctl's) own default: UDK_RUNTIME_DIR, no --runtime-dir */
+	out = sh(&st, "UDK_RUNTIME_DIR=%s/not-there %s --json status 2>/dev/null", f.dir,
+		 build_path("tools/udkctl"));
+	ASSERT_EQ(st, 1);
+	assert_error_json(out, "UDK_E_DAEMON_UNREACHABLE", "/not-there (from UDK_RUNTIME_DIR) does not exist");
+	ASSERT_CONTAINS(out, "set UDK_RUNTIME_DIR to the directory udkd uses");
 	free(out);
 }

@@ -413,13 +413,55 @@ TEST_FULL(socket_activation_at_another_path_is_refused, 60)
 
 /* ---- a shared library the sandbox does not admit ---- */
 
+/* Rename the library testdyn needs in the bundle's copy (same length), so only the loader finds out. */
+static void
+rename_needed_library(struct fixture *f, const char *dirname, const char *exe)
+{
+	static const char from[] = "libudk-driver.so.0", to[] = "libudk-drivex.so.0";
+	char path[600];
+	struct stat st;
+	char *data, *at;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s/%s", f->bundles, dirname, exe);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	ASSERT_TRUE(fd >= 0);
+	ASSERT_OK(fstat(fd, &st));
+	data = malloc((size_t)st.st_size);
+	ASSERT_NOT_NULL(data);
+	ASSERT_EQ(pread(fd, data, (size_t)st.st_size, 0), st.st_size);
+	at = memmem(data, (size_t)st.st_size, from, sizeof(from));
+	ASSERT_NOT_NULL(at);
+	ASSERT_EQ(pwrite(fd, to, sizeof(to) - 1, at - data), (ssize_t)(sizeof(to) - 1));
+	free(data);
+	close(fd);
+}
+
 TEST_FULL(loader_failure_is_explained, 180)
 {
 	struct fixture f;
 
+	/* found only through a RUNPATH the sandbox hides: caught when the bundle loads, never launched */
 	fixture_init(&f);
 	fixture_add_bundle_exe(&f, "Dyn.dext", ID_DYN, "tests/testdyn",
 			       RESOURCE_PERSONALITY("Dyn", ID_DYN, "DynDriver"));
+	fixture_start(&f, NULL);
+	{
+		char *out = fixture_udkctl(&f, NULL, "drivers " ID_DYN);
+		ASSERT_CONTAINS(out, "needs the shared library libudk-driver.so.0, which its RUNPATH finds in");
+		ASSERT_CONTAINS(out, "a directory the driver sandbox hides");
+		ASSERT_CONTAINS(out, "Link it statically");
+		ASSERT_CONTAINS(out, "UDK_E_LIBRARY");
+		ASSERT_CONTAINS(out, "started 0 times");
+		free(out);
+	}
+	fixture_stop(&f);
+
+	/* a library found nowhere: a warning at load, and the loader's exit 127 explained */
+	fixture_init(&f);
+	fixture_add_bundle_exe(&f, "Dyn.dext", ID_DYN, "tests/testdyn",
+			       RESOURCE_PERSONALITY("Dyn", ID_DYN, "DynDriver"));
+	rename_needed_library(&f, "Dyn.dext", "testdyn");
 	fixture_start(&f, "--crash-limit", "2", "--restart-base-ms", "10", NULL);
 	/* the instance's reason, then the crash loop's */
 	if (!fixture_wait_output(&f, "drivers " ID_DYN, "crash loop", 60000)) {
@@ -428,11 +470,17 @@ TEST_FULL(loader_failure_is_explained, 180)
 	}
 	{
 		char *out = fixture_udkctl(&f, NULL, "drivers " ID_DYN);
-		/* the build tree is outside the sandbox's view: the loader does not find the library */
+		ASSERT_CONTAINS(out, "needs the shared library libudk-drivex.so.0, which udkd finds in none of the system "
+				     "library directories");
 		ASSERT_CONTAINS(out, "exited with status 127 during launch: the driver needs the shared library "
-				     "libudk-driver.so.0, which the loader could not load (No such file or directory)");
+				     "libudk-drivex.so.0, which the loader could not load (No such file or directory)");
 		ASSERT_CONTAINS(out, "a driver loads libraries only from /usr/lib, /lib");
 		ASSERT_CONTAINS(out, "or link it statically");
+		free(out);
+		out = fixture_udkctl(&f, NULL, "--json drivers " ID_DYN);
+		/* the crash record has the library's code, not a bare "driver died" */
+		ASSERT_CONTAINS(out, "\"code\": \"UDK_E_LIBRARY\",\n          \"reason\": \"the driver exited with status 127 "
+				     "during launch: the driver needs the shared library libudk-drivex.so.0");
 		free(out);
 	}
 	fixture_stop(&f);

@@ -17,6 +17,9 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
 
 #include <udk/client.h>
 
@@ -24,6 +27,8 @@
 #include "private.h"
 #include "proto.h"
 #include "util.h"
+
+static struct udk_value *lifecycle_of(struct udk_client *c, const char *identifier, struct udk_value **ret_bundle);
 
 static bool opt_json;
 static const char *opt_runtime_dir;
@@ -250,6 +255,14 @@ print_bundle(const struct udk_value *b)
 	       udk_dict_get_string(b, "version") ? udk_dict_get_string(b, "version") : "", state);
 	if (udk_dict_get_string(b, "reason"))
 		printf("  reason: %s\n", udk_dict_get_string(b, "reason"));
+	{
+		/* installing, waiting-for-trust, activated, upgrading, rolled-back, uninstalling (udkctl install) */
+		struct udk_value *lc = udk_dict_get(b, "lifecycle");
+		if (lc && (!streq(udk_dict_get_string(lc, "state"), "activated") || udk_dict_get_string(lc, "reason")))
+			printf("  lifecycle: %s%s%s\n", udk_dict_get_string(lc, "state"),
+			       udk_dict_get_string(lc, "reason") ? ": " : "",
+			       udk_dict_get_string(lc, "reason") ? udk_dict_get_string(lc, "reason") : "");
+	}
 	if (udk_dict_get_string(b, "refusal"))
 		printf("  refused (%s): %s\n", udk_dict_get_string(b, "refusal"), udk_dict_get_string(b, "refusal_reason"));
 	printf("  path: %s\n", udk_dict_get_string(b, "path"));
@@ -386,6 +399,19 @@ cmd_explain(struct udk_client *c, int argc, char **argv)
 	udk_value_unref(body);
 	if (r < 0)
 		return fail(r, "cannot explain");
+	{
+		/* an upgrade under way, rolled back or waiting for trust says why it runs what it runs */
+		struct udk_value *lc = lifecycle_of(c, argv[0], NULL);
+		const char *st = udk_dict_get_string(lc, "state");
+		if (lc && !streq(st, "activated")) {
+			if (opt_json)
+				udk_dict_set(rep, "lifecycle", lc);
+			else
+				printf("%s lifecycle: %s%s%s\n", argv[0], st, udk_dict_get_string(lc, "reason") ? ": " : "",
+				       udk_dict_get_string(lc, "reason") ? udk_dict_get_string(lc, "reason") : "");
+		}
+		udk_value_unref(lc);
+	}
 	if (opt_json) {
 		print_json(rep);
 		udk_value_unref(rep);
@@ -516,8 +542,8 @@ cmd_rescan(struct udk_client *c, int argc, char **argv)
 	if (opt_json)
 		print_json(reply);
 	else
-		printf("%" PRId64 " bundles loaded or reloaded, %" PRId64 " removed\n", udk_dict_get_int(reply, "added", 0),
-		       udk_dict_get_int(reply, "removed", 0));
+		printf("%" PRId64 " added, %" PRId64 " reloaded, %" PRId64 " removed\n", udk_dict_get_int(reply, "added", 0),
+		       udk_dict_get_int(reply, "reloaded", 0), udk_dict_get_int(reply, "removed", 0));
 	udk_value_unref(reply);
 	return 0;
 }
@@ -1242,6 +1268,428 @@ cmd_errors(struct udk_client *c, int argc, char **argv)
 	return 0;
 }
 
+/* ---- the driver lifecycle: install, upgrade, uninstall ---- */
+
+static void
+print_lifecycle_result(const struct udk_value *reply)
+{
+	const struct udk_value *lc = udk_dict_get(reply, "lifecycle");
+	const char *state = udk_dict_get_string(lc, "state");
+
+	printf("%s%s%s at %s: %s\n", udk_dict_get_string(reply, "identifier"),
+	       udk_dict_get_string(reply, "version") ? " version " : "",
+	       udk_dict_get_string(reply, "version") ? udk_dict_get_string(reply, "version") : "",
+	       udk_dict_get_string(reply, "path") ? udk_dict_get_string(reply, "path") : "?", state ? state : "?");
+	if (udk_dict_get_string(lc, "reason"))
+		printf("  %s\n", udk_dict_get_string(lc, "reason"));
+	if (udk_dict_get_string(reply, "refusal") && !streq(state, "waiting-for-trust"))
+		printf("  not running (%s): %s\n", udk_dict_get_string(reply, "refusal"),
+		       udk_dict_get_string(reply, "refusal_reason") ? udk_dict_get_string(reply, "refusal_reason") : "");
+}
+
+/* The bundle argument as udkd needs it: an absolute path without symbolic links. */
+static char *
+bundle_arg_path(const char *arg)
+{
+	char *p = realpath(arg, NULL);
+
+	if (!p) {
+		udk_set_reason(-errno, "%s: %s", arg, strerror(errno));
+		return NULL;
+	}
+	return p;
+}
+
+static int
+cmd_install(struct udk_client *c, int argc, char **argv)
+{
+	struct udk_value *body, *reply = NULL;
+	char *path;
+	int r;
+
+	if (argc != 1) {
+		fprintf(stderr, "usage: udkctl install BUNDLE.dext\n");
+		return 2;
+	}
+	if (!(path = bundle_arg_path(argv[0])))
+		return fail(-ENOENT, "cannot install");
+	body = udk_value_new_dict();
+	udk_dict_set_string(body, "path", path);
+	free(path);
+	r = udk_client_call(c, OP_INSTALL, body, &reply);
+	udk_value_unref(body);
+	if (r < 0)
+		return fail(r, "cannot install");
+	if (opt_json)
+		print_json(reply);
+	else
+		print_lifecycle_result(reply);
+	udk_value_unref(reply);
+	return 0;
+}
+
+/* The lifecycle of @identifier as `udkctl drivers` has it (new reference), or NULL. */
+static struct udk_value *
+lifecycle_of(struct udk_client *c, const char *identifier, struct udk_value **ret_bundle)
+{
+	struct udk_value *body = udk_value_new_dict(), *reply = NULL, *b, *lc = NULL;
+
+	udk_dict_set_string(body, "driver", identifier);
+	if (udk_client_call(c, OP_DRIVERS, body, &reply) >= 0) {
+		b = udk_array_get(udk_dict_get(reply, "bundles"), 0);
+		if (b && udk_dict_get(b, "lifecycle"))
+			lc = udk_value_ref(udk_dict_get(b, "lifecycle"));
+		if (b && ret_bundle)
+			*ret_bundle = udk_value_ref(b);
+	}
+	udk_value_unref(body);
+	udk_value_unref(reply);
+	return lc;
+}
+
+static int
+cmd_upgrade(struct udk_client *c, int argc, char **argv)
+{
+	struct udk_value *body, *reply = NULL, *lc = NULL, *b = NULL;
+	const char *arg = NULL, *id, *state;
+	bool wait = true;
+	int timeout_s = 300, r;
+	char *path;
+	uint64_t deadline;
+
+	for (int i = 0; i < argc; i++) {
+		if (streq(argv[i], "--no-wait"))
+			wait = false;
+		else if (streq(argv[i], "--timeout") && i + 1 < argc)
+			timeout_s = atoi(argv[++i]);
+		else if (!arg && argv[i][0] != '-')
+			arg = argv[i];
+		else
+			arg = NULL, argc = -1;
+	}
+	if (!arg || argc < 0) {
+		fprintf(stderr, "usage: udkctl upgrade [--no-wait] [--timeout SECONDS] BUNDLE.dext\n");
+		return 2;
+	}
+	if (!(path = bundle_arg_path(arg)))
+		return fail(-ENOENT, "cannot upgrade");
+	body = udk_value_new_dict();
+	udk_dict_set_string(body, "path", path);
+	udk_dict_set_bool(body, "upgrade", true);
+	free(path);
+	r = udk_client_call(c, OP_INSTALL, body, &reply);
+	udk_value_unref(body);
+	if (r < 0)
+		return fail(r, "cannot upgrade");
+	id = udk_dict_get_string(reply, "identifier");
+	if (!wait || !id) {
+		if (opt_json)
+			print_json(reply);
+		else
+			print_lifecycle_result(reply);
+		udk_value_unref(reply);
+		return 0;
+	}
+	/* the outcome: the new version's first Start(), or a rollback */
+	deadline = now_ms() + (uint64_t)MAX(timeout_s, 1) * 1000u;
+	for (;;) {
+		udk_value_unref(lc);
+		udk_value_unref(b);
+		b = NULL;
+		lc = lifecycle_of(c, id, &b);
+		state = udk_dict_get_string(lc, "state");
+		if (!streq(state, "upgrading") || now_ms() >= deadline)
+			break;
+		usleep(100000);
+	}
+	if (opt_json) {
+		print_json(b ? b : reply);
+	} else {
+		printf("%s: %s%s%s\n", id, state ? state : "?", udk_dict_get_string(lc, "reason") ? ": " : "",
+		       udk_dict_get_string(lc, "reason") ? udk_dict_get_string(lc, "reason") : "");
+		if (streq(state, "upgrading"))
+			printf("  still upgrading after %d s; `udkctl drivers %s` shows how it ends\n", timeout_s, id);
+	}
+	r = streq(state, "activated") ? 0 : 1;
+	if (r && !opt_json)
+		fprintf(stderr, "udkctl: the upgrade of %s did not activate the new version (%s)\n", id,
+			state ? state : "unknown");
+	udk_value_unref(lc);
+	udk_value_unref(b);
+	udk_value_unref(reply);
+	return r;
+}
+
+static int
+cmd_uninstall(struct udk_client *c, int argc, char **argv)
+{
+	struct udk_value *body;
+	char msg[300];
+
+	if (argc != 1) {
+		fprintf(stderr, "usage: udkctl uninstall DRIVER\n");
+		return 2;
+	}
+	body = udk_value_new_dict();
+	udk_dict_set_string(body, "driver", argv[0]);
+	snprintf(msg, sizeof(msg), "%s: uninstalled (its instances stopped, the bundle removed)", argv[0]);
+	return simple(c, OP_UNINSTALL, "cannot uninstall", body, msg);
+}
+
+/* ---- report ---- */
+
+/* Write @v as JSON into @dir/@name; false if it could not. */
+static bool
+report_json(const char *dir, const char *name, const struct udk_value *v)
+{
+	char *s = NULL, *path = strdup_printf("%s/%s", dir, name);
+	FILE *f = path ? fopen(path, "we") : NULL;
+	bool ok = false;
+
+	if (f && udk_value_to_json(v, true, &s) >= 0)
+		ok = fprintf(f, "%s\n", s) >= 0;
+	if (f && fclose(f) != 0)
+		ok = false;
+	free(s);
+	free(path);
+	return ok;
+}
+
+static FILE *
+report_open(const char *dir, const char *name)
+{
+	char *path = strdup_printf("%s/%s", dir, name);
+	FILE *f = path ? fopen(path, "we") : NULL;
+	free(path);
+	return f;
+}
+
+/* One control request into a JSON file; a failure is written down instead. */
+static void
+report_op(struct udk_client *c, const char *dir, const char *name, uint16_t op, struct udk_value *body,
+	  struct udk_value **keep)
+{
+	struct udk_value *reply = NULL;
+	int r = udk_client_call(c, op, body, &reply);
+
+	if (r < 0) {
+		struct udk_value *e = udk_value_new_dict();
+		udk_dict_set_string(e, "error", udk_error_name(r));
+		udk_dict_set_string(e, "message", udk_error_reason() ? udk_error_reason() : udk_strerror(r));
+		report_json(dir, name, e);
+		udk_value_unref(e);
+	} else {
+		report_json(dir, name, reply);
+	}
+	udk_value_unref(body);
+	if (keep)
+		*keep = reply;
+	else
+		udk_value_unref(reply);
+}
+
+static struct udk_value *
+action(const char *a)
+{
+	struct udk_value *v = udk_value_new_dict();
+	udk_dict_set_string(v, "action", a);
+	return v;
+}
+
+/* Lines of a /proc file that start with one of @keys. */
+static void
+report_proc_lines(FILE *out, const char *file, const char *const *keys, bool first_only)
+{
+	FILE *f = fopen(file, "re");
+	char line[512];
+	bool seen[8] = { false };
+
+	if (!f) {
+		fprintf(out, "%s: %s\n", file, strerror(errno));
+		return;
+	}
+	while (fgets(line, sizeof(line), f))
+		for (size_t k = 0; keys[k] && k < ARRAY_SIZE(seen); k++)
+			if (startswith(line, keys[k]) && !(first_only && seen[k])) {
+				fputs(line, out);
+				seen[k] = true;
+			}
+	fclose(f);
+}
+
+static bool
+safe_name_char(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+	       ch == '-' || ch == '_';
+}
+
+static int
+cmd_report(struct udk_client *c, int argc, char **argv)
+{
+	const char *out = NULL;
+	int lines = 200, st;
+	char tmpl[PATH_MAX], dir[PATH_MAX + 64], stamp[32], *cwd_out = NULL;
+	struct udk_value *logs = NULL, *status = NULL;
+	time_t now = time(NULL);
+	struct tm tm;
+	pid_t pid;
+	FILE *f;
+
+	for (int i = 0; i < argc; i++) {
+		if ((streq(argv[i], "-o") || streq(argv[i], "--output")) && i + 1 < argc)
+			out = argv[++i];
+		else if (streq(argv[i], "--lines") && i + 1 < argc)
+			lines = atoi(argv[++i]);
+		else {
+			fprintf(stderr, "usage: udkctl report [-o FILE.tar.gz] [--lines N]\n");
+			return 2;
+		}
+	}
+	localtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+	if (!out)
+		out = cwd_out = strdup_printf("udk-report-%s.tar.gz", stamp);
+	snprintf(tmpl, sizeof(tmpl), "%s/udk-report-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (!mkdtemp(tmpl)) {
+		free(cwd_out);
+		return fail(-errno, "cannot make a directory for the report");
+	}
+	snprintf(dir, sizeof(dir), "%s/udk-report-%s", tmpl, stamp);
+	if (mkdir(dir, 0700) < 0) {
+		free(cwd_out);
+		return fail(-errno, "cannot make a directory for the report");
+	}
+
+	/* what the user's machine is */
+	if ((f = report_open(dir, "system.txt"))) {
+		struct utsname u;
+		fprintf(f, "udk version %d.%d (API %d, control protocol %d)\n", UDK_VERSION_MAJOR, UDK_VERSION_MINOR,
+			UDK_API_VERSION, PROTO_VERSION);
+		if (uname(&u) == 0)
+			fprintf(f, "kernel: %s %s %s %s\nhost: %s\n", u.sysname, u.release, u.version, u.machine,
+				u.nodename);
+		{
+			static const char *const cpu[] = { "model name", "Hardware", "cpu model", NULL };
+			static const char *const mem[] = { "MemTotal", "MemAvailable", NULL };
+			report_proc_lines(f, "/proc/cpuinfo", cpu, true);
+			fprintf(f, "online processors: %ld\n", sysconf(_SC_NPROCESSORS_ONLN));
+			report_proc_lines(f, "/proc/meminfo", mem, true);
+		}
+		{
+			FILE *osr = fopen("/etc/os-release", "re");
+			char line[256];
+			while (osr && fgets(line, sizeof(line), osr))
+				if (startswith(line, "PRETTY_NAME="))
+					fprintf(f, "os: %s", line + strlen("PRETTY_NAME="));
+			if (osr)
+				fclose(osr);
+		}
+		fclose(f);
+	}
+	/* what udkd knows: each from the request udkctl's own commands use */
+	report_op(c, dir, "status.json", OP_STATUS, udk_value_new_dict(), &status);
+	{
+		struct udk_value *b = udk_value_new_dict();
+		udk_dict_set_bool(b, "properties", true);
+		report_op(c, dir, "registry.json", OP_TREE, b, NULL);
+	}
+	report_op(c, dir, "drivers.json", OP_DRIVERS, udk_value_new_dict(), NULL);
+	report_op(c, dir, "power.json", OP_POWER, action("list"), NULL);
+	report_op(c, dir, "devices.json", OP_SIM, action("list"), NULL);
+	report_op(c, dir, "families.json", OP_FAMILIES, udk_value_new_dict(), NULL);
+	{
+		/* key ids, comments and the bundles they sign: public keys only, udkd holds no secret ones */
+		struct udk_value *t = NULL;
+		report_op(c, dir, "trust.json", OP_TRUST, action("list"), &t);
+		udk_value_unref(t);
+	}
+	report_op(c, dir, "access.json", OP_ACCESS, action("list"), NULL);
+	{
+		struct udk_value *b = udk_value_new_dict();
+		udk_dict_set_int(b, "lines", lines);
+		report_op(c, dir, "driver-logs.json", OP_DRIVER_LOGS, b, &logs);
+		if (!logs)
+			fprintf(stderr, "udkctl: the drivers' output is not in the report (driver-logs.json says why; "
+					"it needs root or udkd's own user)\n");
+	}
+	{
+		/* one plain-text file per driver: its last lines of output */
+		struct udk_value *list = udk_dict_get(logs, "logs");
+		char *ldir = strdup_printf("%s/logs", dir);
+		if (ldir && mkdir(ldir, 0700) == 0)
+			for (size_t i = 0; i < udk_array_size(list); i++) {
+				struct udk_value *e = udk_array_get(list, i), *ls = udk_dict_get(e, "lines");
+				char name[300];
+				size_t n = 0;
+				for (const char *p = udk_dict_get_string(e, "identifier"); p && *p && n < 200; p++)
+					name[n++] = safe_name_char(*p) ? *p : '_';
+				name[n] = '\0';
+				strcat(name, ".log");
+				if (!(f = report_open(ldir, name)))
+					continue;
+				for (size_t k = 0; k < udk_array_size(ls); k++)
+					fprintf(f, "%s\n", udk_value_get_string(udk_array_get(ls, k)));
+				fclose(f);
+			}
+		free(ldir);
+	}
+	if ((f = report_open(dir, "README.txt"))) {
+		fprintf(f, "udk bug report, made by `udkctl report` on %s\n\n"
+			   "system.txt        udk version, kernel, processor, memory\n"
+			   "status.json       udkd: pid, directories, limits, usage (udkctl status)\n"
+			   "registry.json     the registry with properties (udkctl tree --properties)\n"
+			   "drivers.json      bundles, their lifecycle states, crash histories, diagnostics (udkctl drivers)\n"
+			   "power.json        power states and transitions (udkctl power)\n"
+			   "devices.json      simulated devices (udkctl sim list)\n"
+			   "families.json     the families udkd loads\n"
+			   "trust.json        trusted key ids and comments (public keys only; no secret key)\n"
+			   "access.json       access grants: app paths and hashes, never the apps' contents\n"
+			   "logs/ID.log       the last %d lines of each driver's output udkd kept\n",
+			stamp, lines);
+		fclose(f);
+	}
+	udk_value_unref(logs);
+	udk_value_unref(status);
+
+	/* the archive: tar, as every system has it */
+	pid = fork();
+	if (pid == 0) {
+		char *base = strrchr(dir, '/') + 1;
+		execlp("tar", "tar", "-czf", out, "-C", tmpl, base, (char *)NULL);
+		_exit(127);
+	}
+	st = -1;
+	if (pid > 0)
+		waitpid(pid, &st, 0);
+	{
+		/* the directory goes either way */
+		pid_t rm = fork();
+		if (rm == 0) {
+			execlp("rm", "rm", "-rf", tmpl, (char *)NULL);
+			_exit(127);
+		}
+		if (rm > 0)
+			waitpid(rm, NULL, 0);
+	}
+	if (pid < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		udk_set_reason(-EIO, "tar could not write %s", out);
+		free(cwd_out);
+		return fail(-EIO, "cannot write the report");
+	}
+	if (opt_json) {
+		struct udk_value *v = udk_value_new_dict();
+		udk_dict_set_string(v, "report", out);
+		print_json(v);
+		udk_value_unref(v);
+	} else {
+		printf("wrote %s: attach it to the bug report (it holds no secret keys; look inside with tar -tzf)\n",
+		       out);
+	}
+	free(cwd_out);
+	return 0;
+}
+
 static const struct command {
 	const char *name;
 	int (*fn)(struct udk_client *c, int argc, char **argv);
@@ -1267,6 +1715,10 @@ static const struct command {
 	{ "system", cmd_system, "sleep [off|low]|wake    simulate system sleep and wake (children first, parents first)" },
 	{ "access", cmd_access, "list|grant|revoke|explain DRIVER [APP]  which apps may open a driver;\n"
 				  "         grant|revoke --FAMILY WHAT DRIVER  which drivers may use protected devices" },
+	{ "install", cmd_install, "BUNDLE.dext           verify a bundle, copy it into udkd's bundle directory" },
+	{ "upgrade", cmd_upgrade, "[--no-wait] BUNDLE.dext  replace an installed driver; rolled back if it cannot start" },
+	{ "uninstall", cmd_uninstall, "DRIVER           stop a driver's instances and remove its bundle" },
+	{ "report", cmd_report, "[-o FILE.tar.gz]       one archive for a bug report: versions, registry, drivers, logs" },
 	{ "errors", cmd_errors, "[--markdown] [CODE]   udk's error codes: when each happens, what to do" },
 };
 

@@ -167,6 +167,25 @@ word_list_matches(const char *list, uint32_t id, struct pci_word *hit)
 	return false;
 }
 
+/*
+ * The commonest IOPCIPrimaryMatch mistake: the ids written vendor first
+ * (0xVVVVDDDD, as lspci -n prints them) instead of device first.
+ */
+static void
+note_swapped(struct udk_value *report, const char *key, const char *list, uint32_t vendor, uint32_t device)
+{
+	uint32_t swapped = ((vendor & 0xffff) << 16) | (device & 0xffff);
+	struct pci_word hit;
+
+	if (swapped == ((device << 16) | (vendor & 0xffff)) || !word_list_matches(list, swapped, &hit))
+		return;
+	match_report_add(report, key, "note",
+			 "\"%s\" has the vendor and device halves swapped: the value is 0xDDDDVVVV, device id in "
+			 "the high half, vendor id in the low half. For vendor 0x%04x, device 0x%04x write "
+			 "\"0x%04x%04x\"",
+			 list, vendor & 0xffff, device & 0xffff, device & 0xffff, vendor & 0xffff);
+}
+
 static bool
 pci_match(const struct udk_value *pers, const struct udk_value *props, int64_t *score, struct udk_value *report)
 {
@@ -203,6 +222,8 @@ pci_match(const struct udk_value *pers, const struct udk_value *props, int64_t *
 			else if (report)
 				match_report_add(report, *k, "failed", "device/vendor 0x%08x is not in \"%s\"",
 						 primary, list);
+			if (report && !m)
+				note_swapped(report, *k, list, vendor, device);
 		} else if (strcmp(*k, "IOPCISecondaryMatch") == 0) {
 			m = have_sub && word_list_matches(list, secondary, &hit);
 			if (report)
@@ -220,6 +241,8 @@ pci_match(const struct udk_value *pers, const struct udk_value *props, int64_t *
 				match_report_add(report, *k, "failed",
 						 "neither device/vendor 0x%08x nor subsystem 0x%08x is in \"%s\"", primary,
 						 secondary, list);
+			if (report && !m)
+				note_swapped(report, *k, list, vendor, device);
 		} else {
 			m = have_class && word_list_matches(list, cls, &hit);
 			if (report)
