@@ -88,7 +88,8 @@ TEST(numbers_never_move)
 	ASSERT_EQ(OP_HELLO, 100);
 	ASSERT_EQ(OP_DRV_PROBLEM, 218);
 	ASSERT_EQ(OP_UC_SPIN, 306);
-	ASSERT_EQ(proto_n_ops, sizeof(numbers) / sizeof(numbers[0]));
+	/* new ops only add numbers */
+	ASSERT_GE(proto_n_ops, sizeof(numbers) / sizeof(numbers[0]));
 	ASSERT_NULL(proto_op_info(OP_FAMILY_FIRST));
 	ASSERT_NULL(proto_op_name(99));
 }
