@@ -8,6 +8,10 @@
  * end of a fresh socketpair; afterwards the app and the driver talk
  * directly.  A client that sends something malformed gets OP_ERROR with a
  * reason and is disconnected; nothing else is affected.
+ *
+ * The requests and their fields are defined in lib/common/proto.xml: the
+ * generated table (proto-control-table.h) decodes and checks each body
+ * and calls handle_control_OPNAME() below with the decoded request.
  */
 #include <limits.h>
 #include <malloc.h>
@@ -17,6 +21,7 @@
 
 #include "outbox.h"
 #include "proto.h"
+#include "proto-control-table.h"
 #include "quota.h"
 #include "sandbox.h"
 #include "systemd.h"
@@ -275,9 +280,9 @@ collect_tree(struct udkd *d, struct service *s, void *data)
 }
 
 static void
-do_tree(struct udkd *d, struct client *c, struct wire_msg *m)
+handle_control_tree(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_tree_req *req)
 {
-	struct tree_ctx t = { udk_dict_get_bool(m->body, "properties", false), udk_value_new_array() };
+	struct tree_ctx t = { req->has_properties && req->properties, udk_value_new_array() };
 	struct udk_value *body = udk_value_new_dict();
 
 	registry_walk(d, collect_tree, &t);
@@ -301,9 +306,9 @@ collect_matching(struct udkd *d, struct service *s, void *data)
 }
 
 static void
-do_find(struct udkd *d, struct client *c, struct wire_msg *m)
+handle_control_find(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_find_req *req)
 {
-	struct find_ctx f = { .match = udk_dict_get(m->body, "match"), .ids = udk_value_new_array() };
+	struct find_ctx f = { .match = (struct udk_value *)req->match, .ids = udk_value_new_array() };
 	struct udk_value *body = udk_value_new_dict();
 
 	if (check_match(d, c, m, f.match) < 0) {
@@ -317,22 +322,22 @@ do_find(struct udkd *d, struct client *c, struct wire_msg *m)
 	udk_value_unref(body);
 }
 
+/* The service a request names by {id} or else {path}. */
 static struct service *
-service_arg(struct udkd *d, struct wire_msg *m)
+service_arg(struct udkd *d, bool has_id, uint64_t id, const char *path)
 {
-	struct udk_value *idv = udk_dict_get(m->body, "id");
-
-	if (udk_value_get_type(idv) == UDK_VALUE_INT)
-		return service_by_id(d, udk_value_get_uint(idv, 0));
-	if (udk_dict_get_string(m->body, "path"))
-		return service_by_path(d, udk_dict_get_string(m->body, "path"));
+	if (has_id)
+		return service_by_id(d, id);
+	if (path)
+		return service_by_path(d, path);
 	return NULL;
 }
 
 static void
-do_properties(struct udkd *d, struct client *c, struct wire_msg *m)
+handle_control_properties(struct udkd *d, struct client *c, struct wire_msg *m,
+			  const struct proto_properties_req *req)
 {
-	struct service *s = service_arg(d, m);
+	struct service *s = service_arg(d, req->has_id, req->id, req->path);
 	struct udk_value *body;
 
 	if (!s) {
@@ -346,19 +351,19 @@ do_properties(struct udkd *d, struct client *c, struct wire_msg *m)
 }
 
 static void
-do_subscribe(struct udkd *d, struct client *c, struct wire_msg *m)
+handle_control_subscribe(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_subscribe_req *req)
 {
-	const char *type = udk_dict_get_string(m->body, "type");
-	struct udk_value *match = udk_dict_get(m->body, "match");
-	struct udk_value *cookie = udk_dict_get(m->body, "cookie");
+	const char *type = req->type;
+	struct udk_value *match = (struct udk_value *)req->match;
 	struct subscription *n;
 
-	if (!type || (!streq(type, "arrival") && !streq(type, "termination") && !streq(type, "property"))) {
+	/* proto.xml lists its values */
+	if (!type) {
 		client_reply(d, c, m->h.op, m->h.serial, -EINVAL,
 			     "type must be \"arrival\", \"termination\" or \"property\"", NULL, NULL, 0);
 		return;
 	}
-	if (udk_value_get_type(match) != UDK_VALUE_DICT || udk_value_get_type(cookie) != UDK_VALUE_INT) {
+	if (!match || !req->has_cookie) {
 		client_reply(d, c, m->h.op, m->h.serial, -EINVAL, "match must be a dictionary and cookie an integer",
 			     NULL, NULL, 0);
 		return;
@@ -377,7 +382,7 @@ do_subscribe(struct udkd *d, struct client *c, struct wire_msg *m)
 	c->subs = n;
 	n = &c->subs[c->n_subs++];
 	memset(n, 0, sizeof(*n));
-	n->cookie = udk_value_get_uint(cookie, 0);
+	n->cookie = req->cookie;
 	snprintf(n->type, sizeof(n->type), "%s", type);
 	n->match = udk_value_ref(match);
 	quota_subscriptions_changed(d->quota, c->uid, 1);
@@ -385,9 +390,10 @@ do_subscribe(struct udkd *d, struct client *c, struct wire_msg *m)
 }
 
 static void
-do_unsubscribe(struct udkd *d, struct client *c, struct wire_msg *m)
+handle_control_unsubscribe(struct udkd *d, struct client *c, struct wire_msg *m,
+			   const struct proto_unsubscribe_req *req)
 {
-	uint64_t cookie = udk_value_get_uint(udk_dict_get(m->body, "cookie"), 0);
+	uint64_t cookie = req->cookie;
 	size_t w = 0;
 
 	for (size_t i = 0; i < c->n_subs; i++) {
@@ -436,21 +442,28 @@ open_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int sta
 	free(o);
 }
 
-static void do_open(struct udkd *d, struct client *c, struct wire_msg *m);
-
-/* An open that waited for the app's identity (access.c). */
+/* An open that waited for the app's identity (access.c): decoded again from the kept body. */
 static void
 open_again(struct udkd *d, struct client *c, struct wire_msg *m)
 {
-	if (!c->dead)
-		do_open(d, c, m);
+	struct proto_open_req req;
+	char why[256];
+	int r;
+
+	if (c->dead)
+		return;
+	r = proto_open_decode(m->body, &req, why, sizeof(why));
+	if (r < 0)
+		client_reply(d, c, m->h.op, m->h.serial, r, why, NULL, NULL, 0);
+	else
+		handle_control_open(d, c, m, &req);
 }
 
 static void
-do_open(struct udkd *d, struct client *c, struct wire_msg *m)
+handle_control_open(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_open_req *req)
 {
-	struct service *s = service_arg(d, m);
-	int64_t type = udk_dict_get_int(m->body, "type", 0);
+	struct service *s = service_arg(d, req->has_id, req->id, req->path);
+	int64_t type = req->has_type ? req->type : 0;
 	struct driver_proc *p;
 	struct udk_value *body, *who;
 	const struct udk_value *ucp = NULL;
@@ -563,11 +576,11 @@ do_open(struct udkd *d, struct client *c, struct wire_msg *m)
 /* ---- management ---- */
 
 static void
-do_drivers(struct udkd *d, struct client *c, struct wire_msg *m)
+handle_control_drivers(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_drivers_req *req)
 {
 	struct udk_value *body = udk_value_new_dict();
 	struct udk_value *list = udk_value_new_array();
-	const char *only = udk_dict_get_string(m->body, "driver");
+	const char *only = req->driver;
 
 	for (size_t i = 0; i < d->n_bundles; i++) {
 		struct bundle *b = d->bundles[i];
@@ -590,9 +603,8 @@ do_drivers(struct udkd *d, struct client *c, struct wire_msg *m)
 }
 
 static struct bundle *
-bundle_arg(struct udkd *d, struct client *c, struct wire_msg *m)
+bundle_arg(struct udkd *d, struct client *c, struct wire_msg *m, const char *name)
 {
-	const char *name = udk_dict_get_string(m->body, "driver");
 	struct bundle *b = bundle_find(d, name);
 
 	if (!b) {
@@ -605,7 +617,7 @@ bundle_arg(struct udkd *d, struct client *c, struct wire_msg *m)
 	return b;
 }
 
-/* Mutating requests need udkd's uid or root. */
+/* Mutating requests need udkd's uid or root (proto.xml marks them manage="yes"). */
 static bool
 allowed_to_manage(struct udkd *d, struct client *c, struct wire_msg *m)
 {
@@ -617,11 +629,11 @@ allowed_to_manage(struct udkd *d, struct client *c, struct wire_msg *m)
 }
 
 static void
-do_restart(struct udkd *d, struct client *c, struct wire_msg *m)
+handle_control_restart(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_restart_req *req)
 {
 	struct bundle *b;
 
-	if (!allowed_to_manage(d, c, m) || !(b = bundle_arg(d, c, m)))
+	if (!(b = bundle_arg(d, c, m, req->driver)))
 		return;
 	if (!b->loadable) {
 		client_reply(d, c, m->h.op, m->h.serial, -UDK_E_BAD_MANIFEST,
@@ -635,15 +647,12 @@ do_restart(struct udkd *d, struct client *c, struct wire_msg *m)
 }
 
 static void
-do_log_level(struct udkd *d, struct client *c, struct wire_msg *m)
+handle_control_log_level(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_log_level_req *req)
 {
-	const char *lv = udk_dict_get_string(m->body, "level");
-	int level = udk_log_level_parse(lv);
-	const char *name = udk_dict_get_string(m->body, "driver");
+	int level = udk_log_level_parse(req->level);
+	const char *name = req->driver;
 	struct bundle *b;
 
-	if (!allowed_to_manage(d, c, m))
-		return;
 	if (level < 0) {
 		client_reply(d, c, m->h.op, m->h.serial, -EINVAL,
 			     "level must be one of error, warning, notice, info, debug", NULL, NULL, 0);
@@ -654,13 +663,13 @@ do_log_level(struct udkd *d, struct client *c, struct wire_msg *m)
 		client_reply(d, c, m->h.op, m->h.serial, 0, NULL, NULL, NULL, 0);
 		return;
 	}
-	if (!(b = bundle_arg(d, c, m)))
+	if (!(b = bundle_arg(d, c, m, name)))
 		return;
 	b->log_level = level;
 	{
-		struct udk_value *body = udk_value_new_dict();
-		udk_dict_set_int(body, "level", level);
-		for (struct driver_proc *p = d->procs; p; p = p->next)
+		struct udk_value *body = proto_drv_set_log_level_encode(&(struct proto_drv_set_log_level_req){
+			.has_level = true, .level = level });
+		for (struct driver_proc *p = d->procs; p && body; p = p->next)
 			if (p->bundle == b && p->state != PROC_DEAD)
 				proc_send(d, p, OP_DRV_SET_LOG_LEVEL, WIRE_F_ONEWAY, 0, 0, body, NULL, 0);
 		udk_value_unref(body);
@@ -669,11 +678,11 @@ do_log_level(struct udkd *d, struct client *c, struct wire_msg *m)
 }
 
 static void
-do_debug(struct udkd *d, struct client *c, struct wire_msg *m)
+handle_control_debug(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_debug_req *req)
 {
 	struct bundle *b;
 
-	if (!allowed_to_manage(d, c, m) || !(b = bundle_arg(d, c, m)))
+	if (!(b = bundle_arg(d, c, m, req->driver)))
 		return;
 	if (b->debug_waiter) {
 		client_reply(d, c, m->h.op, m->h.serial, -EBUSY, "another udkctl debug is already waiting for this driver",
@@ -698,11 +707,10 @@ static void
 rescan_done(struct udkd *d, int status, unsigned added, unsigned reloaded, unsigned removed, void *data)
 {
 	struct rescan_req *q = data;
-	struct udk_value *body = udk_value_new_dict();
+	struct udk_value *body = proto_rescan_reply_encode(&(struct proto_rescan_rep){
+		.has_added = true, .added = added, .has_reloaded = true, .reloaded = reloaded,
+		.has_removed = true, .removed = removed });
 
-	udk_dict_set_int(body, "added", added);
-	udk_dict_set_int(body, "reloaded", reloaded);
-	udk_dict_set_int(body, "removed", removed);
 	client_reply(d, q->c, q->op, q->serial, status, status < 0 ? "udkd is stopping" : NULL, body, NULL, 0);
 	udk_value_unref(body);
 	client_unref(q->c);
@@ -710,12 +718,10 @@ rescan_done(struct udkd *d, int status, unsigned added, unsigned reloaded, unsig
 }
 
 static void
-do_rescan(struct udkd *d, struct client *c, struct wire_msg *m)
+handle_control_rescan(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_rescan_req *req)
 {
 	struct rescan_req *q;
 
-	if (!allowed_to_manage(d, c, m))
-		return;
 	/* bundles are read and verified on a worker; the answer comes when they are in place */
 	q = calloc(1, sizeof(*q));
 	if (!q) {
@@ -733,7 +739,7 @@ do_rescan(struct udkd *d, struct client *c, struct wire_msg *m)
 }
 
 static void
-do_status(struct udkd *d, struct client *c, struct wire_msg *m)
+handle_control_status(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_status_req *req)
 {
 	struct udk_value *body = udk_value_new_dict();
 	struct udk_value *dirs = udk_value_new_array();
@@ -770,11 +776,10 @@ do_status(struct udkd *d, struct client *c, struct wire_msg *m)
 }
 
 static void
-do_explain(struct udkd *d, struct client *c, struct wire_msg *m)
+handle_control_explain(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_explain_req *req)
 {
 	struct udk_value *rep = NULL;
-	int r = match_explain(d, udk_dict_get_string(m->body, "driver"), udk_dict_get_string(m->body, "service"),
-			      &rep);
+	int r = match_explain(d, req->driver, req->service, &rep);
 
 	if (r < 0) {
 		client_reply(d, c, m->h.op, m->h.serial, r, udk_error_reason(), NULL, NULL, 0);
@@ -785,15 +790,14 @@ do_explain(struct udkd *d, struct client *c, struct wire_msg *m)
 }
 
 static void
-do_set_property(struct udkd *d, struct client *c, struct wire_msg *m)
+handle_control_set_property(struct udkd *d, struct client *c, struct wire_msg *m,
+			    const struct proto_set_property_req *req)
 {
-	struct service *s = service_arg(d, m);
-	const char *key = udk_dict_get_string(m->body, "key");
-	struct udk_value *val = udk_dict_get(m->body, "value");
+	struct service *s = service_arg(d, req->has_id, req->id, req->path);
+	const char *key = req->key;
+	struct udk_value *val = (struct udk_value *)req->value;
 	struct udk_value *props;
 
-	if (!allowed_to_manage(d, c, m))
-		return;
 	if (!s || s->owner || !key || !val) {
 		client_reply(d, c, m->h.op, m->h.serial, !s ? -UDK_E_NO_SUCH_SERVICE : -EPERM,
 			     "only services from the machine description can be changed from outside; drivers own "
@@ -809,10 +813,10 @@ do_set_property(struct udkd *d, struct client *c, struct wire_msg *m)
 }
 
 static void
-do_sim(struct udkd *d, struct client *c, struct wire_msg *m)
+handle_control_sim(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_sim_req *req)
 {
-	const char *action = udk_dict_get_string(m->body, "action");
-	const char *name = udk_dict_get_string(m->body, "name");
+	const char *action = req->action;
+	const char *name = req->name;
 	struct device_model *dm = NULL;
 	struct udk_value *body;
 	int r = 0;
@@ -836,8 +840,11 @@ do_sim(struct udkd *d, struct client *c, struct wire_msg *m)
 		client_reply(d, c, m->h.op, m->h.serial, r, udk_error_reason(), NULL, NULL, 0);
 		return;
 	}
-	body = udk_value_new_dict();
-	udk_dict_set_take(body, "devices", models_describe(d));
+	{
+		struct udk_value *devices = models_describe(d);
+		body = proto_sim_reply_encode(&(struct proto_sim_rep){ .devices = devices });
+		udk_value_unref(devices);
+	}
 	client_reply(d, c, m->h.op, m->h.serial, 0, NULL, body, NULL, 0);
 	udk_value_unref(body);
 }
@@ -854,7 +861,7 @@ strings_value(const char *const *list)
 }
 
 static void
-do_families(struct udkd *d, struct client *c, struct wire_msg *m)
+handle_control_families(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_families_req *req)
 {
 	struct udk_value *body = udk_value_new_dict(), *list = udk_value_new_array();
 
@@ -936,9 +943,9 @@ trust_rescanned(struct udkd *d, int status, unsigned added, unsigned reloaded, u
 }
 
 static void
-do_trust(struct udkd *d, struct client *c, struct wire_msg *m)
+handle_control_trust(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_trust_req *req)
 {
-	const char *action = udk_dict_get_string(m->body, "action");
+	const char *action = req->action;
 	struct udk_value *body = NULL;
 	int r = 0;
 
@@ -946,7 +953,7 @@ do_trust(struct udkd *d, struct client *c, struct wire_msg *m)
 		return;
 	if (streq(action, "add")) {
 		struct rescan_req *q;
-		r = trust_add(d, udk_dict_get_string(m->body, "key"), &body);
+		r = trust_add(d, req->key, &body);
 		udk_value_unref(body);
 		body = NULL;
 		/*
@@ -964,7 +971,7 @@ do_trust(struct udkd *d, struct client *c, struct wire_msg *m)
 			free(q);
 		}
 	} else if (streq(action, "remove")) {
-		r = trust_remove(d, udk_dict_get_string(m->body, "id"));
+		r = trust_remove(d, req->id);
 	} else if (!streq(action, "list")) {
 		r = udk_set_reason(-EINVAL, "action must be list, add or remove");
 	}
@@ -974,9 +981,9 @@ do_trust(struct udkd *d, struct client *c, struct wire_msg *m)
 }
 
 static void
-do_developer(struct udkd *d, struct client *c, struct wire_msg *m)
+handle_control_developer(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_developer_req *req)
 {
-	const char *action = udk_dict_get_string(m->body, "action");
+	const char *action = req->action;
 	struct udk_value *body = NULL;
 	int r = 0;
 
@@ -988,27 +995,28 @@ do_developer(struct udkd *d, struct client *c, struct wire_msg *m)
 		r = udk_set_reason(-EINVAL, "action must be on, off or status");
 	}
 	if (r >= 0) {
-		body = udk_value_new_dict();
-		udk_dict_set_bool(body, "developer_mode", d->trust.developer);
-		udk_dict_set_take(body, "sandbox", sandbox_describe(d->sandbox));
+		struct udk_value *sandbox = sandbox_describe(d->sandbox);
+		body = proto_developer_reply_encode(&(struct proto_developer_rep){
+			.has_developer_mode = true, .developer_mode = d->trust.developer, .sandbox = sandbox });
+		udk_value_unref(sandbox);
 	}
 	reply_result(d, c, m, r, body);
 }
 
 static void
-do_access(struct udkd *d, struct client *c, struct wire_msg *m)
+handle_control_access(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_access_req *req)
 {
-	const char *action = udk_dict_get_string(m->body, "action");
-	const char *driver = udk_dict_get_string(m->body, "driver");
-	const char *app = udk_dict_get_string(m->body, "app");
+	const char *action = req->action;
+	const char *driver = req->driver;
+	const char *app = req->app;
 	struct udk_value *body = NULL;
 	int r = 0;
 
 	if ((streq(action, "grant") || streq(action, "revoke")) && !allowed_to_manage(d, c, m))
 		return;
-	if (udk_dict_get_string(m->body, "family") && (streq(action, "grant") || streq(action, "revoke"))) {
+	if (req->family && (streq(action, "grant") || streq(action, "revoke"))) {
 		/* a family's device grant: --FAMILY WHAT DRIVER */
-		const char *family = udk_dict_get_string(m->body, "family"), *what = udk_dict_get_string(m->body, "what");
+		const char *family = req->family, *what = req->what;
 		r = streq(action, "grant") ? access_device_grant(d, family, what, driver, &body)
 					   : access_device_revoke(d, family, what, driver, &body);
 		reply_result(d, c, m, r, body);
@@ -1029,8 +1037,79 @@ do_access(struct udkd *d, struct client *c, struct wire_msg *m)
 }
 
 static void
+handle_control_power(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_power_req *req)
+{
+	if (!streq(req->action, "list") && !allowed_to_manage(d, c, m))
+		return;
+	power_control(d, c, m);
+}
+
+static void
+handle_control_ping(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_ping_req *req)
+{
+	client_reply(d, c, m->h.op, m->h.serial, 0, NULL, NULL, NULL, 0);
+}
+
+static void
+handle_control_hello(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_hello_req *req)
+{
+	struct udk_value *body;
+
+	if (!req->has_version || req->version != PROTO_VERSION) {
+		client_reply(d, c, m->h.op, m->h.serial, -UDK_E_VERSION,
+			     "this udkd speaks another protocol version; use the libudk it came with", NULL, NULL, 0);
+		return;
+	}
+	c->hello = true;
+	free(c->name);
+	c->name = req->name ? strdup(req->name) : NULL;
+	body = proto_hello_reply_encode(&(struct proto_hello_rep){
+		.has_version = true, .version = PROTO_VERSION, .has_pid = true, .pid = getpid() });
+	client_reply(d, c, m->h.op, m->h.serial, 0, NULL, body, NULL, 0);
+	udk_value_unref(body);
+}
+
+static void
+handle_control_lookup(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_lookup_req *req)
+{
+	struct service *s = service_by_path(d, req->path);
+	struct udk_value *body = proto_lookup_reply_encode(&(struct proto_lookup_rep){
+		.has_id = s != NULL, .id = s ? s->id : 0 });
+
+	client_reply(d, c, m->h.op, m->h.serial, s ? 0 : -UDK_E_NO_SUCH_SERVICE,
+		     s ? NULL : "no service at that path; `udkctl tree` shows them", body, NULL, 0);
+	udk_value_unref(body);
+}
+
+/* The driver lifecycle (daemon/lifecycle.c) */
+static void
+handle_control_install(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_install_req *req)
+{
+	lifecycle_install(d, c, m);
+}
+
+static void
+handle_control_uninstall(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_uninstall_req *req)
+{
+	lifecycle_uninstall(d, c, m);
+}
+
+static void
+handle_control_driver_logs(struct udkd *d, struct client *c, struct wire_msg *m,
+			   const struct proto_driver_logs_req *req)
+{
+	lifecycle_logs(d, c, m);
+}
+
+/* One request: the generated table (proto.xml) decodes and checks its body, then its handler runs. */
+static void
 handle(struct udkd *d, struct client *c, struct wire_msg *m)
 {
+	const struct proto_control_handler *h;
+	union proto_control_req req;
+	char why[256];
+	int r;
+
 	if (m->h.flags & WIRE_F_REPLY) {
 		protocol_error(d, c, "clients do not send replies to udkd");
 		return;
@@ -1043,116 +1122,19 @@ handle(struct udkd *d, struct client *c, struct wire_msg *m)
 		protocol_error(d, c, "the first request must be a hello");
 		return;
 	}
-	switch (m->h.op) {
-	case OP_PING:
-		client_reply(d, c, m->h.op, m->h.serial, 0, NULL, NULL, NULL, 0);
-		break;
-	case OP_HELLO: {
-		struct udk_value *body = udk_value_new_dict();
-		if (udk_dict_get_int(m->body, "version", -1) != PROTO_VERSION) {
-			client_reply(d, c, m->h.op, m->h.serial, -UDK_E_VERSION,
-				     "this udkd speaks another protocol version; use the libudk it came with", NULL,
-				     NULL, 0);
-			udk_value_unref(body);
-			break;
-		}
-		c->hello = true;
-		free(c->name);
-		c->name = udk_dict_get_string(m->body, "name") ? strdup(udk_dict_get_string(m->body, "name")) : NULL;
-		udk_dict_set_int(body, "version", PROTO_VERSION);
-		udk_dict_set_int(body, "pid", getpid());
-		client_reply(d, c, m->h.op, m->h.serial, 0, NULL, body, NULL, 0);
-		udk_value_unref(body);
-		break;
-	}
-	case OP_TREE:
-		do_tree(d, c, m);
-		break;
-	case OP_FIND:
-		do_find(d, c, m);
-		break;
-	case OP_PROPERTIES:
-		do_properties(d, c, m);
-		break;
-	case OP_LOOKUP: {
-		struct service *s = service_by_path(d, udk_dict_get_string(m->body, "path"));
-		struct udk_value *body = udk_value_new_dict();
-		if (s)
-			udk_dict_set_uint(body, "id", s->id);
-		client_reply(d, c, m->h.op, m->h.serial, s ? 0 : -UDK_E_NO_SUCH_SERVICE,
-			     s ? NULL : "no service at that path; `udkctl tree` shows them", body, NULL, 0);
-		udk_value_unref(body);
-		break;
-	}
-	case OP_SUBSCRIBE:
-		do_subscribe(d, c, m);
-		break;
-	case OP_UNSUBSCRIBE:
-		do_unsubscribe(d, c, m);
-		break;
-	case OP_OPEN:
-		do_open(d, c, m);
-		break;
-	case OP_DRIVERS:
-		do_drivers(d, c, m);
-		break;
-	case OP_EXPLAIN:
-		do_explain(d, c, m);
-		break;
-	case OP_RESTART:
-		do_restart(d, c, m);
-		break;
-	case OP_LOG_LEVEL:
-		do_log_level(d, c, m);
-		break;
-	case OP_DEBUG:
-		do_debug(d, c, m);
-		break;
-	case OP_RESCAN:
-		do_rescan(d, c, m);
-		break;
-	case OP_STATUS:
-		do_status(d, c, m);
-		break;
-	case OP_SET_PROPERTY:
-		do_set_property(d, c, m);
-		break;
-	case OP_FAMILIES:
-		do_families(d, c, m);
-		break;
-	case OP_SIM:
-		do_sim(d, c, m);
-		break;
-	case OP_TRUST:
-		do_trust(d, c, m);
-		break;
-	case OP_DEVELOPER:
-		do_developer(d, c, m);
-		break;
-	case OP_ACCESS:
-		do_access(d, c, m);
-		break;
-	case OP_POWER:
-		if (!streq(udk_dict_get_string(m->body, "action"), "list") && !allowed_to_manage(d, c, m))
-			break;
-		power_control(d, c, m);
-		break;
-	case OP_INSTALL:
-		if (allowed_to_manage(d, c, m))
-			lifecycle_install(d, c, m);
-		break;
-	case OP_UNINSTALL:
-		if (allowed_to_manage(d, c, m))
-			lifecycle_uninstall(d, c, m);
-		break;
-	case OP_DRIVER_LOGS:
-		if (allowed_to_manage(d, c, m))
-			lifecycle_logs(d, c, m);
-		break;
-	default:
+	h = proto_control_handler(m->h.op);
+	if (!h) {
 		client_reply(d, c, m->h.op, m->h.serial, -EOPNOTSUPP, "udkd does not know this request", NULL, NULL, 0);
-		break;
+		return;
 	}
+	if (h->manage && !allowed_to_manage(d, c, m))
+		return;
+	r = h->info->decode(m->body, &req, why, sizeof(why));
+	if (r < 0) {
+		client_reply(d, c, m->h.op, m->h.serial, r, why, NULL, NULL, 0);
+		return;
+	}
+	h->handle(d, c, m, &req);
 }
 
 /* The largest request @c may send with this header (wire_recv_limited). */

@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 
 #include "proto.h"
+#include "proto-driver-table.h"
 #include "quota.h"
 #include "sandbox.h"
 #include "family.h"
@@ -709,24 +710,31 @@ reply_to(struct driver_proc *p, const struct wire_msg *m, int status, const char
 	proc_reply(p, m, status, reason, body, NULL, 0);
 }
 
-/* A service this process may act on: its instance or what it published. */
+/*
+ * Requests from the driver: the generated table (proto-driver-table.h,
+ * from lib/common/proto.xml) decodes and checks each body and calls
+ * handle_driver_OPNAME() with the decoded request.
+ */
+
+/* A service this process may act on (its instance or what it published), named by an id it sent. */
 static struct service *
-owned_service(struct udkd *d, struct driver_proc *p, struct udk_value *idv)
+owned_service(struct udkd *d, struct driver_proc *p, bool has_id, uint64_t id)
 {
 	struct service *s;
 
-	if (udk_value_get_type(idv) != UDK_VALUE_INT)
+	if (!has_id)
 		return NULL;
-	s = service_by_id(d, udk_value_get_uint(idv, 0));
+	s = service_by_id(d, id);
 	if (!s || s->owner != p || s->state == SVC_TERMINATED)
 		return NULL;
 	return s;
 }
 
 static void
-handle_hello(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
+handle_driver_drv_hello(struct udkd *d, struct driver_proc *p, struct wire_msg *m,
+			const struct proto_drv_hello_req *req)
 {
-	int64_t version = udk_dict_get_int(m->body, "version", -1);
+	int64_t version = req->has_version ? req->version : -1;
 	struct udk_value *body;
 	int level = proc_log_level(d, p);
 
@@ -745,8 +753,7 @@ handle_hello(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 			       "rebuild it against this udk");
 		return;
 	}
-	body = udk_value_new_dict();
-	udk_dict_set_int(body, "log_level", level);
+	body = proto_drv_hello_reply_encode(&(struct proto_drv_hello_rep){ .has_log_level = true, .log_level = level });
 	reply_to(p, m, 0, NULL, body);
 	udk_value_unref(body);
 	if (p->hello_timer) {
@@ -758,12 +765,13 @@ handle_hello(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 }
 
 static void
-handle_publish(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
+handle_driver_drv_publish(struct udkd *d, struct driver_proc *p, struct wire_msg *m,
+			  const struct proto_drv_publish_req *req)
 {
-	struct service *provider = owned_service(d, p, udk_dict_get(m->body, "provider"));
-	const char *name = udk_dict_get_string(m->body, "name");
-	struct udk_value *classes = udk_dict_get(m->body, "classes");
-	struct udk_value *props = udk_dict_get(m->body, "properties");
+	struct service *provider = owned_service(d, p, req->has_provider, req->provider);
+	const char *name = req->name;
+	const struct udk_value *classes = req->classes;
+	struct udk_value *props = (struct udk_value *)req->properties;
 	struct service *s = NULL;
 	struct udk_value *body;
 	int r;
@@ -787,10 +795,6 @@ handle_publish(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 			reply_to(p, m, -EINVAL, "every class name must be a string", NULL);
 			return;
 		}
-	if (props && udk_value_get_type(props) != UDK_VALUE_DICT) {
-		reply_to(p, m, -EINVAL, "properties must be a dictionary", NULL);
-		return;
-	}
 	if (p->bundle) {
 		/* what all processes of the bundle published and still have */
 		uint64_t max = quota_get(d->quota, LIM_SERVICES_PER_BUNDLE), have = 0;
@@ -835,17 +839,149 @@ handle_publish(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 		return;
 	}
 	s->owner = p;
-	body = udk_value_new_dict();
-	udk_dict_set_uint(body, "id", s->id);
-	udk_dict_set_string(body, "name", s->name);
-	udk_dict_set(body, "classes", s->classes);
+	body = proto_drv_publish_reply_encode(&(struct proto_drv_publish_rep){
+		.has_id = true, .id = s->id, .name = s->name, .classes = s->classes });
 	reply_to(p, m, 0, NULL, body);
 	udk_value_unref(body);
 }
 
 static void
-handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
+handle_driver_ping(struct udkd *d, struct driver_proc *p, struct wire_msg *m, const struct proto_ping_req *req)
 {
+	reply_to(p, m, 0, NULL, NULL);
+}
+
+static void
+handle_driver_drv_open_provider(struct udkd *d, struct driver_proc *p, struct wire_msg *m,
+				const struct proto_drv_open_provider_req *req)
+{
+	broker_open_provider(d, p, m);
+}
+
+static void
+handle_driver_drv_register(struct udkd *d, struct driver_proc *p, struct wire_msg *m,
+			   const struct proto_drv_register_req *req)
+{
+	struct service *s = owned_service(d, p, req->has_id, req->id);
+
+	if (!s) {
+		reply_to(p, m, -EPERM, "RegisterService() on a service this driver does not own", NULL);
+		return;
+	}
+	reply_to(p, m, 0, NULL, NULL);
+	service_register(d, s);
+}
+
+static void
+handle_driver_drv_set_properties(struct udkd *d, struct driver_proc *p, struct wire_msg *m,
+				 const struct proto_drv_set_properties_req *req)
+{
+	struct service *s = owned_service(d, p, req->has_id, req->id);
+	int r;
+
+	if (!s) {
+		reply_to(p, m, -EPERM, "SetProperties() on a service this driver does not own", NULL);
+		return;
+	}
+	r = service_set_properties(d, s, (struct udk_value *)req->properties);
+	reply_to(p, m, r, r < 0 ? "properties must be a dictionary" : NULL, NULL);
+}
+
+static void
+handle_driver_drv_terminate(struct udkd *d, struct driver_proc *p, struct wire_msg *m,
+			    const struct proto_drv_terminate_req *req)
+{
+	struct service *s = owned_service(d, p, req->has_id, req->id);
+
+	if (!s || s == p->instance) {
+		reply_to(p, m, -EPERM,
+			 "Terminate() works on services this driver published; a driver ends by returning "
+			 "from Stop()",
+			 NULL);
+		return;
+	}
+	reply_to(p, m, 0, NULL, NULL);
+	service_terminate(d, s, "terminated by its publisher");
+}
+
+static void
+handle_driver_drv_publish_resource(struct udkd *d, struct driver_proc *p, struct wire_msg *m,
+				   const struct proto_drv_publish_resource_req *req)
+{
+	const char *name = req->name;
+	struct udk_value *list = udk_dict_get(d->reg.user_resources->props, "IOResources");
+	bool have = false;
+
+	if (!name || !*name || strlen(name) > 128) {
+		reply_to(p, m, -EINVAL, "a resource name must be 1..128 characters", NULL);
+		return;
+	}
+	for (size_t i = 0; i < udk_array_size(list); i++)
+		if (streq(udk_value_get_string(udk_array_get(list, i)), name))
+			have = true;
+	if (!have && quota_admit_resource(d->quota, p->bundle ? p->bundle->identifier : proc_label(p)) < 0) {
+		reply_to(p, m, -UDK_E_LIMIT, udk_error_reason(), NULL);
+		return;
+	}
+	if (!have)
+		udk_array_append_take(list, udk_value_new_string(name));
+	reply_to(p, m, 0, NULL, NULL);
+	if (!have)
+		match_all(d);
+}
+
+static void
+handle_driver_drv_power_request(struct udkd *d, struct driver_proc *p, struct wire_msg *m,
+				const struct proto_drv_power_request_req *req)
+{
+	power_handle_message(d, p, m);
+}
+
+static void
+handle_driver_drv_power_busy(struct udkd *d, struct driver_proc *p, struct wire_msg *m,
+			     const struct proto_drv_power_busy_req *req)
+{
+	power_handle_message(d, p, m);
+}
+
+static void
+handle_driver_drv_problem(struct udkd *d, struct driver_proc *p, struct wire_msg *m,
+			  const struct proto_drv_problem_req *req)
+{
+	/* proto.xml bounds code and reason */
+	struct service *s = owned_service(d, p, req->has_object, req->object);
+
+	if (!s)
+		return;
+	free(s->problem);
+	s->problem = strdup_printf("%s%s%s", req->code ? req->code : "", req->code ? ": " : "", req->reason);
+	log_warning(d, "%s (pid %d) reports: %s", proc_label(p), p->pid, s->problem ? s->problem : "");
+}
+
+static void
+handle_driver_drv_user_client_closed(struct udkd *d, struct driver_proc *p, struct wire_msg *m,
+				     const struct proto_drv_user_client_closed_req *req)
+{
+	access_link_closed(d, p, req->object);
+}
+
+static void
+handle_driver_drv_log(struct udkd *d, struct driver_proc *p, struct wire_msg *m, const struct proto_drv_log_req *req)
+{
+	int64_t level = req->has_level ? req->level : UDK_LOG_INFO;
+
+	if (req->message)
+		log_line(d, p, (int)MIN(MAX(level, UDK_LOG_ERROR), UDK_LOG_DEBUG), req->message);
+}
+
+void
+launcher_handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
+{
+	const struct proto_driver_handler *h;
+	union proto_driver_req req;
+	char why[256];
+	int r;
+
 	if (m->h.flags & WIRE_F_REPLY) {
 		struct pending *pe = NULL;
 		for (struct pending *x = p->pending; x; x = x->next)
@@ -871,109 +1007,30 @@ handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 		models_handle_message(d, p, m);
 		return;
 	}
-	switch (m->h.op) {
-	case OP_DRV_OPEN_PROVIDER:
-		broker_open_provider(d, p, m);
-		break;
-	case OP_PING:
-		reply_to(p, m, 0, NULL, NULL);
-		break;
-	case OP_DRV_HELLO:
-		handle_hello(d, p, m);
-		break;
-	case OP_DRV_PUBLISH:
-		handle_publish(d, p, m);
-		break;
-	case OP_DRV_REGISTER: {
-		struct service *s = owned_service(d, p, udk_dict_get(m->body, "id"));
-		if (!s) {
-			reply_to(p, m, -EPERM, "RegisterService() on a service this driver does not own", NULL);
-			break;
-		}
-		reply_to(p, m, 0, NULL, NULL);
-		service_register(d, s);
-		break;
-	}
-	case OP_DRV_SET_PROPERTIES: {
-		struct service *s = owned_service(d, p, udk_dict_get(m->body, "id"));
-		if (!s) {
-			reply_to(p, m, -EPERM, "SetProperties() on a service this driver does not own", NULL);
-			break;
-		}
-		int r = service_set_properties(d, s, udk_dict_get(m->body, "properties"));
-		reply_to(p, m, r, r < 0 ? "properties must be a dictionary" : NULL, NULL);
-		break;
-	}
-	case OP_DRV_TERMINATE: {
-		struct service *s = owned_service(d, p, udk_dict_get(m->body, "id"));
-		if (!s || s == p->instance) {
-			reply_to(p, m, -EPERM,
-				 "Terminate() works on services this driver published; a driver ends by returning "
-				 "from Stop()",
-				 NULL);
-			break;
-		}
-		reply_to(p, m, 0, NULL, NULL);
-		service_terminate(d, s, "terminated by its publisher");
-		break;
-	}
-	case OP_DRV_PUBLISH_RESOURCE: {
-		const char *name = udk_dict_get_string(m->body, "name");
-		struct udk_value *list = udk_dict_get(d->reg.user_resources->props, "IOResources");
-		if (!name || !*name || strlen(name) > 128) {
-			reply_to(p, m, -EINVAL, "a resource name must be 1..128 characters", NULL);
-			break;
-		}
-		bool have = false;
-		for (size_t i = 0; i < udk_array_size(list); i++)
-			if (streq(udk_value_get_string(udk_array_get(list, i)), name))
-				have = true;
-		if (!have && quota_admit_resource(d->quota, p->bundle ? p->bundle->identifier : proc_label(p)) < 0) {
-			reply_to(p, m, -UDK_E_LIMIT, udk_error_reason(), NULL);
-			break;
-		}
-		if (!have)
-			udk_array_append_take(list, udk_value_new_string(name));
-		reply_to(p, m, 0, NULL, NULL);
-		if (!have)
-			match_all(d);
-		break;
-	}
-	case OP_DRV_POWER_REQUEST:
-	case OP_DRV_POWER_BUSY:
-		power_handle_message(d, p, m);
-		break;
-	case OP_DRV_PROBLEM: {
-		struct service *s = owned_service(d, p, udk_dict_get(m->body, "object"));
-		const char *code = udk_dict_get_string(m->body, "code");
-		const char *reason = udk_dict_get_string(m->body, "reason");
-		if (!s || !reason || strlen(reason) > 1024 || (code && strlen(code) > 64))
-			break;
-		free(s->problem);
-		s->problem = strdup_printf("%s%s%s", code ? code : "", code ? ": " : "", reason);
-		log_warning(d, "%s (pid %d) reports: %s", proc_label(p), p->pid, s->problem ? s->problem : "");
-		break;
-	}
-	case OP_DRV_USER_CLIENT_CLOSED:
-		access_link_closed(d, p, udk_value_get_uint(udk_dict_get(m->body, "object"), 0));
-		break;
-	case OP_DRV_LOG: {
-		const char *msg = udk_dict_get_string(m->body, "message");
-		int64_t level = udk_dict_get_int(m->body, "level", UDK_LOG_INFO);
-		if (msg)
-			log_line(d, p, (int)MIN(MAX(level, UDK_LOG_ERROR), UDK_LOG_DEBUG), msg);
-		break;
-	}
-	default: {
+	h = proto_driver_handler(m->h.op);
+	if (!h) {
 		const struct udkd_family *f = family_of_op(m->h.op);
-		if (f && f->message) {
+		if (f && f->message)
 			f->message(d, p, m);
-			break;
-		}
-		reply_to(p, m, -EOPNOTSUPP, "udkd does not handle this request from a driver", NULL);
-		break;
+		else
+			reply_to(p, m, -EOPNOTSUPP, "udkd does not handle this request from a driver", NULL);
+		return;
 	}
+	if (m->n_fds < h->info->fds_min || m->n_fds > h->info->fds_max) {
+		snprintf(why, sizeof(why), "%s carries %u file descriptor(s); it takes %u..%u", h->info->name,
+			 m->n_fds, h->info->fds_min, h->info->fds_max);
+		r = -UDK_E_PROTOCOL;
+	} else {
+		r = h->info->decode(m->body, &req, why, sizeof(why));
 	}
+	if (r < 0) {
+		/* a one-way message has no reply to carry the reason */
+		if (m->h.flags & WIRE_F_ONEWAY)
+			log_debug(d, "%s (pid %d): %s", proc_label(p), p->pid, why);
+		reply_to(p, m, r, why, NULL);
+		return;
+	}
+	h->handle(d, p, m, &req);
 }
 
 static void
@@ -1017,7 +1074,7 @@ on_sock(struct loop *l, int fd, uint32_t events, void *data)
 			free(msg);
 			break;
 		}
-		handle_message(d, p, &m);
+		launcher_handle_message(d, p, &m);
 		wire_msg_clear(&m);
 	}
 	proc_unref(p);

@@ -26,6 +26,7 @@
 #include "buf.h"
 #include "family.h"
 #include "proto.h"
+#include "proto-model-table.h"
 #include "udkd.h"
 #include "util.h"
 
@@ -261,24 +262,25 @@ model_of_nub(struct udkd *d, const struct service *nub, size_t *ret_index)
 	return NULL;
 }
 
+/* Requests from a model: the generated table (proto-model-table.h, from
+ * lib/common/proto.xml) decodes and checks each, then handle_model_*() runs. */
 static void
-handle_hello(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
+handle_model_dm_hello(struct udkd *d, struct driver_proc *p, struct wire_msg *m, const struct proto_dm_hello_req *req)
 {
 	struct device_model *dm = p->model;
-	struct udk_value *fns = udk_dict_get(m->body, "functions");
+	const struct udk_value *fns = req->functions;
 	struct udk_value *ids, *body;
 
 	if (p->state != PROC_LAUNCHING) {
 		proc_reply(p, m, -EPROTO, "hello sent twice", NULL, NULL, 0);
 		return;
 	}
-	if (udk_dict_get_int(m->body, "version", -1) != PROTO_VERSION) {
+	if (!req->has_version || req->version != PROTO_VERSION) {
 		proc_reply(p, m, -UDK_E_VERSION, "this udkd speaks another protocol version", NULL, NULL, 0);
 		proc_kill(d, p, "protocol version mismatch");
 		return;
 	}
-	if (udk_value_get_type(fns) != UDK_VALUE_ARRAY || udk_array_size(fns) < 1 ||
-	    udk_array_size(fns) > MAX_FUNCTIONS) {
+	if (!fns || udk_array_size(fns) < 1 || udk_array_size(fns) > MAX_FUNCTIONS) {
 		proc_reply(p, m, -EINVAL, "a device model has 1..8 functions", NULL, NULL, 0);
 		proc_kill(d, p, "a hello without functions");
 		return;
@@ -332,25 +334,50 @@ handle_hello(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 		service_register(d, dm->nubs[i]);
 }
 
+static void
+handle_model_dm_config(struct udkd *d, struct driver_proc *p, struct wire_msg *m,
+		       const struct proto_dm_config_req *req)
+{
+	struct udk_value *body = proto_dm_config_reply_encode(&(struct proto_dm_config_rep){
+		.name = p->model->name, .properties = p->model->props });
+
+	proc_reply(p, m, 0, NULL, body, NULL, 0);
+	udk_value_unref(body);
+}
+
+/* launcher.c answers a model's pings itself; the table lists them for every channel */
+static void
+handle_model_ping(struct udkd *d, struct driver_proc *p, struct wire_msg *m, const struct proto_ping_req *req)
+{
+	proc_reply(p, m, 0, NULL, NULL, NULL, 0);
+}
+
 void
 models_handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 {
+	const struct proto_model_handler *h = proto_model_handler(m->h.op);
 	const struct udkd_family *f;
+	union proto_model_req req;
+	char why[256];
+	int r;
 
-	switch (m->h.op) {
-	case OP_DM_CONFIG: {
-		struct udk_value *body = udk_value_new_dict();
-		udk_dict_set_string(body, "name", p->model->name);
-		udk_dict_set(body, "properties", p->model->props);
-		proc_reply(p, m, 0, NULL, body, NULL, 0);
-		udk_value_unref(body);
+	if (h) {
+		if (m->n_fds < h->info->fds_min || m->n_fds > h->info->fds_max) {
+			snprintf(why, sizeof(why), "%s carries %u file descriptor(s); it takes %u..%u", h->info->name,
+				 m->n_fds, h->info->fds_min, h->info->fds_max);
+			r = -UDK_E_PROTOCOL;
+		} else {
+			r = h->info->decode(m->body, &req, why, sizeof(why));
+		}
+		if (r < 0) {
+			proc_reply(p, m, r, why, NULL, NULL, 0);
+			/* a model whose hello is refused would only wait for its deadline */
+			if (m->h.op == OP_DM_HELLO)
+				proc_kill(d, p, why);
+			return;
+		}
+		h->handle(d, p, m, &req);
 		return;
-	}
-	case OP_DM_HELLO:
-		handle_hello(d, p, m);
-		return;
-	default:
-		break;
 	}
 	f = family_of_op(m->h.op);
 	if (f && f->message) {

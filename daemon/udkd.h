@@ -533,6 +533,9 @@ int launcher_start_instance(struct udkd *d, struct service *instance);
 int launcher_start_model(struct udkd *d, struct device_model *m, const char *exe);
 /* A model said hello: deadlines off, watchdog on. */
 void launcher_model_ready(struct driver_proc *p);
+/* One message a driver or model process sent (what its socket's handler reads; the
+ * driver->udkd fuzz target calls it too).  Requests go through the generated table. */
+void launcher_handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m);
 /* Answer a request of a driver or model. */
 void proc_reply(struct driver_proc *p, const struct wire_msg *m, int status, const char *reason,
 		struct udk_value *body, const int *fds, unsigned n_fds);

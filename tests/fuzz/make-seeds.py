@@ -183,6 +183,74 @@ control = {
 for name, frames in control.items():
     write("control", name, b"".join(frames))
 
+# driver: frames for daemon/launcher.c from a driver process
+# (tests/fuzz/fuzz-driver.c: u8 kind, u16 length, bytes; kind & 1 = u16 op,
+# u16 flags, u32 serial, then the payload; kind & 2 = with a descriptor;
+# kind 0 = a raw datagram).  The driver's instance is the service after
+# widget0's children: 0x100000005.
+instance = 0x100000005
+driver = {
+    "publish": [cframe(1, 204, 1, {"provider": instance, "name": "child", "classes": ["UDKFuzzChild"],
+                                   "properties": {"A": 1}}),
+                cframe(1, 205, 2, {"id": instance + 1}),
+                cframe(1, 206, 3, {"id": instance + 1, "properties": {"B": "x"}}),
+                cframe(1, 207, 4, {"id": instance + 1})],
+    "resource": [cframe(1, 211, 1, {"name": "org.udk.fuzz.resource"}), cframe(1, 211, 2, {"name": ""})],
+    "log": [cframe(1, 208, 0, {"level": 3, "message": "hello from the driver"}, flags=8 | 4),
+            cframe(1, 218, 0, {"object": instance, "code": "UDK_E_UNSUPPORTED", "reason": "wrong role"},
+                   flags=8 | 4),
+            cframe(1, 214, 0, {"object": 7}, flags=8 | 4)],
+    "power": [cframe(1, 216, 1, {"object": instance, "state": 0}),
+              cframe(1, 217, 0, {"object": instance, "busy": True}, flags=8 | 4)],
+    "refused": [cframe(1, 200, 1, {"version": 1, "pid": 1, "classes": ["X"]}),
+                cframe(1, 212, 2, {"provider": 0x100000002}),
+                cframe(1, 204, 3, {"provider": "x", "name": 5}),
+                cframe(1, 204, 4, {"provider": instance, "name": "a/b", "classes": []}),
+                cframe(3, 205, 5, {"id": instance}),
+                cframe(1, 201, 6, {"object": instance}),
+                cframe(1, 1000, 7, {}),
+                cframe(1, 1, 8)],
+    "malformed": [raw(b"\x10\x00\x00\x00\xcc\x00\x08\x00\x01\x00\x00\x00\x00\x00\x00\x00"),
+                  cframe(1, 204, 2, None, flags=8), cframe(1, 206, 3, [1, 2])],
+}
+for name, frames in driver.items():
+    write("driver", name, b"".join(frames))
+
+
+# proto: u16 op, then an encoded body, for every op of lib/common/proto.xml:
+# one body with every field of its type, one with a field of the wrong type
+def proto_seeds():
+    import xml.etree.ElementTree as ET
+    samples = {"int": -3, "uint": 7, "bool": True, "string": "list", "data": b"\x01\x02",
+               "array": [], "dict": {"k": 1}, "value": "v"}
+    items = {"int": 1, "uint": 2, "bool": False, "string": "s", "data": b"d", "array": [], "dict": {},
+             "value": 0}
+    root = ET.parse(os.path.join(here, "..", "..", "lib", "common", "proto.xml")).getroot()
+    for ch in root.findall("channel"):
+        number = None
+        for op in ch.findall("op"):
+            number = int(op.get("value"), 0) if op.get("value") else number + 1
+            if op.get("body", "dict").startswith("struct "):
+                continue
+            body = {}
+            fields = op.findall("request/field")
+            for f in fields:
+                t = f.get("type")
+                v = samples[t]
+                if f.get("values"):
+                    v = f.get("values").split("|")[0]
+                if t == "array" and f.get("of"):
+                    v = [items[f.get("of")]]
+                body[f.get("name")] = v
+            write("proto", op.get("name").lower(), struct.pack("<H", number) + enc(body))
+            if fields:
+                bad = dict(body)
+                bad[fields[0].get("name")] = [1] if fields[0].get("type") != "array" else "x"
+                write("proto", op.get("name").lower() + "-bad", struct.pack("<H", number) + enc(bad))
+
+
+proto_seeds()
+
 # the audio family's device descriptions (families/audio/common/formats.c)
 _fmt = [{"sample_format": "S16_LE", "channels": 2, "rate_min": 48000, "rate_max": 48000},
         {"sample_format": "S32_LE", "channels": 8, "rate_min": 44100, "rate_max": 96000}]
