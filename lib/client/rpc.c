@@ -11,6 +11,7 @@
  */
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include "buf.h"
 #include "private.h"
@@ -74,20 +75,61 @@ rpc_mark_dead(struct rpc *r, int status, const char *reason)
 		r->on_dead(r);
 }
 
-/* Read one message (waiting up to @timeout_ms) and route it.  1 if handled. */
+/*
+ * Set the socket's receive timeout for a blocking wait of @ms (> 0), with
+ * as few setsockopt calls as keep the deadline: a longer timeout than the
+ * wait would overrun it, one less than half of it only costs a wakeup.
+ */
+static void
+set_recv_timeout(struct rpc *r, int ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	int cur = r->recv_timeout_ms;
+
+	if (cur > 0 && cur <= ms && cur >= ms / 2)
+		return;
+	r->recv_timeout_ms = setsockopt(r->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0 ? ms : -1;
+}
+
+/*
+ * Wait up to @timeout_ms (< 0: forever) for one message and route it.  1 if
+ * handled.  The wait is the receive itself (a blocking recvmsg with
+ * SO_RCVTIMEO), so a lone caller pays one send and one receive, like a raw
+ * round trip; rpc_mark_dead's shutdown() ends it.  If the receive comes back
+ * empty early (an app made the descriptor non-blocking, or a signal), the
+ * rest of the wait is a poll.
+ */
 static int
 read_one(struct rpc *r, int timeout_ms)
 {
-	struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
 	struct wire_msg m;
 	int n;
 
-	n = poll(&pfd, 1, timeout_ms);
-	if (n < 0)
-		return errno == EINTR ? 0 : -errno;
-	if (n == 0)
-		return 0;
-	n = wire_recv(r->fd, &m, true);
+	if (timeout_ms == 0) {
+		n = wire_recv(r->fd, &m, true);
+	} else {
+		uint64_t start = now_ms();
+
+		set_recv_timeout(r, timeout_ms < 0 || timeout_ms > 1000 ? 1000 : timeout_ms);
+		n = wire_recv(r->fd, &m, false);
+		if (n == -EAGAIN) {
+			struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
+			int left = timeout_ms;
+
+			if (timeout_ms > 0) {
+				uint64_t spent = now_ms() - start;
+				left = spent >= (uint64_t)timeout_ms ? 0 : timeout_ms - (int)spent;
+			}
+			if (left == 0)
+				return 0;
+			n = poll(&pfd, 1, left);
+			if (n < 0)
+				return errno == EINTR ? 0 : -errno;
+			if (n == 0)
+				return 0;
+			n = wire_recv(r->fd, &m, true);
+		}
+	}
 	if (n == -EAGAIN)
 		return 0;
 	if (n == -EBADMSG) {

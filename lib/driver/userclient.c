@@ -241,24 +241,25 @@ udk_user_client_dispatch(struct udk_service *client, struct udk_method_args *arg
 			 const struct udk_method_dispatch *d, void *reference)
 {
 	char label[96];
+#define LABEL method_label(d, args->selector, label, sizeof(label))
 	uint64_t in_size, out_size;
 
 	udk_return_val_if_fail(client && args, -EINVAL);
 	if (!d || !d->function)
 		return udk_error_set(-UDK_E_UNKNOWN_SELECTOR, "%s is not implemented by %s",
-				     method_label(d, args->selector, label, sizeof(label)), client->class_name);
-	method_label(d, args->selector, label, sizeof(label));
+				     LABEL, client->class_name);
+	/* the label is made only for a refusal: a call that passes pays nothing for it */
 	if (d->check_completion_exists != UDK_METHOD_VARIABLE) {
 		if (d->check_completion_exists && !args->completion)
 			return udk_error_set(-UDK_E_COMPLETION,
-					     "%s must be called asynchronously (udk_connection_call_async)", label);
+					     "%s must be called asynchronously (udk_connection_call_async)", LABEL);
 		if (!d->check_completion_exists && args->completion)
 			return udk_error_set(-UDK_E_COMPLETION,
-					     "%s must be called synchronously (udk_connection_call)", label);
+					     "%s must be called synchronously (udk_connection_call)", LABEL);
 	}
 	if (d->check_scalar_input_count != UDK_METHOD_VARIABLE &&
 	    args->scalar_input_count != d->check_scalar_input_count)
-		return udk_error_set(-UDK_E_SCALAR_COUNT, "%s: %u scalar input(s) given, the driver expects %u", label,
+		return udk_error_set(-UDK_E_SCALAR_COUNT, "%s: %u scalar input(s) given, the driver expects %u", LABEL,
 				     args->scalar_input_count, d->check_scalar_input_count);
 	in_size = args->struct_input_descriptor ? udk_memory_descriptor_get_length(args->struct_input_descriptor)
 						: args->struct_input_size;
@@ -268,14 +269,15 @@ udk_user_client_dispatch(struct udk_service *client, struct udk_method_args *arg
 	if (d->check_scalar_output_count != UDK_METHOD_VARIABLE &&
 	    args->scalar_output_count != d->check_scalar_output_count)
 		return udk_error_set(-UDK_E_SCALAR_COUNT,
-				     "%s: the app asks for %u scalar output(s), the driver returns %u", label,
+				     "%s: the app asks for %u scalar output(s), the driver returns %u", LABEL,
 				     args->scalar_output_count, d->check_scalar_output_count);
 	out_size = args->struct_output_descriptor ? udk_memory_descriptor_get_length(args->struct_output_descriptor)
 						  : args->struct_output_size;
 	if (d->check_structure_output_size != UDK_METHOD_VARIABLE && out_size != d->check_structure_output_size)
 		return udk_error_set(-UDK_E_STRUCT_SIZE,
-				     "%s: the app's output buffer is %llu bytes, the driver writes %u", label,
+				     "%s: the app's output buffer is %llu bytes, the driver writes %u", LABEL,
 				     (unsigned long long)out_size, d->check_structure_output_size);
+#undef LABEL
 	return d->function(client, reference, args);
 }
 
@@ -831,6 +833,13 @@ on_readable(struct loop *l, int fd, uint32_t events, void *data)
 		}
 		handle_message(c, &m);
 		wire_msg_clear(&m);
+		/*
+		 * One request per wakeup: the socket is level-triggered, so the
+		 * loop comes straight back if another is queued, and a lone call
+		 * (the common case: the app waits for this reply before it sends
+		 * again) does not pay a receive that finds nothing.
+		 */
+		break;
 	}
 	/* more queued than one round serves: come back without waiting */
 	if (!c->closed && c->backlog && loop_post(l, backlog_kick, conn_ref(c)) < 0)
