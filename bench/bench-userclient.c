@@ -533,6 +533,27 @@ TEST_FULL(bench, 1800)
 	ASSERT_TRUE(t != NULL);
 	ASSERT_OK(sched_getaffinity(0, sizeof(all), &all));
 
+	if (only && streq(only, "spin")) {
+		/* UDK_BENCH_ONLY=spin: the spinning call and its floor alone, interleaved */
+		fixture_init(&f);
+		fixture_add_bundle(&f, "B.dext", "org.udk.bench",
+				   TEST_PERSONALITY("B", "org.udk.bench", "IOUserResources",
+						    "<key>IOMatchCategory</key><string>B</string>"));
+		fixture_start(&f, "--log-level", "notice", NULL);
+		id = fixture_wait_class(&f, "TestDriver", 10000);
+		ASSERT_OK(udk_client_open(f.client, id, 0, &conn));
+		ASSERT_OK(udk_connection_set_spin(conn, true));
+		for (int r = 0; r < reps; r++) {
+			floor_ = bench_spin_floor(n, t);
+			udk_spin = bench_udk(conn, n, t);
+			printf("#   spin floor median %.2f us, udk spinning call median %.2f us (p99 %.2f): %.2fx\n",
+			       floor_.median_us, udk_spin.median_us, udk_spin.p99_us, udk_spin.median_us / floor_.median_us);
+		}
+		udk_connection_unref(conn);
+		fixture_stop(&f);
+		free(t);
+		return;
+	}
 	for (int m = 0; m < 2; m++)
 		run_mode(m == 1, &all, n, reps, t, &modes[m]);
 	if (only && streq(only, "calls")) {
