@@ -265,7 +265,7 @@ udk_user_client_dispatch(struct udk_service *client, struct udk_method_args *arg
 						: args->struct_input_size;
 	if (d->check_structure_input_size != UDK_METHOD_VARIABLE && in_size != d->check_structure_input_size)
 		return udk_error_set(-UDK_E_STRUCT_SIZE, "%s: structure input is %llu bytes, the driver expects %u",
-				     label, (unsigned long long)in_size, d->check_structure_input_size);
+				     LABEL, (unsigned long long)in_size, d->check_structure_input_size);
 	if (d->check_scalar_output_count != UDK_METHOD_VARIABLE &&
 	    args->scalar_output_count != d->check_scalar_output_count)
 		return udk_error_set(-UDK_E_SCALAR_COUNT,
