@@ -443,7 +443,7 @@ void
 sandbox_exec(const struct sandbox *sb, const struct sandbox_spec *spec, char *const argv[], char *const envp[])
 {
 	struct sock_fprog fprog;
-	struct sock_filter *prog;
+	struct sock_filter prog[BPF_MAXINSNS];
 	uint32_t pid = (uint32_t)getpid();
 	int rs;
 
@@ -477,8 +477,10 @@ sandbox_exec(const struct sandbox *sb, const struct sandbox_spec *spec, char *co
 		/* NPROC counts threads per uid: meaningful once the uid is the driver's own */
 		if (spec->threads)
 			set_limit(RLIMIT_NPROC, spec->threads, "RLIMIT_NPROC");
-		if (setgroups(0, NULL) < 0 || setresgid(spec->gid, spec->gid, spec->gid) < 0 ||
-		    setresuid(spec->uid, spec->uid, spec->uid) < 0)
+		/* the system calls themselves: this process shares udkd's memory, glibc's
+		 * wrappers would try to change every thread it believes udkd has */
+		if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, spec->gid, spec->gid, spec->gid) < 0 ||
+		    syscall(SYS_setresuid, spec->uid, spec->uid, spec->uid) < 0)
 			die("cannot switch to uid %u: %s", (unsigned)spec->uid, strerror(errno));
 	}
 	{
@@ -500,10 +502,10 @@ sandbox_exec(const struct sandbox *sb, const struct sandbox_spec *spec, char *co
 		close(rs);
 	}
 
-	/* the compiled filter with this process's pid in the signal rules */
-	prog = malloc(sb->prog_len * sizeof(*prog));
-	if (!prog)
-		die("out of memory");
+	/* the compiled filter with this process's pid in the signal rules (on the
+	 * stack: this process shares udkd's memory and allocates nothing) */
+	if (sb->prog_len > BPF_MAXINSNS)
+		die("the seccomp filter is longer than %d instructions", BPF_MAXINSNS);
 	memcpy(prog, sb->prog, sb->prog_len * sizeof(*prog));
 	for (unsigned i = 0; i < sb->prog_len; i++)
 		if (BPF_CLASS(prog[i].code) == BPF_JMP && BPF_SRC(prog[i].code) == BPF_K && prog[i].k == PID_MARK)
