@@ -76,60 +76,56 @@ rpc_mark_dead(struct rpc *r, int status, const char *reason)
 }
 
 /*
- * Set the socket's receive timeout for a blocking wait of @ms (> 0), with
- * as few setsockopt calls as keep the deadline: a longer timeout than the
- * wait would overrun it, one less than half of it only costs a wakeup.
+ * Waits of at least this long (and unbounded ones, in chunks of it) are a
+ * blocking recvmsg with this as the socket's SO_RCVTIMEO; shorter ones a
+ * poll, whose timeout is exact (the socket's rounds up to a clock tick).
  */
-static void
-set_recv_timeout(struct rpc *r, int ms)
-{
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-	int cur = r->recv_timeout_ms;
-
-	if (cur > 0 && cur <= ms && cur >= ms / 2)
-		return;
-	r->recv_timeout_ms = setsockopt(r->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0 ? ms : -1;
-}
+#define RECV_WAIT_MS 1000
 
 /*
  * Wait up to @timeout_ms (< 0: forever) for one message and route it.  1 if
- * handled.  The wait is the receive itself (a blocking recvmsg with
- * SO_RCVTIMEO), so a lone caller pays one send and one receive, like a raw
- * round trip; rpc_mark_dead's shutdown() ends it.  If the receive comes back
- * empty early (an app made the descriptor non-blocking, or a signal), the
- * rest of the wait is a poll.
+ * handled.  A long wait is the receive itself, so a lone caller pays one
+ * send and one receive like a raw round trip; rpc_mark_dead's shutdown()
+ * ends it.  If the receive comes back empty early (an app made the
+ * descriptor non-blocking, or a signal), the rest of the wait is a poll.
  */
 static int
 read_one(struct rpc *r, int timeout_ms)
 {
+	struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
+	uint64_t start = 0;
 	struct wire_msg m;
 	int n;
 
 	if (timeout_ms == 0) {
 		n = wire_recv(r->fd, &m, true);
-	} else {
-		uint64_t start = now_ms();
-
-		set_recv_timeout(r, timeout_ms < 0 || timeout_ms > 1000 ? 1000 : timeout_ms);
+		goto got;
+	}
+	if (timeout_ms < 0 || timeout_ms >= RECV_WAIT_MS) {
+		if (r->recv_timeout_ms != RECV_WAIT_MS) {
+			struct timeval tv = { RECV_WAIT_MS / 1000, 0 };
+			r->recv_timeout_ms = setsockopt(r->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0
+						     ? RECV_WAIT_MS
+						     : -1;
+		}
+		start = now_ms();
 		n = wire_recv(r->fd, &m, false);
-		if (n == -EAGAIN) {
-			struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
-			int left = timeout_ms;
-
-			if (timeout_ms > 0) {
-				uint64_t spent = now_ms() - start;
-				left = spent >= (uint64_t)timeout_ms ? 0 : timeout_ms - (int)spent;
-			}
-			if (left == 0)
+		if (n != -EAGAIN)
+			goto got;
+		if (timeout_ms > 0) {
+			uint64_t spent = now_ms() - start;
+			if (spent >= (uint64_t)timeout_ms)
 				return 0;
-			n = poll(&pfd, 1, left);
-			if (n < 0)
-				return errno == EINTR ? 0 : -errno;
-			if (n == 0)
-				return 0;
-			n = wire_recv(r->fd, &m, true);
+			timeout_ms -= (int)spent;
 		}
 	}
+	n = poll(&pfd, 1, timeout_ms);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	if (n == 0)
+		return 0;
+	n = wire_recv(r->fd, &m, true);
+got:
 	if (n == -EAGAIN)
 		return 0;
 	if (n == -EBADMSG) {

@@ -441,10 +441,11 @@ TEST(many_threads_share_one_connection)
 }
 
 /*
- * A call waits in its receive (SO_RCVTIMEO), not in poll: the per-call
- * deadline still ends it, also when a shorter deadline follows a longer one
- * on the same socket and when the app made the descriptor non-blocking, and
- * the abandoned call's late reply does not answer the next call.
+ * A call without a deadline (or a long one) waits in its receive, with the
+ * socket's SO_RCVTIMEO, not in poll: a short per-call deadline after a long
+ * one still ends the call, also when the app made the descriptor
+ * non-blocking, and the abandoned call's late reply does not answer the
+ * next call.
  */
 TEST(a_call_past_its_deadline_fails_and_the_next_call_gets_its_own_reply)
 {
