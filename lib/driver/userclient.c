@@ -226,13 +226,36 @@ udk_user_client_get_peer(struct udk_service *client, int *ret_pid, int *ret_uid)
 
 /* ---- dispatch checks ---- */
 
+/* Append @s to @buf at *@at, within @len (a terminating NUL always). */
+static void
+label_put(char *buf, size_t len, size_t *at, const char *s)
+{
+	while (*s && *at + 1 < len)
+		buf[(*at)++] = *s++;
+	buf[*at] = 0;
+}
+
+/*
+ * "selector N (Name)": made for every call (a refusal names it), so without
+ * printf, which was a noticeable part of a spinning call.
+ */
 static const char *
 method_label(const struct udk_method_dispatch *d, uint64_t selector, char *buf, size_t len)
 {
-	if (d && d->name)
-		snprintf(buf, len, "selector %llu (%s)", (unsigned long long)selector, d->name);
-	else
-		snprintf(buf, len, "selector %llu", (unsigned long long)selector);
+	char num[24];
+	size_t at = 0, k = sizeof(num) - 1;
+
+	num[k] = 0;
+	do
+		num[--k] = (char)('0' + selector % 10);
+	while ((selector /= 10) && k > 0);
+	label_put(buf, len, &at, "selector ");
+	label_put(buf, len, &at, num + k);
+	if (d && d->name) {
+		label_put(buf, len, &at, " (");
+		label_put(buf, len, &at, d->name);
+		label_put(buf, len, &at, ")");
+	}
 	return buf;
 }
 
@@ -241,43 +264,41 @@ udk_user_client_dispatch(struct udk_service *client, struct udk_method_args *arg
 			 const struct udk_method_dispatch *d, void *reference)
 {
 	char label[96];
-#define LABEL method_label(d, args->selector, label, sizeof(label))
 	uint64_t in_size, out_size;
 
 	udk_return_val_if_fail(client && args, -EINVAL);
 	if (!d || !d->function)
 		return udk_error_set(-UDK_E_UNKNOWN_SELECTOR, "%s is not implemented by %s",
-				     LABEL, client->class_name);
-	/* the label is made only for a refusal: a call that passes pays nothing for it */
+				     method_label(d, args->selector, label, sizeof(label)), client->class_name);
+	method_label(d, args->selector, label, sizeof(label));
 	if (d->check_completion_exists != UDK_METHOD_VARIABLE) {
 		if (d->check_completion_exists && !args->completion)
 			return udk_error_set(-UDK_E_COMPLETION,
-					     "%s must be called asynchronously (udk_connection_call_async)", LABEL);
+					     "%s must be called asynchronously (udk_connection_call_async)", label);
 		if (!d->check_completion_exists && args->completion)
 			return udk_error_set(-UDK_E_COMPLETION,
-					     "%s must be called synchronously (udk_connection_call)", LABEL);
+					     "%s must be called synchronously (udk_connection_call)", label);
 	}
 	if (d->check_scalar_input_count != UDK_METHOD_VARIABLE &&
 	    args->scalar_input_count != d->check_scalar_input_count)
-		return udk_error_set(-UDK_E_SCALAR_COUNT, "%s: %u scalar input(s) given, the driver expects %u", LABEL,
+		return udk_error_set(-UDK_E_SCALAR_COUNT, "%s: %u scalar input(s) given, the driver expects %u", label,
 				     args->scalar_input_count, d->check_scalar_input_count);
 	in_size = args->struct_input_descriptor ? udk_memory_descriptor_get_length(args->struct_input_descriptor)
 						: args->struct_input_size;
 	if (d->check_structure_input_size != UDK_METHOD_VARIABLE && in_size != d->check_structure_input_size)
 		return udk_error_set(-UDK_E_STRUCT_SIZE, "%s: structure input is %llu bytes, the driver expects %u",
-				     LABEL, (unsigned long long)in_size, d->check_structure_input_size);
+				     label, (unsigned long long)in_size, d->check_structure_input_size);
 	if (d->check_scalar_output_count != UDK_METHOD_VARIABLE &&
 	    args->scalar_output_count != d->check_scalar_output_count)
 		return udk_error_set(-UDK_E_SCALAR_COUNT,
-				     "%s: the app asks for %u scalar output(s), the driver returns %u", LABEL,
+				     "%s: the app asks for %u scalar output(s), the driver returns %u", label,
 				     args->scalar_output_count, d->check_scalar_output_count);
 	out_size = args->struct_output_descriptor ? udk_memory_descriptor_get_length(args->struct_output_descriptor)
 						  : args->struct_output_size;
 	if (d->check_structure_output_size != UDK_METHOD_VARIABLE && out_size != d->check_structure_output_size)
 		return udk_error_set(-UDK_E_STRUCT_SIZE,
-				     "%s: the app's output buffer is %llu bytes, the driver writes %u", LABEL,
+				     "%s: the app's output buffer is %llu bytes, the driver writes %u", label,
 				     (unsigned long long)out_size, d->check_structure_output_size);
-#undef LABEL
 	return d->function(client, reference, args);
 }
 
