@@ -92,7 +92,9 @@ percentile(double *sorted, int n, double p)
 
 TEST_FULL(bench, 1800)
 {
-	const char *ns = getenv("UDK_BENCH_N"), *ks = getenv("UDK_BENCH_KILLS");
+	const char *ns = getenv("UDK_BENCH_N"), *ks = getenv("UDK_BENCH_KILLS"), *sb = getenv("UDK_BENCH_SANDBOX");
+	/* UDK_BENCH_SANDBOX=0: drivers unconfined (udkd --no-sandbox), to see what the sandbox costs */
+	bool sandbox = !(sb && strcmp(sb, "0") == 0);
 	int n = ns ? atoi(ns) : 1000, kills = ks ? atoi(ks) : 30;
 	struct fixture f;
 	struct counter k = { 0 };
@@ -122,7 +124,8 @@ TEST_FULL(bench, 1800)
 	{
 		char procs[64];
 		snprintf(procs, sizeof(procs), "processes_per_bundle=%d", n);
-		fixture_start(&f, "--log-level", "notice", "--watchdog-ms", "0", "--limit", procs, NULL);
+		fixture_start(&f, "--log-level", "notice", "--watchdog-ms", "0", "--limit", procs,
+			      sandbox ? NULL : "--no-sandbox", NULL);
 	}
 	m = udk_matching_class("TestDriver");
 	ASSERT_OK(udk_client_add_notification(f.client, UDK_NOTIFY_ARRIVAL, m, on_arrival, &k, NULL));
@@ -153,7 +156,8 @@ TEST_FULL(bench, 1800)
 	fixture_add_bundle(&f, "K.dext", "org.udk.bench.k",
 			   TEST_PERSONALITY("K", "org.udk.bench.k", "IOUserResources",
 					    "<key>IOMatchCategory</key><string>K</string>"));
-	fixture_start(&f, "--log-level", "notice", "--crash-limit", "1000", "--restart-base-ms", "0", NULL);
+	fixture_start(&f, "--log-level", "notice", "--crash-limit", "1000", "--restart-base-ms", "0",
+		      sandbox ? NULL : "--no-sandbox", NULL);
 	base_one = spawn_trivial(kills) / kills;
 	for (int i = 0; i < kills; i++) {
 		struct udk_connection *conn = NULL;
@@ -189,16 +193,16 @@ TEST_FULL(bench, 1800)
 	fixture_stop(&f);
 
 	double med = cmp_median(restart, kills);
-	printf("# manager benchmark (%d providers, %d kills)\n", n, kills);
+	printf("# manager benchmark (%d providers, %d kills%s)\n", n, kills, sandbox ? "" : ", drivers NOT sandboxed");
 	printf("#   baseline: fork+exec+wait of a trivial program x%d   %8.1f ms\n", n, base_n * 1e3);
 	printf("#   match+spawn+Start+Register of %d drivers           %8.1f ms   ratio %.2f\n", n, t_match * 1e3,
 	       t_match / base_n);
 	printf("#   baseline: one fork+exec+wait                          %8.3f ms\n", base_one * 1e3);
 	printf("#   SIGKILL -> replacement served a call: median %.3f ms (ratio %.1f), p90 %.3f ms, max %.3f ms\n",
 	       med * 1e3, med / base_one, percentile(restart, kills, 0.9) * 1e3, restart[kills - 1] * 1e3);
-	printf("BENCH {\"bench\":\"manager\",\"providers\":%d,\"spawn_baseline_ms\":%.1f,\"match_spawn_start_ms\":%.1f,"
+	printf("BENCH {\"bench\":\"manager\",\"sandboxed\":%s,\"providers\":%d,\"spawn_baseline_ms\":%.1f,\"match_spawn_start_ms\":%.1f,"
 	       "\"ratio_start\":%.3f,\"one_spawn_ms\":%.3f,\"restart_median_ms\":%.3f,\"restart_p90_ms\":%.3f,"
 	       "\"ratio_restart\":%.2f}\n",
-	       n, base_n * 1e3, t_match * 1e3, t_match / base_n, base_one * 1e3, med * 1e3,
+	       sandbox ? "true" : "false", n, base_n * 1e3, t_match * 1e3, t_match / base_n, base_one * 1e3, med * 1e3,
 	       percentile(restart, kills, 0.9) * 1e3, med / base_one);
 }

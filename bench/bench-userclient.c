@@ -197,6 +197,11 @@ bus_connect(const char *address)
 static bool
 have_dbus(void)
 {
+	const char *e = getenv("UDK_BENCH_SDBUS");
+
+	/* UDK_BENCH_SDBUS=0: leave sd-bus out (to count one side's system calls) */
+	if (e && streq(e, "0"))
+		return false;
 	return access("/usr/bin/dbus-daemon", X_OK) == 0;
 }
 
@@ -484,9 +489,31 @@ run_mode(bool pinned, const cpu_set_t *all, int n, int reps, uint64_t *t, struct
 	pin(false, all);
 }
 
+static void
+print_calls(const struct mode_result *modes, const char *const *mode_names, int n, int reps, bool bus_ok)
+{
+	printf("# user client benchmark, %d calls of %d bytes in and out (sd-bus %d), %d repetitions; "
+	       "median of the repetitions' medians (lowest-highest)\n",
+	       n, MSG, n / 5, reps);
+	for (int m = 0; m < 2; m++) {
+		const struct mode_result *r = &modes[m];
+		double raw = pick(r->raw.med, reps, 1), udk = pick(r->udk.med, reps, 1), bus = pick(r->bus.med, reps, 1);
+
+		print_row(mode_names[m], "(a) raw SOCK_SEQPACKET round trip", &r->raw, reps);
+		if (bus_ok)
+			print_row(mode_names[m], "(b) sd-bus call via dbus-daemon", &r->bus, reps);
+		print_row(mode_names[m], "udk call, blocking", &r->udk, reps);
+		printf("#   %-9s udk / raw %.2fx (worst repetition %.2fx), p99 udk / raw %.2fx", mode_names[m],
+		       pick(r->ratio, reps, 1), pick(r->ratio, reps, 2), pick(r->ratio_p99, reps, 1));
+		if (bus_ok)
+			printf("; sd-bus / udk %.1fx, sd-bus / raw %.1fx", bus / udk, bus / raw);
+		printf("\n");
+	}
+}
+
 TEST_FULL(bench, 1800)
 {
-	const char *cs = getenv("UDK_BENCH_CALLS"), *rs = getenv("UDK_BENCH_REPS");
+	const char *cs = getenv("UDK_BENCH_CALLS"), *rs = getenv("UDK_BENCH_REPS"), *only = getenv("UDK_BENCH_ONLY");
 	int n = cs ? atoi(cs) : 20000, reps = rs ? atoi(rs) : 5;
 	uint64_t *t;
 	struct stats floor_, udk_spin = { 0, 0 };
@@ -506,8 +533,35 @@ TEST_FULL(bench, 1800)
 	ASSERT_TRUE(t != NULL);
 	ASSERT_OK(sched_getaffinity(0, sizeof(all), &all));
 
+	if (only && streq(only, "spin")) {
+		/* UDK_BENCH_ONLY=spin: the spinning call and its floor alone, interleaved */
+		fixture_init(&f);
+		fixture_add_bundle(&f, "B.dext", "org.udk.bench",
+				   TEST_PERSONALITY("B", "org.udk.bench", "IOUserResources",
+						    "<key>IOMatchCategory</key><string>B</string>"));
+		fixture_start(&f, "--log-level", "notice", NULL);
+		id = fixture_wait_class(&f, "TestDriver", 10000);
+		ASSERT_OK(udk_client_open(f.client, id, 0, &conn));
+		ASSERT_OK(udk_connection_set_spin(conn, true));
+		for (int r = 0; r < reps; r++) {
+			floor_ = bench_spin_floor(n, t);
+			udk_spin = bench_udk(conn, n, t);
+			printf("#   spin floor median %.2f us, udk spinning call median %.2f us (p99 %.2f): %.2fx\n",
+			       floor_.median_us, udk_spin.median_us, udk_spin.p99_us, udk_spin.median_us / floor_.median_us);
+		}
+		udk_connection_unref(conn);
+		fixture_stop(&f);
+		free(t);
+		return;
+	}
 	for (int m = 0; m < 2; m++)
 		run_mode(m == 1, &all, n, reps, t, &modes[m]);
+	if (only && streq(only, "calls")) {
+		/* UDK_BENCH_ONLY=calls: the blocking calls alone (to count their system calls) */
+		print_calls(modes, mode_names, n, reps, bus_ok);
+		free(t);
+		return;
+	}
 
 	/* the spinning figures need two cores: unpinned only */
 	floor_ = bench_spin_floor(n, t);
@@ -546,23 +600,7 @@ TEST_FULL(bench, 1800)
 	udk_connection_unref(conn);
 	fixture_stop(&f);
 
-	printf("# user client benchmark, %d calls of %d bytes in and out (sd-bus %d), %d repetitions; "
-	       "median of the repetitions' medians (lowest-highest)\n",
-	       n, MSG, n / 5, reps);
-	for (int m = 0; m < 2; m++) {
-		struct mode_result *r = &modes[m];
-		double raw = pick(r->raw.med, reps, 1), udk = pick(r->udk.med, reps, 1), bus = pick(r->bus.med, reps, 1);
-
-		print_row(mode_names[m], "(a) raw SOCK_SEQPACKET round trip", &r->raw, reps);
-		if (bus_ok)
-			print_row(mode_names[m], "(b) sd-bus call via dbus-daemon", &r->bus, reps);
-		print_row(mode_names[m], "udk call, blocking", &r->udk, reps);
-		printf("#   %-9s udk / raw %.2fx (worst repetition %.2fx), p99 udk / raw %.2fx", mode_names[m],
-		       pick(r->ratio, reps, 1), pick(r->ratio, reps, 2), pick(r->ratio_p99, reps, 1));
-		if (bus_ok)
-			printf("; sd-bus / udk %.1fx, sd-bus / raw %.1fx", bus / udk, bus / raw);
-		printf("\n");
-	}
+	print_calls(modes, mode_names, n, reps, bus_ok);
 	printf("#   %-44s median %7.2f us  p99 %7.2f us\n", "(c) spin-polled shared memory (floor)",
 	       floor_.median_us, floor_.p99_us);
 	if (spin_ok)

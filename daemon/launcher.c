@@ -19,6 +19,8 @@
 #include <stdarg.h>
 #include <poll.h>
 #include <signal.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -1410,63 +1412,52 @@ driver_spec(struct udkd *d, struct driver_proc *p, struct sandbox_spec *spec)
 	spec->gid = p->uid;
 }
 
-static void
-child_exec(struct udkd *d, struct driver_proc *p, int sock, int logw, int exe_fd, int devnull, const char *exe,
-	   const char *cwd, char *const *extra_env)
-{
-	char levelenv[32];
-	char *argv[] = { (char *)exe, NULL };
+/*
+ * What the child needs, all prepared by the parent: the child shares
+ * udkd's memory (spawn() below) and must not allocate or change anything
+ * udkd owns.
+ */
+struct child_args {
+	int sock, logw, exe_fd, devnull;
+	const char *exe, *cwd;
+	char *argv[2];
 	char *envp[16];
-	int n = 0;
-	sigset_t all;
-	bool sandboxed = p->kind == PROC_KIND_DRIVER && d->cfg.sandbox && d->sandbox;
+	bool sandboxed;
+	struct sandbox_spec spec;
+	const struct sandbox *sandbox;
+};
 
-	/* signals: udkd blocks some for its signalfd */
-	sigemptyset(&all);
-	sigprocmask(SIG_SETMASK, &all, NULL);
-	for (int s = 1; s < NSIG; s++)
-		signal(s, SIG_DFL);
+static int
+child_exec(void *data)
+{
+	struct child_args *a = data;
+	sigset_t none;
+
+	/*
+	 * Signals: default actions first, then unblocked (the parent blocked
+	 * them all around the clone, so no udkd handler runs here).
+	 */
+	for (int s = 1; s < NSIG; s++) {
+		struct sigaction sa = { .sa_handler = SIG_DFL };
+		sigaction(s, &sa, NULL);
+	}
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (setsid() < 0)
 		_exit(126);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	/* opened by the parent: here every descriptor udkd may have is still taken */
-	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(logw, 1) < 0 || dup2(logw, 2) < 0 || dup2(sock, 3) < 0)
+	if (a->devnull < 0 || dup2(a->devnull, 0) < 0 || dup2(a->logw, 1) < 0 || dup2(a->logw, 2) < 0 ||
+	    dup2(a->sock, 3) < 0)
 		_exit(126);
-	if (exe_fd >= 0 && dup3(exe_fd, SANDBOX_EXEC_FD, O_CLOEXEC) < 0)
+	if (a->exe_fd >= 0 && dup3(a->exe_fd, SANDBOX_EXEC_FD, O_CLOEXEC) < 0)
 		_exit(126);
 	/* fds 0-3 only, and the executable for the sandboxed exec */
 	syscall(SYS_close_range, 4, SANDBOX_EXEC_FD - 1, 0);
 	syscall(SYS_close_range, SANDBOX_EXEC_FD + 1, ~0u, 0);
-	if (exe_fd < 0)
+	if (a->exe_fd < 0)
 		close(SANDBOX_EXEC_FD);
 	fd_set_cloexec(3, false);
-
-	snprintf(levelenv, sizeof(levelenv), "UDK_LOG_LEVEL=%d", proc_log_level(d, p));
-	envp[n++] = (char *)"UDK_DRIVER_FD=3";
-	envp[n++] = levelenv;
-	envp[n++] = (char *)"PATH=/usr/bin:/bin";
-	for (size_t i = 0; extra_env && extra_env[i] && n < 10; i++)
-		envp[n++] = extra_env[i];
-	if (p->debug)
-		envp[n++] = (char *)"UDK_DEBUG_WAIT=1";
-	/* sanitizer settings follow the daemon's, so CI runs see driver reports */
-	{
-		static const char *const pass[] = { "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS" };
-		for (size_t i = 0; i < ARRAY_SIZE(pass) && n < 15; i++) {
-			const char *v = getenv(pass[i]);
-			/*
-			 * In the sandbox the leak checker (ptrace, a helper process) and
-			 * the core-dump limit (setrlimit; udkd already set it to 0) are
-			 * denied: a sanitizer build of a driver must not try them.
-			 */
-			if (sandboxed && streq(pass[i], "ASAN_OPTIONS"))
-				envp[n++] = strdup_printf("%s=%s%sdetect_leaks=0:disable_coredump=0", pass[i], v ? v : "",
-							  v && *v ? ":" : "");
-			else if (v)
-				envp[n++] = strdup_printf("%s=%s", pass[i], v);
-		}
-	}
-	envp[n] = NULL;
 	{
 		/* udkd raised its own descriptor limit; children get the usual one */
 		struct rlimit nofile;
@@ -1475,22 +1466,62 @@ child_exec(struct udkd *d, struct driver_proc *p, int sock, int logw, int exe_fd
 			setrlimit(RLIMIT_NOFILE, &nofile);
 		}
 	}
-	if (chdir(cwd) < 0)
+	if (chdir(a->cwd) < 0)
 		_exit(126);
 	/* drivers are confined; device models are udk's own simulation */
-	if (sandboxed) {
-		struct sandbox_spec spec;
-		driver_spec(d, p, &spec);
-		sandbox_exec(d->sandbox, &spec, argv, envp);
+	if (a->sandboxed) {
+		sandbox_exec(a->sandbox, &a->spec, a->argv, a->envp);
 		_exit(126);
 	}
-	if (exe_fd >= 0)
-		syscall(SYS_execveat, SANDBOX_EXEC_FD, "", argv, envp, AT_EMPTY_PATH);
+	if (a->exe_fd >= 0)
+		syscall(SYS_execveat, SANDBOX_EXEC_FD, "", a->argv, a->envp, AT_EMPTY_PATH);
 	else
-		execve(exe, argv, envp);
-	dprintf(2, "udkd: cannot execute %s: %s\n", exe, strerror(errno));
+		execve(a->exe, a->argv, a->envp);
+	dprintf(2, "udkd: cannot execute %s: %s\n", a->exe, strerror(errno));
 	_exit(127);
 }
+
+/* The environment of a driver or device model (in @a->envp; strings to free in @owned). */
+static void
+child_env(struct udkd *d, struct driver_proc *p, struct child_args *a, char *levelenv, size_t levelenv_len,
+	  char *const *extra_env, char **owned)
+{
+	int n = 0, k = 0;
+
+	snprintf(levelenv, levelenv_len, "UDK_LOG_LEVEL=%d", proc_log_level(d, p));
+	a->envp[n++] = (char *)"UDK_DRIVER_FD=3";
+	a->envp[n++] = levelenv;
+	a->envp[n++] = (char *)"PATH=/usr/bin:/bin";
+	for (size_t i = 0; extra_env && extra_env[i] && n < 10; i++)
+		a->envp[n++] = extra_env[i];
+	if (p->debug)
+		a->envp[n++] = (char *)"UDK_DEBUG_WAIT=1";
+	/* sanitizer settings follow the daemon's, so CI runs see driver reports */
+	{
+		static const char *const pass[] = { "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS" };
+		for (size_t i = 0; i < ARRAY_SIZE(pass) && n < 15; i++) {
+			const char *v = getenv(pass[i]);
+			char *e = NULL;
+			/*
+			 * In the sandbox the leak checker (ptrace, a helper process) and
+			 * the core-dump limit (setrlimit; udkd already set it to 0) are
+			 * denied: a sanitizer build of a driver must not try them.
+			 */
+			if (a->sandboxed && streq(pass[i], "ASAN_OPTIONS"))
+				e = strdup_printf("%s=%s%sdetect_leaks=0:disable_coredump=0", pass[i], v ? v : "",
+						  v && *v ? ":" : "");
+			else if (v)
+				e = strdup_printf("%s=%s", pass[i], v);
+			if (e) {
+				a->envp[n++] = e;
+				owned[k++] = e;
+			}
+		}
+	}
+	a->envp[n] = NULL;
+}
+
+#define CHILD_STACK_SIZE (256u << 10)
 
 static int spawn(struct udkd *d, struct driver_proc *p, const char *exe, const char *cwd, char *const *extra_env);
 
@@ -1511,10 +1542,14 @@ proc_spawn(struct udkd *d, struct driver_proc *p, const char *exe, const char *c
 static int
 spawn(struct udkd *d, struct driver_proc *p, const char *exe, const char *cwd, char *const *extra_env)
 {
+	static void *child_stack; /* one spawn at a time: udkd waits for the child to exec */
 	int sv[2] = { -1, -1 }, lp[2] = { -1, -1 };
 	_cleanup_close_ int exe_fd = -1, devnull = -1;
+	struct child_args args;
+	char levelenv[32], *owned[4] = { NULL };
+	sigset_t all, old;
 	pid_t pid;
-	int r;
+	int r, e, pidfd = -1;
 
 	/* a driver runs the executable its signature covers, opened and checked here */
 	if (p->kind == PROC_KIND_DRIVER && p->bundle) {
@@ -1535,14 +1570,41 @@ spawn(struct udkd *d, struct driver_proc *p, const char *exe, const char *cwd, c
 		r = -errno;
 		goto fail;
 	}
+	args = (struct child_args){ .sock = sv[1], .logw = lp[1], .exe_fd = exe_fd, .devnull = devnull, .exe = exe,
+				    .cwd = cwd, .argv = { (char *)exe, NULL }, .sandbox = d->sandbox,
+				    .sandboxed = p->kind == PROC_KIND_DRIVER && d->cfg.sandbox && d->sandbox };
+	if (args.sandboxed)
+		driver_spec(d, p, &args.spec);
+	child_env(d, p, &args, levelenv, sizeof(levelenv), extra_env, owned);
+	if (!child_stack) {
+		child_stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+				   -1, 0);
+		if (child_stack == MAP_FAILED) {
+			child_stack = NULL;
+			r = -ENOMEM;
+			goto fail;
+		}
+	}
 	p->spawned_ns = now_ns();
-	pid = fork();
+	/*
+	 * The child shares udkd's memory until it executes (CLONE_VM |
+	 * CLONE_VFORK, as posix_spawn does; udkd waits meanwhile): no copy of
+	 * udkd's page tables to make and tear down again at exec, which was
+	 * the largest part of a spawn with many drivers running.  Every
+	 * signal stays blocked until the child has reset their actions.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pid = clone(child_exec, (char *)child_stack + CHILD_STACK_SIZE,
+		    CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &args, &pidfd);
+	e = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	for (int i = 0; i < (int)ARRAY_SIZE(owned); i++)
+		free(owned[i]);
 	if (pid < 0) {
-		r = -errno;
+		r = -e;
 		goto fail;
 	}
-	if (pid == 0)
-		child_exec(d, p, sv[1], lp[1], exe_fd, devnull, exe, cwd, extra_env);
 	close(sv[1]);
 	close(lp[1]);
 	p->pid = pid;
@@ -1550,9 +1612,9 @@ spawn(struct udkd *d, struct driver_proc *p, const char *exe, const char *cwd, c
 	fd_set_nonblock(p->sock, true);
 	p->log_fd = lp[0];
 	fd_set_nonblock(p->log_fd, true);
-	p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	p->pidfd = pidfd;
 	if (p->pidfd < 0) {
-		r = -errno;
+		r = -EBADF;
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		close(p->sock);

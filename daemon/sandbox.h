@@ -3,10 +3,11 @@
  * sandbox.h - confining a driver process (internal).
  *
  * sandbox_new() runs once in udkd: it compiles the seccomp filter (with
- * libseccomp) and probes landlock.  sandbox_exec() runs in the forked child,
- * between fork() and exec: it drops to the driver's own uid, applies
- * resource limits, landlock rules and the filter, and executes the driver
- * from a descriptor.  See docs/security.md for what is denied and why.
+ * libseccomp) and probes landlock.  sandbox_exec() runs in the child,
+ * between clone() and exec (the child shares udkd's memory: CLONE_VM |
+ * CLONE_VFORK, so it allocates nothing and changes nothing of udkd's):
+ * it drops to the driver's own uid, applies resource limits, landlock
+ * rules and the filter, and executes the driver from a descriptor.  See docs/security.md for what is denied and why.
  */
 #ifndef UDKD_SANDBOX_H
 #define UDKD_SANDBOX_H
@@ -39,7 +40,8 @@ struct udk_value *sandbox_describe(const struct sandbox *sb);
 
 /*
  * In the child: confine and execute the file open at SANDBOX_EXEC_FD.
- * Returns only on failure, having written the reason to stderr.
+ * Returns only on failure, having written the reason to stderr.  Needs
+ * about 40 KiB of stack (the filter is patched there).
  */
 void sandbox_exec(const struct sandbox *sb, const struct sandbox_spec *spec, char *const argv[],
 		  char *const envp[]);

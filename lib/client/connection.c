@@ -568,11 +568,13 @@ fail:
 
 /*
  * One synchronous call through the spin page.  Called with spin_lock held.
- * The reply (proto_call_reply + payload) is copied into @out.
+ * The reply (proto_call_reply + payload) is copied into *@out (malloc'ed,
+ * its length and a NUL: like a reply from the socket, a reply lost to
+ * ENOMEM was served).
  */
 static int
 spin_call(struct udk_connection *conn, const struct iovec *iov, unsigned n_iov, struct call_state *cs,
-	  uint8_t *out, uint32_t *out_len, int *status)
+	  uint8_t **out, uint32_t *out_len, int *status)
 {
 	struct proto_spin_page *sp = conn->spin;
 	struct rpc_pending pend = { .user = cs };
@@ -658,7 +660,12 @@ spin_call(struct udk_connection *conn, const struct iovec *iov, unsigned n_iov, 
 	len = sp->rep_len;
 	if (len > PROTO_SPIN_AREA)
 		return udk_set_reason(-UDK_E_PROTOCOL, "the driver's spin reply is longer than its slot");
-	memcpy(out, sp->rep, len);
+	/* the reply's own size, not the slot's: small replies come from malloc's per-thread cache */
+	*out = malloc(len + 1);
+	if (!*out)
+		return -ENOMEM;
+	memcpy(*out, sp->rep, len);
+	(*out)[len] = 0;
 	*out_len = len;
 	*status = sp->rep_status;
 	return 0;
@@ -757,13 +764,11 @@ call_common(struct udk_connection *conn, uint64_t selector, const uint64_t *in, 
 		iov[n_iov++] = (struct iovec){ (void *)sin, sin_len };
 
 	if (conn->spin_on && !op && n_fds == 0) {
-		uint8_t *buf = malloc(PROTO_SPIN_AREA + 1);
+		uint8_t *buf = NULL;
 		uint32_t blen = 0;
 		int st = 0;
-		if (!buf)
-			return -ENOMEM;
 		pthread_mutex_lock(&conn->spin_lock);
-		r = conn->spin_on ? spin_call(conn, iov, n_iov, &cs, buf, &blen, &st) : -EAGAIN;
+		r = conn->spin_on ? spin_call(conn, iov, n_iov, &cs, &buf, &blen, &st) : -EAGAIN;
 		pthread_mutex_unlock(&conn->spin_lock);
 		if (r == -EAGAIN) {
 			free(buf);

@@ -46,6 +46,7 @@ struct rpc {
 	rpc_unsolicited_fn unsolicited;
 	rpc_dead_fn on_dead;
 	void *owner;
+	int recv_timeout_ms;	/* the socket's SO_RCVTIMEO (0: none), reader only */
 };
 
 void rpc_init(struct rpc *r, int fd, int dead_status, const char *dead_reason, rpc_unsolicited_fn fn,

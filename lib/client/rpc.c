@@ -11,6 +11,7 @@
  */
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include "buf.h"
 #include "private.h"
@@ -74,20 +75,57 @@ rpc_mark_dead(struct rpc *r, int status, const char *reason)
 		r->on_dead(r);
 }
 
-/* Read one message (waiting up to @timeout_ms) and route it.  1 if handled. */
+/*
+ * Waits of at least this long (and unbounded ones, in chunks of it) are a
+ * blocking recvmsg with this as the socket's SO_RCVTIMEO; shorter ones a
+ * poll, whose timeout is exact (the socket's rounds up to a clock tick).
+ */
+#define RECV_WAIT_MS 1000
+
+/*
+ * Wait up to @timeout_ms (< 0: forever) for one message and route it.  1 if
+ * handled.  A long wait is the receive itself, so a lone caller pays one
+ * send and one receive like a raw round trip; rpc_mark_dead's shutdown()
+ * ends it.  If the receive comes back empty early (an app made the
+ * descriptor non-blocking, or a signal), the rest of the wait is a poll.
+ */
 static int
 read_one(struct rpc *r, int timeout_ms)
 {
 	struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
+	uint64_t start = 0;
 	struct wire_msg m;
 	int n;
 
+	if (timeout_ms == 0) {
+		n = wire_recv(r->fd, &m, true);
+		goto got;
+	}
+	if (timeout_ms < 0 || timeout_ms >= RECV_WAIT_MS) {
+		if (r->recv_timeout_ms != RECV_WAIT_MS) {
+			struct timeval tv = { RECV_WAIT_MS / 1000, 0 };
+			r->recv_timeout_ms = setsockopt(r->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0
+						     ? RECV_WAIT_MS
+						     : -1;
+		}
+		start = now_ms();
+		n = wire_recv(r->fd, &m, false);
+		if (n != -EAGAIN)
+			goto got;
+		if (timeout_ms > 0) {
+			uint64_t spent = now_ms() - start;
+			if (spent >= (uint64_t)timeout_ms)
+				return 0;
+			timeout_ms -= (int)spent;
+		}
+	}
 	n = poll(&pfd, 1, timeout_ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	if (n == 0)
 		return 0;
 	n = wire_recv(r->fd, &m, true);
+got:
 	if (n == -EAGAIN)
 		return 0;
 	if (n == -EBADMSG) {

@@ -226,13 +226,36 @@ udk_user_client_get_peer(struct udk_service *client, int *ret_pid, int *ret_uid)
 
 /* ---- dispatch checks ---- */
 
+/* Append @s to @buf at *@at, within @len (a terminating NUL always). */
+static void
+label_put(char *buf, size_t len, size_t *at, const char *s)
+{
+	while (*s && *at + 1 < len)
+		buf[(*at)++] = *s++;
+	buf[*at] = 0;
+}
+
+/*
+ * "selector N (Name)": made for every call (a refusal names it), so without
+ * printf, which was a noticeable part of a spinning call.
+ */
 static const char *
 method_label(const struct udk_method_dispatch *d, uint64_t selector, char *buf, size_t len)
 {
-	if (d && d->name)
-		snprintf(buf, len, "selector %llu (%s)", (unsigned long long)selector, d->name);
-	else
-		snprintf(buf, len, "selector %llu", (unsigned long long)selector);
+	char num[24];
+	size_t at = 0, k = sizeof(num) - 1;
+
+	num[k] = 0;
+	do
+		num[--k] = (char)('0' + selector % 10);
+	while ((selector /= 10) && k > 0);
+	label_put(buf, len, &at, "selector ");
+	label_put(buf, len, &at, num + k);
+	if (d && d->name) {
+		label_put(buf, len, &at, " (");
+		label_put(buf, len, &at, d->name);
+		label_put(buf, len, &at, ")");
+	}
 	return buf;
 }
 
@@ -862,6 +885,13 @@ on_readable(struct loop *l, int fd, uint32_t events, void *data)
 		}
 		handle_message(c, &m);
 		wire_msg_clear(&m);
+		/*
+		 * One request per wakeup: the socket is level-triggered, so the
+		 * loop comes straight back if another is queued, and a lone call
+		 * (the common case: the app waits for this reply before it sends
+		 * again) does not pay a receive that finds nothing.
+		 */
+		break;
 	}
 	/* more queued than one round serves: come back without waiting */
 	if (!c->closed && c->backlog && loop_post(l, backlog_kick, conn_ref(c)) < 0)

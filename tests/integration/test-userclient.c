@@ -4,6 +4,7 @@
  * completions, memory descriptors over the app's memory (the seed's EDID
  * case), shared buffers, data queues, spinning calls, hostile messages.
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -436,6 +437,52 @@ TEST(many_threads_share_one_connection)
 		pthread_join(th[i], NULL);
 		ASSERT_EQ(w[i].bad, 0);
 	}
+	env_down(&e);
+}
+
+/*
+ * A call without a deadline (or a long one) waits in its receive, with the
+ * socket's SO_RCVTIMEO, not in poll: a short per-call deadline after a long
+ * one still ends the call, also when the app made the descriptor
+ * non-blocking, and the abandoned call's late reply does not answer the
+ * next call.
+ */
+TEST(a_call_past_its_deadline_fails_and_the_next_call_gets_its_own_reply)
+{
+	struct env e;
+	uint64_t in[2] = { 20, 22 }, out = 0, ms = 900;
+	uint32_t n = 1;
+	int fd;
+
+	env_up(&e);
+	for (int mode = 0; mode < 2; mode++) {
+		if (mode == 1) {
+			/* an app that put the descriptor in its own event loop */
+			fd = udk_connection_get_fd(e.conn);
+			ASSERT_TRUE(fd >= 0);
+			ASSERT_OK(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK));
+		}
+		/* a long deadline first (the receive timeout is set for it) */
+		ASSERT_OK(udk_connection_set_timeout(e.conn, 5000));
+		n = 1;
+		ASSERT_OK(udk_connection_call(e.conn, SEL_ADD, in, 2, NULL, 0, &out, &n, NULL, NULL));
+		ASSERT_EQ(out, 42);
+		/* then one far shorter than the driver's sleep: it must end the wait */
+		ASSERT_OK(udk_connection_set_timeout(e.conn, 100));
+		ASSERT_ERR(udk_connection_call(e.conn, SEL_SLEEP, &ms, 1, NULL, 0, NULL, NULL, NULL, NULL),
+			   -UDK_E_DEADLINE);
+		ASSERT_CONTAINS(udk_error_reason(), "no answer within 100 ms");
+		/* no deadline: served after the sleep, with its own reply */
+		ASSERT_OK(udk_connection_set_timeout(e.conn, 0));
+		in[0] = 30 + (uint64_t)mode;
+		out = 0;
+		n = 1;
+		ASSERT_OK(udk_connection_call(e.conn, SEL_ADD, in, 2, NULL, 0, &out, &n, NULL, NULL));
+		ASSERT_EQ(out, 52 + (uint64_t)mode);
+		in[0] = 20;
+	}
+	/* death still ends a call that waits without a deadline */
+	ASSERT_ERR(udk_connection_call(e.conn, SEL_CRASH, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL), -UDK_E_DRIVER_DIED);
 	env_down(&e);
 }
 
