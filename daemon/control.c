@@ -9,6 +9,7 @@
  * directly.  A client that sends something malformed gets OP_ERROR with a
  * reason and is disconnected; nothing else is affected.
  */
+#include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
 #include <sys/socket.h>
@@ -408,6 +409,7 @@ struct open_req {
 	struct client *client;
 	uint32_t serial;
 	int app_fd;		/* the app's end, sent once the driver agrees */
+	int drv_fd;		/* a copy of the driver's end: launcher_uc_opened() keeps it */
 	uint64_t service;
 };
 
@@ -420,6 +422,8 @@ open_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int sta
 		struct udk_value *body = udk_value_new_dict();
 		uint64_t object = udk_value_get_uint(udk_dict_get(reply->body, "object"), 0);
 		access_link_opened(d, client_identity(d, o->client), o->client->pid, o->client->name, p, object);
+		launcher_uc_opened(d, p, object, o->service, o->drv_fd);
+		o->drv_fd = -1;
 		udk_dict_set_uint(body, "object", object);
 		udk_dict_set_uint(body, "service", o->service);
 		client_reply(d, o->client, OP_OPEN, o->serial, 0, NULL, body, &o->app_fd, 1);
@@ -430,6 +434,8 @@ open_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int sta
 			     reason ? reason : "the driver refused to open a user client", NULL, NULL, 0);
 	}
 	close(o->app_fd);
+	if (o->drv_fd >= 0)
+		close(o->drv_fd);
 	if (o->client->opens)
 		o->client->opens--;
 	client_unref(o->client);
@@ -530,6 +536,7 @@ do_open(struct udkd *d, struct client *c, struct wire_msg *m)
 	o->client = client_ref(c);
 	o->serial = m->h.serial;
 	o->app_fd = sv[0];
+	o->drv_fd = fcntl(sv[1], F_DUPFD_CLOEXEC, 3);
 	o->service = s->id;
 	body = udk_value_new_dict();
 	who = udk_value_new_dict();
@@ -547,6 +554,8 @@ do_open(struct udkd *d, struct client *c, struct wire_msg *m)
 	if (r < 0) {
 		c->opens--;
 		close(o->app_fd);
+		if (o->drv_fd >= 0)
+			close(o->drv_fd);
 		client_unref(o->client);
 		free(o);
 		client_reply(d, c, m->h.op, m->h.serial, r, "cannot reach the driver", NULL, NULL, 0);
