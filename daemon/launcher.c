@@ -386,6 +386,13 @@ on_log(struct loop *l, int fd, uint32_t events, void *data)
 
 /* ---- watchdog ---- */
 
+/*
+ * A queue that serves user clients may run one long method (a big DMA
+ * fill, say) for longer than a ping interval without being hung; it is
+ * reported when a heartbeat has waited this many intervals.
+ */
+#define UC_QUEUE_PINGS 12
+
 static void watchdog_tick(struct loop *l, void *data);
 
 static void
@@ -404,8 +411,9 @@ ping_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int sta
 			p->instance->fail_reason = strdup_printf("queue '%s' hung for %llu ms", stuck, waited);
 		proc_kill_code(d, p, -UDK_E_DEADLINE,
 			       "watchdog: queue '%s' did not answer within %llu ms (waited %llu ms); a method or "
-			       "handler on it blocks (a loop, a lock, a blocking read, a sleep)",
-			       stuck, (unsigned long long)d->cfg.watchdog_ms, waited);
+			       "handler on it blocks (a loop, a lock, a blocking read, a sleep): do long work "
+			       "asynchronously",
+			       stuck, (unsigned long long)(d->cfg.watchdog_ms * UC_QUEUE_PINGS), waited);
 		return;
 	}
 	if (status == -UDK_E_DEADLINE && p->state != PROC_DEAD) {
@@ -440,7 +448,7 @@ watchdog_tick(struct loop *l, void *data)
 	if (p->state == PROC_RUNNING && !p->ping_outstanding) {
 		/* queues_ms: the runtime names a user-client queue that hung this long */
 		struct udk_value *body = udk_value_new_dict();
-		udk_dict_set_uint(body, "queues_ms", d->cfg.watchdog_ms);
+		udk_dict_set_uint(body, "queues_ms", d->cfg.watchdog_ms * UC_QUEUE_PINGS);
 		if (proc_request(d, p, OP_PING, body, NULL, 0, d->cfg.watchdog_ms, ping_done, NULL) == 0)
 			p->ping_outstanding = true;
 		udk_value_unref(body);
