@@ -79,10 +79,25 @@ struct uc_link {
 	int fd;
 };
 
-/* Bounded: past these an open still works, the app just learns less. */
+/*
+ * Bounded: past these an open still works, the app just learns less (its
+ * calls end with the plain UDK_E_DRIVER_DIED).  All together they take at
+ * most an eighth of udkd's descriptors, out of what quota.c keeps for
+ * drivers.
+ */
 #define UC_LINKS_PER_PROC 256u
-#define UC_LINKS_MAX 1024u
+#define UC_LINKS_MAX 4096u
 static unsigned n_uc_links;
+
+static unsigned
+uc_links_max(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return UC_LINKS_MAX;
+	return (unsigned)MIN((uint64_t)rl.rlim_cur / 8, (uint64_t)UC_LINKS_MAX);
+}
 
 static void
 uc_link_free(struct uc_link *l)
@@ -477,7 +492,7 @@ launcher_uc_opened(struct udkd *d, struct driver_proc *p, uint64_t object, uint6
 		return;
 	for (l = p->uc_links; l; l = l->next)
 		n++;
-	if (p->state == PROC_DEAD || n >= UC_LINKS_PER_PROC || n_uc_links >= UC_LINKS_MAX ||
+	if (p->state == PROC_DEAD || n >= UC_LINKS_PER_PROC || n_uc_links >= uc_links_max() ||
 	    !(l = calloc(1, sizeof(*l)))) {
 		close(fd);
 		return;

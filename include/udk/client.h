@@ -116,7 +116,10 @@ UDK_EXPORT struct udk_connection *udk_connection_unref(struct udk_connection *co
  * client's client_closed() and stop(), so what it held is free and an
  * open right after this one is not refused because of it.  A dead driver
  * returns at once; a hung one is bounded by udk_connection_set_timeout(),
- * else by udkd's watchdog.  Later calls fail with UDK_E_TERMINATED.
+ * else by udkd's watchdog.  With calls still waiting on other threads it
+ * does not wait: they fail at once (that is how an app cancels them) and
+ * the driver cleans up once its current method returns.  Later calls fail
+ * with UDK_E_TERMINATED.
  */
 UDK_EXPORT int udk_connection_close(struct udk_connection *conn);
 

@@ -457,23 +457,32 @@ UDK_EXPORT int
 udk_connection_close(struct udk_connection *conn)
 {
 	struct wire_msg m;
+	bool busy;
 	int r;
 
 	udk_return_val_if_fail(conn, -EINVAL);
 	if (conn->closed)
 		return 0;
 	conn->closed = true;
+	pthread_mutex_lock(&conn->rpc.lock);
+	busy = conn->rpc.pending != NULL;
+	pthread_mutex_unlock(&conn->rpc.lock);
 	/*
 	 * Synchronous: the driver answers once its client_closed() and stop()
 	 * have run, so what this user client held (an exclusive open, say) is
 	 * free when we return and a new open cannot find it busy.  A dead
 	 * driver answers at once (the call fails); a hung one is bounded by
 	 * the connection's timeout, else by udkd's watchdog, which kills it.
+	 * With calls still out on other threads, closing is how an app
+	 * cancels them: they fail at once, and the driver cleans up after
+	 * the method it runs returns.
 	 */
-	r = rpc_call(&conn->rpc, OP_UC_CLOSE, 0, NULL, 0, NULL, 0, conn->timeout_ms > 0 ? conn->timeout_ms : -1, NULL,
-		     &m);
-	if (r >= 0)
-		wire_msg_clear(&m);
+	if (!busy) {
+		r = rpc_call(&conn->rpc, OP_UC_CLOSE, 0, NULL, 0, NULL, 0, conn->timeout_ms > 0 ? conn->timeout_ms : -1,
+			     NULL, &m);
+		if (r >= 0)
+			wire_msg_clear(&m);
+	}
 	rpc_mark_dead(&conn->rpc, -UDK_E_TERMINATED, "the connection was closed by the app");
 	/* whatever ended it first, from now on it is closed by the app */
 	pthread_mutex_lock(&conn->rpc.lock);

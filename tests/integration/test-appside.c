@@ -154,6 +154,29 @@ TEST(close_then_reopen_at_once_is_never_busy)
 
 /* ---- the test driver: death, data queues, dispatch, the watchdog ---- */
 
+static void testdrv_up(struct fixture *f, uint64_t *ret_id, const char *watchdog_ms);
+
+/* Closing is also how an app cancels a call another thread waits on: that
+ * close does not wait behind it. */
+TEST(close_with_a_call_out_on_another_thread_cancels_it)
+{
+	struct fixture f;
+	struct udk_connection *a = NULL;
+	struct bg_call bg;
+	uint64_t id;
+
+	testdrv_up(&f, &id, NULL);
+	ASSERT_OK(udk_client_open(f.client, id, 0, &a));
+	bg_call_start(&bg, a, SEL_SLEEP, 40000);
+	usleep(100000); /* let it go out (if not, it fails the same way) */
+	ASSERT_OK(udk_connection_close(a));
+	bg_call_join(&bg, 20, "a call cancelled by close");
+	ASSERT_EQ(bg.r, -UDK_E_TERMINATED);
+	ASSERT_CONTAINS(bg.reason, "closed by the app");
+	udk_connection_unref(a);
+	fixture_stop(&f);
+}
+
 static void
 testdrv_up(struct fixture *f, uint64_t *ret_id, const char *watchdog_ms)
 {
