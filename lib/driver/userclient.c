@@ -754,11 +754,7 @@ revoke_on_queue(void *data)
 	if (c && !c->closed) {
 		/* tell the app why, then cut: the app's calls fail with UDK_E_REVOKED */
 		struct udk_value *b = udk_value_new_dict();
-		char why[600];
-		/* the sentence says whether reopening can help */
-		snprintf(why, sizeof(why), "%s. Reopening is refused until access is granted again (`udkctl access "
-			 "grant`)", r->reason ? r->reason : "access was revoked");
-		udk_dict_set_string(b, "reason", why);
+		udk_dict_set_string(b, "reason", r->reason ? r->reason : "access was revoked");
 		wire_send_value(c->fd, OP_ERROR, WIRE_F_ONEWAY, 0, -UDK_E_REVOKED, b, NULL, 0);
 		udk_value_unref(b);
 		udk_log_notice("user client %s: closed, access revoked", r->uc->name);
