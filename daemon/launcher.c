@@ -479,17 +479,49 @@ watchdog_tick(struct loop *l, void *data)
  * app sees its connection end only when every copy is gone, so udkd gets
  * to speak first: it writes one OP_ERROR (the code and the sentence) on
  * the driver's end and shuts the socket down.  The app reads the notice,
- * then EOF; every pending and later call fails with that code.
+ * then EOF; every pending and later call fails with that code.  Copies
+ * of connections that ended are dropped at the driver's next open (and
+ * all of them when it dies).
  */
+
+/*
+ * Forget the connections of @p that ended: the app or the driver closed
+ * its end (shutdown or last close), so the socket reports POLLHUP on our
+ * copy.  One poll() over at most UC_LINKS_PER_PROC descriptors.
+ */
+static void
+uc_links_prune(struct driver_proc *p)
+{
+	struct pollfd pfd[UC_LINKS_PER_PROC];
+	unsigned n = 0, i = 0;
+
+	for (struct uc_link *l = p->uc_links; l && n < UC_LINKS_PER_PROC; l = l->next)
+		pfd[n++] = (struct pollfd){ .fd = l->fd, .events = 0 };
+	if (n == 0 || poll(pfd, n, 0) <= 0)
+		return;
+	for (struct uc_link **pp = &p->uc_links; *pp && i < n; i++) {
+		struct uc_link *l = *pp;
+		if (pfd[i].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+			*pp = l->next;
+			uc_link_free(l);
+		} else {
+			pp = &l->next;
+		}
+	}
+}
+
 void
 launcher_uc_opened(struct udkd *d, struct driver_proc *p, uint64_t object, uint64_t service, int fd)
 {
 	struct uc_link *l;
 	unsigned n = 0;
 
-	(void)d;
 	if (fd < 0)
 		return;
+	uc_links_prune(p);
+	if (n_uc_links >= uc_links_max())
+		for (struct driver_proc *q = d->procs; q; q = q->next)
+			uc_links_prune(q);
 	for (l = p->uc_links; l; l = l->next)
 		n++;
 	if (p->state == PROC_DEAD || n >= UC_LINKS_PER_PROC || n_uc_links >= uc_links_max() ||
@@ -506,18 +538,6 @@ launcher_uc_opened(struct udkd *d, struct driver_proc *p, uint64_t object, uint6
 	l->next = p->uc_links;
 	p->uc_links = l;
 	n_uc_links++;
-}
-
-void
-launcher_uc_closed(struct driver_proc *p, uint64_t object)
-{
-	for (struct uc_link **pp = &p->uc_links; *pp; pp = &(*pp)->next)
-		if ((*pp)->object == object) {
-			struct uc_link *l = *pp;
-			*pp = l->next;
-			uc_link_free(l);
-			return;
-		}
 }
 
 /* Tell the app why, then cut its connection. */
@@ -1122,7 +1142,6 @@ handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 	}
 	case OP_DRV_USER_CLIENT_CLOSED:
 		access_link_closed(d, p, udk_value_get_uint(udk_dict_get(m->body, "object"), 0));
-		launcher_uc_closed(p, udk_value_get_uint(udk_dict_get(m->body, "object"), 0));
 		break;
 	case OP_DRV_LOG: {
 		const char *msg = udk_dict_get_string(m->body, "message");

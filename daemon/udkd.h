@@ -526,8 +526,6 @@ void proc_kill(struct udkd *d, struct driver_proc *p, const char *why);
  * (hardware removed, driver crashed or killed, and why).
  */
 void launcher_uc_opened(struct udkd *d, struct driver_proc *p, uint64_t object, uint64_t service, int fd);
-/* The driver says the connection ended (OP_DRV_USER_CLIENT_CLOSED). */
-void launcher_uc_closed(struct driver_proc *p, uint64_t object);
 /*
  * The hardware under @s is gone: every app with a user client opened on
  * @s or a service below it gets UDK_E_HARDWARE_GONE with @why on its
