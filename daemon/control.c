@@ -13,6 +13,7 @@
  * generated table (proto-control-table.h) decodes and checks each body
  * and calls handle_control_OPNAME() below with the decoded request.
  */
+#include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
 #include <sys/socket.h>
@@ -414,6 +415,7 @@ struct open_req {
 	struct client *client;
 	uint32_t serial;
 	int app_fd;		/* the app's end, sent once the driver agrees */
+	int drv_fd;		/* a copy of the driver's end: launcher_uc_opened() keeps it */
 	uint64_t service;
 };
 
@@ -426,6 +428,8 @@ open_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int sta
 		struct udk_value *body = udk_value_new_dict();
 		uint64_t object = udk_value_get_uint(udk_dict_get(reply->body, "object"), 0);
 		access_link_opened(d, client_identity(d, o->client), o->client->pid, o->client->name, p, object);
+		launcher_uc_opened(d, p, object, o->service, o->drv_fd);
+		o->drv_fd = -1;
 		udk_dict_set_uint(body, "object", object);
 		udk_dict_set_uint(body, "service", o->service);
 		client_reply(d, o->client, OP_OPEN, o->serial, 0, NULL, body, &o->app_fd, 1);
@@ -436,6 +440,8 @@ open_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int sta
 			     reason ? reason : "the driver refused to open a user client", NULL, NULL, 0);
 	}
 	close(o->app_fd);
+	if (o->drv_fd >= 0)
+		close(o->drv_fd);
 	if (o->client->opens)
 		o->client->opens--;
 	client_unref(o->client);
@@ -550,6 +556,7 @@ handle_control_open(struct udkd *d, struct client *c, struct wire_msg *m, const 
 	o->client = client_ref(c);
 	o->serial = m->h.serial;
 	o->app_fd = sv[0];
+	o->drv_fd = fcntl(sv[1], F_DUPFD_CLOEXEC, 3);
 	o->service = s->id;
 	body = udk_value_new_dict();
 	who = udk_value_new_dict();
@@ -567,6 +574,8 @@ handle_control_open(struct udkd *d, struct client *c, struct wire_msg *m, const 
 	if (r < 0) {
 		c->opens--;
 		close(o->app_fd);
+		if (o->drv_fd >= 0)
+			close(o->drv_fd);
 		client_unref(o->client);
 		free(o);
 		client_reply(d, c, m->h.op, m->h.serial, r, "cannot reach the driver", NULL, NULL, 0);

@@ -23,6 +23,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -73,11 +74,52 @@ proc_ref(struct driver_proc *p)
 	return p;
 }
 
+/* An app's user client, seen from udkd (see "the apps' user clients" below). */
+struct uc_link {
+	struct uc_link *next;
+	uint64_t object;	/* the user client in the driver */
+	uint64_t service;	/* the service the app opened */
+	int fd;
+};
+
+/*
+ * Bounded: past these an open still works, the app just learns less (its
+ * calls end with the plain UDK_E_DRIVER_DIED).  All together they take at
+ * most an eighth of udkd's descriptors, out of what quota.c keeps for
+ * drivers.
+ */
+#define UC_LINKS_PER_PROC 256u
+#define UC_LINKS_MAX 4096u
+static unsigned n_uc_links;
+
+static unsigned
+uc_links_max(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return UC_LINKS_MAX;
+	return (unsigned)MIN((uint64_t)rl.rlim_cur / 8, (uint64_t)UC_LINKS_MAX);
+}
+
+static void
+uc_link_free(struct uc_link *l)
+{
+	close(l->fd);
+	free(l);
+	n_uc_links--;
+}
+
 void
 proc_unref(struct driver_proc *p)
 {
 	if (!p || --p->refcount > 0)
 		return;
+	while (p->uc_links) {
+		struct uc_link *l = p->uc_links;
+		p->uc_links = l->next;
+		uc_link_free(l);
+	}
 	service_unref(p->instance);
 	service_unref(p->provider);
 	free(p->label);
@@ -364,14 +406,36 @@ on_log(struct loop *l, int fd, uint32_t events, void *data)
 
 /* ---- watchdog ---- */
 
+/*
+ * A queue that serves user clients may run one long method (a big DMA
+ * fill, say) for longer than a ping interval without being hung; it is
+ * reported when a heartbeat has waited this many intervals.
+ */
+#define UC_QUEUE_PINGS 12
+
 static void watchdog_tick(struct loop *l, void *data);
 
 static void
 ping_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int status, void *data)
 {
-	(void)reply;
+	const char *stuck = status >= 0 && reply ? udk_dict_get_string(reply->body, "stuck_queue") : NULL;
+
 	(void)data;
 	p->ping_outstanding = false;
+	if (stuck && strlen(stuck) < 64 && p->state != PROC_DEAD) {
+		/* the default queue answered, a queue that serves apps did not */
+		unsigned long long waited = udk_value_get_uint(udk_dict_get(reply->body, "waited_ms"), 0);
+		log_error(d, "%s (pid %d) stopped answering: its queue '%s' did not run udkd's heartbeat for %llu ms",
+			  proc_label(p), p->pid, stuck, waited);
+		if (p->instance && !p->instance->fail_reason)
+			p->instance->fail_reason = strdup_printf("queue '%s' hung for %llu ms", stuck, waited);
+		proc_kill_code(d, p, -UDK_E_DEADLINE,
+			       "watchdog: queue '%s' did not answer within %llu ms (waited %llu ms); a method or "
+			       "handler on it blocks (a loop, a lock, a blocking read, a sleep): do long work "
+			       "asynchronously",
+			       stuck, (unsigned long long)(d->cfg.watchdog_ms * UC_QUEUE_PINGS), waited);
+		return;
+	}
 	if (status == -UDK_E_DEADLINE && p->state != PROC_DEAD) {
 		log_error(d, "%s (pid %d) stopped answering: no reply to a ping for %llu ms", proc_label(p), p->pid,
 			  (unsigned long long)d->cfg.watchdog_ms);
@@ -402,11 +466,138 @@ watchdog_tick(struct loop *l, void *data)
 	(void)l;
 	p->watchdog = NULL;
 	if (p->state == PROC_RUNNING && !p->ping_outstanding) {
-		if (proc_request(d, p, OP_PING, NULL, NULL, 0, d->cfg.watchdog_ms, ping_done, NULL) == 0)
+		/* queues_ms: the runtime names a user-client queue that hung this long */
+		struct udk_value *body = udk_value_new_dict();
+		udk_dict_set_uint(body, "queues_ms", d->cfg.watchdog_ms * UC_QUEUE_PINGS);
+		if (proc_request(d, p, OP_PING, body, NULL, 0, d->cfg.watchdog_ms, ping_done, NULL) == 0)
 			p->ping_outstanding = true;
+		udk_value_unref(body);
 	}
 	schedule_watchdog(d, p);
 	proc_unref(p);
+}
+
+/* ---- the apps' user clients: why their connection ends ---- */
+
+/*
+ * udkd keeps a duplicate of the driver's end of each app's socket.  The
+ * app sees its connection end only when every copy is gone, so udkd gets
+ * to speak first: it writes one OP_ERROR (the code and the sentence) on
+ * the driver's end and shuts the socket down.  The app reads the notice,
+ * then EOF; every pending and later call fails with that code.  Copies
+ * of connections that ended are dropped at the driver's next open (and
+ * all of them when it dies).
+ */
+
+/*
+ * Forget the connections of @p that ended: the app or the driver closed
+ * its end (shutdown or last close), so the socket reports POLLHUP on our
+ * copy.  One poll() over at most UC_LINKS_PER_PROC descriptors.
+ */
+static void
+uc_links_prune(struct driver_proc *p)
+{
+	struct pollfd pfd[UC_LINKS_PER_PROC];
+	unsigned n = 0, i = 0;
+
+	for (struct uc_link *l = p->uc_links; l && n < UC_LINKS_PER_PROC; l = l->next)
+		pfd[n++] = (struct pollfd){ .fd = l->fd, .events = 0 };
+	if (n == 0 || poll(pfd, n, 0) <= 0)
+		return;
+	for (struct uc_link **pp = &p->uc_links; *pp && i < n; i++) {
+		struct uc_link *l = *pp;
+		if (pfd[i].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+			*pp = l->next;
+			uc_link_free(l);
+		} else {
+			pp = &l->next;
+		}
+	}
+}
+
+void
+launcher_uc_opened(struct udkd *d, struct driver_proc *p, uint64_t object, uint64_t service, int fd)
+{
+	struct uc_link *l;
+	unsigned n = 0;
+
+	if (fd < 0)
+		return;
+	uc_links_prune(p);
+	if (n_uc_links >= uc_links_max())
+		for (struct driver_proc *q = d->procs; q; q = q->next)
+			uc_links_prune(q);
+	for (l = p->uc_links; l; l = l->next)
+		n++;
+	if (p->state == PROC_DEAD || n >= UC_LINKS_PER_PROC || n_uc_links >= uc_links_max() ||
+	    !(l = calloc(1, sizeof(*l)))) {
+		close(fd);
+		return;
+	}
+	/* never block udkd: the socket's description is the driver's, which
+	 * is non-blocking already; make sure */
+	fd_set_nonblock(fd, true);
+	l->object = object;
+	l->service = service;
+	l->fd = fd;
+	l->next = p->uc_links;
+	p->uc_links = l;
+	n_uc_links++;
+}
+
+/* Tell the app why, then cut its connection. */
+static void
+uc_link_cut(struct uc_link *l, int code, const char *why)
+{
+	struct udk_value *b = udk_value_new_dict();
+
+	udk_dict_set_string(b, "reason", why);
+	/* a full socket (an app that stopped reading) gets only the EOF */
+	wire_send_value(l->fd, OP_ERROR, WIRE_F_ONEWAY, 0, code, b, NULL, 0);
+	udk_value_unref(b);
+	shutdown(l->fd, SHUT_RDWR);
+}
+
+static void
+uc_links_cut_all(struct driver_proc *p, int code, const char *why)
+{
+	while (p->uc_links) {
+		struct uc_link *l = p->uc_links;
+		p->uc_links = l->next;
+		uc_link_cut(l, code, why);
+		uc_link_free(l);
+	}
+}
+
+static bool
+service_under(struct udkd *d, uint64_t id, struct service *top)
+{
+	for (struct service *s = service_by_id(d, id); s; s = s->provider)
+		if (s == top)
+			return true;
+	return false;
+}
+
+void
+launcher_uc_hardware_gone(struct udkd *d, struct service *s, const char *why)
+{
+	char *msg = strdup_printf("the device is gone (%s): %s was removed, so this connection ended. Reopening "
+				  "cannot help until the device is back: wait for its arrival "
+				  "(udk_client_add_notification), then open it again",
+				  why ? why : "removed", s->name ? s->name : "the device");
+
+	for (struct driver_proc *p = d->procs; p; p = p->next)
+		for (struct uc_link **pp = &p->uc_links; *pp;) {
+			struct uc_link *l = *pp;
+			if (!service_under(d, l->service, s)) {
+				pp = &l->next;
+				continue;
+			}
+			*pp = l->next;
+			uc_link_cut(l, -UDK_E_HARDWARE_GONE, msg ? msg : "the device is gone");
+			uc_link_free(l);
+		}
+	free(msg);
 }
 
 /* ---- start ---- */
@@ -1276,6 +1467,15 @@ proc_dead(struct udkd *d, struct driver_proc *p, int signal, int exit_status)
 		snprintf(how, sizeof(how), "killed by SIG%s", sigabbrev_np(signal) ? sigabbrev_np(signal) : "?");
 	else
 		snprintf(how, sizeof(how), "exited with status %d", exit_status);
+	if (p->uc_links) {
+		/* its apps learn why before their sockets end */
+		char *why = strdup_printf(
+			"the driver %s (pid %d) %s %s. Reopen the service once it is back: udkd starts the driver "
+			"again unless it was stopped on purpose or is in a crash loop (`udkctl drivers` says which)",
+			proc_label(p), p->pid, expected ? "stopped:" : "died:", how);
+		uc_links_cut_all(p, -UDK_E_DRIVER_DIED, why ? why : "the driver process died");
+		free(why);
+	}
 
 	/* drain its last words before the pipe goes */
 	if (p->log_src) {

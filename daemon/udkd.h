@@ -526,6 +526,7 @@ struct driver_proc {
 	size_t loglen;
 	char last_line[160];
 	char *launch_diag;		/* the loader's failure, explained (sandbox_explain_loader_error) */
+	struct uc_link *uc_links;	/* its apps' open user clients (launcher_uc_opened) */
 };
 
 int launcher_start_instance(struct udkd *d, struct service *instance);
@@ -546,6 +547,19 @@ void launcher_stop_instance(struct udkd *d, struct service *instance, const char
 int proc_request(struct udkd *d, struct driver_proc *p, uint16_t op, struct udk_value *body, const int *fds,
 		 unsigned n_fds, uint64_t timeout_ms, pending_fn fn, void *data);
 void proc_kill(struct udkd *d, struct driver_proc *p, const char *why);
+/*
+ * An app opened user client @object of @p on service @service: udkd keeps
+ * @fd (taken), a duplicate of the driver's end of the app's socket, so it
+ * can tell the app why the connection ends before the app sees it end
+ * (hardware removed, driver crashed or killed, and why).
+ */
+void launcher_uc_opened(struct udkd *d, struct driver_proc *p, uint64_t object, uint64_t service, int fd);
+/*
+ * The hardware under @s is gone: every app with a user client opened on
+ * @s or a service below it gets UDK_E_HARDWARE_GONE with @why on its
+ * pending and later calls, and is cut, before the drivers are stopped.
+ */
+void launcher_uc_hardware_gone(struct udkd *d, struct service *s, const char *why);
 /* Kill it, and record why (a code and a sentence naming the call, the
  * time waited or the queue) for its crash record and `udkctl drivers`. */
 void proc_kill_code(struct udkd *d, struct driver_proc *p, int code, const char *fmt, ...) UDK_PRINTF(4, 5);

@@ -104,13 +104,23 @@ UDK_EXPORT struct udk_value *udk_matching_class(const char *class_name);
 
 /*
  * IOServiceOpen: ask the driver of @service for a user client of @type.
- * The driver's new_user_client decides.  Refusals come with a reason.
+ * The driver's new_user_client (and the user client's start()) decides.
+ * Refusals come with the driver's own code and reason (udk_error_reason).
  */
 UDK_EXPORT int udk_client_open(struct udk_client *c, uint64_t service, uint32_t type, struct udk_connection **ret);
 UDK_EXPORT struct udk_connection *udk_connection_ref(struct udk_connection *conn);
-/* The last reference closes the connection. */
+/* The last reference closes the connection (as udk_connection_close). */
 UDK_EXPORT struct udk_connection *udk_connection_unref(struct udk_connection *conn);
-/* IOServiceClose: later calls fail with UDK_E_TERMINATED. */
+/*
+ * IOServiceClose, synchronous: returns once the driver has run the user
+ * client's client_closed() and stop(), so what it held is free and an
+ * open right after this one is not refused because of it.  A dead driver
+ * returns at once; a hung one is bounded by udk_connection_set_timeout(),
+ * else by udkd's watchdog.  With calls still waiting on other threads it
+ * does not wait: they fail at once (that is how an app cancels them) and
+ * the driver cleans up once its current method returns.  Later calls fail
+ * with UDK_E_TERMINATED.
+ */
 UDK_EXPORT int udk_connection_close(struct udk_connection *conn);
 
 /*
@@ -121,8 +131,12 @@ UDK_EXPORT int udk_connection_close(struct udk_connection *conn);
  * only @sin and @sout of the app's memory; to let it reach a buffer passed
  * by address, use udk_connection_call_args() with ranges.
  *
- * UDK_E_DRIVER_DIED when the driver process dies before answering (and
- * for every later call on this connection).
+ * When the connection ends, the pending call and every later one fail
+ * with why, and the reason says whether reopening helps:
+ * UDK_E_DRIVER_DIED (the driver crashed or was killed: reopen once the
+ * service re-arrives), UDK_E_HARDWARE_GONE (the device was removed:
+ * reopen only when it is back), UDK_E_REVOKED (access revoked),
+ * UDK_E_TERMINATED (closed by the app).
  */
 UDK_EXPORT int udk_connection_call(struct udk_connection *conn, uint64_t selector, const uint64_t *in,
 				   uint32_t n_in, const void *sin, size_t sin_len, uint64_t *out, uint32_t *n_out,
@@ -191,8 +205,17 @@ UDK_EXPORT int udk_connection_call_args(struct udk_connection *conn, uint64_t se
 UDK_EXPORT int udk_connection_call_args_async(struct udk_connection *conn, uint64_t selector,
 					      struct udk_call_args *args, udk_async_fn fn, void *userdata);
 
-/* Poll for POLLIN, then udk_connection_dispatch() delivers completions. */
+/*
+ * Poll for POLLIN, then udk_connection_dispatch() delivers completions.
+ * Once the connection has ended the fd stays readable (hung up).
+ */
 UDK_EXPORT int udk_connection_get_fd(struct udk_connection *conn);
+/*
+ * Deliver completions, waiting up to @timeout_ms for the first.  Returns
+ * how many ran; when none ran and the connection has ended, its error
+ * (UDK_E_DRIVER_DIED, UDK_E_HARDWARE_GONE, ... as for calls): stop
+ * polling then.
+ */
 UDK_EXPORT int udk_connection_dispatch(struct udk_connection *conn, int timeout_ms);
 
 /*
@@ -204,7 +227,10 @@ UDK_EXPORT int udk_connection_map_memory(struct udk_connection *conn, uint64_t t
 
 /*
  * Map the data queue the driver offers for @type (see ring.h).  The app
- * gets the role opposite to the driver's.
+ * gets the role opposite to the driver's.  Its _wait calls end with the
+ * connection's error (UDK_E_DRIVER_DIED, UDK_E_HARDWARE_GONE, ...) once
+ * the connection has ended and the ring has nothing left for them, even
+ * with timeout -1; the ring keeps that, not the connection.
  */
 struct udk_ring;
 UDK_EXPORT int udk_connection_map_data_queue(struct udk_connection *conn, uint64_t type, struct udk_ring **ret);

@@ -68,10 +68,20 @@ typedef void (*udk_ring_fn)(struct udk_ring *r, void *ctx);
  * IODataQueueDispatchSource: run @fn on @q whenever the peer rings @r's
  * doorbell (records arrived for a consumer, space freed for a producer).
  * @fn should drain what it can; it runs again if more arrives meanwhile.
+ *
+ * Returns at once, without waiting for @q and without running @fn: the
+ * source starts watching on @q afterwards, and if work is already there
+ * (records in a consumer's ring; for a producer, free space, which a new
+ * ring always has) @fn runs then, on @q, once.  So it is safe to call
+ * while holding a lock @fn takes.
  */
 UDK_EXPORT int udk_ring_source_create(struct udk_ring *r, struct udk_queue *q, udk_ring_fn fn, void *ctx,
 				      struct udk_ring_source **ret);
-/* Stop delivering: @fn does not run after this returns.  Not from within @fn. */
+/*
+ * Stop delivering: @fn does not run after this returns.  It waits for an
+ * @fn that is running on @q to return, so do not call it while holding a
+ * lock @fn takes (called on @q, it does not wait).  Not from within @fn.
+ */
 UDK_EXPORT void udk_ring_source_destroy(struct udk_ring_source *s);
 
 #ifdef __cplusplus

@@ -52,7 +52,11 @@ UDK_EXPORT int udk_ring_enqueue_wait(struct udk_ring *r, const void *data, uint3
  * is too small (*ret_len says how much is needed; the record stays).
  */
 UDK_EXPORT int udk_ring_dequeue(struct udk_ring *r, void *buf, uint32_t cap, uint32_t *ret_len);
-/* Consumer: as above, waiting up to @timeout_ms (-1: forever) for a record. */
+/*
+ * Consumer: as above, waiting up to @timeout_ms (-1: forever) for a
+ * record.  A ring mapped from a user-client connection stops waiting when
+ * the connection ends: the connection's error (udk_connection_call).
+ */
 UDK_EXPORT int udk_ring_dequeue_wait(struct udk_ring *r, void *buf, uint32_t cap, uint32_t *ret_len,
 				     int timeout_ms);
 /* Records waiting (consumer) or bytes free (producer), a snapshot. */
@@ -60,10 +64,16 @@ UDK_EXPORT uint32_t udk_ring_get_pending(const struct udk_ring *r);
 /*
  * A descriptor that becomes readable when the peer rings: for a consumer,
  * records arrived; for a producer, space was freed.  Call
- * udk_ring_arm_doorbell() before polling it, then dequeue until -EAGAIN.
+ * udk_ring_arm_doorbell() before polling it (poll only if it returned 0),
+ * then dequeue until -EAGAIN.  Arming drains the descriptor: there is no
+ * need to read() it, and it is not left readable once drained.  It does
+ * not report the peer's death: an app also polls udk_connection_get_fd().
  */
 UDK_EXPORT int udk_ring_get_fd(const struct udk_ring *r);
-/* Ask the peer to ring; returns 1 if work is already there (do not sleep). */
+/*
+ * Drain the doorbell and ask the peer to ring; returns 1 if work is
+ * already there (do not sleep), 0 if it is safe to poll the descriptor.
+ */
 UDK_EXPORT int udk_ring_arm_doorbell(struct udk_ring *r);
 
 #ifdef __cplusplus

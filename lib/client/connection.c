@@ -77,6 +77,18 @@ struct completion {
 	uint64_t values[PROTO_MAX_SCALARS];
 };
 
+/*
+ * What a mapped data queue knows of its connection (ring_set_peer): the
+ * ring may outlive the connection, so it holds this, not the connection.
+ */
+struct conn_peer {
+	int refcount;
+	pthread_mutex_t lock;
+	struct udk_connection *conn;	/* NULL once the connection is freed */
+	int status;			/* then: why it ended */
+	char reason[256];
+};
+
 struct udk_connection {
 	int refcount;
 	struct rpc rpc;
@@ -94,6 +106,7 @@ struct udk_connection {
 	uint32_t spin_seq;
 	bool spin_on;
 	uint32_t spin_budget;
+	struct conn_peer *peer;		/* shared with mapped data queues, or NULL */
 };
 
 static void
@@ -443,13 +456,87 @@ udk_connection_ref(struct udk_connection *conn)
 UDK_EXPORT int
 udk_connection_close(struct udk_connection *conn)
 {
+	struct wire_msg m;
+	bool busy;
+	int r;
+
 	udk_return_val_if_fail(conn, -EINVAL);
 	if (conn->closed)
 		return 0;
 	conn->closed = true;
-	/* a clean goodbye; the driver sees EOF anyway */
+	pthread_mutex_lock(&conn->rpc.lock);
+	busy = conn->rpc.pending != NULL;
+	pthread_mutex_unlock(&conn->rpc.lock);
+	/*
+	 * Synchronous: the driver answers once its client_closed() and stop()
+	 * have run, so what this user client held (an exclusive open, say) is
+	 * free when we return and a new open cannot find it busy.  A dead
+	 * driver answers at once (the call fails); a hung one is bounded by
+	 * the connection's timeout, else by udkd's watchdog, which kills it.
+	 * With calls still out on other threads, closing is how an app
+	 * cancels them: they fail at once, and the driver cleans up after
+	 * the method it runs returns.
+	 */
+	if (!busy) {
+		r = rpc_call(&conn->rpc, OP_UC_CLOSE, 0, NULL, 0, NULL, 0, conn->timeout_ms > 0 ? conn->timeout_ms : -1,
+			     NULL, &m);
+		if (r >= 0)
+			wire_msg_clear(&m);
+	}
 	rpc_mark_dead(&conn->rpc, -UDK_E_TERMINATED, "the connection was closed by the app");
+	/* whatever ended it first, from now on it is closed by the app */
+	pthread_mutex_lock(&conn->rpc.lock);
+	conn->rpc.dead_status = -UDK_E_TERMINATED;
+	snprintf(conn->rpc.dead_reason, sizeof(conn->rpc.dead_reason), "%s",
+		 "the connection was closed by the app; open the service again for a new one");
+	pthread_mutex_unlock(&conn->rpc.lock);
 	return 0;
+}
+
+/* ---- what mapped data queues learn when the driver goes ---- */
+
+static void
+peer_unref(void *data)
+{
+	struct conn_peer *p = data;
+
+	if (!p || __atomic_sub_fetch(&p->refcount, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
+/* The ring saw the connection hang up: read what is left on it (a notice
+ * from udkd saying why, e.g. the hardware was removed), then say why. */
+static int
+peer_gone(void *data)
+{
+	struct conn_peer *p = data;
+	char why[256];
+	int status;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->conn) {
+		struct rpc *r = &p->conn->rpc;
+		for (int i = 0; i < 64 && !r->dead; i++)
+			if (rpc_pump(r, 0) <= 0 && !r->dead) {
+				/* hung up with nothing left to read: the next read sees EOF */
+				rpc_pump(r, 100);
+				if (!r->dead)
+					break;
+			}
+		pthread_mutex_lock(&r->lock);
+		p->status = r->dead ? r->dead_status : -UDK_E_DRIVER_DIED;
+		snprintf(p->reason, sizeof(p->reason), "%s", r->dead ? r->dead_reason : "");
+		pthread_mutex_unlock(&r->lock);
+	}
+	status = p->status;
+	snprintf(why, sizeof(why), "%s", p->reason);
+	pthread_mutex_unlock(&p->lock);
+	if (status >= 0)
+		status = -UDK_E_DRIVER_DIED;
+	return udk_set_reason(status, "this data queue's connection ended: %s",
+			      why[0] ? why : "the driver process died or closed the connection");
 }
 
 UDK_EXPORT struct udk_connection *
@@ -458,6 +545,17 @@ udk_connection_unref(struct udk_connection *conn)
 	if (!conn || __atomic_sub_fetch(&conn->refcount, 1, __ATOMIC_ACQ_REL) > 0)
 		return NULL;
 	udk_connection_close(conn);
+	if (conn->peer) {
+		/* rings that outlive us keep the reason, not the connection */
+		pthread_mutex_lock(&conn->peer->lock);
+		pthread_mutex_lock(&conn->rpc.lock);
+		conn->peer->status = conn->rpc.dead_status;
+		snprintf(conn->peer->reason, sizeof(conn->peer->reason), "%s", conn->rpc.dead_reason);
+		pthread_mutex_unlock(&conn->rpc.lock);
+		conn->peer->conn = NULL;
+		pthread_mutex_unlock(&conn->peer->lock);
+		peer_unref(conn->peer);
+	}
 	rpc_fini(&conn->rpc);
 	while (conn->done) {
 		struct completion *c = conn->done;
@@ -979,6 +1077,18 @@ udk_connection_dispatch(struct udk_connection *conn, int timeout_ms)
 		delivered++;
 		free(c);
 	}
+	if (delivered == 0) {
+		/* a dead connection says so: its fd stays readable (hung up), and
+		 * a loop that polls it must learn to stop */
+		pthread_mutex_lock(&conn->rpc.lock);
+		if (conn->rpc.dead) {
+			int e = conn->rpc.dead_status;
+			udk_set_reason_str(conn->rpc.dead_reason);
+			pthread_mutex_unlock(&conn->rpc.lock);
+			return e;
+		}
+		pthread_mutex_unlock(&conn->rpc.lock);
+	}
 	return delivered;
 }
 
@@ -1006,6 +1116,36 @@ udk_connection_map_memory(struct udk_connection *conn, uint64_t type, uint64_t o
 	if (r < 0)
 		close(fd);
 	return r;
+}
+
+static int
+connection_ring_peer(struct udk_connection *conn, struct udk_ring *ring)
+{
+	int fd;
+
+	pthread_mutex_lock(&conn->lock);
+	if (!conn->peer) {
+		conn->peer = calloc(1, sizeof(*conn->peer));
+		if (conn->peer) {
+			conn->peer->refcount = 1;
+			conn->peer->conn = conn;
+			conn->peer->status = -UDK_E_DRIVER_DIED;
+			pthread_mutex_init(&conn->peer->lock, NULL);
+		}
+	}
+	if (conn->peer)
+		__atomic_add_fetch(&conn->peer->refcount, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&conn->lock);
+	if (!conn->peer)
+		return -ENOMEM;
+	fd = fcntl(conn->rpc.fd, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0) {
+		fd = -errno;
+		peer_unref(conn->peer);
+		return fd;
+	}
+	ring_set_peer(ring, fd, peer_gone, conn->peer, peer_unref);
+	return 0;
 }
 
 UDK_EXPORT int
@@ -1051,8 +1191,14 @@ udk_connection_map_data_queue(struct udk_connection *conn, uint64_t type, struct
 		fds[i] = wire_msg_take_fd(&m, (unsigned)i);
 	wire_msg_clear(&m);
 	r = ring_import(fds, (enum udk_ring_role)role, ret);
-	if (r < 0)
+	if (r < 0) {
 		for (int i = 0; i < 3; i++)
 			close(fds[i]);
+		return r;
+	}
+	/* the ring's waits end with the connection's error when the driver goes */
+	r = connection_ring_peer(conn, *ret);
+	if (r < 0)
+		*ret = udk_ring_unref(*ret);
 	return r;
 }

@@ -126,6 +126,12 @@ read_one(struct rpc *r, int timeout_ms)
 		return 0;
 	n = wire_recv(r->fd, &m, true);
 got:
+	if (n == -ECONNRESET)
+		/* the peer's last copy closed with our requests unread: the kernel
+		 * reports that before what was queued for us, which may be the
+		 * notice saying why (OP_ERROR from udkd); the error is reported
+		 * once, so read on */
+		n = wire_recv(r->fd, &m, true);
 	if (n == -EAGAIN)
 		return 0;
 	if (n == -EBADMSG) {

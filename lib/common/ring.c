@@ -74,6 +74,11 @@ struct udk_ring {
 	uint32_t spin;		/* adaptive spin budget */
 	size_t map_len;
 	bool corrupt;
+	/* the peer's liveness (ring_set_peer); -1/NULL: not known */
+	int hup_fd;
+	ring_gone_fn gone;
+	void *gone_ctx;
+	void (*gone_ctx_free)(void *);
 };
 
 static inline void
@@ -119,6 +124,10 @@ ring_free(struct udk_ring *r)
 		close(r->data_fd);
 	if (r->space_fd >= 0)
 		close(r->space_fd);
+	if (r->hup_fd >= 0)
+		close(r->hup_fd);
+	if (r->gone_ctx_free)
+		r->gone_ctx_free(r->gone_ctx);
 	free(r);
 }
 
@@ -131,7 +140,7 @@ ring_alloc(enum udk_ring_role role)
 		return NULL;
 	r->refcount = 1;
 	r->role = role;
-	r->memfd = r->data_fd = r->space_fd = -1;
+	r->memfd = r->data_fd = r->space_fd = r->hup_fd = -1;
 	return r;
 }
 
@@ -386,6 +395,14 @@ udk_ring_arm_doorbell(struct udk_ring *r)
 
 	udk_return_val_if_fail(r, -EINVAL);
 	waiting = r->role == UDK_RING_CONSUMER ? &r->sh->consumer_waiting : &r->sh->producer_waiting;
+	/* drain the doorbell: a ring already seen must not wake the caller's
+	 * poll again (the eventfd is non-blocking) */
+	{
+		uint64_t v;
+		if (read(udk_ring_get_fd(r), &v, sizeof(v)) < 0) {
+			/* not rung since the last drain */
+		}
+	}
 	atomic_store_explicit(waiting, 1, memory_order_relaxed);
 	/* full fence paired with the one after publishing in
 	 * udk_ring_enqueue()/udk_ring_dequeue(): no lost wake-up */
@@ -414,7 +431,8 @@ ring_wait(struct udk_ring *r, uint32_t need, uint64_t deadline_ms)
 	}
 	r->spin = MAX(r->spin / 2, SPIN_MIN);
 	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		/* the doorbell, and the peer's connection: POLLHUP when it is gone */
+		struct pollfd pfd[2] = { { .fd = fd, .events = POLLIN }, { .fd = r->hup_fd, .events = 0 } };
 		uint64_t v;
 		int timeout = -1;
 
@@ -434,7 +452,7 @@ ring_wait(struct udk_ring *r, uint32_t need, uint64_t deadline_ms)
 			}
 			timeout = (int)MIN(deadline_ms - now, (uint64_t)INT32_MAX);
 		}
-		if (poll(&pfd, 1, timeout) < 0 && errno != EINTR) {
+		if (poll(pfd, r->hup_fd >= 0 ? 2 : 1, timeout) < 0 && errno != EINTR) {
 			atomic_store_explicit(waiting, 0, memory_order_relaxed);
 			return -errno;
 		}
@@ -444,6 +462,12 @@ ring_wait(struct udk_ring *r, uint32_t need, uint64_t deadline_ms)
 		atomic_store_explicit(waiting, 0, memory_order_relaxed);
 		if (ready(r, need))
 			return 0;
+		if (r->hup_fd >= 0 && (pfd[1].revents & (POLLHUP | POLLERR))) {
+			/* what the peer left is still served (ready() above); then why it went */
+			if (r->gone)
+				return r->gone(r->gone_ctx);
+			return udk_set_reason(-UDK_E_DRIVER_DIED, "the peer of this data queue is gone");
+		}
 	}
 }
 
@@ -492,6 +516,19 @@ udk_ring_get_pending(const struct udk_ring *r)
 	tail = atomic_load_explicit(&r->sh->tail, memory_order_acquire);
 	head = r->local;
 	return head - tail <= r->size ? r->size - (head - tail) : 0;
+}
+
+void
+ring_set_peer(struct udk_ring *r, int hup_fd, ring_gone_fn gone, void *ctx, void (*ctx_free)(void *))
+{
+	if (r->hup_fd >= 0)
+		close(r->hup_fd);
+	if (r->gone_ctx_free)
+		r->gone_ctx_free(r->gone_ctx);
+	r->hup_fd = hup_fd;
+	r->gone = gone;
+	r->gone_ctx = ctx;
+	r->gone_ctx_free = ctx_free;
 }
 
 UDK_EXPORT int

@@ -31,7 +31,22 @@ struct udk_queue {
 	bool own_thread;	/* false for the default queue on the main thread */
 	bool stopping;
 	pid_t tid;
+	/* udkd's watchdog (queue_watch): guarded by the watch lock in queue.c */
+	struct udk_queue *watch_next;
+	bool watched;
+	uint64_t beat_posted_ns;	/* when the unanswered heartbeat was posted */
+	bool beat_pending;		/* atomic: set when posted, cleared when it ran */
 };
+
+/*
+ * The watchdog also covers @q (a queue that serves user clients): each
+ * queue_watch_check() posts it a heartbeat block, and reports it when the
+ * previous one has not run for @limit_ms.  A queue leaves the list when
+ * its last reference goes.
+ */
+void queue_watch(struct udk_queue *q);
+/* 1 and the queue's name and how long it waited when one is stuck, else 0. */
+int queue_watch_check(uint64_t limit_ms, char *name, size_t len, uint64_t *ret_waited_ms);
 
 /* The queue the calling thread runs, or NULL. */
 struct udk_queue *queue_current(void);

@@ -119,6 +119,77 @@ udk_queue_ref(struct udk_queue *q)
 	return q;
 }
 
+/* ---- the watchdog's view of queues that serve user clients ---- */
+
+static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct udk_queue *watched;
+
+void
+queue_watch(struct udk_queue *q)
+{
+	if (!q || !q->own_thread)
+		return; /* the default queue answers udkd's ping itself */
+	pthread_mutex_lock(&watch_lock);
+	if (!q->watched) {
+		q->watched = true;
+		q->watch_next = watched;
+		watched = q;
+	}
+	pthread_mutex_unlock(&watch_lock);
+}
+
+static void
+unwatch(struct udk_queue *q)
+{
+	pthread_mutex_lock(&watch_lock);
+	if (q->watched) {
+		for (struct udk_queue **pp = &watched; *pp; pp = &(*pp)->watch_next)
+			if (*pp == q) {
+				*pp = q->watch_next;
+				break;
+			}
+		q->watched = false;
+	}
+	pthread_mutex_unlock(&watch_lock);
+}
+
+static void
+heartbeat(struct loop *l, void *data)
+{
+	struct udk_queue *q = data;
+
+	(void)l;
+	__atomic_store_n(&q->beat_pending, false, __ATOMIC_RELEASE);
+}
+
+int
+queue_watch_check(uint64_t limit_ms, char *name, size_t len, uint64_t *ret_waited_ms)
+{
+	uint64_t now = now_ns();
+	int found = 0;
+
+	pthread_mutex_lock(&watch_lock);
+	for (struct udk_queue *q = watched; q; q = q->watch_next) {
+		if (__atomic_load_n(&q->beat_pending, __ATOMIC_ACQUIRE)) {
+			uint64_t waited = (now - q->beat_posted_ns) / 1000000u;
+			if (limit_ms && waited >= limit_ms && (!found || waited > *ret_waited_ms)) {
+				snprintf(name, len, "%s", q->name);
+				*ret_waited_ms = waited;
+				found = 1;
+			}
+			continue;
+		}
+		/* the block is posted under the lock: the queue cannot leave the
+		 * list (and stop) before it is queued ahead of the stop */
+		__atomic_store_n(&q->beat_pending, true, __ATOMIC_RELEASE);
+		q->beat_posted_ns = now;
+		if (loop_post(q->loop, heartbeat, q) < 0)
+			__atomic_store_n(&q->beat_pending, false, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&watch_lock);
+	return found;
+}
+
 static void
 stop_block(struct loop *l, void *data)
 {
@@ -135,6 +206,7 @@ udk_queue_unref(struct udk_queue *q)
 		return NULL;
 	if (!q->own_thread)
 		return NULL; /* the main thread's queue lives as long as the process */
+	unwatch(q);
 	/* the thread frees the queue once it has drained */
 	if (loop_post(q->loop, stop_block, q) < 0)
 		q->stopping = true;
@@ -404,6 +476,7 @@ udk_timer_get_fire_count(const struct udk_timer *t)
 #include <udk/ring.h>
 
 struct udk_ring_source {
+	int refcount;			/* the creator's, and an attach block's */
 	struct udk_ring *ring;
 	struct udk_queue *q;
 	udk_ring_fn fn;
@@ -411,6 +484,16 @@ struct udk_ring_source {
 	struct loop_source *src;	/* queue thread only */
 	bool dead;
 };
+
+static void
+ring_source_unref(struct udk_ring_source *s)
+{
+	if (__atomic_sub_fetch(&s->refcount, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	udk_ring_unref(s->ring);
+	udk_queue_unref(s->q);
+	free(s);
+}
 
 static void
 ring_ready(struct loop *l, int fd, uint32_t events, void *data)
@@ -423,7 +506,7 @@ ring_ready(struct loop *l, int fd, uint32_t events, void *data)
 	if (read(fd, &v, sizeof(v)) < 0) {
 		/* nothing to drain */
 	}
-	for (int i = 0; i < 64 && !s->dead; i++) {
+	for (int i = 0; i < 64 && !__atomic_load_n(&s->dead, __ATOMIC_ACQUIRE); i++) {
 		s->fn(s->ring, s->ctx);
 		/* ask for the next ring; if work came meanwhile, go again */
 		if (udk_ring_arm_doorbell(s->ring) == 0)
@@ -431,14 +514,22 @@ ring_ready(struct loop *l, int fd, uint32_t events, void *data)
 	}
 }
 
+/* On the queue, after udk_ring_source_create() returned. */
 static void
 ring_source_attach(void *data)
 {
 	struct udk_ring_source *s = data;
 
-	if (loop_add_fd(s->q->loop, udk_ring_get_fd(s->ring), EPOLLIN, ring_ready, s, &s->src) == 0 &&
-	    udk_ring_arm_doorbell(s->ring) == 1)
-		ring_ready(s->q->loop, udk_ring_get_fd(s->ring), EPOLLIN, s);
+	if (!__atomic_load_n(&s->dead, __ATOMIC_ACQUIRE)) {
+		int e = loop_add_fd(s->q->loop, udk_ring_get_fd(s->ring), EPOLLIN, ring_ready, s, &s->src);
+		if (e < 0)
+			udk_log(UDK_LOG_ERROR, "queue %s: cannot watch a data queue's doorbell: %s", s->q->name,
+				strerror(-e));
+		/* work that came before we watched: serve it now */
+		else if (udk_ring_arm_doorbell(s->ring) == 1)
+			ring_ready(s->q->loop, udk_ring_get_fd(s->ring), EPOLLIN, s);
+	}
+	ring_source_unref(s);
 }
 
 UDK_EXPORT int
@@ -452,16 +543,22 @@ udk_ring_source_create(struct udk_ring *r, struct udk_queue *q, udk_ring_fn fn, 
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	s->refcount = 2; /* ours (the caller's) and the attach block's */
 	s->ring = udk_ring_ref(r);
 	s->q = udk_queue_ref(q);
 	s->fn = fn;
 	s->ctx = ctx;
-	e = udk_queue_is_current(q) ? (ring_source_attach(s), 0) : udk_queue_dispatch_sync(q, ring_source_attach, s);
-	if (e < 0 || !s->src) {
-		udk_ring_unref(s->ring);
-		udk_queue_unref(s->q);
-		free(s);
-		return e < 0 ? e : -ENOMEM;
+	/*
+	 * Never wait for the queue here: the caller may hold a lock that the
+	 * handler (or whatever the queue runs now) takes.  The source attaches
+	 * on the queue, after we return; work already in the ring is served
+	 * then.
+	 */
+	e = udk_queue_dispatch_async(q, ring_source_attach, s);
+	if (e < 0) {
+		s->refcount = 1;
+		ring_source_unref(s);
+		return e;
 	}
 	*ret = s;
 	return 0;
@@ -481,12 +578,10 @@ udk_ring_source_destroy(struct udk_ring_source *s)
 {
 	if (!s)
 		return;
-	s->dead = true;
+	__atomic_store_n(&s->dead, true, __ATOMIC_RELEASE);
 	if (udk_queue_is_current(s->q))
 		ring_source_detach(s);
 	else
 		udk_queue_dispatch_sync(s->q, ring_source_detach, s);
-	udk_ring_unref(s->ring);
-	udk_queue_unref(s->q);
-	free(s);
+	ring_source_unref(s);
 }

@@ -7,7 +7,10 @@
  * from udkd (Start, Stop, NewUserClient, ping) are handed to the default
  * queue, the main thread, so driver callbacks run there one at a time.
  * Pings go through the same queue, so a driver stuck in a callback stops
- * answering and udkd's watchdog notices.
+ * answering and udkd's watchdog notices; each ping also posts a heartbeat
+ * to every queue that serves user clients and names one whose previous
+ * heartbeat has not run (queue_watch_check), so a hung user-client queue
+ * is noticed too.
  */
 #include <signal.h>
 #include <sys/prctl.h>
@@ -442,9 +445,22 @@ run_request(void *data)
 		uc_revoke_code(udk_value_get_uint(udk_dict_get(rq->m.body, "object"), 0),
 			  udk_dict_get_string(rq->m.body, "reason"), (int)udk_dict_get_int(rq->m.body, "code", 0));
 		break;
-	case OP_PING:
-		rt_reply(OP_PING, rq->m.h.serial, 0, NULL);
+	case OP_PING: {
+		/* the default queue answers by running this; the queues that serve
+		 * user clients answer by running the heartbeats posted to them */
+		uint64_t limit = (uint64_t)MAX(udk_dict_get_int(rq->m.body, "queues_ms", 0), 0);
+		uint64_t waited = 0;
+		char qname[64];
+		struct udk_value *b = NULL;
+		if (queue_watch_check(limit, qname, sizeof(qname), &waited)) {
+			b = udk_value_new_dict();
+			udk_dict_set_string(b, "stuck_queue", qname);
+			udk_dict_set_uint(b, "waited_ms", waited);
+		}
+		rt_reply(OP_PING, rq->m.h.serial, 0, b);
+		udk_value_unref(b);
 		break;
+	}
 	default:
 		if (!(rq->m.h.flags & WIRE_F_ONEWAY))
 			reply_error(rq->m.h.op, rq->m.h.serial, -EOPNOTSUPP, "the driver runtime does not know this request");

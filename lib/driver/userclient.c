@@ -62,6 +62,8 @@ struct uc_conn {
 	struct shared_map *map_cache;
 	bool counted;			/* in uid_counts */
 	bool closed;
+	bool close_reply;		/* the app asked (OP_UC_CLOSE): answer close_serial once stopped */
+	uint32_t close_serial;
 	/* spin mode (OP_UC_SPIN); queue thread only */
 	struct proto_spin_page *spin;
 	int spin_req_bell, spin_rep_bell;
@@ -726,7 +728,10 @@ handle_message(struct uc_conn *c, struct wire_msg *m)
 		handle_spin_setup(c, m);
 		break;
 	case OP_UC_CLOSE:
-		wire_send_value(c->fd, m->h.op, WIRE_F_REPLY, m->h.serial, 0, NULL, NULL, 0);
+		/* the reply comes after client_closed() and stop(): once the app's
+		 * udk_connection_close() returns, what this client held is free */
+		c->close_serial = m->h.serial;
+		c->close_reply = true;
 		conn_close(c);
 		break;
 	case OP_PING:
@@ -753,7 +758,8 @@ conn_close(struct uc_conn *c)
 	spin_teardown(c);
 	loop_source_remove(c->src);
 	c->src = NULL;
-	shutdown(c->fd, SHUT_RDWR);
+	if (!c->close_reply)
+		shutdown(c->fd, SHUT_RDWR);
 	if (rt.connected) {
 		/* udkd keeps a list of open connections for `udkctl access` */
 		struct udk_value *b = udk_value_new_dict();
@@ -767,6 +773,10 @@ conn_close(struct uc_conn *c)
 		uc->cls->stop(uc, uc->provider);
 	uc->started = false;
 	uc->terminated = true;
+	if (c->close_reply) {
+		wire_send_value(c->fd, OP_UC_CLOSE, WIRE_F_REPLY, c->close_serial, 0, NULL, NULL, 0);
+		shutdown(c->fd, SHUT_RDWR);
+	}
 	uc->conn = NULL;
 	c->uc = NULL;
 	udk_service_unref(uc);
@@ -912,6 +922,7 @@ backlog_kick(struct loop *l, void *data)
 struct attach_ctx {
 	struct uc_conn *c;
 	int r;
+	char why[512];		/* start()'s reason: it was set on the queue's thread */
 };
 
 static void
@@ -922,9 +933,13 @@ attach_on_queue(void *data)
 	struct udk_service *uc = c->uc;
 
 	if (HAS_OP(uc->cls, start)) {
+		udk_clear_reason();
 		a->r = uc->cls->start(uc, uc->provider);
-		if (a->r < 0)
+		if (a->r < 0) {
+			const char *why = udk_error_reason();
+			snprintf(a->why, sizeof(a->why), "%s", why ? why : "");
 			return;
+		}
 	}
 	uc->started = true;
 	a->r = loop_add_fd(queue_loop(uc->queue), c->fd, EPOLLIN, on_readable, c, &c->src);
@@ -955,11 +970,14 @@ uc_attach(struct udk_service *uc, int fd, pid_t pid, uid_t uid)
 	c->counted = true;
 	c->uc = udk_service_ref(uc);
 	c->queue = uc->queue;
+	/* udkd's watchdog pings the queues that serve apps, not only the default one */
+	queue_watch(uc->queue);
 	c->backlog_tail = &c->backlog;
 	fd_set_nonblock(fd, true);
 	uc->conn = c;
 	a.c = c;
 	a.r = 0;
+	a.why[0] = '\0';
 	/* Start() and the socket both live on the user client's queue */
 	r = udk_queue_dispatch_sync(uc->queue, attach_on_queue, &a);
 	if (r >= 0)
@@ -969,6 +987,9 @@ uc_attach(struct udk_service *uc, int fd, pid_t pid, uid_t uid)
 		c->uc = NULL;
 		udk_service_unref(uc);
 		conn_unref(c);
+		/* the app gets start()'s own code and sentence (do_new_user_client reads it here) */
+		if (a.why[0])
+			udk_set_reason_str(a.why);
 	}
 	return r;
 }

@@ -29,6 +29,7 @@ enum {
 	P_LOCATION,		/* -> bus, device, function */
 	P_CONFIG_WRITE32,	/* off, value */
 	P_CRASH,
+	P_SLEEP,		/* ms: a slow method, without touching the device */
 	P_COUNT,
 };
 
@@ -368,6 +369,14 @@ m_crash(ARGS)
 	abort();
 }
 
+static int
+m_sleep(ARGS)
+{
+	(void)uc, (void)ref;
+	usleep((useconds_t)(a->scalar_input[0] * 1000));
+	return 0;
+}
+
 #define V UDK_METHOD_VARIABLE
 static const struct udk_method_dispatch methods[P_COUNT] = {
 	[P_CFG_READ32] = { m_cfg_read, "ConfigRead32", 0, 1, 0, 1, 0 },
@@ -386,6 +395,7 @@ static const struct udk_method_dispatch methods[P_COUNT] = {
 	[P_LOCATION] = { m_location, "Location", 0, 0, 0, 3, 0 },
 	[P_CONFIG_WRITE32] = { m_cfg_write, "ConfigWrite32", 0, 2, 0, 0, 0 },
 	[P_CRASH] = { m_crash, "Crash", 0, 0, 0, 0, 0 },
+	[P_SLEEP] = { m_sleep, "Sleep", 0, 1, 0, 0, 0 },
 };
 
 static const struct udk_class test_pci_driver = {

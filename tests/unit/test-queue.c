@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Dispatch queues and timers of the driver runtime, without udkd. */
 #include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <udk/queue.h>
+#include <udk/ring.h>
 
 #include "test.h"
 
@@ -174,4 +176,109 @@ TEST(rearming_replaces_the_deadline)
 	ASSERT_OK(udk_queue_dispatch_sync(k.q, nop, NULL));
 	udk_queue_unref(k.q);
 	usleep(50000);
+}
+
+/* ---- ring sources (issue 18, point 4) ---- */
+
+struct held {
+	pthread_mutex_t lock;		/* the driver's lock, which the handler takes */
+	pthread_mutex_t m;
+	pthread_cond_t c;
+	struct udk_queue *q;
+	struct udk_ring *ring;
+	struct udk_ring_source *src;
+	int created;			/* udk_ring_source_create returned (its result + 1) */
+	int handler_runs;
+	bool handler_while_creating;	/* the handler ran before create returned */
+};
+
+static void
+held_handler(struct udk_ring *r, void *ctx)
+{
+	struct held *h = ctx;
+
+	(void)r;
+	pthread_mutex_lock(&h->lock);
+	pthread_mutex_lock(&h->m);
+	if (!h->created)
+		h->handler_while_creating = true;
+	h->handler_runs++;
+	pthread_cond_broadcast(&h->c);
+	pthread_mutex_unlock(&h->m);
+	pthread_mutex_unlock(&h->lock);
+}
+
+static void *
+create_holding_lock(void *data)
+{
+	struct held *h = data;
+	int r;
+
+	pthread_mutex_lock(&h->lock);
+	r = udk_ring_source_create(h->ring, h->q, held_handler, h, &h->src);
+	pthread_mutex_lock(&h->m);
+	h->created = r < 0 ? r : 1;
+	pthread_cond_broadcast(&h->c);
+	pthread_mutex_unlock(&h->m);
+	pthread_mutex_unlock(&h->lock);
+	return NULL;
+}
+
+/* Wait (bounded, so a deadlock fails instead of hanging) until @cond. */
+static bool
+held_wait(struct held *h, bool (*cond)(struct held *))
+{
+	struct timespec ts;
+	bool ok;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 30;
+	pthread_mutex_lock(&h->m);
+	while (!cond(h))
+		if (pthread_cond_timedwait(&h->c, &h->m, &ts) != 0)
+			break;
+	ok = cond(h);
+	pthread_mutex_unlock(&h->m);
+	return ok;
+}
+
+static bool
+is_created(struct held *h)
+{
+	return h->created != 0;
+}
+
+static bool
+handler_ran(struct held *h)
+{
+	return h->handler_runs > 0;
+}
+
+/*
+ * A producer's new ring has free space, so its handler has work at once.
+ * Creating the source while holding the lock that handler takes used to
+ * deadlock: create waited for the queue, which ran the handler, which
+ * waited for the lock.  Now create returns first and the handler runs
+ * after, on the queue.
+ */
+TEST(ring_source_create_under_the_handlers_lock_does_not_deadlock)
+{
+	struct held h = { .lock = PTHREAD_MUTEX_INITIALIZER, .m = PTHREAD_MUTEX_INITIALIZER,
+			  .c = PTHREAD_COND_INITIALIZER };
+	pthread_t t;
+
+	ASSERT_OK(udk_queue_create("ring-src", &h.q));
+	ASSERT_OK(udk_ring_create(4096, UDK_RING_PRODUCER, &h.ring));
+	ASSERT_EQ(pthread_create(&t, NULL, create_holding_lock, &h), 0);
+	if (!held_wait(&h, is_created))
+		FAIL("udk_ring_source_create() did not return in 30 s while its caller held the handler's lock");
+	pthread_join(t, NULL);
+	ASSERT_EQ(h.created, 1);
+	/* the work that was there at creation is served, after create returned */
+	ASSERT_TRUE(held_wait(&h, handler_ran));
+	ASSERT_FALSE(h.handler_while_creating);
+	udk_ring_source_destroy(h.src);
+	udk_ring_unref(h.ring);
+	udk_queue_unref(h.q);
+	usleep(50000); /* the queue's thread closes its loop as it goes */
 }
