@@ -50,7 +50,11 @@ udkd_start() {
 	"$B/daemon/udkd" --runtime-dir "$T/run" --state-dir "$T/state" --bundles "$B/drivers" \
 		--restart-base-ms 20 "$@" >"$T/udkd.log" 2>&1 &
 	udkd_pid=$!
-	"$B/tools/udkctl" --runtime-dir "$T/run" --wait 20 status >/dev/null 2>&1
+	# TCG on a loaded host can take tens of seconds to scan the bundles
+	if "$B/tools/udkctl" --runtime-dir "$T/run" --wait 60 status >/dev/null 2>&1; then return 0; fi
+	echo "# udkd did not answer within 60 s; its log:" >&2
+	sed 's/^/#   /' "$T/udkd.log" >&2
+	return 1
 }
 udkctl() { "$B/tools/udkctl" --runtime-dir "$T/run" "$@"; }
 # wait_for SECONDS CMD...: until the command succeeds
