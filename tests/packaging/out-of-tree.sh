@@ -1,8 +1,10 @@
 #!/bin/sh
-# out-of-tree.sh - a new user's path, from `meson install` to their
-# driver's app printing its output (docs/tutorial.md), with nothing but
+# out-of-tree.sh - a new user's path, from `meson install` to their upgraded
+# driver's app printing its output and its removal (docs/tutorial.md), with nothing but
 # the installed udk:
 #
+#   0. docs/tutorial.md's commands (sections 3 to 7) are the ones this
+#      test runs, in the same order (options, numbers and paths aside);
 #   1. udk is configured with a temporary prefix, built and installed
 #      (so every path udkd and the tools use derives from that prefix);
 #   2. `udk-new driver thermo` writes a project; it is built with
@@ -46,6 +48,59 @@ if [ "$sanitize" != none ]; then
 	echo "1..0 # SKIP the packaging path builds udk again without sanitizers: the gcc suite runs it"
 	exit 0
 fi
+
+# 0. docs/tutorial.md's commands, sections 3 to 7, are this test's, in its
+#    order: each command, reduced to its words (options, numbers and paths
+#    dropped: the test's paths are temporary), is found below in turn
+python3 - "$src/docs/tutorial.md" "$0" >"/tmp/udk-oot-tutorial.$$" 2>&1 <<'PY'
+import re, sys
+PLAIN = re.compile(r"^[A-Za-z][\w./-]*$")
+
+def key(cmd):
+    words = []
+    for w in cmd.split():
+        if w.startswith("-") or w.isdigit():
+            continue
+        if not PLAIN.match(w):
+            break
+        words.append(w)
+    return " ".join(words)
+
+doc = open(sys.argv[1]).read()
+m = re.search(r"^## 3\..*?(?=^## 8\.)", doc, re.S | re.M)
+if not m:
+    sys.exit("docs/tutorial.md has no sections 3 to 7")
+cmds = []
+for block in re.findall(r"^```sh\n(.*?)^```", m.group(0), re.S | re.M):
+    for line in block.splitlines():
+        line = line.split(" #")[0].strip()
+        for part in line.split("&&"):
+            if part.strip() and key(part):
+                cmds.append((part.strip(), key(part)))
+test = []
+for line in open(sys.argv[2]):
+    line = re.sub(r"^\s*(if\s+)?(!\s+)?", "", line)
+    for part in re.split(r"&&|\|\||;", line):
+        test.append(key(part.strip()))
+at = 0
+for cmd, k in cmds:
+    try:
+        at = test.index(k, at) + 1
+    except ValueError:
+        sys.exit("the tutorial's `%s` (%s) is not run by the test after the command before it (the test's command %d)"
+                 % (cmd, k, at))
+print("%d commands" % len(cmds))
+PY
+if [ $? != 0 ]; then
+	n=$((n + 1))
+	echo "not ok $n - docs/tutorial.md's commands are this test's, in its order"
+	sed 's/^/#   /' "/tmp/udk-oot-tutorial.$$"
+	rm -f "/tmp/udk-oot-tutorial.$$"
+	echo "1..$n"
+	exit 1
+fi
+ok "docs/tutorial.md's commands (sections 3 to 7, $(cat "/tmp/udk-oot-tutorial.$$")) are this test's, in its order"
+rm -f "/tmp/udk-oot-tutorial.$$"
 
 T=$(mktemp -d /tmp/udk-out-of-tree.XXXXXX)
 udkd_pid=
@@ -128,7 +183,7 @@ udkctl install build/Thermo.dext >"$T/install-bundle.log" 2>&1 || bail "udkctl i
 grep -q "Thermo.dext: activated" "$T/install-bundle.log" || bail "udkctl install says the bundle is activated" "$T/install-bundle.log"
 [ -f "$P/lib/udk/drivers/Thermo.dext/Info.plist" ] ||
 	bail "udkctl install puts the bundle in the running udkd's bundle directory" "$T/install-bundle.log"
-ok "udkctl install puts the signed bundle in the running udkd's bundle directory: $(cat "$T/install-bundle.log")"
+ok "udkctl install puts the signed bundle in the running udkd's bundle directory: $(head -n 1 "$T/install-bundle.log")"
 udkctl sim plug thermo0 >"$T/plug.log" 2>&1 || bail "udkctl sim plug thermo0" "$T/plug.log"
 if ! udkctl wait ThermoDriver 30 >"$T/wait.log" 2>&1; then
 	udkctl drivers >>"$T/wait.log" 2>&1
@@ -152,7 +207,7 @@ udk-sign verify --key "$T/mykey.public" build/Thermo.dext >"$T/verify2.log" 2>&1
 udkctl upgrade build/Thermo.dext >"$T/upgrade.log" 2>&1 || bail "udkctl upgrade build/Thermo.dext" "$T/upgrade.log"
 grep -q "com.example.thermo: activated: upgraded from version 1.0 to 1.1" "$T/upgrade.log" ||
 	bail "udkctl upgrade says version 1.1 replaced 1.0" "$T/upgrade.log"
-ok "udkctl upgrade: $(cat "$T/upgrade.log")"
+ok "udkctl upgrade: $(head -n 1 "$T/upgrade.log")"
 udkctl --json drivers com.example.thermo >"$T/drivers.json" 2>&1 || bail "udkctl --json drivers com.example.thermo" "$T/drivers.json"
 python3 - "$T/drivers.json" >"$T/json-check.log" 2>&1 <<'PY' || bail "udkctl --json drivers shows version 1.1 activated, upgraded from 1.0" "$T/json-check.log"
 import json, sys
