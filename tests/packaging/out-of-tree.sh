@@ -1,8 +1,10 @@
 #!/bin/sh
-# out-of-tree.sh - a new user's path, from `meson install` to their
-# driver's app printing its output (docs/tutorial.md), with nothing but
+# out-of-tree.sh - a new user's path, from `meson install` to their upgraded
+# driver's app printing its output and its removal (docs/tutorial.md), with nothing but
 # the installed udk:
 #
+#   0. docs/tutorial.md's commands (sections 3 to 7) are the ones this
+#      test runs, in the same order (options, numbers and paths aside);
 #   1. udk is configured with a temporary prefix, built and installed
 #      (so every path udkd and the tools use derives from that prefix);
 #   2. `udk-new driver thermo` writes a project; it is built with
@@ -11,10 +13,16 @@
 #   3. a key is made, the bundle is signed;
 #   4. udkd is started from the prefix with its own runtime and state
 #      directories (bundle and model directories: its defaults, from the
-#      prefix), the key is trusted, the project is installed while udkd
-#      runs, the simulated device is plugged in, and the app prints the
-#      temperature through the driver, signed and not in developer mode;
-#   5. a driver linked against the installed libudk-driver.so runs in
+#      prefix), the key is trusted, the model and the app are installed
+#      with `meson install --tags runtime` and the bundle with `udkctl
+#      install` while udkd runs, the simulated device is plugged in, and
+#      the app prints the temperature through the driver, signed and not in
+#      developer mode;
+#   5. the driver is changed (CFBundleVersion 1.1, a calibration offset the
+#      app shows), rebuilt, signed again and `udkctl upgrade`d: the app
+#      prints the new temperature and `udkctl --json drivers` shows 1.1
+#      activated; `udkctl uninstall` removes it;
+#   6. a driver linked against the installed libudk-driver.so runs in
 #      the sandbox, and a driver that links a family's library and
 #      -ludk-driver has one driver runtime, not two.
 # TAP output.  The steps depend on each other: the first failure ends it.
@@ -40,6 +48,59 @@ if [ "$sanitize" != none ]; then
 	echo "1..0 # SKIP the packaging path builds udk again without sanitizers: the gcc suite runs it"
 	exit 0
 fi
+
+# 0. docs/tutorial.md's commands, sections 3 to 7, are this test's, in its
+#    order: each command, reduced to its words (options, numbers and paths
+#    dropped: the test's paths are temporary), is found below in turn
+python3 - "$src/docs/tutorial.md" "$0" >"/tmp/udk-oot-tutorial.$$" 2>&1 <<'PY'
+import re, sys
+PLAIN = re.compile(r"^[A-Za-z][\w./-]*$")
+
+def key(cmd):
+    words = []
+    for w in cmd.split():
+        if w.startswith("-") or w.isdigit():
+            continue
+        if not PLAIN.match(w):
+            break
+        words.append(w)
+    return " ".join(words)
+
+doc = open(sys.argv[1]).read()
+m = re.search(r"^## 3\..*?(?=^## 8\.)", doc, re.S | re.M)
+if not m:
+    sys.exit("docs/tutorial.md has no sections 3 to 7")
+cmds = []
+for block in re.findall(r"^```sh\n(.*?)^```", m.group(0), re.S | re.M):
+    for line in block.splitlines():
+        line = line.split(" #")[0].strip()
+        for part in line.split("&&"):
+            if part.strip() and key(part):
+                cmds.append((part.strip(), key(part)))
+test = []
+for line in open(sys.argv[2]):
+    line = re.sub(r"^\s*(if\s+)?(!\s+)?", "", line)
+    for part in re.split(r"&&|\|\||;", line):
+        test.append(key(part.strip()))
+at = 0
+for cmd, k in cmds:
+    try:
+        at = test.index(k, at) + 1
+    except ValueError:
+        sys.exit("the tutorial's `%s` (%s) is not run by the test after the command before it (the test's command %d)"
+                 % (cmd, k, at))
+print("%d commands" % len(cmds))
+PY
+if [ $? != 0 ]; then
+	n=$((n + 1))
+	echo "not ok $n - docs/tutorial.md's commands are this test's, in its order"
+	sed 's/^/#   /' "/tmp/udk-oot-tutorial.$$"
+	rm -f "/tmp/udk-oot-tutorial.$$"
+	echo "1..$n"
+	exit 1
+fi
+ok "docs/tutorial.md's commands (sections 3 to 7, $(cat "/tmp/udk-oot-tutorial.$$")) are this test's, in its order"
+rm -f "/tmp/udk-oot-tutorial.$$"
 
 T=$(mktemp -d /tmp/udk-out-of-tree.XXXXXX)
 udkd_pid=
@@ -113,10 +174,16 @@ ok "udkd starts from the prefix with its default bundle directory, $P/lib/udk/dr
 udkctl trust add "$T/mykey.public" >"$T/trust.log" 2>&1 || bail "udkctl trust add" "$T/trust.log"
 udkctl developer >"$T/dev.log" 2>&1
 grep -q "developer mode off" "$T/dev.log" || bail "developer mode is off" "$T/dev.log"
-meson install -C build >"$T/p-install.log" 2>&1 || bail "the project installs" "$T/p-install.log"
-[ -d "$P/lib/udk/drivers/Thermo.dext" ] && [ -x "$P/lib/udk/models/thermo-model" ] && [ -x "$P/bin/thermo-app" ] ||
-	bail "meson install puts the bundle, the model and the app in the prefix" "$T/p-install.log"
-ok "meson install puts the bundle in the running udkd's bundle directory, the model and the app in the prefix"
+meson install -C build --tags runtime >"$T/p-install.log" 2>&1 || bail "the project's model and app install" "$T/p-install.log"
+[ -x "$P/lib/udk/models/thermo-model" ] && [ -x "$P/bin/thermo-app" ] ||
+	bail "meson install --tags runtime puts the model and the app in the prefix" "$T/p-install.log"
+[ -e "$P/lib/udk/drivers/Thermo.dext" ] && bail "meson install --tags runtime leaves the bundle to udkctl install" "$T/p-install.log"
+ok "meson install --tags runtime puts the model and the app in the prefix, not the bundle"
+udkctl install build/Thermo.dext >"$T/install-bundle.log" 2>&1 || bail "udkctl install build/Thermo.dext" "$T/install-bundle.log"
+grep -q "Thermo.dext: activated" "$T/install-bundle.log" || bail "udkctl install says the bundle is activated" "$T/install-bundle.log"
+[ -f "$P/lib/udk/drivers/Thermo.dext/Info.plist" ] ||
+	bail "udkctl install puts the bundle in the running udkd's bundle directory" "$T/install-bundle.log"
+ok "udkctl install puts the signed bundle in the running udkd's bundle directory: $(head -n 1 "$T/install-bundle.log")"
 udkctl sim plug thermo0 >"$T/plug.log" 2>&1 || bail "udkctl sim plug thermo0" "$T/plug.log"
 if ! udkctl wait ThermoDriver 30 >"$T/wait.log" 2>&1; then
 	udkctl drivers >>"$T/wait.log" 2>&1
@@ -130,7 +197,53 @@ grep -Eq '^Thermo sensor 0x[0-9a-f]+: 21\.500 degrees Celsius \(reading 1\)$' "$
 	bail "thermo-app prints the temperature" "$T/app.log"
 ok "thermo-app prints: $(cat "$T/app.log")"
 
-# 5. a driver linked against the installed libudk-driver.so, in the sandbox
+# 5. change the driver, rebuild, sign, upgrade; then uninstall
+sed -i 's|<string>1\.0</string>|<string>1.1</string>|' driver/Info.plist
+grep -q '<string>1\.1</string>' driver/Info.plist || bail "CFBundleVersion 1.0 is bumped to 1.1 in driver/Info.plist"
+sed -i 's|\*ret_millicelsius = (int32_t)t;|*ret_millicelsius = (int32_t)t + 250;	/* calibration offset */|' driver/thermo.c
+grep -q 'calibration offset' driver/thermo.c || bail "a calibration offset is added in driver/thermo.c's ReadTemperature"
+ninja -C build >"$T/p-build3.log" 2>&1 || bail "the changed driver builds and is signed" "$T/p-build3.log"
+udk-sign verify --key "$T/mykey.public" build/Thermo.dext >"$T/verify2.log" 2>&1 || bail "udk-sign verify of the new bundle" "$T/verify2.log"
+udkctl upgrade build/Thermo.dext >"$T/upgrade.log" 2>&1 || bail "udkctl upgrade build/Thermo.dext" "$T/upgrade.log"
+grep -q "com.example.thermo: activated: upgraded from version 1.0 to 1.1" "$T/upgrade.log" ||
+	bail "udkctl upgrade says version 1.1 replaced 1.0" "$T/upgrade.log"
+ok "udkctl upgrade: $(head -n 1 "$T/upgrade.log")"
+udkctl --json drivers com.example.thermo >"$T/drivers.json" 2>&1 || bail "udkctl --json drivers com.example.thermo" "$T/drivers.json"
+python3 - "$T/drivers.json" >"$T/json-check.log" 2>&1 <<'PY' || bail "udkctl --json drivers shows version 1.1 activated, upgraded from 1.0" "$T/json-check.log"
+import json, sys
+found = []
+def walk(v):
+    if isinstance(v, dict):
+        if v.get("identifier") == "com.example.thermo" or v.get("CFBundleIdentifier") == "com.example.thermo":
+            found.append(v)
+        for x in v.values():
+            walk(x)
+    elif isinstance(v, list):
+        for x in v:
+            walk(x)
+walk(json.load(open(sys.argv[1])))
+ok = [b for b in found if b.get("version") == "1.1" and isinstance(b.get("lifecycle"), dict)
+      and b["lifecycle"].get("state") == "activated" and b["lifecycle"].get("from_version") == "1.0"]
+if len(ok) != 1:
+    print("com.example.thermo entries:", json.dumps(found, indent=1))
+    sys.exit(1)
+PY
+ok "udkctl --json drivers: com.example.thermo version 1.1, lifecycle activated, from version 1.0"
+if ! udkctl wait ThermoDriver 30 >"$T/wait2.log" 2>&1; then
+	udkctl drivers com.example.thermo >>"$T/wait2.log" 2>&1
+	bail "the new version of the driver starts on the simulated device" "$T/wait2.log"
+fi
+thermo-app >"$T/app2.log" 2>&1 || bail "thermo-app runs against the new version" "$T/app2.log"
+grep -Eq '^Thermo sensor 0x[0-9a-f]+: 21\.750 degrees Celsius \(reading [0-9]+\)$' "$T/app2.log" ||
+	bail "thermo-app prints the temperature with the new version's offset (21.750)" "$T/app2.log"
+ok "after the upgrade thermo-app prints: $(cat "$T/app2.log")"
+udkctl uninstall com.example.thermo >"$T/uninstall.log" 2>&1 || bail "udkctl uninstall com.example.thermo" "$T/uninstall.log"
+[ -e "$P/lib/udk/drivers/Thermo.dext" ] && bail "udkctl uninstall removes $P/lib/udk/drivers/Thermo.dext" "$T/uninstall.log"
+udkctl --json drivers >"$T/drivers-after.json" 2>&1 || bail "udkctl --json drivers after the uninstall" "$T/drivers-after.json"
+grep -q 'com\.example\.thermo' "$T/drivers-after.json" && bail "udkctl --json drivers no longer lists com.example.thermo" "$T/drivers-after.json"
+ok "udkctl uninstall com.example.thermo: the bundle is gone from the bundle directory and from udkctl drivers"
+
+# 6. a driver linked against the installed libudk-driver.so, in the sandbox
 mkdir -p "$T/dyn"
 cat >"$T/dyn/dyn.c" <<'C'
 #include <udk/driver.h>
@@ -172,7 +285,7 @@ readelf -d "$T/dyn/dyn-driver" | grep -q 'NEEDED.*libudk-driver\.so' || bail "th
 udk-bundle "$T/dyn/Dyn.dext" "$T/dyn/Info.plist" "$T/dyn/dyn-driver" "$T/dyn/Entitlements.plist" >>"$T/dyn.log" 2>&1 &&
 	udk-sign sign --key "$T/mykey.secret" "$T/dyn/Dyn.dext" >>"$T/dyn.log" 2>&1 ||
 	bail "the dynamic driver's bundle is made and signed" "$T/dyn.log"
-cp -R "$T/dyn/Dyn.dext" "$P/lib/udk/drivers/.Dyn.tmp" && mv "$P/lib/udk/drivers/.Dyn.tmp" "$P/lib/udk/drivers/Dyn.dext"
+udkctl install "$T/dyn/Dyn.dext" >>"$T/dyn.log" 2>&1 || bail "udkctl install of the dynamic driver's bundle" "$T/dyn.log"
 if ! udkctl wait DynDriver 30 >"$T/dynwait.log" 2>&1; then
 	udkctl drivers com.example.dyn >>"$T/dynwait.log" 2>&1
 	bail "a driver linked against libudk-driver.so starts in the sandbox" "$T/dynwait.log"
