@@ -1510,14 +1510,6 @@ report_op(struct udk_client *c, const char *dir, const char *name, uint16_t op, 
 		udk_value_unref(reply);
 }
 
-static struct udk_value *
-action(const char *a)
-{
-	struct udk_value *v = udk_value_new_dict();
-	udk_dict_set_string(v, "action", a);
-	return v;
-}
-
 /* Lines of a /proc file that start with one of @keys. */
 static void
 report_proc_lines(FILE *out, const char *file, const char *const *keys, bool first_only)
@@ -1610,26 +1602,29 @@ cmd_report(struct udk_client *c, int argc, char **argv)
 		fclose(f);
 	}
 	/* what udkd knows: each from the request udkctl's own commands use */
-	report_op(c, dir, "status.json", OP_STATUS, udk_value_new_dict(), &status);
-	{
-		struct udk_value *b = udk_value_new_dict();
-		udk_dict_set_bool(b, "properties", true);
-		report_op(c, dir, "registry.json", OP_TREE, b, NULL);
-	}
-	report_op(c, dir, "drivers.json", OP_DRIVERS, udk_value_new_dict(), NULL);
-	report_op(c, dir, "power.json", OP_POWER, action("list"), NULL);
-	report_op(c, dir, "devices.json", OP_SIM, action("list"), NULL);
-	report_op(c, dir, "families.json", OP_FAMILIES, udk_value_new_dict(), NULL);
+	report_op(c, dir, "status.json", OP_STATUS, proto_status_encode(&(struct proto_status_req){ 0 }), &status);
+	report_op(c, dir, "registry.json", OP_TREE,
+		  proto_tree_encode(&(struct proto_tree_req){ .has_properties = true, .properties = true }), NULL);
+	report_op(c, dir, "drivers.json", OP_DRIVERS, proto_drivers_encode(&(struct proto_drivers_req){ 0 }), NULL);
+	report_op(c, dir, "power.json", OP_POWER, proto_power_encode(&(struct proto_power_req){ .action = "list" }),
+		  NULL);
+	report_op(c, dir, "devices.json", OP_SIM, proto_sim_encode(&(struct proto_sim_req){ .action = "list" }), NULL);
+	report_op(c, dir, "families.json", OP_FAMILIES, proto_families_encode(&(struct proto_families_req){ 0 }),
+		  NULL);
 	{
 		/* key ids, comments and the bundles they sign: public keys only, udkd holds no secret ones */
 		struct udk_value *t = NULL;
-		report_op(c, dir, "trust.json", OP_TRUST, action("list"), &t);
+		report_op(c, dir, "trust.json", OP_TRUST, proto_trust_encode(&(struct proto_trust_req){ .action = "list" }),
+			  &t);
 		udk_value_unref(t);
 	}
-	report_op(c, dir, "access.json", OP_ACCESS, action("list"), NULL);
+	report_op(c, dir, "access.json", OP_ACCESS, proto_access_encode(&(struct proto_access_req){ .action = "list" }),
+		  NULL);
 	{
-		struct udk_value *b = udk_value_new_dict();
-		udk_dict_set_int(b, "lines", lines);
+		struct udk_value *b = proto_driver_logs_encode(&(struct proto_driver_logs_req){
+			.has_lines = true,
+			.lines = lines,
+		});
 		report_op(c, dir, "driver-logs.json", OP_DRIVER_LOGS, b, &logs);
 		if (!logs)
 			fprintf(stderr, "udkctl: the drivers' output is not in the report (driver-logs.json says why; "
