@@ -1078,12 +1078,13 @@ cmd_access(struct udk_client *c, int argc, char **argv)
 				"                (the refusal a driver gets names the exact command)\n");
 		return 2;
 	}
-	body = udk_value_new_dict();
-	udk_dict_set_string(body, "action", a);
 	if (family) {
-		udk_dict_set_string(body, "family", family);
-		udk_dict_set_string(body, "what", what);
-		udk_dict_set_string(body, "driver", argv[3]);
+		body = proto_access_encode(&(struct proto_access_req){
+			.action = a,
+			.family = family,
+			.what = what,
+			.driver = argv[3],
+		});
 		r = udk_client_call(c, OP_ACCESS, body, &reply);
 		udk_value_unref(body);
 		if (r < 0)
@@ -1100,15 +1101,20 @@ cmd_access(struct udk_client *c, int argc, char **argv)
 		udk_value_unref(reply);
 		return 0;
 	}
-	if (argc >= 2)
-		udk_dict_set_string(body, "driver", argv[1]);
-	if (argc >= 3) {
+	{
 		char real[PATH_MAX];
 		/* paths are udkd's to resolve, but a relative one is the caller's */
-		udk_dict_set_string(body, "app", argv[2][0] != '/' && !startswith(argv[2], "key:") &&
-							 realpath(argv[2], real)
-						     ? real
-						     : argv[2]);
+		const char *app = NULL;
+
+		if (argc >= 3)
+			app = argv[2][0] != '/' && !startswith(argv[2], "key:") && realpath(argv[2], real) ? real
+													      : argv[2];
+
+		body = proto_access_encode(&(struct proto_access_req){
+			.action = a,
+			.driver = argc >= 2 ? argv[1] : NULL,
+			.app = app,
+		});
 	}
 	r = udk_client_call(c, OP_ACCESS, body, &reply);
 	udk_value_unref(body);
@@ -1152,8 +1158,7 @@ cmd_power(struct udk_client *c, int argc, char **argv)
 		fprintf(stderr, "usage: udkctl power\n");
 		return 2;
 	}
-	body = udk_value_new_dict();
-	udk_dict_set_string(body, "action", "list");
+	body = proto_power_encode(&(struct proto_power_req){ .action = "list" });
 	r = udk_client_call(c, OP_POWER, body, &reply);
 	udk_value_unref(body);
 	if (r < 0)
@@ -1357,9 +1362,9 @@ cmd_install(struct udk_client *c, int argc, char **argv)
 static struct udk_value *
 lifecycle_of(struct udk_client *c, const char *identifier, struct udk_value **ret_bundle)
 {
-	struct udk_value *body = udk_value_new_dict(), *reply = NULL, *b, *lc = NULL;
+	struct udk_value *body = proto_drivers_encode(&(struct proto_drivers_req){ .driver = identifier });
+	struct udk_value *reply = NULL, *b, *lc = NULL;
 
-	udk_dict_set_string(body, "driver", identifier);
 	if (udk_client_call(c, OP_DRIVERS, body, &reply) >= 0) {
 		b = udk_array_get(udk_dict_get(reply, "bundles"), 0);
 		if (b && udk_dict_get(b, "lifecycle"))
