@@ -1503,9 +1503,10 @@ grant_hashed(void *data, int status)
 }
 
 void
-access_grant_start(struct udkd *d, struct client *c, const struct app_pin *pin, const struct wire_msg *m)
+access_grant_start(struct udkd *d, struct client *c, const struct app_pin *pin, const struct wire_msg *m,
+		   const struct proto_access_req *req)
 {
-	const char *driver = udk_dict_get_string(m->body, "driver"), *app = udk_dict_get_string(m->body, "app");
+	const char *driver = req->driver, *app = req->app;
 	struct udk_value *body = NULL;
 	struct grant g = { 0 };
 	const char *id = NULL;
@@ -1758,9 +1759,10 @@ explain_hashed(void *data, int status)
 }
 
 void
-access_explain_start(struct udkd *d, struct client *c, const struct app_pin *pin, const struct wire_msg *m)
+access_explain_start(struct udkd *d, struct client *c, const struct app_pin *pin, const struct wire_msg *m,
+		     const struct proto_access_req *req)
 {
-	const char *driver = udk_dict_get_string(m->body, "driver"), *path = udk_dict_get_string(m->body, "app");
+	const char *driver = req->driver, *path = req->app;
 	struct bundle *b = bundle_find(d, driver);
 	int r;
 

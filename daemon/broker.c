@@ -10,16 +10,27 @@
  */
 #include "buf.h"
 #include "family.h"
+#include "proto.h"
 #include "udkd.h"
 #include "util.h"
 
 void
 broker_open_provider(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 {
-	struct udk_value *idv = udk_dict_get(m->body, "provider");
-	struct service *s = udk_value_get_type(idv) == UDK_VALUE_INT ? service_by_id(d, udk_value_get_uint(idv, 0)) : NULL;
+	struct proto_drv_open_provider_req req;
+	struct service *s = NULL;
 	const struct udkd_family *f;
-	bool mine = s && s == p->provider;
+	char reason[256];
+	bool mine;
+
+	/* the driver channel's table (daemon/launcher.c) checked the body already: this decode cannot fail */
+	if (proto_drv_open_provider_decode(m->body, &req, reason, sizeof(reason)) < 0) {
+		proc_reply(p, m, -UDK_E_PROTOCOL, reason, NULL, NULL, 0);
+		return;
+	}
+	if (req.has_provider)
+		s = service_by_id(d, req.provider);
+	mine = s && s == p->provider;
 
 	/* a one-process server runs instances on several providers */
 	for (size_t i = 0; s && !mine && i < s->n_children; i++)

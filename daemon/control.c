@@ -1033,9 +1033,9 @@ handle_control_access(struct udkd *d, struct client *c, struct wire_msg *m, cons
 	}
 	/* grant and explain hash files on a worker and answer themselves */
 	if (streq(action, "grant"))
-		return access_grant_start(d, c, c->pin, m);
+		return access_grant_start(d, c, c->pin, m, req);
 	if (streq(action, "explain"))
-		return access_explain_start(d, c, c->pin, m);
+		return access_explain_start(d, c, c->pin, m, req);
 	if (streq(action, "list"))
 		body = access_describe(d, driver, c->uid);
 	else if (streq(action, "revoke"))
@@ -1050,7 +1050,7 @@ handle_control_power(struct udkd *d, struct client *c, struct wire_msg *m, const
 {
 	if (!streq(req->action, "list") && !allowed_to_manage(d, c, m))
 		return;
-	power_control(d, c, m);
+	power_control(d, c, m, req);
 }
 
 static void
@@ -1094,20 +1094,20 @@ handle_control_lookup(struct udkd *d, struct client *c, struct wire_msg *m, cons
 static void
 handle_control_install(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_install_req *req)
 {
-	lifecycle_install(d, c, m);
+	lifecycle_install(d, c, m, req);
 }
 
 static void
 handle_control_uninstall(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_uninstall_req *req)
 {
-	lifecycle_uninstall(d, c, m);
+	lifecycle_uninstall(d, c, m, req);
 }
 
 static void
 handle_control_driver_logs(struct udkd *d, struct client *c, struct wire_msg *m,
 			   const struct proto_driver_logs_req *req)
 {
-	lifecycle_logs(d, c, m);
+	lifecycle_logs(d, c, m, req);
 }
 
 /* One request: the generated table (proto.xml) decodes and checks its body, then its handler runs. */

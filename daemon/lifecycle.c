@@ -1094,9 +1094,9 @@ op_new(struct udkd *d, struct client *c, struct wire_msg *m)
 }
 
 void
-lifecycle_install(struct udkd *d, struct client *c, struct wire_msg *m)
+lifecycle_install(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_install_req *req)
 {
-	const char *src = udk_dict_get_string(m->body, "path");
+	const char *src = req->path;
 	const char *base = src ? strrchr(src, '/') : NULL;
 	struct lc_op *op;
 	char *why;
@@ -1116,7 +1116,7 @@ lifecycle_install(struct udkd *d, struct client *c, struct wire_msg *m)
 	}
 	if (!(op = op_new(d, c, m)))
 		return;
-	op->upgrade = udk_dict_get_bool(m->body, "upgrade", false);
+	op->upgrade = req->has_upgrade && req->upgrade;
 	op->src = strdup(src);
 	op->name = strdup(base + 1);
 	op->staged = strdup_printf("%s/" STAGE_PREFIX "XXXXXX", d->bundle_dirs[0]);
@@ -1141,9 +1141,9 @@ lifecycle_install(struct udkd *d, struct client *c, struct wire_msg *m)
 }
 
 void
-lifecycle_uninstall(struct udkd *d, struct client *c, struct wire_msg *m)
+lifecycle_uninstall(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_uninstall_req *req)
 {
-	const char *name = udk_dict_get_string(m->body, "driver");
+	const char *name = req->driver;
 	struct bundle *b = bundle_find(d, name);
 	struct lc_entry *e;
 	struct lc_op *op;
@@ -1394,11 +1394,11 @@ lifecycle_log_line(struct udkd *d, const struct bundle *b, pid_t pid, const char
 }
 
 void
-lifecycle_logs(struct udkd *d, struct client *c, struct wire_msg *m)
+lifecycle_logs(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_driver_logs_req *req)
 {
 	struct lifecycle *lc = d->lifecycle;
-	const char *name = udk_dict_get_string(m->body, "driver");
-	int64_t want = udk_dict_get_int(m->body, "lines", LC_LOG_LINES);
+	const char *name = req->driver;
+	int64_t want = req->has_lines ? req->lines : LC_LOG_LINES;
 	struct bundle *only = name ? bundle_find(d, name) : NULL;
 	struct udk_value *body = udk_value_new_dict(), *list = udk_value_new_array();
 

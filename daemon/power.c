@@ -526,14 +526,28 @@ power_activity(struct udkd *d, struct service *inst)
 void
 power_handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 {
-	struct service *s = service_by_id(d, udk_value_get_uint(udk_dict_get(m->body, "object"), 0));
+	/* the driver channel's table (daemon/launcher.c) checked the body already: this decode cannot fail */
+	union {
+		struct proto_drv_power_request_req request;
+		struct proto_drv_power_busy_req busy;
+	} req;
+	char reason[256];
+	int r = m->h.op == OP_DRV_POWER_BUSY ? proto_drv_power_busy_decode(m->body, &req.busy, reason, sizeof(reason))
+					     : proto_drv_power_request_decode(m->body, &req.request, reason,
+									      sizeof(reason));
+	struct service *s;
 
+	if (r < 0) {
+		proc_reply(p, m, r, reason, NULL, NULL, 0);
+		return;
+	}
+	s = service_by_id(d, m->h.op == OP_DRV_POWER_BUSY ? req.busy.object : req.request.object);
 	if (!s || s->owner != p || !s->pm) {
 		proc_reply(p, m, -UDK_E_NO_SUCH_SERVICE, "not a started driver service of this process", NULL, NULL, 0);
 		return;
 	}
 	if (m->h.op == OP_DRV_POWER_BUSY) {
-		bool busy = udk_dict_get_bool(m->body, "busy", false);
+		bool busy = req.busy.has_busy && req.busy.busy;
 		s->pm->busy = busy;
 		if (busy)
 			wake_for_activity(d, s, "activity");
@@ -542,7 +556,7 @@ power_handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 		return;
 	}
 	/* OP_DRV_POWER_REQUEST */
-	int64_t state = udk_dict_get_int(m->body, "state", -1);
+	int64_t state = req.request.has_state ? req.request.state : -1;
 	if (state < UDK_POWER_OFF || state > UDK_POWER_ON) {
 		proc_reply(p, m, -EINVAL, "power state must be 0 (off), 1 (low) or 2 (on)", NULL, NULL, 0);
 		return;
@@ -660,14 +674,14 @@ describe(struct udkd *d)
 }
 
 void
-power_control(struct udkd *d, struct client *c, struct wire_msg *m)
+power_control(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_power_req *req)
 {
-	const char *action = udk_dict_get_string(m->body, "action");
+	const char *action = req->action;
 	struct udk_value *body;
 	int r = 0;
 
 	if (streq(action, "sleep") || streq(action, "wake")) {
-		int64_t state = udk_dict_get_int(m->body, "state", streq(action, "sleep") ? UDK_POWER_OFF : UDK_POWER_ON);
+		int64_t state = req->has_state ? req->state : streq(action, "sleep") ? UDK_POWER_OFF : UDK_POWER_ON;
 		if (streq(action, "sleep") && state >= UDK_POWER_ON)
 			state = UDK_POWER_OFF;
 		r = system_transition(d, streq(action, "wake") ? UDK_POWER_ON : (int)state, action, c, m);

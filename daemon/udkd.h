@@ -411,7 +411,9 @@ void access_proc_gone(struct udkd *d, struct driver_proc *p);
  * OP_ACCESS grant {driver, app}: @app an executable path (hashed on a
  * worker), or "key:KEYID" for apps signed with that key.  Answers @c.
  */
-void access_grant_start(struct udkd *d, struct client *c, const struct app_pin *pin, const struct wire_msg *m);
+struct proto_access_req;
+void access_grant_start(struct udkd *d, struct client *c, const struct app_pin *pin, const struct wire_msg *m,
+			const struct proto_access_req *req);
 /* Removes matching grants and cuts the connections they allowed. */
 int access_revoke(struct udkd *d, const char *driver, const char *app, struct udk_value **ret);
 /* {grants, requests, connections}, for one driver or all (NULL); other users' apps only for root. */
@@ -421,7 +423,8 @@ struct udk_value *access_describe(struct udkd *d, const char *driver, uid_t view
  * path opened the driver.  The path is read on a worker with the asker's
  * own file-system rights.  Answers @c.
  */
-void access_explain_start(struct udkd *d, struct client *c, const struct app_pin *pin, const struct wire_msg *m);
+void access_explain_start(struct udkd *d, struct client *c, const struct app_pin *pin, const struct wire_msg *m,
+			  const struct proto_access_req *req);
 /* lifecycle.c: tell the apps connected to @b that their connection ends with @code (each user
  * client's queue serves what it holds first, then cuts it); returns how many were told. */
 unsigned access_cut_bundle(struct udkd *d, const struct bundle *b, int code, const char *reason);
@@ -592,9 +595,13 @@ int lifecycle_init(struct udkd *d);
 void lifecycle_resume(struct udkd *d);
 void lifecycle_fini(struct udkd *d);
 /* OP_INSTALL, OP_UNINSTALL, OP_DRIVER_LOGS (callers checked the right to manage). */
-void lifecycle_install(struct udkd *d, struct client *c, struct wire_msg *m);
-void lifecycle_uninstall(struct udkd *d, struct client *c, struct wire_msg *m);
-void lifecycle_logs(struct udkd *d, struct client *c, struct wire_msg *m);
+/* @req: the request decoded and checked by its generated decoder (proto-ops.h). */
+struct proto_install_req;
+struct proto_uninstall_req;
+struct proto_driver_logs_req;
+void lifecycle_install(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_install_req *req);
+void lifecycle_uninstall(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_uninstall_req *req);
+void lifecycle_logs(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_driver_logs_req *req);
 /* Adds {lifecycle: {state, reason, ...}} to a bundle's description. */
 void lifecycle_describe(struct udkd *d, const struct bundle *b, struct udk_value *v);
 /* Hooks of the launcher: an instance of @b started; a Start() failed or @b was disabled. */
@@ -654,7 +661,8 @@ void power_handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg
 /* An app opens a user client: an idled service wakes first. */
 void power_activity(struct udkd *d, struct service *inst);
 /* udkctl power / system sleep|wake. */
-void power_control(struct udkd *d, struct client *c, struct wire_msg *m);
+struct proto_power_req;
+void power_control(struct udkd *d, struct client *c, struct wire_msg *m, const struct proto_power_req *req);
 const char *power_state_name(int state);
 
 /* ---- models.c ---- */

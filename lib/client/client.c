@@ -103,6 +103,17 @@ on_unsolicited(struct rpc *r, struct wire_msg *m)
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* @r (>= 0) when udkd's reply fits the op's definition (@dr, its reply
+ * decoder's result, is 0); else -UDK_E_PROTOCOL naming the field. */
+static int
+reply_check(int r, int dr, const char *why)
+{
+	if (dr == 0)
+		return r;
+	return udk_set_reason(-UDK_E_PROTOCOL, "udkd's reply does not fit the protocol (%s); udkd and libudk are "
+			      "from different udk versions: restart udkd from this installation", why);
+}
+
 UDK_EXPORT int
 udk_client_new(const char *runtime_dir, struct udk_client **ret)
 {
@@ -110,6 +121,7 @@ udk_client_new(const char *runtime_dir, struct udk_client **ret)
 	char dir[200];
 	struct udk_client *c;
 	struct udk_value *hello, *reply = NULL;
+	char why[256];
 	int fd, r;
 
 	udk_return_val_if_fail(ret, -EINVAL);
@@ -159,8 +171,6 @@ udk_client_new(const char *runtime_dir, struct udk_client **ret)
 	pthread_mutex_init(&c->lock, NULL);
 	rpc_init(&c->rpc, fd, -UDK_E_DAEMON_UNREACHABLE, "udkd closed the connection", on_unsolicited, NULL, c);
 
-	hello = udk_value_new_dict();
-	udk_dict_set_int(hello, "version", PROTO_VERSION);
 	{
 		char name[64] = "";
 		FILE *f = fopen("/proc/self/comm", "re");
@@ -169,10 +179,21 @@ udk_client_new(const char *runtime_dir, struct udk_client **ret)
 				name[strcspn(name, "\n")] = '\0';
 			fclose(f);
 		}
-		udk_dict_set_string(hello, "name", name);
+		hello = proto_hello_encode(&(struct proto_hello_req){
+			.has_version = true,
+			.version = PROTO_VERSION,
+			.name = name,
+		});
+	}
+	if (!hello) {
+		udk_client_unref(c);
+		return -ENOMEM;
 	}
 	r = rpc_call_value(&c->rpc, OP_HELLO, hello, 10000, &reply, NULL);
 	udk_value_unref(hello);
+	if (r >= 0)
+		r = reply_check(r, proto_hello_reply_decode(reply, &(struct proto_hello_rep){ 0 }, why,
+								   sizeof(why)), why);
 	udk_value_unref(reply);
 	if (r < 0) {
 		udk_client_unref(c);
@@ -292,19 +313,27 @@ udk_matching_class(const char *class_name)
 UDK_EXPORT int
 udk_client_find_services(struct udk_client *c, const struct udk_value *match, uint64_t **ret_ids, size_t *ret_n)
 {
-	struct udk_value *body, *reply = NULL, *ids;
+	struct udk_value *body, *reply = NULL;
+	const struct udk_value *ids;
+	struct proto_find_rep rep;
+	char why[256];
 	uint64_t *out;
 	size_t n;
 	int r;
 
 	udk_return_val_if_fail(c && udk_value_get_type(match) == UDK_VALUE_DICT && ret_ids && ret_n, -EINVAL);
-	body = udk_value_new_dict();
-	udk_dict_set(body, "match", (struct udk_value *)match);
+	body = proto_find_encode(&(struct proto_find_req){ .match = match });
+	if (!body)
+		return -ENOMEM;
 	r = udk_client_call(c, OP_FIND, body, &reply);
 	udk_value_unref(body);
-	if (r < 0)
+	if (r >= 0)
+		r = reply_check(r, proto_find_reply_decode(reply, &rep, why, sizeof(why)), why);
+	if (r < 0) {
+		udk_value_unref(reply);
 		return r;
-	ids = udk_dict_get(reply, "ids");
+	}
+	ids = rep.ids;
 	n = udk_array_size(ids);
 	out = calloc(n ? n : 1, sizeof(*out));
 	if (!out) {
@@ -348,15 +377,20 @@ UDK_EXPORT int
 udk_client_lookup_path(struct udk_client *c, const char *path, uint64_t *ret_id)
 {
 	struct udk_value *body, *reply = NULL;
+	struct proto_lookup_rep rep;
+	char why[256];
 	int r;
 
 	udk_return_val_if_fail(c && path && ret_id, -EINVAL);
-	body = udk_value_new_dict();
-	udk_dict_set_string(body, "path", path);
+	body = proto_lookup_encode(&(struct proto_lookup_req){ .path = path });
+	if (!body)
+		return -ENOMEM;
 	r = udk_client_call(c, OP_LOOKUP, body, &reply);
 	udk_value_unref(body);
 	if (r >= 0)
-		*ret_id = udk_value_get_uint(udk_dict_get(reply, "id"), 0);
+		r = reply_check(r, proto_lookup_reply_decode(reply, &rep, why, sizeof(why)), why);
+	if (r >= 0)
+		*ret_id = rep.id;
 	udk_value_unref(reply);
 	return r;
 }
@@ -364,28 +398,48 @@ udk_client_lookup_path(struct udk_client *c, const char *path, uint64_t *ret_id)
 UDK_EXPORT int
 udk_client_copy_service(struct udk_client *c, uint64_t id, struct udk_value **ret)
 {
-	struct udk_value *body;
+	struct udk_value *body, *reply = NULL;
+	char why[256];
 	int r;
 
 	udk_return_val_if_fail(c && ret, -EINVAL);
-	body = udk_value_new_dict();
-	udk_dict_set_uint(body, "id", id);
-	r = udk_client_call(c, OP_PROPERTIES, body, ret);
+	body = proto_properties_encode(&(struct proto_properties_req){ .has_id = true, .id = id });
+	if (!body)
+		return -ENOMEM;
+	r = udk_client_call(c, OP_PROPERTIES, body, &reply);
 	udk_value_unref(body);
+	if (r >= 0)
+		r = reply_check(r, proto_properties_reply_decode(reply, &(struct proto_properties_rep){ 0 }, why,
+									 sizeof(why)), why);
+	if (r < 0) {
+		udk_value_unref(reply);
+		return r;
+	}
+	*ret = reply;
 	return r;
 }
 
 UDK_EXPORT int
 udk_client_copy_tree(struct udk_client *c, bool with_properties, struct udk_value **ret)
 {
-	struct udk_value *body;
+	struct udk_value *body, *reply = NULL;
+	char why[256];
 	int r;
 
 	udk_return_val_if_fail(c && ret, -EINVAL);
-	body = udk_value_new_dict();
-	udk_dict_set_bool(body, "properties", with_properties);
-	r = udk_client_call(c, OP_TREE, body, ret);
+	body = proto_tree_encode(&(struct proto_tree_req){ .has_properties = true, .properties = with_properties });
+	if (!body)
+		return -ENOMEM;
+	r = udk_client_call(c, OP_TREE, body, &reply);
 	udk_value_unref(body);
+	if (r >= 0)
+		r = reply_check(r, proto_tree_reply_decode(reply, &(struct proto_tree_rep){ 0 }, why, sizeof(why)),
+				why);
+	if (r < 0) {
+		udk_value_unref(reply);
+		return r;
+	}
+	*ret = reply;
 	return r;
 }
 
@@ -411,11 +465,13 @@ udk_client_add_notification(struct udk_client *c, enum udk_notification_type typ
 	n->next = c->notifications;
 	c->notifications = n;
 	pthread_mutex_unlock(&c->lock);
-	body = udk_value_new_dict();
-	udk_dict_set_uint(body, "cookie", n->cookie);
-	udk_dict_set_string(body, "type", type_names[type]);
-	udk_dict_set(body, "match", (struct udk_value *)match);
-	r = udk_client_call(c, OP_SUBSCRIBE, body, NULL);
+	body = proto_subscribe_encode(&(struct proto_subscribe_req){
+		.has_cookie = true,
+		.cookie = n->cookie,
+		.type = type_names[type],
+		.match = match,
+	});
+	r = body ? udk_client_call(c, OP_SUBSCRIBE, body, NULL) : -ENOMEM;
 	udk_value_unref(body);
 	if (r < 0) {
 		n->removed = true;
@@ -434,9 +490,9 @@ udk_notification_remove(struct udk_notification *n)
 	if (!n || n->removed)
 		return;
 	n->removed = true;
-	body = udk_value_new_dict();
-	udk_dict_set_uint(body, "cookie", n->cookie);
-	udk_client_call(n->client, OP_UNSUBSCRIBE, body, NULL);
+	body = proto_unsubscribe_encode(&(struct proto_unsubscribe_req){ .has_cookie = true, .cookie = n->cookie });
+	if (body)
+		udk_client_call(n->client, OP_UNSUBSCRIBE, body, NULL);
 	udk_value_unref(body);
 }
 
@@ -509,15 +565,24 @@ UDK_EXPORT int
 udk_client_open(struct udk_client *c, uint64_t service, uint32_t type, struct udk_connection **ret)
 {
 	struct udk_value *body, *reply = NULL;
+	char why[256];
 	int fd = -1, r;
 
 	udk_return_val_if_fail(c && ret, -EINVAL);
-	body = udk_value_new_dict();
-	udk_dict_set_uint(body, "id", service);
-	udk_dict_set_int(body, "type", type);
+	body = proto_open_encode(&(struct proto_open_req){
+		.has_id = true,
+		.id = service,
+		.has_type = true,
+		.type = type,
+	});
+	if (!body)
+		return -ENOMEM;
 	udk_clear_reason();
 	r = rpc_call_value(&c->rpc, OP_OPEN, body, -1, &reply, &fd);
 	udk_value_unref(body);
+	if (r >= 0)
+		r = reply_check(r, proto_open_reply_decode(reply, &(struct proto_open_rep){ 0 }, why, sizeof(why)),
+				why);
 	udk_value_unref(reply);
 	if (r < 0) {
 		if (fd >= 0)

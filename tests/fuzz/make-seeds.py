@@ -1,11 +1,24 @@
 #!/usr/bin/env python3
-"""Write the seed corpora for the fuzz targets (run once; the seeds are
-committed).  Every seed is a valid input, so the fuzzers start from the
-real formats."""
+"""Write the seed corpora for the fuzz targets (the seeds are committed).
+Every seed is a valid input, so the fuzzers start from the real formats.
+
+Usage:
+  make-seeds.py                 write every seed
+  make-seeds.py PATTERN...      write only the seeds whose TARGET/NAME
+                                matches a pattern, e.g. 'proto/install*'
+
+Run it with patterns for what you added (a new op: 'proto/OPNAME*'), so
+the other committed seeds stay as they are.  Seeds copied from files of the
+tree (plist, manifest) are snapshots: the script writes a missing one and
+never rewrites one, so running it reproduces the committed corpus even after
+the file it was copied from changed (machines/demo.plist has)."""
+import fnmatch
 import os
 import struct
+import sys
 
 here = os.path.dirname(os.path.abspath(__file__))
+patterns = sys.argv[1:]
 
 
 def enc(v):
@@ -33,10 +46,15 @@ def enc(v):
     raise TypeError(v)
 
 
-def write(target, name, data):
+def write(target, name, data, snapshot=False):
+    if patterns and not any(fnmatch.fnmatchcase(target + "/" + name, p) for p in patterns):
+        return
     d = os.path.join(here, "corpus", target)
+    path = os.path.join(d, name)
+    if snapshot and os.path.exists(path):
+        return
     os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, name), "wb") as f:
+    with open(path, "wb") as f:
         f.write(data)
 
 
@@ -74,9 +92,9 @@ for src in ("drivers/hello/Info.plist", "machines/demo.plist", "drivers/hello/En
     with open(os.path.join(here, "..", "..", src), "rb") as f:
         data = f.read()
     base = os.path.basename(src)
-    write("plist", base, data)
+    write("plist", base, data, snapshot=True)
     if base == "Info.plist":
-        write("manifest", "hello-Info.plist", data)
+        write("manifest", "hello-Info.plist", data, snapshot=True)
 write("manifest", "pci.plist", b"""<plist version="1.0"><dict>
 <key>CFBundleIdentifier</key><string>org.x.pci</string>
 <key>CFBundleExecutable</key><string>exe</string>

@@ -110,7 +110,12 @@ TEST(table_is_ordered_and_complete)
 		/* dictionaries have a decoder and an encoder; packed structures neither */
 		ASSERT_EQ(o->decode != NULL, o->dict_body);
 		ASSERT_EQ(o->encode != NULL, o->dict_body);
+		/* a reply structure has its decoder and encoder, the client's and udkd's sides */
+		ASSERT_EQ(o->reply_decode != NULL, o->rep_size != 0);
+		ASSERT_EQ(o->reply_encode != NULL, o->rep_size != 0);
 	}
+	ASSERT_NOT_NULL(proto_op_info(OP_FIND)->reply_decode);
+	ASSERT_NULL(proto_op_info(OP_DRV_LOG)->reply_decode);
 	ASSERT_STREQ(proto_op_info(OP_TREE)->channel, "control");
 	ASSERT_STREQ(proto_op_info(OP_DRV_PUBLISH)->channel, "driver");
 	ASSERT_EQ(proto_op_info(OP_DRV_PUBLISH)->from, PROTO_ROLE_DRIVER);
@@ -243,4 +248,46 @@ TEST(reply_encoders)
 	ASSERT_STREQ(udk_dict_get_string(w, "runtime_dir"), "/run/udk");
 	udk_value_unref(w);
 	udk_value_unref(rest);
+}
+
+/* The client's side: udkd's replies checked against the definition, with
+ * UDK_E_PROTOCOL and a sentence naming op and field when they do not fit. */
+TEST(reply_decoders)
+{
+	struct proto_find_rep find;
+	struct proto_status_rep status;
+	struct udk_value *v, *a = udk_value_new_array();
+	char why[256];
+
+	ASSERT_ERR(proto_find_reply_decode(NULL, &find, why, sizeof(why)), -UDK_E_PROTOCOL);
+	ASSERT_CONTAINS(why, "OP_FIND reply: the body must be a dictionary");
+	v = udk_value_new_dict();
+	ASSERT_ERR(proto_find_reply_decode(v, &find, why, sizeof(why)), -UDK_E_PROTOCOL);
+	ASSERT_STREQ(why, "OP_FIND reply: field \"ids\" is missing; it is required");
+	udk_array_append_take(a, udk_value_new_uint(3));
+	udk_array_append_take(a, udk_value_new_string("4"));
+	udk_dict_set(v, "ids", a);
+	ASSERT_ERR(proto_find_reply_decode(v, &find, why, sizeof(why)), -UDK_E_PROTOCOL);
+	ASSERT_CONTAINS(why, "item 1 of field \"ids\" must be an unsigned integer, not a string");
+	udk_value_unref(a);
+	a = udk_value_new_array();
+	udk_array_append_take(a, udk_value_new_uint(3));
+	udk_dict_set(v, "ids", a);
+	ASSERT_OK(proto_find_reply_decode(v, &find, why, sizeof(why)));
+	ASSERT_EQ(udk_array_size(find.ids), 1);
+	ASSERT_EQ(udk_value_get_uint(udk_array_get(find.ids, 0), 0), 3);
+	udk_value_unref(a);
+	udk_value_unref(v);
+	/* what udkd encodes, the client decodes; an open reply keeps the whole body */
+	v = proto_status_reply_encode(&(struct proto_status_rep){ .has_pid = true, .pid = 9, .runtime_dir = "/r" });
+	udk_dict_set_bool(v, "extra", true);
+	ASSERT_OK(proto_status_reply_decode(v, &status, why, sizeof(why)));
+	ASSERT_TRUE(status.has_pid);
+	ASSERT_EQ(status.pid, 9);
+	ASSERT_STREQ(status.runtime_dir, "/r");
+	ASSERT_TRUE(status.rest == v);
+	udk_dict_set_string(v, "pid", "nine");
+	ASSERT_ERR(proto_status_reply_decode(v, &status, why, sizeof(why)), -UDK_E_PROTOCOL);
+	ASSERT_STREQ(why, "OP_STATUS reply: field \"pid\" must be an integer, not a string");
+	udk_value_unref(v);
 }

@@ -34,6 +34,18 @@ static bool opt_json;
 static const char *opt_runtime_dir;
 static int opt_wait_s;
 
+/* @r, or when udkd's answer to a request that succeeded does not fit
+ * lib/common/proto.xml (@dr < 0 from its generated reply decoder, @why its
+ * sentence naming the field), -UDK_E_PROTOCOL with a reason to act on. */
+static int
+check_reply(int r, int dr, const char *why)
+{
+	if (r < 0 || dr >= 0)
+		return r;
+	return udk_set_reason(-UDK_E_PROTOCOL, "udkd's reply does not fit the protocol (%s); udkd and udkctl are "
+			      "from different udk versions: use the udkctl installed with udkd", why);
+}
+
 static int
 fail(int r, const char *what)
 {
@@ -350,15 +362,14 @@ print_bundle(const struct udk_value *b)
 static int
 cmd_drivers(struct udk_client *c, int argc, char **argv)
 {
-	struct udk_value *body = udk_value_new_dict(), *reply = NULL, *list;
+	struct udk_value *body, *reply = NULL, *list;
 	int r;
 
 	if (argc > 1) {
 		fprintf(stderr, "usage: udkctl drivers [DRIVER]\n");
 		return 2;
 	}
-	if (argc == 1)
-		udk_dict_set_string(body, "driver", argv[0]);
+	body = proto_drivers_encode(&(struct proto_drivers_req){ .driver = argc == 1 ? argv[0] : NULL });
 	r = udk_client_call(c, OP_DRIVERS, body, &reply);
 	udk_value_unref(body);
 	if (r < 0)
@@ -392,9 +403,7 @@ cmd_explain(struct udk_client *c, int argc, char **argv)
 				"  e.g. udkctl explain com.example.driver /Root/pci0\n");
 		return 2;
 	}
-	body = udk_value_new_dict();
-	udk_dict_set_string(body, "driver", argv[0]);
-	udk_dict_set_string(body, "service", argv[1]);
+	body = proto_explain_encode(&(struct proto_explain_req){ .driver = argv[0], .service = argv[1] });
 	r = udk_client_call(c, OP_EXPLAIN, body, &rep);
 	udk_value_unref(body);
 	if (r < 0)
@@ -472,8 +481,7 @@ cmd_restart(struct udk_client *c, int argc, char **argv)
 		fprintf(stderr, "usage: udkctl restart DRIVER\n");
 		return 2;
 	}
-	body = udk_value_new_dict();
-	udk_dict_set_string(body, "driver", argv[0]);
+	body = proto_restart_encode(&(struct proto_restart_req){ .driver = argv[0] });
 	snprintf(msg, sizeof(msg), "%s: enabled, crash count cleared, instances restarting", argv[0]);
 	return simple(c, OP_RESTART, "cannot restart", body, msg);
 }
@@ -488,10 +496,10 @@ cmd_log_level(struct udk_client *c, int argc, char **argv)
 		fprintf(stderr, "usage: udkctl log-level [DRIVER|udkd] LEVEL   (error, warning, notice, info, debug)\n");
 		return 2;
 	}
-	body = udk_value_new_dict();
-	if (argc == 2)
-		udk_dict_set_string(body, "driver", argv[0]);
-	udk_dict_set_string(body, "level", argv[argc - 1]);
+	body = proto_log_level_encode(&(struct proto_log_level_req){
+		.driver = argc == 2 ? argv[0] : NULL,
+		.level = argv[argc - 1],
+	});
 	snprintf(msg, sizeof(msg), "log level of %s is now %s", argc == 2 ? argv[0] : "udkd", argv[argc - 1]);
 	return simple(c, OP_LOG_LEVEL, "cannot set the log level", body, msg);
 }
@@ -500,27 +508,32 @@ static int
 cmd_debug(struct udk_client *c, int argc, char **argv)
 {
 	struct udk_value *body, *reply = NULL;
+	struct proto_debug_rep rep;
+	char why[256];
 	int r;
 
 	if (argc != 1) {
 		fprintf(stderr, "usage: udkctl debug DRIVER\n");
 		return 2;
 	}
-	body = udk_value_new_dict();
-	udk_dict_set_string(body, "driver", argv[0]);
+	body = proto_debug_encode(&(struct proto_debug_req){ .driver = argv[0] });
 	if (!opt_json)
 		printf("restarting %s stopped for a debugger; waiting for it to match...\n", argv[0]);
 	fflush(stdout);
 	r = udk_client_call(c, OP_DEBUG, body, &reply);
 	udk_value_unref(body);
-	if (r < 0)
+	if (r >= 0)
+		r = check_reply(r, proto_debug_reply_decode(reply, &rep, why, sizeof(why)), why);
+	if (r < 0) {
+		udk_value_unref(reply);
 		return fail(r, "cannot debug");
+	}
 	if (opt_json)
 		print_json(reply);
 	else
 		printf("%s is waiting as pid %" PRId64 ". Attach with:\n  %s\n(deadlines are off for it; "
 		       "'continue' in gdb lets it say hello to udkd)\n",
-		       argv[0], udk_dict_get_int(reply, "pid", 0), udk_dict_get_string(reply, "command"));
+		       argv[0], rep.pid, rep.command ? rep.command : "(no command)");
 	udk_value_unref(reply);
 	return 0;
 }
@@ -529,6 +542,8 @@ static int
 cmd_rescan(struct udk_client *c, int argc, char **argv)
 {
 	struct udk_value *reply = NULL;
+	struct proto_rescan_rep rep;
+	char why[256];
 	int r;
 
 	(void)argv;
@@ -537,13 +552,17 @@ cmd_rescan(struct udk_client *c, int argc, char **argv)
 		return 2;
 	}
 	r = udk_client_call(c, OP_RESCAN, NULL, &reply);
-	if (r < 0)
+	if (r >= 0)
+		r = check_reply(r, proto_rescan_reply_decode(reply, &rep, why, sizeof(why)), why);
+	if (r < 0) {
+		udk_value_unref(reply);
 		return fail(r, "cannot rescan");
+	}
 	if (opt_json)
 		print_json(reply);
 	else
-		printf("%" PRId64 " added, %" PRId64 " reloaded, %" PRId64 " removed\n", udk_dict_get_int(reply, "added", 0),
-		       udk_dict_get_int(reply, "reloaded", 0), udk_dict_get_int(reply, "removed", 0));
+		printf("%" PRId64 " added, %" PRId64 " reloaded, %" PRId64 " removed\n", rep.added, rep.reloaded,
+		       rep.removed);
 	udk_value_unref(reply);
 	return 0;
 }
@@ -751,7 +770,7 @@ cmd_watch(struct udk_client *c, int argc, char **argv)
 static int
 cmd_set_property(struct udk_client *c, int argc, char **argv)
 {
-	struct udk_value *body;
+	struct udk_value *body, *value;
 	uint64_t id, n;
 
 	if (argc != 3) {
@@ -760,22 +779,29 @@ cmd_set_property(struct udk_client *c, int argc, char **argv)
 	}
 	if (udk_client_lookup_path(c, argv[0], &id) < 0)
 		return fail(-UDK_E_NO_SUCH_SERVICE, argv[0]);
-	body = udk_value_new_dict();
-	udk_dict_set_uint(body, "id", id);
-	udk_dict_set_string(body, "key", argv[1]);
 	if (parse_u64(argv[2], &n) == 0)
-		udk_dict_set_int(body, "value", (int64_t)n);
+		value = udk_value_new_int((int64_t)n);
 	else if (streq(argv[2], "true") || streq(argv[2], "false"))
-		udk_dict_set_bool(body, "value", streq(argv[2], "true"));
+		value = udk_value_new_bool(streq(argv[2], "true"));
 	else
-		udk_dict_set_string(body, "value", argv[2]);
+		value = udk_value_new_string(argv[2]);
+	body = proto_set_property_encode(&(struct proto_set_property_req){
+		.has_id = true,
+		.id = id,
+		.key = argv[1],
+		.value = value,
+	});
+	udk_value_unref(value);
 	return simple(c, OP_SET_PROPERTY, "cannot set the property", body, NULL);
 }
 
 static int
 cmd_sim(struct udk_client *c, int argc, char **argv)
 {
-	struct udk_value *body, *reply = NULL, *list;
+	struct udk_value *body, *reply = NULL;
+	const struct udk_value *list;
+	struct proto_sim_rep rep;
+	char why[256];
 	int r;
 
 	if (argc < 1 || (streq(argv[0], "list") ? argc != 1 : argc != 2) ||
@@ -783,20 +809,21 @@ cmd_sim(struct udk_client *c, int argc, char **argv)
 		fprintf(stderr, "usage: udkctl sim list | sim plug NAME | sim unplug NAME\n");
 		return 2;
 	}
-	body = udk_value_new_dict();
-	udk_dict_set_string(body, "action", argv[0]);
-	if (argc == 2)
-		udk_dict_set_string(body, "name", argv[1]);
+	body = proto_sim_encode(&(struct proto_sim_req){ .action = argv[0], .name = argc == 2 ? argv[1] : NULL });
 	r = udk_client_call(c, OP_SIM, body, &reply);
 	udk_value_unref(body);
-	if (r < 0)
+	if (r >= 0)
+		r = check_reply(r, proto_sim_reply_decode(reply, &rep, why, sizeof(why)), why);
+	if (r < 0) {
+		udk_value_unref(reply);
 		return fail(r, argv[0]);
+	}
 	if (opt_json) {
 		print_json(reply);
 		udk_value_unref(reply);
 		return 0;
 	}
-	list = udk_dict_get(reply, "devices");
+	list = rep.devices;
 	if (udk_array_size(list) == 0)
 		printf("no simulated devices (add Devices to the machine description)\n");
 	for (size_t i = 0; i < udk_array_size(list); i++) {
@@ -922,20 +949,19 @@ cmd_trust(struct udk_client *c, int argc, char **argv)
 		fprintf(stderr, "usage: udkctl trust list | trust add KEY.public | trust remove KEY-ID\n");
 		return 2;
 	}
-	body = udk_value_new_dict();
-	udk_dict_set_string(body, "action", argv[0]);
 	if (streq(argv[0], "add")) {
 		r = read_file(argv[1], 64 * 1024, &text, &len);
 		if (r < 0) {
-			udk_value_unref(body);
 			udk_set_reason(r, "cannot read %s: %s", argv[1], strerror(-r));
 			return fail(r, "trust add");
 		}
-		udk_dict_set_string(body, "key", text);
-		free(text);
-	} else if (streq(argv[0], "remove")) {
-		udk_dict_set_string(body, "id", argv[1]);
 	}
+	body = proto_trust_encode(&(struct proto_trust_req){
+		.action = argv[0],
+		.key = text,
+		.id = streq(argv[0], "remove") ? argv[1] : NULL,
+	});
+	free(text);
 	r = udk_client_call(c, OP_TRUST, body, &reply);
 	udk_value_unref(body);
 	if (r < 0)
@@ -958,8 +984,7 @@ cmd_developer(struct udk_client *c, int argc, char **argv)
 		fprintf(stderr, "usage: udkctl developer [on|off|status]\n");
 		return 2;
 	}
-	body = udk_value_new_dict();
-	udk_dict_set_string(body, "action", argc ? argv[0] : "status");
+	body = proto_developer_encode(&(struct proto_developer_req){ .action = argc ? argv[0] : "status" });
 	r = udk_client_call(c, OP_DEVELOPER, body, &reply);
 	udk_value_unref(body);
 	if (r < 0)
@@ -1053,12 +1078,13 @@ cmd_access(struct udk_client *c, int argc, char **argv)
 				"                (the refusal a driver gets names the exact command)\n");
 		return 2;
 	}
-	body = udk_value_new_dict();
-	udk_dict_set_string(body, "action", a);
 	if (family) {
-		udk_dict_set_string(body, "family", family);
-		udk_dict_set_string(body, "what", what);
-		udk_dict_set_string(body, "driver", argv[3]);
+		body = proto_access_encode(&(struct proto_access_req){
+			.action = a,
+			.family = family,
+			.what = what,
+			.driver = argv[3],
+		});
 		r = udk_client_call(c, OP_ACCESS, body, &reply);
 		udk_value_unref(body);
 		if (r < 0)
@@ -1075,15 +1101,20 @@ cmd_access(struct udk_client *c, int argc, char **argv)
 		udk_value_unref(reply);
 		return 0;
 	}
-	if (argc >= 2)
-		udk_dict_set_string(body, "driver", argv[1]);
-	if (argc >= 3) {
+	{
 		char real[PATH_MAX];
 		/* paths are udkd's to resolve, but a relative one is the caller's */
-		udk_dict_set_string(body, "app", argv[2][0] != '/' && !startswith(argv[2], "key:") &&
-							 realpath(argv[2], real)
-						     ? real
-						     : argv[2]);
+		const char *app = NULL;
+
+		if (argc >= 3)
+			app = argv[2][0] != '/' && !startswith(argv[2], "key:") && realpath(argv[2], real) ? real
+													      : argv[2];
+
+		body = proto_access_encode(&(struct proto_access_req){
+			.action = a,
+			.driver = argc >= 2 ? argv[1] : NULL,
+			.app = app,
+		});
 	}
 	r = udk_client_call(c, OP_ACCESS, body, &reply);
 	udk_value_unref(body);
@@ -1127,8 +1158,7 @@ cmd_power(struct udk_client *c, int argc, char **argv)
 		fprintf(stderr, "usage: udkctl power\n");
 		return 2;
 	}
-	body = udk_value_new_dict();
-	udk_dict_set_string(body, "action", "list");
+	body = proto_power_encode(&(struct proto_power_req){ .action = "list" });
 	r = udk_client_call(c, OP_POWER, body, &reply);
 	udk_value_unref(body);
 	if (r < 0)
@@ -1191,10 +1221,11 @@ cmd_system(struct udk_client *c, int argc, char **argv)
 		fprintf(stderr, "usage: udkctl system sleep [off|low] | system wake\n");
 		return 2;
 	}
-	body = udk_value_new_dict();
-	udk_dict_set_string(body, "action", argv[0]);
-	if (argc == 2)
-		udk_dict_set_int(body, "state", streq(argv[1], "low") ? 1 : 0);
+	body = proto_power_encode(&(struct proto_power_req){
+		.action = argv[0],
+		.has_state = argc == 2,
+		.state = argc == 2 && streq(argv[1], "low") ? 1 : 0,
+	});
 	r = udk_client_call(c, OP_POWER, body, &reply);
 	udk_value_unref(body);
 	if (r < 0)
@@ -1313,8 +1344,7 @@ cmd_install(struct udk_client *c, int argc, char **argv)
 	}
 	if (!(path = bundle_arg_path(argv[0])))
 		return fail(-ENOENT, "cannot install");
-	body = udk_value_new_dict();
-	udk_dict_set_string(body, "path", path);
+	body = proto_install_encode(&(struct proto_install_req){ .path = path });
 	free(path);
 	r = udk_client_call(c, OP_INSTALL, body, &reply);
 	udk_value_unref(body);
@@ -1332,9 +1362,9 @@ cmd_install(struct udk_client *c, int argc, char **argv)
 static struct udk_value *
 lifecycle_of(struct udk_client *c, const char *identifier, struct udk_value **ret_bundle)
 {
-	struct udk_value *body = udk_value_new_dict(), *reply = NULL, *b, *lc = NULL;
+	struct udk_value *body = proto_drivers_encode(&(struct proto_drivers_req){ .driver = identifier });
+	struct udk_value *reply = NULL, *b, *lc = NULL;
 
-	udk_dict_set_string(body, "driver", identifier);
 	if (udk_client_call(c, OP_DRIVERS, body, &reply) >= 0) {
 		b = udk_array_get(udk_dict_get(reply, "bundles"), 0);
 		if (b && udk_dict_get(b, "lifecycle"))
@@ -1373,9 +1403,7 @@ cmd_upgrade(struct udk_client *c, int argc, char **argv)
 	}
 	if (!(path = bundle_arg_path(arg)))
 		return fail(-ENOENT, "cannot upgrade");
-	body = udk_value_new_dict();
-	udk_dict_set_string(body, "path", path);
-	udk_dict_set_bool(body, "upgrade", true);
+	body = proto_install_encode(&(struct proto_install_req){ .path = path, .has_upgrade = true, .upgrade = true });
 	free(path);
 	r = udk_client_call(c, OP_INSTALL, body, &reply);
 	udk_value_unref(body);
@@ -1430,8 +1458,7 @@ cmd_uninstall(struct udk_client *c, int argc, char **argv)
 		fprintf(stderr, "usage: udkctl uninstall DRIVER\n");
 		return 2;
 	}
-	body = udk_value_new_dict();
-	udk_dict_set_string(body, "driver", argv[0]);
+	body = proto_uninstall_encode(&(struct proto_uninstall_req){ .driver = argv[0] });
 	snprintf(msg, sizeof(msg), "%s: uninstalled (its instances stopped, the bundle removed)", argv[0]);
 	return simple(c, OP_UNINSTALL, "cannot uninstall", body, msg);
 }
@@ -1486,14 +1513,6 @@ report_op(struct udk_client *c, const char *dir, const char *name, uint16_t op, 
 		*keep = reply;
 	else
 		udk_value_unref(reply);
-}
-
-static struct udk_value *
-action(const char *a)
-{
-	struct udk_value *v = udk_value_new_dict();
-	udk_dict_set_string(v, "action", a);
-	return v;
 }
 
 /* Lines of a /proc file that start with one of @keys. */
@@ -1588,26 +1607,29 @@ cmd_report(struct udk_client *c, int argc, char **argv)
 		fclose(f);
 	}
 	/* what udkd knows: each from the request udkctl's own commands use */
-	report_op(c, dir, "status.json", OP_STATUS, udk_value_new_dict(), &status);
-	{
-		struct udk_value *b = udk_value_new_dict();
-		udk_dict_set_bool(b, "properties", true);
-		report_op(c, dir, "registry.json", OP_TREE, b, NULL);
-	}
-	report_op(c, dir, "drivers.json", OP_DRIVERS, udk_value_new_dict(), NULL);
-	report_op(c, dir, "power.json", OP_POWER, action("list"), NULL);
-	report_op(c, dir, "devices.json", OP_SIM, action("list"), NULL);
-	report_op(c, dir, "families.json", OP_FAMILIES, udk_value_new_dict(), NULL);
+	report_op(c, dir, "status.json", OP_STATUS, proto_status_encode(&(struct proto_status_req){ 0 }), &status);
+	report_op(c, dir, "registry.json", OP_TREE,
+		  proto_tree_encode(&(struct proto_tree_req){ .has_properties = true, .properties = true }), NULL);
+	report_op(c, dir, "drivers.json", OP_DRIVERS, proto_drivers_encode(&(struct proto_drivers_req){ 0 }), NULL);
+	report_op(c, dir, "power.json", OP_POWER, proto_power_encode(&(struct proto_power_req){ .action = "list" }),
+		  NULL);
+	report_op(c, dir, "devices.json", OP_SIM, proto_sim_encode(&(struct proto_sim_req){ .action = "list" }), NULL);
+	report_op(c, dir, "families.json", OP_FAMILIES, proto_families_encode(&(struct proto_families_req){ 0 }),
+		  NULL);
 	{
 		/* key ids, comments and the bundles they sign: public keys only, udkd holds no secret ones */
 		struct udk_value *t = NULL;
-		report_op(c, dir, "trust.json", OP_TRUST, action("list"), &t);
+		report_op(c, dir, "trust.json", OP_TRUST, proto_trust_encode(&(struct proto_trust_req){ .action = "list" }),
+			  &t);
 		udk_value_unref(t);
 	}
-	report_op(c, dir, "access.json", OP_ACCESS, action("list"), NULL);
+	report_op(c, dir, "access.json", OP_ACCESS, proto_access_encode(&(struct proto_access_req){ .action = "list" }),
+		  NULL);
 	{
-		struct udk_value *b = udk_value_new_dict();
-		udk_dict_set_int(b, "lines", lines);
+		struct udk_value *b = proto_driver_logs_encode(&(struct proto_driver_logs_req){
+			.has_lines = true,
+			.lines = lines,
+		});
 		report_op(c, dir, "driver-logs.json", OP_DRIVER_LOGS, b, &logs);
 		if (!logs)
 			fprintf(stderr, "udkctl: the drivers' output is not in the report (driver-logs.json says why; "
