@@ -617,6 +617,8 @@ provider_description(struct service *s)
 static void start_guest(struct udkd *d, struct driver_proc *p, struct service *inst);
 static void schedule_rematch(struct udkd *d, struct service *prov, uint64_t delay);
 
+static void start_refused(struct udkd *d, struct driver_proc *p, int status, const char *reason, bool before_start);
+
 static void
 start_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int status, void *data)
 {
@@ -657,15 +659,31 @@ start_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int st
 	}
 	if (status == -UDK_E_DRIVER_DIED)
 		return; /* proc_dead() handles it */
-	/* Start() returned an error: not a crash; try the next personality */
+	start_refused(d, p, status, reason, false);
+}
+
+/* The instance of @p cannot start (@status, @reason): Start() returned an error, or (@before_start) udkd
+ * saw that it cannot. Not a crash: the personality is excluded on this provider and the next one tried. */
+static void
+start_refused(struct udkd *d, struct driver_proc *p, int status, const char *reason, bool before_start)
+{
+	struct service *inst = p->instance;
+
 	free(inst->fail_reason);
-	inst->fail_reason = strdup_printf("Start() failed: %s%s%s", udk_error_name(status), reason ? ": " : "",
-					  reason ? reason : "");
+	if (before_start)
+		inst->fail_reason = strdup_printf("not started: %s: %s", udk_error_name(status),
+						  reason ? reason : udk_strerror(status));
+	else
+		inst->fail_reason = strdup_printf("Start() failed: %s%s%s", udk_error_name(status), reason ? ": " : "",
+						  reason ? reason : "");
 	log_warning(d, "%s on %s: %s", proc_label(p), p->provider->name, inst->fail_reason);
 	{
-		char *why = strdup_printf("Start() of %s on %s returned %s: %s", p->personality->user_class,
-					  p->provider->name, udk_error_name(status),
-					  reason ? reason : udk_strerror(status));
+		char *why = before_start ? strdup_printf("%s on %s was not started (%s): %s", p->personality->user_class,
+							 p->provider->name, udk_error_name(status),
+							 reason ? reason : udk_strerror(status))
+					 : strdup_printf("Start() of %s on %s returned %s: %s", p->personality->user_class,
+							 p->provider->name, udk_error_name(status),
+							 reason ? reason : udk_strerror(status));
 		note_failure(p->bundle, "start", 0, 0, status, why, p->last_line);
 		free(why);
 		lifecycle_start_failed(d, p->bundle);
@@ -923,6 +941,63 @@ owned_service(struct udkd *d, struct driver_proc *p, bool has_id, uint64_t id)
 	return s;
 }
 
+/* Whether the hello's class list names @name; a hello without a list (an older runtime) passes:
+ * the runtime's Start() still refuses an unknown class. */
+static bool
+hello_has_class(const struct udk_value *classes, const char *name)
+{
+	if (udk_value_get_type(classes) != UDK_VALUE_ARRAY)
+		return true;
+	for (size_t i = 0; i < udk_array_size(classes); i++) {
+		const char *c = udk_value_get_string(udk_array_get(classes, i));
+		if (c && streq(c, name))
+			return true;
+	}
+	return false;
+}
+
+/* The personality's IOUserClass is not among the classes the executable registers: the instance
+ * fails with UDK_E_NO_SUCH_CLASS and a sentence naming the class, the ones there are and the
+ * nearest; the process stops without Start(), and it is no crash (so no restart loop). */
+static void
+class_missing(struct udkd *d, struct driver_proc *p, const struct udk_value *classes)
+{
+	const char *known[65];
+	size_t n = 0, len = 1;
+	const char *want = p->personality->user_class, *near;
+	char *list, *why;
+
+	for (size_t i = 0; i < udk_array_size(classes) && n < 64; i++) {
+		const char *c = udk_value_get_string(udk_array_get(classes, i));
+		if (c) {
+			known[n++] = c;
+			len += strlen(c) + 2;
+		}
+	}
+	known[n] = NULL;
+	list = malloc(len);
+	if (list) {
+		list[0] = '\0';
+		for (size_t i = 0; i < n; i++) {
+			if (i)
+				strcat(list, ", ");
+			strcat(list, known[i]);
+		}
+	}
+	near = bundle_suggest_name(want, known);
+	why = strdup_printf("IOUserClass \"%s\" of personality %s is not a class %s registers (it registers: "
+			    "%s)%s%s%s Fix IOUserClass in Info.plist or add the class to udk_driver_main(), "
+			    "then `udkctl rescan`",
+			    want, p->personality->name ? p->personality->name : "?",
+			    p->bundle && p->bundle->executable ? p->bundle->executable : "the executable",
+			    list && *list ? list : "none", near ? "; did you mean \"" : ".", near ? near : "",
+			    near ? "\"?" : "");
+	start_refused(d, p, -UDK_E_NO_SUCH_CLASS, why ? why : "the executable does not register IOUserClass",
+		      true);
+	free(why);
+	free(list);
+}
+
 static void
 handle_driver_drv_hello(struct udkd *d, struct driver_proc *p, struct wire_msg *m,
 			const struct proto_drv_hello_req *req)
@@ -953,6 +1028,11 @@ handle_driver_drv_hello(struct udkd *d, struct driver_proc *p, struct wire_msg *
 		loop_timer_cancel(d->loop, p->hello_timer);
 		p->hello_timer = NULL;
 		proc_unref(p);
+	}
+	if (p->instance && p->personality && p->personality->user_class &&
+	    !hello_has_class(req->classes, p->personality->user_class)) {
+		class_missing(d, p, req->classes);
+		return;
 	}
 	send_start(d, p);
 }

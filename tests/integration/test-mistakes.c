@@ -329,6 +329,39 @@ TEST(start_returns_an_error)
 	fixture_stop(&f);
 }
 
+TEST(user_class_the_executable_does_not_register)
+{
+	struct fixture f;
+	char *out;
+
+	fixture_init(&f);
+	fixture_add_bundle(&f, "A.dext", ID_A,
+			   "<key>A</key><dict><key>IOClass</key><string>IOUserService</string>"
+			   "<key>IOUserClass</key><string>TestDrivr</string>"
+			   "<key>IOUserServerName</key><string>" ID_A "</string>"
+			   "<key>IOProviderClass</key><string>IOUserResources</string>"
+			   "<key>IOMatchCategory</key><string>T</string></dict>");
+	fixture_start(&f, NULL);
+	out = drivers_json(&f, "UDK_E_NO_SUCH_CLASS");
+	/* the class, what the executable has, the nearest, the fix; udkd said so before any Start() */
+	assert_record(out, "UDK_E_NO_SUCH_CLASS", "IOUserClass \\\"TestDrivr\\\" of personality A is not a class");
+	assert_record(out, "UDK_E_NO_SUCH_CLASS", "TestUserClient");
+	assert_record(out, "UDK_E_NO_SUCH_CLASS", "did you mean \\\"TestDriver\\\"?");
+	assert_record(out, "UDK_E_NO_SUCH_CLASS", "Fix IOUserClass in Info.plist");
+	/* no crash, so no restart loop */
+	ASSERT_CONTAINS(out, "\"crashes\": 0,");
+	ASSERT_CONTAINS(out, "\"starts\": 0,");
+	free(out);
+	out = fixture_udkctl(&f, NULL, "drivers " ID_A);
+	ASSERT_CONTAINS(out, "last failure (UDK_E_NO_SUCH_CLASS) during start");
+	free(out);
+	/* and why the personality does not run there */
+	out = fixture_udkctl(&f, NULL, "explain " ID_A " /IOUserResources");
+	ASSERT_CONTAINS(out, "UDK_E_NO_SUCH_CLASS: IOUserClass \"TestDrivr\"");
+	free(out);
+	fixture_stop(&f);
+}
+
 TEST(start_past_its_deadline)
 {
 	struct fixture f;
