@@ -344,6 +344,15 @@ log_line(struct udkd *d, struct driver_proc *p, int level, const char *msg)
 
 	strncpy(p->last_line, msg, sizeof(p->last_line) - 1);
 	p->last_line[sizeof(p->last_line) - 1] = '\0';
+	{
+		/* the last lines, for the crash record (udkctl report has more, lifecycle.c keeps them) */
+		unsigned slot = (p->tail_head + p->tail_n) % CRASH_LAST_LINES;
+		if (p->tail_n == CRASH_LAST_LINES)
+			p->tail_head = (p->tail_head + 1) % CRASH_LAST_LINES;
+		else
+			p->tail_n++;
+		memcpy(p->tail[slot], p->last_line, sizeof(p->tail[slot]));
+	}
 	/*
 	 * The loader failing to load a library (only ld.so at exec says "error
 	 * while loading shared libraries"): exit 127 follows, often read here
@@ -1470,6 +1479,9 @@ record_crash(struct udkd *d, struct driver_proc *p, int signal, int exit_status,
 	c->exit_status = exit_status;
 	snprintf(c->phase, sizeof(c->phase), "%s", phase);
 	memcpy(c->last_words, p->last_line, sizeof(c->last_words));
+	for (unsigned i = 0; i < p->tail_n; i++)
+		memcpy(c->last_lines[i], p->tail[(p->tail_head + i) % CRASH_LAST_LINES], sizeof(c->last_lines[i]));
+	c->n_last_lines = p->tail_n;
 	if (p->kill_code) {
 		c->code = p->kill_code;
 		snprintf(c->reason, sizeof(c->reason), "killed by udkd: %s", p->kill_reason);
@@ -1480,8 +1492,15 @@ record_crash(struct udkd *d, struct driver_proc *p, int signal, int exit_status,
 			 p->launch_diag);
 	} else {
 		c->code = -UDK_E_DRIVER_DIED;
-		if (signal)
-			snprintf(c->reason, sizeof(c->reason), "the driver crashed: SIG%s (%s) during %s",
+		if (signal && p->tail_n)
+			snprintf(c->reason, sizeof(c->reason),
+				 "the driver crashed: SIG%s (%s) during %s; its last output: \"%.120s\" "
+				 "(last_lines has its last %u line(s), `udkctl report` more)",
+				 sigabbrev_np(signal) ? sigabbrev_np(signal) : "?", strsignal(signal), phase, p->last_line,
+				 p->tail_n);
+		else if (signal)
+			snprintf(c->reason, sizeof(c->reason),
+				 "the driver crashed: SIG%s (%s) during %s; it wrote no output before it ended",
 				 sigabbrev_np(signal) ? sigabbrev_np(signal) : "?", strsignal(signal), phase);
 		else
 			snprintf(c->reason, sizeof(c->reason), "the driver exited with status %d during %s", exit_status,

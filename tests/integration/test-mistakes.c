@@ -391,6 +391,10 @@ TEST(start_crashes)
 	out = drivers_json(&f, "\"phase\": \"start\"");
 	assert_record(out, "UDK_E_DRIVER_DIED", "the driver crashed: SIGABRT");
 	assert_record(out, "UDK_E_DRIVER_DIED", "udkctl debug " ID_A);
+	/* the signal and what the driver said last, in the history entry itself */
+	assert_record(out, "UDK_E_DRIVER_DIED", "\"signal\": \"ABRT\"");
+	assert_record(out, "UDK_E_DRIVER_DIED", "its last output: \\\"testdrv starting on IOUserResources as crash-start");
+	assert_record(out, "UDK_E_DRIVER_DIED", "\"last_lines\": [");
 	free(out);
 	fixture_stop(&f);
 }
