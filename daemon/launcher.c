@@ -609,6 +609,13 @@ launcher_uc_hardware_gone(struct udkd *d, struct service *s, const char *why)
 	free(msg);
 }
 
+void
+udkd_service_hardware_gone(struct udkd *d, struct service *s, const char *why)
+{
+	launcher_uc_hardware_gone(d, s, why);
+	service_terminate(d, s, why);
+}
+
 /* ---- start ---- */
 
 static struct udk_value *

@@ -213,8 +213,7 @@ terminate_nubs(struct udkd *d, struct device_model *m, const char *why)
 		struct service *s = m->nubs[--m->n_nubs];
 		/* apps first: their calls end with UDK_E_HARDWARE_GONE, not with
 		 * the driver's death that follows */
-		launcher_uc_hardware_gone(d, s, why);
-		service_terminate(d, s, why);
+		udkd_service_hardware_gone(d, s, why);
 		service_unref(s);
 	}
 }
