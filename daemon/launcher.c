@@ -328,7 +328,7 @@ proc_send(struct udkd *d, struct driver_proc *p, uint16_t op, uint16_t flags, ui
 	}
 	if (r == -ENOBUFS) {
 		if (p->instance && !p->instance->fail_reason)
-			p->instance->fail_reason = strdup("stopped reading its connection to udkd");
+			p->instance->fail_reason = strdup("UDK_E_LIMIT: stopped reading its connection to udkd");
 		proc_kill_code(d, p, -UDK_E_LIMIT,
 			       "it stopped reading its connection to udkd: the messages waiting for it reached "
 			       "udkd's bound; its queues must not block the one that reads udkd's messages");
@@ -437,7 +437,7 @@ ping_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int sta
 		log_error(d, "%s (pid %d) stopped answering: its queue '%s' did not run udkd's heartbeat for %llu ms",
 			  proc_label(p), p->pid, stuck, waited);
 		if (p->instance && !p->instance->fail_reason)
-			p->instance->fail_reason = strdup_printf("queue '%s' hung for %llu ms", stuck, waited);
+			p->instance->fail_reason = strdup_printf("UDK_E_DEADLINE: queue '%s' hung for %llu ms", stuck, waited);
 		proc_kill_code(d, p, -UDK_E_DEADLINE,
 			       "watchdog: queue '%s' did not answer within %llu ms (waited %llu ms); a method or "
 			       "handler on it blocks (a loop, a lock, a blocking read, a sleep): do long work "
@@ -449,7 +449,7 @@ ping_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int sta
 		log_error(d, "%s (pid %d) stopped answering: no reply to a ping for %llu ms", proc_label(p), p->pid,
 			  (unsigned long long)d->cfg.watchdog_ms);
 		if (p->instance && !p->instance->fail_reason)
-			p->instance->fail_reason = strdup_printf("stopped answering (hung for %llu ms)",
+			p->instance->fail_reason = strdup_printf("UDK_E_DEADLINE: stopped answering (hung for %llu ms)",
 								 (unsigned long long)d->cfg.watchdog_ms);
 		proc_kill_code(d, p, -UDK_E_DEADLINE,
 			       "watchdog: the driver runtime's default queue did not answer udkd's ping within %llu "
@@ -1356,7 +1356,7 @@ on_sock(struct loop *l, int fd, uint32_t events, void *data)
 			const char *why = udk_error_reason();
 			char *msg = strdup_printf("sent a malformed message: %s", why ? why : "?");
 			if (p->instance && !p->instance->fail_reason)
-				p->instance->fail_reason = strdup(msg ? msg : "sent a malformed message");
+				p->instance->fail_reason = strdup_printf("UDK_E_PROTOCOL: %s", msg ? msg : "sent a malformed message");
 			proc_kill_code(d, p, -UDK_E_PROTOCOL, "protocol: the driver %s; link it with libudk-driver of "
 							      "this udk",
 				       msg ? msg : "sent a malformed message");
@@ -1462,6 +1462,18 @@ backoff_ms(struct udkd *d, unsigned consecutive)
 	for (unsigned i = 2; i < consecutive && ms < d->cfg.restart_max_ms; i++)
 		ms *= 2;
 	return MIN(ms, d->cfg.restart_max_ms);
+}
+
+/* The code an instance's reason starts with when its process ended unasked ("UDK_E_...: "), or
+ * "" when the reason's text names it already (udkd killed it: "killed by udkd (UDK_E_...)"). */
+static const char *
+death_code(const struct driver_proc *p, int signal, int exit_status)
+{
+	if (p->kill_code)
+		return "";
+	if (!signal && exit_status == 127 && p->launch_diag)
+		return "UDK_E_LIBRARY: ";
+	return "UDK_E_DRIVER_DIED: ";
 }
 
 static void
@@ -1622,7 +1634,7 @@ proc_dead(struct udkd *d, struct driver_proc *p, int signal, int exit_status)
 
 	if (p->kind == PROC_KIND_MODEL) {
 		if (p->model)
-			models_died(d, p->model, how, expected || d->shutting_down);
+			models_died(d, p->model, how, p->kill_code, expected || d->shutting_down);
 		p->refcount--;
 		proc_unref(p);
 		return;
@@ -1635,11 +1647,13 @@ proc_dead(struct udkd *d, struct driver_proc *p, int signal, int exit_status)
 		if (p->launch_diag && !signal) {
 			log_error(d, "%s (pid %d) %s during %s: %s", proc_label(p), p->pid, how, phase, p->launch_diag);
 			if (inst && !inst->fail_reason)
-				inst->fail_reason = strdup_printf("%s during %s: %s", how, phase, p->launch_diag);
+				inst->fail_reason = strdup_printf("%s%s during %s: %s", death_code(p, signal, exit_status),
+								  how, phase, p->launch_diag);
 		} else {
 			log_error(d, "%s (pid %d) %s during %s", proc_label(p), p->pid, how, phase);
 			if (inst && !inst->fail_reason)
-				inst->fail_reason = strdup_printf("%s during %s", how, phase);
+				inst->fail_reason = strdup_printf("%s%s during %s", death_code(p, signal, exit_status), how,
+								  phase);
 		}
 		if (!d->shutting_down)
 			record_crash(d, p, signal, exit_status, phase);
@@ -1671,7 +1685,8 @@ proc_dead(struct udkd *d, struct driver_proc *p, int signal, int exit_status)
 		power_instance_gone(d, g);
 		if (g->state != SVC_TERMINATED) {
 			if (!expected && !g->fail_reason)
-				g->fail_reason = strdup_printf("%s during %s (its one-process server)", how, phase);
+				g->fail_reason = strdup_printf("%s%s during %s (its one-process server)",
+							       death_code(p, signal, exit_status), how, phase);
 			g->istate = INST_FAILED;
 			service_terminate(d, g, how);
 		}

@@ -700,7 +700,8 @@ struct device_model *model_of_nub(struct udkd *d, const struct service *nub, siz
 /* Messages from a model process (OP_DM_*). */
 void models_handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m);
 /* A model process ended. */
-void models_died(struct udkd *d, struct device_model *m, const char *how, bool expected);
+/* @code: why udkd killed it (proc_kill_code), 0 when it ended by itself (UDK_E_HARDWARE_GONE then). */
+void models_died(struct udkd *d, struct device_model *m, const char *how, int code, bool expected);
 /* udkd stops: SIGTERM to every running model; how many were asked. */
 unsigned models_stop(struct udkd *d);
 /*
