@@ -694,9 +694,8 @@ start_refused(struct udkd *d, struct driver_proc *p, int status, const char *rea
 						  reason ? reason : "");
 	log_warning(d, "%s on %s: %s", proc_label(p), p->provider->name, inst->fail_reason);
 	{
-		char *why = before_start ? strdup_printf("%s on %s was not started (%s): %s", p->personality->user_class,
-							 p->provider->name, udk_error_name(status),
-							 reason ? reason : udk_strerror(status))
+		char *why = before_start ? strdup_printf("%s on %s not started: %s", p->personality->user_class,
+							 p->provider->name, reason ? reason : udk_strerror(status))
 					 : strdup_printf("Start() of %s on %s returned %s: %s", p->personality->user_class,
 							 p->provider->name, udk_error_name(status),
 							 reason ? reason : udk_strerror(status));
@@ -957,6 +956,14 @@ owned_service(struct udkd *d, struct driver_proc *p, bool has_id, uint64_t id)
 	return s;
 }
 
+static const char *
+base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
 /* Whether the hello's class list names @name; a hello without a list (an older runtime) passes:
  * the runtime's Start() still refuses an unknown class. */
 static bool
@@ -1003,11 +1010,11 @@ class_missing(struct udkd *d, struct driver_proc *p, const struct udk_value *cla
 	near = bundle_suggest_name(want, known);
 	why = strdup_printf("IOUserClass \"%s\" of personality %s is not a class %s registers (it registers: "
 			    "%s)%s%s%s Fix IOUserClass in Info.plist or add the class to udk_driver_main(), "
-			    "then `udkctl rescan`",
+			    "then `udkctl restart %s`",
 			    want, p->personality->name ? p->personality->name : "?",
-			    p->bundle && p->bundle->executable ? p->bundle->executable : "the executable",
+			    p->bundle && p->bundle->executable ? base_name(p->bundle->executable) : "the executable",
 			    list && *list ? list : "none", near ? "; did you mean \"" : ".", near ? near : "",
-			    near ? "\"?" : "");
+			    near ? "\"?" : "", p->bundle && p->bundle->identifier ? p->bundle->identifier : "DRIVER");
 	start_refused(d, p, -UDK_E_NO_SUCH_CLASS, why ? why : "the executable does not register IOUserClass",
 		      true);
 	free(why);

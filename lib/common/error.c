@@ -169,7 +169,7 @@ static const struct error_entry udk_errors[UDK_E_LAST - UDK_E_FIRST] = {
 	[UDK_E_NO_SUCH_CLASS - UDK_E_FIRST] = {
 		"UDK_E_NO_SUCH_CLASS", "executable does not register the class",
 		"A personality's IOUserClass names a class that the driver executable does not register: the class names it passed to udk_driver_main() (sent in its hello) do not include it. udkd stops the process without starting the instance; it is not a crash and is not retried.",
-		"The reason names the class, the classes the executable registers and the nearest one: fix IOUserClass in Info.plist, or add the class to the array given to udk_driver_main(), rebuild, then `udkctl rescan`." },
+		"The reason names the class, the classes the executable registers and the nearest one: fix IOUserClass in Info.plist, or add the class to the array given to udk_driver_main(), rebuild, then `udkctl restart DRIVER`." },
 };
 
 static const struct error_entry *

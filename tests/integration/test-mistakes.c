@@ -348,6 +348,7 @@ TEST(user_class_the_executable_does_not_register)
 	assert_record(out, "UDK_E_NO_SUCH_CLASS", "TestUserClient");
 	assert_record(out, "UDK_E_NO_SUCH_CLASS", "did you mean \\\"TestDriver\\\"?");
 	assert_record(out, "UDK_E_NO_SUCH_CLASS", "Fix IOUserClass in Info.plist");
+	assert_record(out, "UDK_E_NO_SUCH_CLASS", "`udkctl restart " ID_A "`");
 	/* no crash, so no restart loop */
 	ASSERT_CONTAINS(out, "\"crashes\": 0,");
 	ASSERT_CONTAINS(out, "\"starts\": 0,");
