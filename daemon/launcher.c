@@ -344,7 +344,7 @@ log_line(struct udkd *d, struct driver_proc *p, int level, const char *msg)
 
 	strncpy(p->last_line, msg, sizeof(p->last_line) - 1);
 	p->last_line[sizeof(p->last_line) - 1] = '\0';
-	{
+	if (*msg) {
 		/* the last lines, for the crash record (udkctl report has more, lifecycle.c keeps them) */
 		unsigned slot = (p->tail_head + p->tail_n) % CRASH_LAST_LINES;
 		if (p->tail_n == CRASH_LAST_LINES)
