@@ -1947,6 +1947,12 @@ failure_json(const struct bundle *b, const struct crash_record *c)
 	udk_dict_set_string(hd, "phase", c->phase);
 	if (c->last_words[0])
 		udk_dict_set_string(hd, "last_output", c->last_words);
+	if (c->n_last_lines) {
+		struct udk_value *lines = udk_value_new_array();
+		for (unsigned i = 0; i < c->n_last_lines && i < CRASH_LAST_LINES; i++)
+			udk_array_append_take(lines, udk_value_new_string(c->last_lines[i]));
+		udk_dict_set_take(hd, "last_lines", lines);
+	}
 	if (c->code) {
 		udk_dict_set_string(hd, "code", udk_error_name(c->code));
 		udk_dict_set_string(hd, "reason", c->reason);

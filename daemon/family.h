@@ -230,6 +230,16 @@ void udkd_family_set_state(struct udkd *d, const struct udkd_family *f, void *st
 void *model_family_data(const struct device_model *m, const struct udkd_family *f);
 int model_set_family_data(struct device_model *m, const struct udkd_family *f, void *data);
 
+/*
+ * The hardware behind nub @s went away (unplugged, removed, its node gone):
+ * the apps with user clients under @s are told UDK_E_HARDWARE_GONE with @why
+ * first, so their calls do not end with the driver's death that follows,
+ * then @s is terminated with @why.  Families call this, not
+ * service_terminate(), when a device disappears; a simulated device's model
+ * does the same (daemon/models.c).
+ */
+void udkd_service_hardware_gone(struct udkd *d, struct service *s, const char *why);
+
 /* Subscribe to an event; @fn runs on the loop after udkd's own handling. */
 int udkd_listen(struct udkd *d, enum udkd_event ev, udkd_listener_fn fn, void *ctx);
 void udkd_emit(struct udkd *d, enum udkd_event ev, void *data);

@@ -328,7 +328,7 @@ proc_send(struct udkd *d, struct driver_proc *p, uint16_t op, uint16_t flags, ui
 	}
 	if (r == -ENOBUFS) {
 		if (p->instance && !p->instance->fail_reason)
-			p->instance->fail_reason = strdup("stopped reading its connection to udkd");
+			p->instance->fail_reason = strdup("UDK_E_LIMIT: stopped reading its connection to udkd");
 		proc_kill_code(d, p, -UDK_E_LIMIT,
 			       "it stopped reading its connection to udkd: the messages waiting for it reached "
 			       "udkd's bound; its queues must not block the one that reads udkd's messages");
@@ -344,6 +344,15 @@ log_line(struct udkd *d, struct driver_proc *p, int level, const char *msg)
 
 	strncpy(p->last_line, msg, sizeof(p->last_line) - 1);
 	p->last_line[sizeof(p->last_line) - 1] = '\0';
+	if (*msg) {
+		/* the last lines, for the crash record (udkctl report has more, lifecycle.c keeps them) */
+		unsigned slot = (p->tail_head + p->tail_n) % CRASH_LAST_LINES;
+		if (p->tail_n == CRASH_LAST_LINES)
+			p->tail_head = (p->tail_head + 1) % CRASH_LAST_LINES;
+		else
+			p->tail_n++;
+		memcpy(p->tail[slot], p->last_line, sizeof(p->tail[slot]));
+	}
 	/*
 	 * The loader failing to load a library (only ld.so at exec says "error
 	 * while loading shared libraries"): exit 127 follows, often read here
@@ -428,7 +437,7 @@ ping_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int sta
 		log_error(d, "%s (pid %d) stopped answering: its queue '%s' did not run udkd's heartbeat for %llu ms",
 			  proc_label(p), p->pid, stuck, waited);
 		if (p->instance && !p->instance->fail_reason)
-			p->instance->fail_reason = strdup_printf("queue '%s' hung for %llu ms", stuck, waited);
+			p->instance->fail_reason = strdup_printf("UDK_E_DEADLINE: queue '%s' hung for %llu ms", stuck, waited);
 		proc_kill_code(d, p, -UDK_E_DEADLINE,
 			       "watchdog: queue '%s' did not answer within %llu ms (waited %llu ms); a method or "
 			       "handler on it blocks (a loop, a lock, a blocking read, a sleep): do long work "
@@ -440,7 +449,7 @@ ping_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int sta
 		log_error(d, "%s (pid %d) stopped answering: no reply to a ping for %llu ms", proc_label(p), p->pid,
 			  (unsigned long long)d->cfg.watchdog_ms);
 		if (p->instance && !p->instance->fail_reason)
-			p->instance->fail_reason = strdup_printf("stopped answering (hung for %llu ms)",
+			p->instance->fail_reason = strdup_printf("UDK_E_DEADLINE: stopped answering (hung for %llu ms)",
 								 (unsigned long long)d->cfg.watchdog_ms);
 		proc_kill_code(d, p, -UDK_E_DEADLINE,
 			       "watchdog: the driver runtime's default queue did not answer udkd's ping within %llu "
@@ -600,6 +609,13 @@ launcher_uc_hardware_gone(struct udkd *d, struct service *s, const char *why)
 	free(msg);
 }
 
+void
+udkd_service_hardware_gone(struct udkd *d, struct service *s, const char *why)
+{
+	launcher_uc_hardware_gone(d, s, why);
+	service_terminate(d, s, why);
+}
+
 /* ---- start ---- */
 
 static struct udk_value *
@@ -616,6 +632,8 @@ provider_description(struct service *s)
 
 static void start_guest(struct udkd *d, struct driver_proc *p, struct service *inst);
 static void schedule_rematch(struct udkd *d, struct service *prov, uint64_t delay);
+
+static void start_refused(struct udkd *d, struct driver_proc *p, int status, const char *reason, bool before_start);
 
 static void
 start_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int status, void *data)
@@ -657,15 +675,30 @@ start_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int st
 	}
 	if (status == -UDK_E_DRIVER_DIED)
 		return; /* proc_dead() handles it */
-	/* Start() returned an error: not a crash; try the next personality */
+	start_refused(d, p, status, reason, false);
+}
+
+/* The instance of @p cannot start (@status, @reason): Start() returned an error, or (@before_start) udkd
+ * saw that it cannot. Not a crash: the personality is excluded on this provider and the next one tried. */
+static void
+start_refused(struct udkd *d, struct driver_proc *p, int status, const char *reason, bool before_start)
+{
+	struct service *inst = p->instance;
+
 	free(inst->fail_reason);
-	inst->fail_reason = strdup_printf("Start() failed: %s%s%s", udk_error_name(status), reason ? ": " : "",
-					  reason ? reason : "");
+	if (before_start)
+		inst->fail_reason = strdup_printf("not started: %s: %s", udk_error_name(status),
+						  reason ? reason : udk_strerror(status));
+	else
+		inst->fail_reason = strdup_printf("Start() failed: %s%s%s", udk_error_name(status), reason ? ": " : "",
+						  reason ? reason : "");
 	log_warning(d, "%s on %s: %s", proc_label(p), p->provider->name, inst->fail_reason);
 	{
-		char *why = strdup_printf("Start() of %s on %s returned %s: %s", p->personality->user_class,
-					  p->provider->name, udk_error_name(status),
-					  reason ? reason : udk_strerror(status));
+		char *why = before_start ? strdup_printf("%s on %s not started: %s", p->personality->user_class,
+							 p->provider->name, reason ? reason : udk_strerror(status))
+					 : strdup_printf("Start() of %s on %s returned %s: %s", p->personality->user_class,
+							 p->provider->name, udk_error_name(status),
+							 reason ? reason : udk_strerror(status));
 		note_failure(p->bundle, "start", 0, 0, status, why, p->last_line);
 		free(why);
 		lifecycle_start_failed(d, p->bundle);
@@ -923,6 +956,71 @@ owned_service(struct udkd *d, struct driver_proc *p, bool has_id, uint64_t id)
 	return s;
 }
 
+static const char *
+base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
+/* Whether the hello's class list names @name; a hello without a list (an older runtime) passes:
+ * the runtime's Start() still refuses an unknown class. */
+static bool
+hello_has_class(const struct udk_value *classes, const char *name)
+{
+	if (udk_value_get_type(classes) != UDK_VALUE_ARRAY)
+		return true;
+	for (size_t i = 0; i < udk_array_size(classes); i++) {
+		const char *c = udk_value_get_string(udk_array_get(classes, i));
+		if (c && streq(c, name))
+			return true;
+	}
+	return false;
+}
+
+/* The personality's IOUserClass is not among the classes the executable registers: the instance
+ * fails with UDK_E_NO_SUCH_CLASS and a sentence naming the class, the ones there are and the
+ * nearest; the process stops without Start(), and it is no crash (so no restart loop). */
+static void
+class_missing(struct udkd *d, struct driver_proc *p, const struct udk_value *classes)
+{
+	const char *known[65];
+	size_t n = 0, len = 1;
+	const char *want = p->personality->user_class, *near;
+	char *list, *why;
+
+	for (size_t i = 0; i < udk_array_size(classes) && n < 64; i++) {
+		const char *c = udk_value_get_string(udk_array_get(classes, i));
+		if (c) {
+			known[n++] = c;
+			len += strlen(c) + 2;
+		}
+	}
+	known[n] = NULL;
+	list = malloc(len);
+	if (list) {
+		list[0] = '\0';
+		for (size_t i = 0; i < n; i++) {
+			if (i)
+				strcat(list, ", ");
+			strcat(list, known[i]);
+		}
+	}
+	near = bundle_suggest_name(want, known);
+	why = strdup_printf("IOUserClass \"%s\" of personality %s is not a class %s registers (it registers: "
+			    "%s)%s%s%s Fix IOUserClass in Info.plist or add the class to udk_driver_main(), "
+			    "then `udkctl restart %s`",
+			    want, p->personality->name ? p->personality->name : "?",
+			    p->bundle && p->bundle->executable ? base_name(p->bundle->executable) : "the executable",
+			    list && *list ? list : "none", near ? "; did you mean \"" : ".", near ? near : "",
+			    near ? "\"?" : "", p->bundle && p->bundle->identifier ? p->bundle->identifier : "DRIVER");
+	start_refused(d, p, -UDK_E_NO_SUCH_CLASS, why ? why : "the executable does not register IOUserClass",
+		      true);
+	free(why);
+	free(list);
+}
+
 static void
 handle_driver_drv_hello(struct udkd *d, struct driver_proc *p, struct wire_msg *m,
 			const struct proto_drv_hello_req *req)
@@ -953,6 +1051,11 @@ handle_driver_drv_hello(struct udkd *d, struct driver_proc *p, struct wire_msg *
 		loop_timer_cancel(d->loop, p->hello_timer);
 		p->hello_timer = NULL;
 		proc_unref(p);
+	}
+	if (p->instance && p->personality && p->personality->user_class &&
+	    !hello_has_class(req->classes, p->personality->user_class)) {
+		class_missing(d, p, req->classes);
+		return;
 	}
 	send_start(d, p);
 }
@@ -1260,7 +1363,7 @@ on_sock(struct loop *l, int fd, uint32_t events, void *data)
 			const char *why = udk_error_reason();
 			char *msg = strdup_printf("sent a malformed message: %s", why ? why : "?");
 			if (p->instance && !p->instance->fail_reason)
-				p->instance->fail_reason = strdup(msg ? msg : "sent a malformed message");
+				p->instance->fail_reason = strdup_printf("UDK_E_PROTOCOL: %s", msg ? msg : "sent a malformed message");
 			proc_kill_code(d, p, -UDK_E_PROTOCOL, "protocol: the driver %s; link it with libudk-driver of "
 							      "this udk",
 				       msg ? msg : "sent a malformed message");
@@ -1368,6 +1471,18 @@ backoff_ms(struct udkd *d, unsigned consecutive)
 	return MIN(ms, d->cfg.restart_max_ms);
 }
 
+/* The code an instance's reason starts with when its process ended unasked ("UDK_E_...: "), or
+ * "" when the reason's text names it already (udkd killed it: "killed by udkd (UDK_E_...)"). */
+static const char *
+death_code(const struct driver_proc *p, int signal, int exit_status)
+{
+	if (p->kill_code)
+		return "";
+	if (!signal && exit_status == 127 && p->launch_diag)
+		return "UDK_E_LIBRARY: ";
+	return "UDK_E_DRIVER_DIED: ";
+}
+
 static void
 record_crash(struct udkd *d, struct driver_proc *p, int signal, int exit_status, const char *phase)
 {
@@ -1390,6 +1505,9 @@ record_crash(struct udkd *d, struct driver_proc *p, int signal, int exit_status,
 	c->exit_status = exit_status;
 	snprintf(c->phase, sizeof(c->phase), "%s", phase);
 	memcpy(c->last_words, p->last_line, sizeof(c->last_words));
+	for (unsigned i = 0; i < p->tail_n; i++)
+		memcpy(c->last_lines[i], p->tail[(p->tail_head + i) % CRASH_LAST_LINES], sizeof(c->last_lines[i]));
+	c->n_last_lines = p->tail_n;
 	if (p->kill_code) {
 		c->code = p->kill_code;
 		snprintf(c->reason, sizeof(c->reason), "killed by udkd: %s", p->kill_reason);
@@ -1400,8 +1518,15 @@ record_crash(struct udkd *d, struct driver_proc *p, int signal, int exit_status,
 			 p->launch_diag);
 	} else {
 		c->code = -UDK_E_DRIVER_DIED;
-		if (signal)
-			snprintf(c->reason, sizeof(c->reason), "the driver crashed: SIG%s (%s) during %s",
+		if (signal && p->tail_n)
+			snprintf(c->reason, sizeof(c->reason),
+				 "the driver crashed: SIG%s (%s) during %s; its last output: \"%.120s\" "
+				 "(last_lines has its last %u line(s), `udkctl report` more)",
+				 sigabbrev_np(signal) ? sigabbrev_np(signal) : "?", strsignal(signal), phase, p->last_line,
+				 p->tail_n);
+		else if (signal)
+			snprintf(c->reason, sizeof(c->reason),
+				 "the driver crashed: SIG%s (%s) during %s; it wrote no output before it ended",
 				 sigabbrev_np(signal) ? sigabbrev_np(signal) : "?", strsignal(signal), phase);
 		else
 			snprintf(c->reason, sizeof(c->reason), "the driver exited with status %d during %s", exit_status,
@@ -1516,7 +1641,7 @@ proc_dead(struct udkd *d, struct driver_proc *p, int signal, int exit_status)
 
 	if (p->kind == PROC_KIND_MODEL) {
 		if (p->model)
-			models_died(d, p->model, how, expected || d->shutting_down);
+			models_died(d, p->model, how, p->kill_code, expected || d->shutting_down);
 		p->refcount--;
 		proc_unref(p);
 		return;
@@ -1529,11 +1654,13 @@ proc_dead(struct udkd *d, struct driver_proc *p, int signal, int exit_status)
 		if (p->launch_diag && !signal) {
 			log_error(d, "%s (pid %d) %s during %s: %s", proc_label(p), p->pid, how, phase, p->launch_diag);
 			if (inst && !inst->fail_reason)
-				inst->fail_reason = strdup_printf("%s during %s: %s", how, phase, p->launch_diag);
+				inst->fail_reason = strdup_printf("%s%s during %s: %s", death_code(p, signal, exit_status),
+								  how, phase, p->launch_diag);
 		} else {
 			log_error(d, "%s (pid %d) %s during %s", proc_label(p), p->pid, how, phase);
 			if (inst && !inst->fail_reason)
-				inst->fail_reason = strdup_printf("%s during %s", how, phase);
+				inst->fail_reason = strdup_printf("%s%s during %s", death_code(p, signal, exit_status), how,
+								  phase);
 		}
 		if (!d->shutting_down)
 			record_crash(d, p, signal, exit_status, phase);
@@ -1565,7 +1692,8 @@ proc_dead(struct udkd *d, struct driver_proc *p, int signal, int exit_status)
 		power_instance_gone(d, g);
 		if (g->state != SVC_TERMINATED) {
 			if (!expected && !g->fail_reason)
-				g->fail_reason = strdup_printf("%s during %s (its one-process server)", how, phase);
+				g->fail_reason = strdup_printf("%s%s during %s (its one-process server)",
+							       death_code(p, signal, exit_status), how, phase);
 			g->istate = INST_FAILED;
 			service_terminate(d, g, how);
 		}

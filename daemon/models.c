@@ -213,8 +213,7 @@ terminate_nubs(struct udkd *d, struct device_model *m, const char *why)
 		struct service *s = m->nubs[--m->n_nubs];
 		/* apps first: their calls end with UDK_E_HARDWARE_GONE, not with
 		 * the driver's death that follows */
-		launcher_uc_hardware_gone(d, s, why);
-		service_terminate(d, s, why);
+		udkd_service_hardware_gone(d, s, why);
 		service_unref(s);
 	}
 }
@@ -235,7 +234,7 @@ model_unplug(struct udkd *d, struct device_model *m, const char *why)
 }
 
 void
-models_died(struct udkd *d, struct device_model *m, const char *how, bool expected)
+models_died(struct udkd *d, struct device_model *m, const char *how, int code, bool expected)
 {
 	char *why = strdup_printf("hardware gone: the model of %s %s", m->name, how);
 
@@ -243,7 +242,8 @@ models_died(struct udkd *d, struct device_model *m, const char *how, bool expect
 	terminate_nubs(d, m, why ? why : "hardware gone");
 	if (!expected) {
 		m->crashes++;
-		m->gone_code = -UDK_E_HARDWARE_GONE;
+		/* udkd's own reason to end it (a refused hello) is the cause; else the device is gone */
+		m->gone_code = code ? code : -UDK_E_HARDWARE_GONE;
 		free(m->gone_reason);
 		m->gone_reason = strdup_printf("its model %s; `udkctl sim plug %s` starts it again", how, m->name);
 		log_error(d, "device %s is gone: its model %s; its drivers were stopped", m->name, how);
@@ -280,12 +280,15 @@ handle_model_dm_hello(struct udkd *d, struct driver_proc *p, struct wire_msg *m,
 	}
 	if (!req->has_version || req->version != PROTO_VERSION) {
 		proc_reply(p, m, -UDK_E_VERSION, "this udkd speaks another protocol version", NULL, NULL, 0);
-		proc_kill(d, p, "protocol version mismatch");
+		proc_kill_code(d, p, -UDK_E_VERSION, "version: the model's runtime speaks protocol %lld, udkd speaks %d: "
+			       "rebuild the model against this udk", req->has_version ? (long long)req->version : -1LL,
+			       PROTO_VERSION);
 		return;
 	}
 	if (!fns || udk_array_size(fns) < 1 || udk_array_size(fns) > MAX_FUNCTIONS) {
 		proc_reply(p, m, -EINVAL, "a device model has 1..8 functions", NULL, NULL, 0);
-		proc_kill(d, p, "a hello without functions");
+		proc_kill_code(d, p, -UDK_E_PROTOCOL, "protocol: its hello describes %zu functions; a device model "
+			       "has 1..8", fns ? udk_array_size(fns) : (size_t)0);
 		return;
 	}
 	ids = udk_value_new_array();
@@ -301,7 +304,7 @@ handle_model_dm_hello(struct udkd *d, struct driver_proc *p, struct wire_msg *m,
 						  "(`udkctl families` lists them)",
 						  i, kind ? kind : "(none)");
 			proc_reply(p, m, -UDK_E_UNSUPPORTED, why, NULL, NULL, 0);
-			proc_kill(d, p, why ? why : "a function of an unknown kind");
+			proc_kill_code(d, p, -UDK_E_UNSUPPORTED, "%s", why ? why : "a function of an unknown kind");
 			free(why);
 			udk_value_unref(ids);
 			return;
@@ -311,7 +314,7 @@ handle_model_dm_hello(struct udkd *d, struct driver_proc *p, struct wire_msg *m,
 			char *why = strdup_printf("function %zu: %s", i,
 						  udk_error_reason() ? udk_error_reason() : strerror(-r));
 			proc_reply(p, m, r, why, NULL, NULL, 0);
-			proc_kill(d, p, why ? why : "a malformed hello");
+			proc_kill_code(d, p, r, "%s", why ? why : "a malformed hello");
 			free(why);
 			udk_value_unref(ids);
 			return;
@@ -376,7 +379,7 @@ models_handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 			proc_reply(p, m, r, why, NULL, NULL, 0);
 			/* a model whose hello is refused would only wait for its deadline */
 			if (m->h.op == OP_DM_HELLO)
-				proc_kill(d, p, why);
+				proc_kill_code(d, p, r, "protocol: its hello is malformed: %s", why);
 			return;
 		}
 		h->handle(d, p, m, &req);

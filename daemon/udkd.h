@@ -172,12 +172,16 @@ struct personality {
 	bool valid;
 };
 
+#define CRASH_LAST_LINES 8 /* lines of a driver's output a crash record keeps */
+
 struct crash_record {
 	uint64_t when_ms;		/* wall clock */
 	int signal;			/* 0 if it exited */
 	int exit_status;
 	char phase[16];			/* "launch", "start", "running", "stop" */
 	char last_words[160];		/* the driver's last line of output */
+	char last_lines[CRASH_LAST_LINES][160];	/* its last lines of output, oldest first */
+	unsigned n_last_lines;
 	int code;			/* -UDK_E_* (or -errno): why it ended (issue 20) */
 	char reason[352];		/* the cause in words: which call, how long, which signal */
 };
@@ -528,6 +532,8 @@ struct driver_proc {
 	char logbuf[1024];
 	size_t loglen;
 	char last_line[160];
+	char tail[CRASH_LAST_LINES][160];	/* its last lines of output, a ring from tail_head */
+	unsigned tail_head, tail_n;
 	char *launch_diag;		/* the loader's failure, explained (sandbox_explain_loader_error) */
 	struct uc_link *uc_links;	/* its apps' open user clients (launcher_uc_opened) */
 };
@@ -702,7 +708,8 @@ struct device_model *model_of_nub(struct udkd *d, const struct service *nub, siz
 /* Messages from a model process (OP_DM_*). */
 void models_handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m);
 /* A model process ended. */
-void models_died(struct udkd *d, struct device_model *m, const char *how, bool expected);
+/* @code: why udkd killed it (proc_kill_code), 0 when it ended by itself (UDK_E_HARDWARE_GONE then). */
+void models_died(struct udkd *d, struct device_model *m, const char *how, int code, bool expected);
 /* udkd stops: SIGTERM to every running model; how many were asked. */
 unsigned models_stop(struct udkd *d);
 /*

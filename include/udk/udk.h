@@ -78,6 +78,7 @@ enum udk_error {
 	UDK_E_ALREADY_PLUGGED,		/* simulated device already plugged in */
 	UDK_E_LIBRARY,			/* driver needs a shared library the sandbox hides */
 	UDK_E_DRIVER_REPLACED,		/* the driver is being upgraded or uninstalled */
+	UDK_E_NO_SUCH_CLASS,		/* the executable does not register the personality's IOUserClass */
 	UDK_E_LAST
 };
 

@@ -166,6 +166,10 @@ static const struct error_entry udk_errors[UDK_E_LAST - UDK_E_FIRST] = {
 		"UDK_E_DRIVER_REPLACED", "driver is being replaced",
 		"`udkctl upgrade` is replacing the driver serving this connection with a new version (or `udkctl uninstall` is removing it). Calls already queued were served first; this one, and later ones on this connection, end with this code. Opens during the switch are refused with it too.",
 		"Close the connection and open the service again once it reappears (udk_client_add_notification for its arrival): the new version, or the old one if the upgrade was rolled back, serves it. `udkctl drivers DRIVER` shows the upgrade's state." },
+	[UDK_E_NO_SUCH_CLASS - UDK_E_FIRST] = {
+		"UDK_E_NO_SUCH_CLASS", "executable does not register the class",
+		"A personality's IOUserClass names a class that the driver executable does not register: the class names it passed to udk_driver_main() (sent in its hello) do not include it. udkd stops the process without starting the instance; it is not a crash and is not retried.",
+		"The reason names the class, the classes the executable registers and the nearest one: fix IOUserClass in Info.plist, or add the class to the array given to udk_driver_main(), rebuild, then `udkctl restart DRIVER`." },
 };
 
 static const struct error_entry *

@@ -789,6 +789,32 @@ struct revoke_ctx {
 	int code;
 };
 
+/* What reopening can do after a cut with @code: the sentence the app's reason ends with,
+ * or NULL when udkd's reason already said it (it names the next step itself). */
+static const char *
+revoke_hint(int code, const char *reason)
+{
+	switch (code) {
+	case -UDK_E_DRIVER_REPLACED:
+		if (reason && (strstr(reason, "open it again") || strstr(reason, "reopen")))
+			return NULL;
+		if (reason && strstr(reason, "uninstall"))
+			return "Reopening cannot help: the driver is being uninstalled; `udkctl install` "
+			       "brings it back";
+		return "Reopening helps once the service reappears: wait for its arrival "
+		       "(udk_client_add_notification) or until `udkctl drivers` shows the driver activated, "
+		       "then open it again";
+	case -UDK_E_HARDWARE_GONE:
+		return NULL; /* udkd's sentence says to wait for the device */
+	default: /* UDK_E_REVOKED */
+		if (reason && strstr(reason, "udkctl access grant"))
+			return NULL;
+		return "Reopening is refused until access is granted again: ask an administrator to run "
+		       "`udkctl access grant <driver> <app>` (`udkctl access explain <driver> <app>` "
+		       "says what decides)";
+	}
+}
+
 static void
 revoke_on_queue(void *data)
 {
@@ -799,8 +825,18 @@ revoke_on_queue(void *data)
 		/* tell the app why, then cut: the app's calls fail with UDK_E_REVOKED (or the code
 		 * udkd named); calls queued before this one were served first */
 		struct udk_value *b = udk_value_new_dict();
-		udk_dict_set_string(b, "reason", r->reason ? r->reason : "access was revoked");
-		wire_send_value(c->fd, OP_ERROR, WIRE_F_ONEWAY, 0, r->code ? r->code : -UDK_E_REVOKED, b, NULL, 0);
+		int code = r->code ? r->code : -UDK_E_REVOKED;
+		const char *why = r->reason ? r->reason : "access was revoked";
+		const char *hint = revoke_hint(code, r->reason);
+		char *full = NULL;
+		if (hint) {
+			size_t n = strlen(why);
+			/* one sentence after another: no doubled full stop */
+			full = strdup_printf("%s%s %s", why, n && why[n - 1] == '.' ? "" : ".", hint);
+		}
+		udk_dict_set_string(b, "reason", full ? full : why);
+		free(full);
+		wire_send_value(c->fd, OP_ERROR, WIRE_F_ONEWAY, 0, code, b, NULL, 0);
 		udk_value_unref(b);
 		udk_log_notice("user client %s: closed, %s", r->uc->name,
 			       r->code == -UDK_E_DRIVER_REPLACED ? "the driver is being replaced" : "access revoked");

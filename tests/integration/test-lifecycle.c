@@ -542,6 +542,8 @@ TEST(uninstall)
 	free(out);
 	/* the app's connection ends with a named code */
 	ASSERT_ERR(udk_connection_call(conn, SEL_ADD, in, 2, NULL, 0, o, &n_out, NULL, 0), -UDK_E_DRIVER_REPLACED);
+	/* ... and says that reopening cannot help */
+	ASSERT_CONTAINS(udk_error_reason(), "Reopening cannot help");
 	udk_connection_unref(conn);
 	for (int i = 0; i < 500 && count_all(f.bundles) != 0; i++)
 		usleep(10000);

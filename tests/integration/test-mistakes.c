@@ -25,6 +25,16 @@
 
 #define ID_A "org.udk.test.mistake"
 
+/* the drivers are built with the sanitizers too: their aborts end with ASan's report */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
 /*
  * The JSON object around the first "code": "@code" in @json whose text also
  * contains @cause (malloc'ed), or NULL.  udkctl's JSON is udk_value_to_json's:
@@ -329,6 +339,40 @@ TEST(start_returns_an_error)
 	fixture_stop(&f);
 }
 
+TEST(user_class_the_executable_does_not_register)
+{
+	struct fixture f;
+	char *out;
+
+	fixture_init(&f);
+	fixture_add_bundle(&f, "A.dext", ID_A,
+			   "<key>A</key><dict><key>IOClass</key><string>IOUserService</string>"
+			   "<key>IOUserClass</key><string>TestDrivr</string>"
+			   "<key>IOUserServerName</key><string>" ID_A "</string>"
+			   "<key>IOProviderClass</key><string>IOUserResources</string>"
+			   "<key>IOMatchCategory</key><string>T</string></dict>");
+	fixture_start(&f, NULL);
+	out = drivers_json(&f, "UDK_E_NO_SUCH_CLASS");
+	/* the class, what the executable has, the nearest, the fix; udkd said so before any Start() */
+	assert_record(out, "UDK_E_NO_SUCH_CLASS", "IOUserClass \\\"TestDrivr\\\" of personality A is not a class");
+	assert_record(out, "UDK_E_NO_SUCH_CLASS", "TestUserClient");
+	assert_record(out, "UDK_E_NO_SUCH_CLASS", "did you mean \\\"TestDriver\\\"?");
+	assert_record(out, "UDK_E_NO_SUCH_CLASS", "Fix IOUserClass in Info.plist");
+	assert_record(out, "UDK_E_NO_SUCH_CLASS", "`udkctl restart " ID_A "`");
+	/* no crash, so no restart loop */
+	ASSERT_CONTAINS(out, "\"crashes\": 0,");
+	ASSERT_CONTAINS(out, "\"starts\": 0,");
+	free(out);
+	out = fixture_udkctl(&f, NULL, "drivers " ID_A);
+	ASSERT_CONTAINS(out, "last failure (UDK_E_NO_SUCH_CLASS) during start");
+	free(out);
+	/* and why the personality does not run there */
+	out = fixture_udkctl(&f, NULL, "explain " ID_A " /IOUserResources");
+	ASSERT_CONTAINS(out, "UDK_E_NO_SUCH_CLASS: IOUserClass \"TestDrivr\"");
+	free(out);
+	fixture_stop(&f);
+}
+
 TEST(start_past_its_deadline)
 {
 	struct fixture f;
@@ -358,6 +402,14 @@ TEST(start_crashes)
 	out = drivers_json(&f, "\"phase\": \"start\"");
 	assert_record(out, "UDK_E_DRIVER_DIED", "the driver crashed: SIGABRT");
 	assert_record(out, "UDK_E_DRIVER_DIED", "udkctl debug " ID_A);
+	/* the signal and what the driver said last, in the history entry itself */
+	assert_record(out, "UDK_E_DRIVER_DIED", "\"signal\": \"ABRT\"");
+	/* (under ASan the last lines are the sanitizer's report of the abort, not testdrv's own) */
+	assert_record(out, "UDK_E_DRIVER_DIED", "during start; its last output: \\\"");
+#if !defined(__SANITIZE_ADDRESS__) && !UNDER_ASAN
+	assert_record(out, "UDK_E_DRIVER_DIED", "its last output: \\\"testdrv starting on IOUserResources as crash-start");
+#endif
+	assert_record(out, "UDK_E_DRIVER_DIED", "\"last_lines\": [");
 	free(out);
 	fixture_stop(&f);
 }

@@ -467,6 +467,8 @@ TEST(user_clients_need_a_grant_and_a_revoke_cuts_the_open_connection)
 	}
 	ASSERT_EQ(r, -UDK_E_REVOKED);
 	ASSERT_CONTAINS(udk_error_reason(), "revoked");
+	/* ... and what reopening takes */
+	ASSERT_CONTAINS(udk_error_reason(), "udkctl access grant");
 	test_log("after revoke: %s: %s", udk_error_name(r), udk_error_reason());
 	udk_connection_unref(conn);
 	conn = NULL;

@@ -120,8 +120,11 @@ send_dgram(struct udkd *d, struct hid_chan *c, const void *data, size_t len)
 		log_error(d, "%s (pid %d) leaves %zu bytes of HID input unread: it is not reading its devices",
 			  c->proc->label, c->proc->pid, c->pending_bytes);
 		if (c->proc->instance && !c->proc->instance->fail_reason)
-			c->proc->instance->fail_reason = strdup("stopped reading its HID devices");
-		proc_kill(d, c->proc, NULL);
+			c->proc->instance->fail_reason = strdup("UDK_E_LIMIT: stopped reading its HID devices");
+		proc_kill_code(d, c->proc, -UDK_E_LIMIT,
+			       "it left %zu bytes of HID input unread, udkd's bound: it is not reading its devices; "
+			       "its queues must not block the one that reads HID input",
+			       c->pending_bytes);
 		return -ENOBUFS;
 	}
 	pd = malloc(sizeof(*pd) + len);
@@ -228,8 +231,10 @@ on_chan(struct loop *l, int fd, uint32_t events, void *data)
 			char *why = strdup_printf("sent a malformed HID channel message: %s",
 						  udk_error_reason() ? udk_error_reason() : "?");
 			if (p->instance && !p->instance->fail_reason)
-				p->instance->fail_reason = strdup(why ? why : "malformed HID channel message");
-			proc_kill(d, p, why);
+				p->instance->fail_reason = strdup_printf("UDK_E_PROTOCOL: %s",
+									 why ? why : "malformed HID channel message");
+			proc_kill_code(d, p, -UDK_E_PROTOCOL, "protocol: it %s; link it with libudk-hid of this udk",
+				       why ? why : "sent a malformed HID channel message");
 			free(why);
 			break;
 		}

@@ -623,8 +623,22 @@ hid_dev_open(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct h
 
 /* ---- removal ---- */
 
+static void dev_remove(struct udkd *d, struct hid_dev *dev, const char *why, bool hardware);
+
 void
 hid_dev_remove(struct udkd *d, struct hid_dev *dev, const char *why)
+{
+	dev_remove(d, dev, why, false);
+}
+
+void
+hid_dev_unplugged(struct udkd *d, struct hid_dev *dev, const char *why)
+{
+	dev_remove(d, dev, why, true);
+}
+
+static void
+dev_remove(struct udkd *d, struct hid_dev *dev, const char *why, bool hardware)
 {
 	struct hid_state *st = hid_state(d);
 
@@ -660,8 +674,12 @@ hid_dev_remove(struct udkd *d, struct hid_dev *dev, const char *why)
 			*pp = dev->next;
 			break;
 		}
+	/* a simulated device's nub is its model's, and the model tells the apps */
+	if (hardware && dev->backend != HID_SIM)
+		/* the apps of the drivers on the device nub and on the interface under it first
+		 * (UDK_E_HARDWARE_GONE), then the services, the interface before its device */
+		launcher_uc_hardware_gone(d, dev->device, why);
 	service_terminate(d, dev->iface, why);
-	/* a simulated device's nub is its model's */
 	if (dev->backend != HID_SIM)
 		service_terminate(d, dev->device, why);
 	udkd_log(d, UDK_LOG_INFO, "hid", "%s (%s) is gone: %s", dev->name, dev->product, why);

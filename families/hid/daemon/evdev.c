@@ -210,7 +210,7 @@ on_evdev(struct loop *l, int fd, uint32_t events, void *data)
 			return;
 		} else {
 			/* -ENODEV: unplugged; hotplug may not have said so yet */
-			hid_dev_remove(d, dev, rc == -ENODEV ? "unplugged" : "reading it failed");
+			hid_dev_unplugged(d, dev, rc == -ENODEV ? "unplugged" : "reading it failed");
 			return;
 		}
 	}

@@ -185,6 +185,10 @@ int hid_dev_new(struct udkd *d, enum hid_backend backend, const char *name, cons
 		struct hid_dev **ret);
 /* The device went away (@why): readers are told, frames in hand-off are dropped. */
 void hid_dev_remove(struct udkd *d, struct hid_dev *dev, const char *why);
+/* The same when the hardware went away (its node removed, ENODEV): apps of the
+ * drivers above are told UDK_E_HARDWARE_GONE before those drivers stop
+ * (udkd_service_hardware_gone). */
+void hid_dev_unplugged(struct udkd *d, struct hid_dev *dev, const char *why);
 struct hid_dev *hid_dev_by_iface(struct udkd *d, const struct service *s);
 struct hid_dev *hid_dev_by_service(struct udkd *d, const struct service *s);
 /* An input frame from the backend: checked, then to the seizer or the readers. */

@@ -52,7 +52,7 @@ on_hidraw(struct loop *l, int fd, uint32_t events, void *data)
 		if (n < 0 && errno == EAGAIN)
 			return;
 		if (n <= 0) {
-			hid_dev_remove(d, dev, n == 0 || errno == ENODEV ? "unplugged" : "reading it failed");
+			hid_dev_unplugged(d, dev, n == 0 || errno == ENODEV ? "unplugged" : "reading it failed");
 			return;
 		}
 		hid_dev_input(d, dev, PROTO_HID_REC_REPORT, now_ns(), buf, (size_t)n);

@@ -61,7 +61,7 @@ on_inotify(struct loop *l, int fd, uint32_t events, void *data)
 				char *path = strdup_printf("%s/%s", w->dir, ie->name);
 				struct hid_dev *dev = path ? w->find(w->d, path) : NULL;
 				if (dev)
-					hid_dev_remove(w->d, dev, "unplugged");
+					hid_dev_unplugged(w->d, dev, "unplugged");
 				free(path);
 			}
 		}

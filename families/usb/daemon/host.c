@@ -316,7 +316,8 @@ handle_uevent(struct udkd *d, const char *buf, size_t len)
 			publish_sysfs_device(d, ev.sysname);
 		} else if (streq(ev.action, "remove") && (dev = find_sysname(d, ev.sysname))) {
 			log_info(d, "USB device %s unplugged", ev.sysname);
-			service_terminate(d, dev->nub, "hardware gone: the USB device was unplugged");
+			/* apps first (UDK_E_HARDWARE_GONE), then the nub and its interfaces */
+			udkd_service_hardware_gone(d, dev->nub, "the USB device was unplugged");
 		}
 	} else if (ev.interface && (streq(ev.action, "bind") || streq(ev.action, "unbind"))) {
 		char dname[64];
