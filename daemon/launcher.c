@@ -77,6 +77,8 @@ proc_ref(struct driver_proc *p)
 /* An app's user client, seen from udkd (see "the apps' user clients" below). */
 struct uc_link {
 	struct uc_link *next;
+	struct driver_proc *proc;	/* whose list holds it */
+	struct loop_source *src;	/* hangup watch: the connection ended */
 	uint64_t object;	/* the user client in the driver */
 	uint64_t service;	/* the service the app opened */
 	int fd;
@@ -105,6 +107,9 @@ uc_links_max(void)
 static void
 uc_link_free(struct uc_link *l)
 {
+	/* before the close: the driver shares the socket's description, so
+	 * closing our descriptor alone would leave the epoll watch behind */
+	loop_source_remove(l->src);
 	close(l->fd);
 	free(l);
 	n_uc_links--;
@@ -524,6 +529,25 @@ uc_links_prune(struct driver_proc *p)
 	}
 }
 
+/* A copy's connection ended (the app closed, or the driver shut it down):
+ * forget it now, so udkd holds no descriptor for a connection that is gone. */
+static void
+uc_link_hangup(struct loop *lp, int fd, uint32_t events, void *data)
+{
+	struct uc_link *l = data;
+
+	(void)lp;
+	(void)fd;
+	if (!(events & (EPOLLHUP | EPOLLERR)))
+		return;
+	for (struct uc_link **pp = &l->proc->uc_links; *pp; pp = &(*pp)->next)
+		if (*pp == l) {
+			*pp = l->next;
+			uc_link_free(l);
+			return;
+		}
+}
+
 void
 launcher_uc_opened(struct udkd *d, struct driver_proc *p, uint64_t object, uint64_t service, int fd)
 {
@@ -549,6 +573,10 @@ launcher_uc_opened(struct udkd *d, struct driver_proc *p, uint64_t object, uint6
 	l->object = object;
 	l->service = service;
 	l->fd = fd;
+	l->proc = p;
+	/* no events asked: epoll reports only the hangup, never the app's data */
+	if (loop_add_fd(d->loop, fd, 0, uc_link_hangup, l, &l->src) < 0)
+		l->src = NULL; /* still pruned at the driver's next open */
 	l->next = p->uc_links;
 	p->uc_links = l;
 	n_uc_links++;
