@@ -726,9 +726,8 @@ save(struct udkd *d)
 {
 	struct access *a = d->access;
 	struct udk_value *root = udk_value_new_dict(), *gs = udk_value_new_array(), *rs = udk_value_new_array();
-	_cleanup_free_ char *tmp = strdup_printf("%s.tmp", a->file);
 	char *xml = NULL;
-	int fd, r = 0;
+	int r = 0;
 
 	for (size_t i = 0; i < a->n_grants; i++) {
 		struct grant *g = &a->grants[i];
@@ -787,24 +786,13 @@ save(struct udkd *d)
 	udk_dict_set_take(root, "DeviceRequests", rs);
 	r = udk_value_to_plist_xml(root, &xml);
 	udk_value_unref(root);
-	if (r < 0 || !tmp) {
+	if (r < 0) {
 		free(xml);
-		return r < 0 ? r : -ENOMEM;
+		return r;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0) {
-		r = -errno;
-	} else {
-		size_t len = strlen(xml);
-		if (write(fd, xml, len) != (ssize_t)len || fsync(fd) < 0)
-			r = -EIO;
-		close(fd);
-		if (r == 0 && rename(tmp, a->file) < 0)
-			r = -errno;
-	}
+	r = file_replace(a->file, xml, strlen(xml), 0644);
 	free(xml);
 	if (r < 0) {
-		unlink(tmp);
 		log_error(d, "cannot save the access grants to %s: %s", a->file, strerror(-r));
 		return udk_set_reason(r, "cannot save the access grants to %s: %s", a->file, strerror(-r));
 	}

@@ -144,23 +144,6 @@ exists(const char *path)
 	return path && lstat(path, &st) == 0;
 }
 
-static void
-fsync_dir_of(const char *path)
-{
-	char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
-	int fd;
-
-	if (slash && slash != dir) {
-		*slash = '\0';
-		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd >= 0) {
-			fsync(fd);
-			close(fd);
-		}
-	}
-	free(dir);
-}
-
 /* ---- the state file ---- */
 
 static void
@@ -239,8 +222,8 @@ save(struct udkd *d)
 {
 	struct lifecycle *lc = d->lifecycle;
 	struct udk_value *root = udk_value_new_dict(), *list = udk_value_new_array();
-	char *xml = NULL, *tmp = strdup_printf("%s.tmp", lc->file);
-	int fd, r;
+	char *xml = NULL;
+	int r;
 
 	udk_dict_set_int(root, "Version", 1);
 	for (size_t i = 0; i < lc->n_entries; i++) {
@@ -268,30 +251,14 @@ save(struct udkd *d)
 	udk_dict_set_take(root, "Bundles", list);
 	r = udk_value_to_plist_xml(root, &xml);
 	udk_value_unref(root);
-	if (r < 0 || !tmp) {
-		free(xml);
-		free(tmp);
-		return r < 0 ? r : -ENOMEM;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0) {
-		r = -errno;
-	} else {
-		size_t len = strlen(xml);
-		if (write(fd, xml, len) != (ssize_t)len || fsync(fd) < 0)
-			r = -EIO;
-		close(fd);
-		if (r == 0 && rename(tmp, lc->file) < 0)
-			r = -errno;
-	}
-	free(xml);
 	if (r < 0) {
-		unlink(tmp);
-		log_error(d, "cannot save the bundles' lifecycle state to %s: %s", lc->file, strerror(-r));
-	} else {
-		fsync_dir_of(lc->file);
+		free(xml);
+		return r;
 	}
-	free(tmp);
+	r = file_replace(lc->file, xml, strlen(xml), 0644);
+	free(xml);
+	if (r < 0)
+		log_error(d, "cannot save the bundles' lifecycle state to %s: %s", lc->file, strerror(-r));
 	return r;
 }
 
@@ -828,7 +795,7 @@ upgrade_swap(struct udkd *d, struct lc_op *op)
 		free(why);
 		return;
 	}
-	fsync_dir_of(e->path);
+	file_sync_dir_of(e->path);
 	free(TAKE_PTR(op->staged));
 	set_str(&e->staged, NULL);
 	entry_set(e, LC_UPGRADING, "swapped", NULL);
@@ -868,7 +835,7 @@ uninstall_remove(struct udkd *d, struct lc_op *op)
 		free(why);
 		return;
 	}
-	fsync_dir_of(op->old->path);
+	file_sync_dir_of(op->old->path);
 	if (e)
 		entry_remove(d->lifecycle, e);
 	save(d);
@@ -1006,7 +973,7 @@ stage_done(void *data, int status)
 			free(why);
 			return;
 		}
-		fsync_dir_of(target);
+		file_sync_dir_of(target);
 		free(TAKE_PTR(op->staged));
 		set_str(&e->staged, NULL);
 		why = strdup_printf("installed version %s from %s", b->version ? b->version : "(none)", op->src);
@@ -1230,7 +1197,7 @@ rollback(struct udkd *d, struct lc_entry *e, const char *cause)
 		free(why);
 		return;
 	}
-	fsync_dir_of(e->path);
+	file_sync_dir_of(e->path);
 	entry_set(e, LC_ROLLED_BACK, NULL, why);
 	set_str(&e->installed, e->from_version);
 	set_str(&e->previous, NULL);

@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* file.c - bounded, non-blocking reads of files a peer may have chosen (see file.h). */
+#include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "file.h"
@@ -172,4 +176,47 @@ file_check_private_dir(const char *what, const char *path, char **ret_reason)
 		return -EPERM;
 	}
 	return 0;
+}
+
+void
+file_sync_dir_of(const char *path)
+{
+	char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
+	int fd;
+
+	if (slash && slash != dir) {
+		*slash = '\0';
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0) {
+			fsync(fd);
+			close(fd);
+		}
+	}
+	free(dir);
+}
+
+int
+file_replace(const char *path, const void *data, size_t len, unsigned mode)
+{
+	char *tmp = strdup_printf("%s.tmp", path);
+	int fd, r = 0;
+
+	if (!tmp)
+		return -ENOMEM;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0) {
+		r = -errno;
+	} else {
+		if (write(fd, data, len) != (ssize_t)len || fsync(fd) < 0)
+			r = -EIO;
+		close(fd);
+		if (r == 0 && rename(tmp, path) < 0)
+			r = -errno;
+	}
+	if (r < 0)
+		unlink(tmp);
+	else
+		file_sync_dir_of(path);
+	free(tmp);
+	return r;
 }

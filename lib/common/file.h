@@ -53,4 +53,15 @@ int file_check_private_dir(const char *what, const char *path, char **ret_reason
 /* What @st is, in a word or two, for messages: "a FIFO", "a directory"... */
 const char *file_kind(const struct stat *st);
 
+/*
+ * Replace the file @path as a whole with @len bytes of @data: written to
+ * "PATH.tmp" (O_NOFOLLOW, @mode), fsynced, renamed over @path, then the
+ * directory fsynced, so a crash leaves either the old file or the new one.
+ * 0 or -errno; the temporary file is removed on failure.
+ */
+int file_replace(const char *path, const void *data, size_t len, unsigned mode);
+
+/* fsync the directory holding @path (after a rename into it); best effort. */
+void file_sync_dir_of(const char *path);
+
 #endif
