@@ -1340,13 +1340,7 @@ launcher_handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *
 			reply_to(p, m, -EOPNOTSUPP, "udkd does not handle this request from a driver", NULL);
 		return;
 	}
-	if (m->n_fds < h->info->fds_min || m->n_fds > h->info->fds_max) {
-		snprintf(why, sizeof(why), "%s carries %u file descriptor(s); it takes %u..%u", h->info->name,
-			 m->n_fds, h->info->fds_min, h->info->fds_max);
-		r = -UDK_E_PROTOCOL;
-	} else {
-		r = h->info->decode(m->body, &req, why, sizeof(why));
-	}
+	r = proto_request_decode(h->info, m->body, m->n_fds, &req, why, sizeof(why));
 	if (r < 0) {
 		/* a one-way message has no reply to carry the reason */
 		if (m->h.flags & WIRE_F_ONEWAY)

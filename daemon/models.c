@@ -368,13 +368,7 @@ models_handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
 	int r;
 
 	if (h) {
-		if (m->n_fds < h->info->fds_min || m->n_fds > h->info->fds_max) {
-			snprintf(why, sizeof(why), "%s carries %u file descriptor(s); it takes %u..%u", h->info->name,
-				 m->n_fds, h->info->fds_min, h->info->fds_max);
-			r = -UDK_E_PROTOCOL;
-		} else {
-			r = h->info->decode(m->body, &req, why, sizeof(why));
-		}
+		r = proto_request_decode(h->info, m->body, m->n_fds, &req, why, sizeof(why));
 		if (r < 0) {
 			proc_reply(p, m, r, why, NULL, NULL, 0);
 			/* a model whose hello is refused would only wait for its deadline */

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* proto.c - decoding the packed hot-path messages (see proto.h). */
+#include <stdio.h>
+
 #include "proto.h"
 #include "util.h"
 
@@ -55,4 +57,16 @@ proto_call_reply_decode(const uint8_t *p, size_t len, uint32_t scalar_cap, size_
 	    len != sizeof(*rep) + 8u * rep->scalar_out_count + rep->struct_out_size)
 		return udk_set_reason(-UDK_E_PROTOCOL, "the driver's reply does not fit what the call asked for");
 	return 0;
+}
+
+int
+proto_request_decode(const struct proto_op_info *info, const struct udk_value *body, unsigned n_fds, void *req,
+		     char *why, size_t len)
+{
+	if (n_fds < info->fds_min || n_fds > info->fds_max) {
+		snprintf(why, len, "%s carries %u file descriptor(s); it takes %u..%u", info->name, n_fds,
+			 info->fds_min, info->fds_max);
+		return -UDK_E_PROTOCOL;
+	}
+	return info->decode(body, req, why, len);
 }

@@ -80,6 +80,12 @@ int proto_call_decode(const uint8_t *p, size_t len, unsigned n_fds, struct call_
 int proto_call_reply_decode(const uint8_t *p, size_t len, uint32_t scalar_cap, size_t struct_cap,
 			    struct proto_call_reply *rep);
 
+/* A request of the op @info describes, with @n_fds descriptors: check the
+ * count, then decode @body into @req (the op's request struct).  0, or a
+ * negative code with @why naming the op and what is wrong. */
+int proto_request_decode(const struct proto_op_info *info, const struct udk_value *body, unsigned n_fds, void *req,
+			 char *why, size_t len);
+
 /*
  * The spin page of a user client that opted into spinning (OP_UC_SPIN):
  * one request and one reply slot.  The app writes a UC_CALL payload into
