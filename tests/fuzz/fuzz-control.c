@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 
 #include "family.h"
+#include "fuzz-udkd.h"
 #include "proto.h"
 #include "quota.h"
 #include "udkd.h"
@@ -40,92 +41,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct udkd d;
 
-static const char machine[] =
-	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict><key>Services</key><array>"
-	"<dict><key>Name</key><string>widget0</string><key>Class</key><string>UDKTestDevice</string>"
-	"<key>Properties</key><dict><key>Color</key><string>blue</string><key>Size</key><integer>3</integer>"
-	"</dict><key>Children</key><array><dict><key>Name</key><string>part</string><key>Class</key>"
-	"<string>UDKTestPart</string></dict></array></dict>"
-	"<dict><key>Name</key><string>widget1</string><key>Class</key><string>UDKTestDevice</string></dict>"
-	"</array></dict></plist>\n";
-
-static void
-write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	if (!f)
-		abort();
-	fputs(text, f);
-	fclose(f);
-}
-
-static void
-setup(void)
-{
-	static char state[] = "/tmp/udk-fuzz-control-XXXXXX";
-	char path[128];
-
-	d.cfg = (struct udkd_config){
-		.start_timeout_ms = 10000,
-		.stop_timeout_ms = 3000,
-		.request_timeout_ms = 5000,
-		.restart_base_ms = 200,
-		.restart_max_ms = 30000,
-		.crash_limit = 5,
-		.stable_ms = 30000,
-		.log_level = UDK_LOG_ERROR,
-		.power_timeout_ms = 5000,
-	};
-	d.listen_fd = d.signal_fd = d.inotify_fd = -1;
-	if (!mkdtemp(state))
-		abort();
-	d.trust.state_dir = strdup(state);
-	d.runtime_dir = strdup(state);
-	d.socket_path = strdup("/nonexistent/udkd.sock");
-	/* as main() does */
-	if (loop_new(&d.loop) < 0 || work_new(d.loop, &d.work) < 0 || registry_init(&d) < 0 || families_init(&d) < 0 ||
-	    trust_init(&d) < 0 || access_init(&d) < 0 || power_init(&d) < 0 || quota_new(&d.quota) < 0)
-		abort();
-	quota_fd_refill(d.quota);
-	service_register(&d, d.reg.user_resources);
-	snprintf(path, sizeof(path), "%s/machine.plist", state);
-	write_file(path, machine);
-	if (machine_load(&d, path) < 0)
-		abort();
-	unlink(path);
-}
-
-/* Let udkd's loop serve what is ready: a bounded number of rounds. */
-static void
-settle(void)
-{
-	for (int i = 0; i < 8; i++)
-		loop_run_once(d.loop, 0);
-}
-
-static void
-drain(int fd)
-{
-	static uint8_t buf[WIRE_HEADER_SIZE + WIRE_MAX_INLINE + 1];
-	union {
-		struct cmsghdr align;
-		char c[CMSG_SPACE(sizeof(int) * (WIRE_MAX_FDS + 1))];
-	} control;
-
-	for (int i = 0; i < 256; i++) {
-		struct iovec iov = { buf, sizeof(buf) };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.c,
-				     .msg_controllen = sizeof(control.c) };
-		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		if (n <= 0)
-			break;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-				for (size_t k = 0; k < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); k++)
-					close(((int *)CMSG_DATA(c))[k]);
-	}
-}
 
 static void
 send_frame(int fd, uint8_t kind, const uint8_t *p, size_t len)
@@ -195,7 +110,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t off = 0;
 
 	if (!ready) {
-		setup();
+		fuzz_udkd_init(&d, "control");
 		ready = true;
 	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
@@ -209,12 +124,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		len = MIN(len, size - off);
 		send_frame(sv[1], kind, data + off, len);
 		off += len;
-		settle();
+		fuzz_udkd_settle(&d);
 		if ((kind & 3) != 3)
-			drain(sv[1]);
+			fuzz_drain(sv[1]);
 	}
-	settle();
-	drain(sv[1]);
+	fuzz_udkd_settle(&d);
+	fuzz_drain(sv[1]);
 	/* the peer leaves: udkd must forget it */
 	close(sv[1]);
 	for (int i = 0; i < 16 && d.clients; i++)
