@@ -323,3 +323,32 @@ fixture_wait_output(struct fixture *f, const char *args, const char *needle, int
 		usleep(50000);
 	}
 }
+
+char *
+test_sh(int *ret_status, const char *fmt, ...)
+{
+	char *cmd = NULL, *out = NULL;
+	size_t len = 0;
+	va_list ap;
+	FILE *p, *mem;
+	char buf[4096];
+	size_t n;
+	int st;
+
+	va_start(ap, fmt);
+	if (vasprintf(&cmd, fmt, ap) < 0)
+		FAIL("oom");
+	va_end(ap);
+	mem = open_memstream(&out, &len);
+	p = popen(cmd, "re");
+	if (!p || !mem)
+		FAIL("cannot run %s", cmd);
+	while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
+		fwrite(buf, 1, n, mem);
+	st = pclose(p);
+	fclose(mem);
+	if (ret_status)
+		*ret_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+	free(cmd);
+	return out;
+}

@@ -77,6 +77,9 @@ bool fixture_poll(int timeout_ms, bool (*cond)(void *), void *data);
 bool fixture_wait_output(struct fixture *f, const char *args, const char *needle, int timeout_ms);
 /* Write @text to @path. */
 void write_text(const char *path, const char *text);
+/* Run a shell command; its output (malloc'ed) and, in @ret_status, its exit
+ * status (128 when it did not exit). */
+char *test_sh(int *ret_status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The test driver's selectors (tests/drivers/testdrv.c). */
 enum {

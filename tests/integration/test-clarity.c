@@ -25,40 +25,11 @@
 
 #define ID "org.udk.test.clarity"
 
-static char *sh(int *ret_status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static char *
-sh(int *ret_status, const char *fmt, ...)
-{
-	char *cmd = NULL, *out = NULL;
-	size_t len = 0;
-	va_list ap;
-	FILE *p, *mem;
-	int st;
-
-	va_start(ap, fmt);
-	if (vasprintf(&cmd, fmt, ap) < 0)
-		FAIL("oom");
-	va_end(ap);
-	mem = open_memstream(&out, &len);
-	p = popen(cmd, "re");
-	if (!p || !mem)
-		FAIL("cannot run %s", cmd);
-	for (int c; (c = fgetc(p)) != EOF;)
-		fputc(c, mem);
-	st = pclose(p);
-	fclose(mem);
-	if (ret_status)
-		*ret_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-	free(cmd);
-	return out;
-}
-
 static void
 keygen(struct fixture *f, const char *name)
 {
 	int st;
-	char *out = sh(&st, "%s keygen --comment 'key %s' %s/%s 2>&1", build_path("tools/udk-sign"), name, f->dir, name);
+	char *out = test_sh(&st, "%s keygen --comment 'key %s' %s/%s 2>&1", build_path("tools/udk-sign"), name, f->dir, name);
 
 	if (st != 0)
 		FAIL("keygen: %s", out);
@@ -123,7 +94,7 @@ TEST(sign_then_trust_add_runs_the_bundle_without_a_rescan)
 	fixture_start(&f, NULL);
 	ASSERT_TRUE(fixture_wait_output(&f, "--json drivers " ID, "UDK_E_UNSIGNED", 20000));
 	/* the UDK_E_UNSIGNED message's own recipe, word for word */
-	out = sh(&st, "%s sign --key %s/vendor.secret %s/A.dext 2>&1", build_path("tools/udk-sign"), f.dir, f.bundles);
+	out = test_sh(&st, "%s sign --key %s/vendor.secret %s/A.dext 2>&1", build_path("tools/udk-sign"), f.dir, f.bundles);
 	ASSERT_EQ(st, 0);
 	free(out);
 	free(udkctl_ok(&f, "trust add %s/vendor.public", f.dir));
@@ -185,7 +156,7 @@ TEST(udk_bundle_sign_never_shows_udkd_an_unsigned_bundle)
 	keygen(&f, "vendor");
 	/* the parts, outside the bundles directory */
 	snprintf(info, sizeof(info), "%s/A.dext/Info.plist", f.bundles);
-	out = sh(&st, "mkdir -p %s/parts && cp %s %s/parts/Info.plist && cp %s/A.dext/Entitlements.plist %s/parts/ "
+	out = test_sh(&st, "mkdir -p %s/parts && cp %s %s/parts/Info.plist && cp %s/A.dext/Entitlements.plist %s/parts/ "
 		      "&& rm -rf %s/A.dext",
 		 f.dir, info, f.dir, f.bundles, f.dir, f.bundles);
 	ASSERT_EQ(st, 0);
@@ -193,7 +164,7 @@ TEST(udk_bundle_sign_never_shows_udkd_an_unsigned_bundle)
 	fixture_start(&f, NULL);
 	free(udkctl_ok(&f, "trust add %s/vendor.public", f.dir));
 	snprintf(out_dir, sizeof(out_dir), "%s/A.dext", f.bundles);
-	out = sh(&st, "UDK_SIGN=%s %s/tools/udk-bundle/udk-bundle --sign %s/vendor.secret %s %s/parts/Info.plist %s "
+	out = test_sh(&st, "UDK_SIGN=%s %s/tools/udk-bundle/udk-bundle --sign %s/vendor.secret %s %s/parts/Info.plist %s "
 		      "%s/parts/Entitlements.plist 2>&1",
 		 build_path("tools/udk-sign"), test_source_root(), f.dir, out_dir, f.dir, build_path("tests/testdrv"),
 		 f.dir);
@@ -202,7 +173,7 @@ TEST(udk_bundle_sign_never_shows_udkd_an_unsigned_bundle)
 	free(out);
 	ASSERT_NE(fixture_wait_class(&f, "TestDriver", 20000), 0);
 	/* no hidden work directory left, and udkd never saw it unsigned */
-	out = sh(&st, "ls -A %s", f.bundles);
+	out = test_sh(&st, "ls -A %s", f.bundles);
 	ASSERT_EQ(st, 0);
 	ASSERT_TRUE(streq(out, "A.dext\n"));
 	free(out);
@@ -210,7 +181,7 @@ TEST(udk_bundle_sign_never_shows_udkd_an_unsigned_bundle)
 	ASSERT_NOT_CONTAINS(log, "UDK_E_UNSIGNED");
 	free(log);
 	/* bundling again replaces it, signed again */
-	out = sh(&st, "UDK_SIGN=%s %s/tools/udk-bundle/udk-bundle --sign %s/vendor.secret %s %s/parts/Info.plist %s "
+	out = test_sh(&st, "UDK_SIGN=%s %s/tools/udk-bundle/udk-bundle --sign %s/vendor.secret %s %s/parts/Info.plist %s "
 		      "%s/parts/Entitlements.plist 2>&1 && %s verify --key %s/vendor.public %s",
 		 build_path("tools/udk-sign"), test_source_root(), f.dir, out_dir, f.dir, build_path("tests/testdrv"),
 		 f.dir, build_path("tools/udk-sign"), f.dir, out_dir);

@@ -26,38 +26,6 @@
 
 #define ID "org.udk.test.lifecycle"
 
-/* Run a shell command; returns its exit status and (malloc'ed) output. */
-static char *sh(int *ret_status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static char *
-sh(int *ret_status, const char *fmt, ...)
-{
-	char *cmd = NULL, *out = NULL;
-	size_t len = 0;
-	va_list ap;
-	FILE *p, *mem;
-	char buf[4096];
-	size_t n;
-	int st;
-
-	va_start(ap, fmt);
-	if (vasprintf(&cmd, fmt, ap) < 0)
-		FAIL("oom");
-	va_end(ap);
-	mem = open_memstream(&out, &len);
-	p = popen(cmd, "r");
-	if (!p || !mem)
-		FAIL("cannot run %s", cmd);
-	while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
-		fwrite(buf, 1, n, mem);
-	st = pclose(p);
-	fclose(mem);
-	if (ret_status)
-		*ret_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-	free(cmd);
-	return out;
-}
-
 static char *
 udkctl(struct fixture *f, int *ret_status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -103,7 +71,7 @@ make_src(struct fixture *f, const char *src, const char *version, const char *be
 	char path[700], file[800];
 
 	snprintf(path, sizeof(path), "%s/%s/Lc.dext", f->dir, src);
-	out = sh(&st, "rm -rf '%s' && mkdir -p '%s' && cp '%s' '%s/testdrv' 2>&1", path, path,
+	out = test_sh(&st, "rm -rf '%s' && mkdir -p '%s' && cp '%s' '%s/testdrv' 2>&1", path, path,
 		 build_path("tests/testdrv"), path);
 	if (st != 0)
 		FAIL("cannot make %s: %s", path, out);
@@ -133,7 +101,7 @@ static void
 keygen(struct fixture *f, const char *name)
 {
 	int st;
-	char *out = sh(&st, "%s keygen --comment 'test key %s' %s/%s 2>&1", build_path("tools/udk-sign"), name, f->dir,
+	char *out = test_sh(&st, "%s keygen --comment 'test key %s' %s/%s 2>&1", build_path("tools/udk-sign"), name, f->dir,
 		       name);
 	if (st != 0)
 		FAIL("keygen: %s", out);
@@ -144,7 +112,7 @@ static void
 sign_src(struct fixture *f, const char *key, const char *src)
 {
 	int st;
-	char *out = sh(&st, "%s sign --key %s/%s.secret %s/%s/Lc.dext 2>&1", build_path("tools/udk-sign"), f->dir, key,
+	char *out = test_sh(&st, "%s sign --key %s/%s.secret %s/%s/Lc.dext 2>&1", build_path("tools/udk-sign"), f->dir, key,
 		       f->dir, src);
 	if (st != 0)
 		FAIL("sign: %s", out);
@@ -508,7 +476,7 @@ TEST_FULL(rollback_when_the_new_version_cannot_start, 240)
 
 	/* a version put in place by hand afterwards is not "rolled back" */
 	make_src(&f, "src4", "4.0", "normal");
-	out = sh(&st, "rm -rf %s/Lc.dext && cp -r %s/src4/Lc.dext %s/ 2>&1", f.bundles, f.dir, f.bundles);
+	out = test_sh(&st, "rm -rf %s/Lc.dext && cp -r %s/src4/Lc.dext %s/ 2>&1", f.bundles, f.dir, f.bundles);
 	ASSERT_EQ(st, 0);
 	free(out);
 	out = udkctl(&f, &st, "rescan");
@@ -728,12 +696,12 @@ TEST(report_has_everything_and_no_secret)
 	out = udkctl(&f, &st, "report -o %s/report.tar.gz", f.dir);
 	ASSERT_EQ(st, 0);
 	free(out);
-	out = sh(&st, "tar -tzf %s/report.tar.gz", f.dir);
+	out = test_sh(&st, "tar -tzf %s/report.tar.gz", f.dir);
 	ASSERT_EQ(st, 0);
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
 		ASSERT_CONTAINS(out, files[i]);
 	free(out);
-	out = sh(&st, "mkdir -p %s/unpacked && tar -xzf %s/report.tar.gz -C %s/unpacked && cd %s/unpacked/udk-report-* "
+	out = test_sh(&st, "mkdir -p %s/unpacked && tar -xzf %s/report.tar.gz -C %s/unpacked && cd %s/unpacked/udk-report-* "
 		      "&& pwd | tr -d '\\n'",
 		 f.dir, f.dir, f.dir, f.dir);
 	ASSERT_EQ(st, 0);
@@ -776,12 +744,12 @@ TEST(report_has_everything_and_no_secret)
 	tok++;
 	*strchr(tok, ' ') = '\0';
 	ASSERT_GE(strlen(tok), 40u);
-	out = sh(&st, "printf %%s '%s' | base64 -d > %s/seed.bin", tok, f.dir);
+	out = test_sh(&st, "printf %%s '%s' | base64 -d > %s/seed.bin", tok, f.dir);
 	free(out);
 	snprintf(path, sizeof(path), "%s/seed.bin", f.dir);
 	seed = slurp(path, &seed_len);
 	ASSERT_EQ(seed_len, 64u);
-	out = sh(&st, "find %s -type f", top);
+	out = test_sh(&st, "find %s -type f", top);
 	for (char *save = NULL, *file = strtok_r(out, "\n", &save); file; file = strtok_r(NULL, "\n", &save)) {
 		size_t len = 0;
 		char *data = slurp(file, &len);

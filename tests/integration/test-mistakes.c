@@ -590,47 +590,17 @@ TEST(executable_needs_a_library_the_sandbox_hides)
 
 /* ---- signing (developer mode off) ---- */
 
-/* Run a shell command; its output (malloc'ed) and exit status. */
-static char *sh(int *ret_status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static char *
-sh(int *ret_status, const char *fmt, ...)
-{
-	char *cmd = NULL, *out = NULL;
-	size_t len = 0;
-	va_list ap;
-	FILE *p, *mem;
-	int st;
-
-	va_start(ap, fmt);
-	if (vasprintf(&cmd, fmt, ap) < 0)
-		FAIL("oom");
-	va_end(ap);
-	mem = open_memstream(&out, &len);
-	p = popen(cmd, "re");
-	if (!p || !mem)
-		FAIL("cannot run %s", cmd);
-	for (int c; (c = fgetc(p)) != EOF;)
-		fputc(c, mem);
-	st = pclose(p);
-	fclose(mem);
-	if (ret_status)
-		*ret_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-	free(cmd);
-	return out;
-}
-
 /* Key @name in the fixture's directory; its id (malloc'ed). */
 static char *
 keygen(struct fixture *f, const char *name)
 {
 	int st;
-	char *out = sh(&st, "%s keygen --comment 'key %s' %s/%s 2>&1", build_path("tools/udk-sign"), name, f->dir, name);
+	char *out = test_sh(&st, "%s keygen --comment 'key %s' %s/%s 2>&1", build_path("tools/udk-sign"), name, f->dir, name);
 
 	if (st != 0)
 		FAIL("keygen: %s", out);
 	free(out);
-	out = sh(&st, "%s key-id %s/%s.public", build_path("tools/udk-sign"), f->dir, name);
+	out = test_sh(&st, "%s key-id %s/%s.public", build_path("tools/udk-sign"), f->dir, name);
 	if (st != 0)
 		FAIL("key-id: %s", out);
 	out[strcspn(out, " \n")] = 0;
@@ -641,7 +611,7 @@ static void
 sign_bundle(struct fixture *f, const char *key)
 {
 	int st;
-	char *out = sh(&st, "%s sign --key %s/%s.secret %s/A.dext 2>&1", build_path("tools/udk-sign"), f->dir, key,
+	char *out = test_sh(&st, "%s sign --key %s/%s.secret %s/A.dext 2>&1", build_path("tools/udk-sign"), f->dir, key,
 		       f->bundles);
 
 	if (st != 0)
@@ -917,7 +887,7 @@ TEST(udk_runtime_dir_names_a_directory_that_does_not_exist)
 
 	fixture_init(&f);
 	/* the app's (and udkctl's) own default: UDK_RUNTIME_DIR, no --runtime-dir */
-	out = sh(&st, "UDK_RUNTIME_DIR=%s/not-there %s --json status 2>/dev/null", f.dir,
+	out = test_sh(&st, "UDK_RUNTIME_DIR=%s/not-there %s --json status 2>/dev/null", f.dir,
 		 build_path("tools/udkctl"));
 	ASSERT_EQ(st, 1);
 	assert_error_json(out, "UDK_E_DAEMON_UNREACHABLE", "/not-there (from UDK_RUNTIME_DIR) does not exist");

@@ -20,38 +20,6 @@
 #define ID_GOOD "org.udk.test.good"
 #define ID_BAD "org.udk.test.bad"
 
-/* Run a shell command; returns its exit status and (malloc'ed) output. */
-static char *sh(int *ret_status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static char *
-sh(int *ret_status, const char *fmt, ...)
-{
-	char *cmd = NULL, *out = NULL;
-	size_t len = 0;
-	va_list ap;
-	FILE *p, *mem;
-	char buf[4096];
-	size_t n;
-	int st;
-
-	va_start(ap, fmt);
-	if (vasprintf(&cmd, fmt, ap) < 0)
-		FAIL("oom");
-	va_end(ap);
-	mem = open_memstream(&out, &len);
-	p = popen(cmd, "r");
-	if (!p || !mem)
-		FAIL("cannot run %s", cmd);
-	while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
-		fwrite(buf, 1, n, mem);
-	st = pclose(p);
-	fclose(mem);
-	if (ret_status)
-		*ret_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-	free(cmd);
-	return out;
-}
-
 static const char *
 sign_tool(void)
 {
@@ -63,7 +31,7 @@ static void
 keygen(struct fixture *f, const char *name)
 {
 	int st;
-	char *out = sh(&st, "%s keygen --comment 'test key %s' %s/%s 2>&1", sign_tool(), name, f->dir, name);
+	char *out = test_sh(&st, "%s keygen --comment 'test key %s' %s/%s 2>&1", sign_tool(), name, f->dir, name);
 	if (st != 0)
 		FAIL("keygen: %s", out);
 	free(out);
@@ -73,7 +41,7 @@ static void
 sign(struct fixture *f, const char *key, const char *bundle)
 {
 	int st;
-	char *out = sh(&st, "%s sign --key %s/%s.secret %s/%s 2>&1", sign_tool(), f->dir, key, f->bundles, bundle);
+	char *out = test_sh(&st, "%s sign --key %s/%s.secret %s/%s 2>&1", sign_tool(), f->dir, key, f->bundles, bundle);
 	if (st != 0)
 		FAIL("sign %s: %s", bundle, out);
 	free(out);
@@ -226,7 +194,7 @@ TEST(a_key_udkd_does_not_trust_is_refused_until_trusted_and_removal_stops_it)
 	free(out);
 
 	/* and changes their mind: the running driver stops */
-	out = sh(&st, "%s key-id %s/stranger.public | cut -d' ' -f1", sign_tool(), f.dir);
+	out = test_sh(&st, "%s key-id %s/stranger.public | cut -d' ' -f1", sign_tool(), f.dir);
 	out[strcspn(out, "\n")] = 0;
 	snprintf(args, sizeof(args), "trust remove %s", out);
 	free(out);
@@ -307,7 +275,7 @@ TEST(a_symlink_out_of_the_bundle_is_refused_by_signer_and_daemon)
 	snprintf(path, sizeof(path), "%s/Bad.dext/secrets", f.bundles);
 	ASSERT_OK(symlink("/etc/shadow", path));
 	/* the signer will not sign it */
-	out = sh(&st, "%s sign --key %s/vendor.secret %s/Bad.dext 2>&1", sign_tool(), f.dir, f.bundles);
+	out = test_sh(&st, "%s sign --key %s/vendor.secret %s/Bad.dext 2>&1", sign_tool(), f.dir, f.bundles);
 	ASSERT_NE(st, 0);
 	ASSERT_CONTAINS(out, "secrets");
 	ASSERT_CONTAINS(out, "pointing out of the bundle");
@@ -496,13 +464,13 @@ TEST(a_signed_app_with_userclient_access_is_admitted)
 	sign(&f, "vendor", "Good.dext");
 	sign(&f, "vendor", "Bad.dext");
 	snprintf(app, sizeof(app), "%s/app", f.dir);
-	free(sh(&st, "cp %s %s", build_path("tools/udkctl"), app));
+	free(test_sh(&st, "cp %s %s", build_path("tools/udkctl"), app));
 	ASSERT_EQ(st, 0);
 	snprintf(args, sizeof(args), "%s/app.plist", f.dir);
 	write_text(args, "<plist version=\"1.0\"><dict>"
 			 "<key>com.apple.developer.driverkit.userclient-access</key>"
 			 "<array><string>" ID_BAD "</string></array></dict></plist>\n");
-	out = sh(&st, "%s sign-app --key %s/appdev.secret --entitlements %s/app.plist %s 2>&1", sign_tool(), f.dir,
+	out = test_sh(&st, "%s sign-app --key %s/appdev.secret --entitlements %s/app.plist %s 2>&1", sign_tool(), f.dir,
 		 f.dir, app);
 	ASSERT_EQ(st, 0);
 	free(out);
