@@ -41,7 +41,9 @@
  *   was disabled with a reason (then `udkctl restart` brings it back).
  *
  * UDK_FAULTS (default 2000) sets the number of faults, UDK_FAULT_SEED the
- * random seed, UDK_FAULT_REPORT a file for the JSON summary.  A violation
+ * random seed, UDK_FAULT_REPORT a file for the JSON summary, UDK_FAULT_SAMPLES
+ * a file for every recovery time (scripts/faults.sh merges campaigns run
+ * side by side with them).  A violation
  * fails the test with what was seen.  See docs/faults.md.
  */
 #include <dirent.h>
@@ -651,6 +653,32 @@ cmp_u64(const void *a, const void *b)
  */
 #define REPORT_EVERY 500
 
+/*
+ * UDK_FAULT_SAMPLES: every recovery time so far, in microseconds, one a
+ * line, written beside each report, so that scripts/faults.sh can merge
+ * the campaigns it runs side by side into exact percentiles.
+ */
+static void
+write_samples(const struct stats *s)
+{
+	const char *path = getenv("UDK_FAULT_SAMPLES");
+	char tmp[4096];
+	FILE *f;
+
+	if (!path)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.part", path);
+	f = fopen(tmp, "we");
+	if (!f) {
+		test_log("cannot write the samples %s: %m", tmp);
+		return;
+	}
+	for (size_t i = 0; i < s->n_recovery; i++)
+		fprintf(f, "%llu\n", (unsigned long long)s->recovery_us[i]);
+	if (fclose(f) != 0 || rename(tmp, path) < 0)
+		test_log("cannot write the samples %s: %m", path);
+}
+
 static void
 report(const struct stats *s, unsigned seed0, unsigned requested, bool complete, uint64_t started)
 {
@@ -719,12 +747,14 @@ report(const struct stats *s, unsigned seed0, unsigned requested, bool complete,
 	fprintf(rep, "}\n");
 	if (fclose(rep) != 0 || rename(tmp, path) < 0)
 		test_log("cannot write the report %s: %m", path);
+	write_samples(s);
 }
 
 /*
  * The harness's alarm scales with the count asked for: an hour for the
  * 2,000 of CI (as before), and half a second per fault beyond that, which
- * covers a machine doing two faults a second (a quiet one does about 20).
+ * covers a machine doing two faults a second (a quiet 2-core one does about
+ * eight: most faults wait for a watchdog period, a deadline or a restart).
  */
 static unsigned
 campaign_timeout(unsigned n_faults)
