@@ -329,14 +329,17 @@ TEST_FULL(thirty_two_tasks_in_flight_the_rest_wait, 120)
 	in.cdb[0] = 0x35;
 	in.cdb_length = 10;
 	in.timeout_ms = 1500;
-	/* 40 tasks that never complete: 32 reach the HBA and are aborted at their deadline, 8 wait for a
-	 * slot the whole time */
+	/* 40 tasks that never complete: every one of the 32 slots is used and its task aborted at its
+	 * deadline; the rest wait.  A waiting task whose own deadline has not passed when an abort frees
+	 * a slot starts in it (and is aborted in turn), so on a slow machine a few more than 32 reach the
+	 * HBA; every task ends with one of the two named outcomes, and some never start. */
 	uint64_t count = 40;
 	ASSERT_OK(udk_connection_call(e.conn, TESTSCSI_FLOOD, &count, 1, &in, sizeof(in), out, &n, NULL, NULL));
 	ASSERT_EQ(n, 4);
 	ASSERT_EQ(out[0], 0);
-	ASSERT_EQ(out[1], 32);
-	ASSERT_EQ(out[2], 8);
+	ASSERT_GE(out[1], 32);
+	ASSERT_GE(out[2], 1);
+	ASSERT_EQ(out[1] + out[2], 40);
 	ASSERT_EQ(out[3], 0);
 	/* and 40 that complete: all good */
 	in.cdb[0] = 0x00;
