@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -166,6 +167,7 @@ fixture_start(struct fixture *f, ...)
 {
 	const char *argv[64];
 	int n = 0, r;
+	pid_t parent;
 	va_list ap;
 
 	argv[n++] = build_path("daemon/udkd");
@@ -185,11 +187,18 @@ fixture_start(struct fixture *f, ...)
 	va_end(ap);
 	argv[n] = NULL;
 
+	parent = getpid();
 	f->udkd = fork();
 	if (f->udkd < 0)
 		FAIL("fork: %m");
 	if (f->udkd == 0) {
-		int fd = open(f->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		int fd;
+
+		/* a test killed (a timeout, or a long campaign stopped with SIGTERM) takes its udkd with it,
+		 * and udkd its drivers and models */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
+			_exit(126);
+		fd = open(f->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		if (fd >= 0) {
 			dup2(fd, 1);
 			dup2(fd, 2);
