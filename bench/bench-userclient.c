@@ -7,8 +7,10 @@
  *     (a) raw AF_UNIX SOCK_SEQPACKET round trip between two processes
  *     (b) sd-bus method call through a dbus-daemon started here
  *     (c) spin-polled shared-memory ping-pong between two processes (floor)
+ *     (d) (a) served the way a driver's queue serves a call: epoll_wait,
+ *         recvmsg, sendmsg (the floor of a queue that serves many sources)
  *     udk blocking call; udk call with spinning enabled
- *   (a), (b) and the udk blocking call are measured twice, as separate
+ *   (a), (b), (d) and the udk blocking call are measured twice, as separate
  *   rows: every process of the measurement (both ends, dbus-daemon, udkd
  *   and the driver) pinned to one core with sched_setaffinity, and
  *   unpinned.  Each is repeated UDK_BENCH_REPS times, interleaved (raw,
@@ -28,6 +30,8 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -99,6 +103,72 @@ bench_seqpacket(int n, uint64_t *t)
 		uint64_t t0 = ns();
 		send(sv[0], buf, MSG, 0);
 		recv(sv[0], buf, sizeof(buf), 0);
+		if (i >= 1000)
+			t[i - 1000] = ns() - t0;
+	}
+	close(sv[0]);
+	waitpid(pid, NULL, 0);
+	return summarize(t, n);
+}
+
+/*
+ * (d) the same round trip served the way a driver's user-client queue
+ * serves a call: the server sleeps in epoll_wait on the socket and an
+ * eventfd (the queue's wakeup for posted work and timers), then recvmsg
+ * with room for descriptors, sendmsg; the client sendmsg, recvmsg.  What
+ * udk adds beyond this is udk's own code; what this adds beyond (a) is
+ * the price of a queue that serves more than one socket.
+ */
+static struct stats
+bench_seqpacket_epoll(int n, uint64_t *t)
+{
+	int sv[2];
+	char buf[MSG] = { 1 };
+	pid_t pid;
+
+	ASSERT_OK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv));
+	pid = fork();
+	if (pid == 0) {
+		int ep = epoll_create1(EPOLL_CLOEXEC), wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		struct epoll_event ev = { .events = EPOLLIN, .data.fd = sv[1] }, evs[32];
+		char rbuf[4096];
+		union {
+			struct cmsghdr align;
+			char buf[CMSG_SPACE(sizeof(int) * 8)];
+		} control;
+
+		close(sv[0]);
+		if (ep < 0 || wake < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, sv[1], &ev) < 0)
+			_exit(1);
+		ev.data.fd = wake;
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, wake, &ev) < 0)
+			_exit(1);
+		for (;;) {
+			struct iovec iov = { rbuf, sizeof(rbuf) };
+			struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+			ssize_t k;
+
+			if (epoll_wait(ep, evs, 32, -1) < 0)
+				continue;
+			mh.msg_control = control.buf;
+			mh.msg_controllen = sizeof(control.buf);
+			k = recvmsg(sv[1], &mh, MSG_CMSG_CLOEXEC);
+			if (k <= 0)
+				_exit(0);
+			iov.iov_len = (size_t)k;
+			mh = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1 };
+			sendmsg(sv[1], &mh, MSG_NOSIGNAL);
+		}
+	}
+	close(sv[1]);
+	for (int i = 0; i < n + 1000; i++) {
+		struct iovec iov = { buf, MSG };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		uint64_t t0 = ns();
+
+		sendmsg(sv[0], &mh, MSG_NOSIGNAL);
+		iov.iov_len = sizeof(buf);
+		recvmsg(sv[0], &mh, MSG_CMSG_CLOEXEC);
 		if (i >= 1000)
 			t[i - 1000] = ns() - t0;
 	}
@@ -445,8 +515,8 @@ json_row(FILE *j, const char *mode, const char *name, const struct row *r, int r
 }
 
 struct mode_result {
-	struct row raw, bus, udk;
-	double ratio[MAX_REPS], ratio_p99[MAX_REPS];
+	struct row raw, bus, udk, loop;
+	double ratio[MAX_REPS], ratio_p99[MAX_REPS], ratio_loop[MAX_REPS];
 };
 
 /*
@@ -473,6 +543,9 @@ run_mode(bool pinned, const cpu_set_t *all, int n, int reps, uint64_t *t, struct
 		s = bench_seqpacket(n, t);
 		m->raw.med[r] = s.median_us;
 		m->raw.p99[r] = s.p99_us;
+		s = bench_seqpacket_epoll(n, t);
+		m->loop.med[r] = s.median_us;
+		m->loop.p99[r] = s.p99_us;
 		if (have_dbus()) {
 			s = bench_sdbus(n / 5, t, test_tmpdir());
 			m->bus.med[r] = s.median_us;
@@ -483,6 +556,7 @@ run_mode(bool pinned, const cpu_set_t *all, int n, int reps, uint64_t *t, struct
 		m->udk.p99[r] = s.p99_us;
 		m->ratio[r] = m->udk.med[r] / m->raw.med[r];
 		m->ratio_p99[r] = m->udk.p99[r] / m->raw.p99[r];
+		m->ratio_loop[r] = m->udk.med[r] / m->loop.med[r];
 	}
 	udk_connection_unref(conn);
 	fixture_stop(&f);
@@ -500,6 +574,7 @@ print_calls(const struct mode_result *modes, const char *const *mode_names, int 
 		double raw = pick(r->raw.med, reps, 1), udk = pick(r->udk.med, reps, 1), bus = pick(r->bus.med, reps, 1);
 
 		print_row(mode_names[m], "(a) raw SOCK_SEQPACKET round trip", &r->raw, reps);
+		print_row(mode_names[m], "(d) raw, served by an epoll loop", &r->loop, reps);
 		if (bus_ok)
 			print_row(mode_names[m], "(b) sd-bus call via dbus-daemon", &r->bus, reps);
 		print_row(mode_names[m], "udk call, blocking", &r->udk, reps);
@@ -507,7 +582,10 @@ print_calls(const struct mode_result *modes, const char *const *mode_names, int 
 		       pick(r->ratio, reps, 1), pick(r->ratio, reps, 2), pick(r->ratio_p99, reps, 1));
 		if (bus_ok)
 			printf("; sd-bus / udk %.1fx, sd-bus / raw %.1fx", bus / udk, bus / raw);
-		printf("\n");
+		printf("\n#   %-9s (d) / raw %.2fx: what a queue's epoll costs; udk / (d) %.2fx (worst repetition "
+		       "%.2fx): udk's own code\n",
+		       mode_names[m], pick(r->loop.med, reps, 1) / raw, pick(r->ratio_loop, reps, 1),
+		       pick(r->ratio_loop, reps, 2));
 	}
 }
 
@@ -625,11 +703,15 @@ TEST_FULL(bench, 1800)
 			       bus = pick(r->bus.med, reps, 1);
 
 			json_row(j, mn, "raw", &r->raw, reps);
+			json_row(j, mn, "raw_epoll", &r->loop, reps);
 			if (bus_ok)
 				json_row(j, mn, "sdbus", &r->bus, reps);
 			json_row(j, mn, "udk", &r->udk, reps);
 			fprintf(j, ",\"%s_ratio_raw\":%.3f,\"%s_ratio_raw_worst\":%.3f,\"%s_ratio_raw_p99\":%.3f", mn,
 				pick(r->ratio, reps, 1), mn, pick(r->ratio, reps, 2), mn, pick(r->ratio_p99, reps, 1));
+			fprintf(j, ",\"%s_ratio_raw_epoll\":%.3f,\"%s_ratio_raw_epoll_worst\":%.3f,\"%s_epoll_over_raw\":%.3f",
+				mn, pick(r->ratio_loop, reps, 1), mn, pick(r->ratio_loop, reps, 2), mn,
+				pick(r->loop.med, reps, 1) / raw);
 			if (bus_ok)
 				fprintf(j, ",\"%s_sdbus_over_udk\":%.2f,\"%s_sdbus_over_raw\":%.2f", mn, bus / udk, mn,
 					bus / raw);

@@ -54,13 +54,15 @@ while [ "$k" -lt "$jobs" ]; do
 done
 trap 'kill $pids 2>/dev/null; wait; merge; exit 143' INT TERM
 # a merged report every 30 s while they run
+i=0
 while :; do
 	left=0
 	for p in $pids; do kill -0 "$p" 2>/dev/null && left=$((left + 1)); done
 	[ "$left" -eq 0 ] && break
-	sleep 30 &
+	sleep 1 &
 	wait $! || true
-	merge
+	i=$((i + 1))
+	[ $((i % 30)) -ne 0 ] || merge
 done
 status=0
 k=0
