@@ -135,7 +135,7 @@ got:
 	if (n == -EAGAIN)
 		return 0;
 	if (n == -EBADMSG) {
-		char why[300];
+		char why[sizeof(((struct rpc *)0)->dead_reason)];
 		snprintf(why, sizeof(why), "the peer sent a malformed message: %s",
 			 udk_error_reason() ? udk_error_reason() : "?");
 		rpc_mark_dead(r, -UDK_E_PROTOCOL, why);
