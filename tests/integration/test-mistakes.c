@@ -369,6 +369,9 @@ TEST(user_class_the_executable_does_not_register)
 	/* and why the personality does not run there */
 	out = fixture_udkctl(&f, NULL, "explain " ID_A " /IOUserResources");
 	ASSERT_CONTAINS(out, "UDK_E_NO_SUCH_CLASS: IOUserClass \"TestDrivr\"");
+	/* never started, so not "its Start() failed" */
+	ASSERT_CONTAINS(out, "but udkd did not start it on this service: UDK_E_NO_SUCH_CLASS: IOUserClass");
+	ASSERT_FALSE(strstr(out, "Start() failed"));
 	free(out);
 	fixture_stop(&f);
 }
