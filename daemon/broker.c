@@ -15,21 +15,15 @@
 #include "util.h"
 
 void
-broker_open_provider(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
+broker_open_provider(struct udkd *d, struct driver_proc *p, struct wire_msg *m,
+		     const struct proto_drv_open_provider_req *req)
 {
-	struct proto_drv_open_provider_req req;
 	struct service *s = NULL;
 	const struct udkd_family *f;
-	char reason[256];
 	bool mine;
 
-	/* the driver channel's table (daemon/launcher.c) checked the body already: this decode cannot fail */
-	if (proto_drv_open_provider_decode(m->body, &req, reason, sizeof(reason)) < 0) {
-		proc_reply(p, m, -UDK_E_PROTOCOL, reason, NULL, NULL, 0);
-		return;
-	}
-	if (req.has_provider)
-		s = service_by_id(d, req.provider);
+	if (req->has_provider)
+		s = service_by_id(d, req->provider);
 	mine = s && s == p->provider;
 
 	/* a one-process server runs instances on several providers */

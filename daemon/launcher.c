@@ -1179,7 +1179,7 @@ static void
 handle_driver_drv_open_provider(struct udkd *d, struct driver_proc *p, struct wire_msg *m,
 				const struct proto_drv_open_provider_req *req)
 {
-	broker_open_provider(d, p, m);
+	broker_open_provider(d, p, m, req);
 }
 
 static void
@@ -1258,14 +1258,14 @@ static void
 handle_driver_drv_power_request(struct udkd *d, struct driver_proc *p, struct wire_msg *m,
 				const struct proto_drv_power_request_req *req)
 {
-	power_handle_message(d, p, m);
+	power_handle_request(d, p, m, req);
 }
 
 static void
 handle_driver_drv_power_busy(struct udkd *d, struct driver_proc *p, struct wire_msg *m,
 			     const struct proto_drv_power_busy_req *req)
 {
-	power_handle_message(d, p, m);
+	power_handle_busy(d, p, m, req);
 }
 
 static void

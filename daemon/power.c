@@ -523,40 +523,45 @@ power_activity(struct udkd *d, struct service *inst)
 		wake_for_activity(d, inst, "activity");
 }
 
-void
-power_handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
+/* a started driver service of this process, or NULL with the refusal sent */
+static struct service *
+own_pm_service(struct udkd *d, struct driver_proc *p, struct wire_msg *m, uint64_t object)
 {
-	/* the driver channel's table (daemon/launcher.c) checked the body already: this decode cannot fail */
-	union {
-		struct proto_drv_power_request_req request;
-		struct proto_drv_power_busy_req busy;
-	} req;
-	char reason[256];
-	int r = m->h.op == OP_DRV_POWER_BUSY ? proto_drv_power_busy_decode(m->body, &req.busy, reason, sizeof(reason))
-					     : proto_drv_power_request_decode(m->body, &req.request, reason,
-									      sizeof(reason));
-	struct service *s;
+	struct service *s = service_by_id(d, object);
 
-	if (r < 0) {
-		proc_reply(p, m, r, reason, NULL, NULL, 0);
-		return;
-	}
-	s = service_by_id(d, m->h.op == OP_DRV_POWER_BUSY ? req.busy.object : req.request.object);
 	if (!s || s->owner != p || !s->pm) {
 		proc_reply(p, m, -UDK_E_NO_SUCH_SERVICE, "not a started driver service of this process", NULL, NULL, 0);
-		return;
+		return NULL;
 	}
-	if (m->h.op == OP_DRV_POWER_BUSY) {
-		bool busy = req.busy.has_busy && req.busy.busy;
-		s->pm->busy = busy;
-		if (busy)
-			wake_for_activity(d, s, "activity");
-		else
-			idle_arm(d, s);
+	return s;
+}
+
+/* OP_DRV_POWER_BUSY (one way): the driver is busy, or idle again */
+void
+power_handle_busy(struct udkd *d, struct driver_proc *p, struct wire_msg *m, const struct proto_drv_power_busy_req *req)
+{
+	struct service *s = own_pm_service(d, p, m, req->object);
+	bool busy = req->has_busy && req->busy;
+
+	if (!s)
 		return;
-	}
-	/* OP_DRV_POWER_REQUEST */
-	int64_t state = req.request.has_state ? req.request.state : -1;
+	s->pm->busy = busy;
+	if (busy)
+		wake_for_activity(d, s, "activity");
+	else
+		idle_arm(d, s);
+}
+
+/* OP_DRV_POWER_REQUEST: the driver asks for a power state */
+void
+power_handle_request(struct udkd *d, struct driver_proc *p, struct wire_msg *m,
+		     const struct proto_drv_power_request_req *req)
+{
+	struct service *s = own_pm_service(d, p, m, req->object);
+
+	if (!s)
+		return;
+	int64_t state = req->has_state ? req->state : -1;
 	if (state < UDK_POWER_OFF || state > UDK_POWER_ON) {
 		proc_reply(p, m, -EINVAL, "power state must be 0 (off), 1 (low) or 2 (on)", NULL, NULL, 0);
 		return;

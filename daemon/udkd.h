@@ -29,6 +29,11 @@
 #include "sign.h"
 #include "wire.h"
 
+/* the driver channel's decoded requests (generated from lib/common/proto.xml) */
+struct proto_drv_open_provider_req;
+struct proto_drv_power_busy_req;
+struct proto_drv_power_request_req;
+
 struct udkd;
 struct service;
 struct bundle;
@@ -663,7 +668,10 @@ void power_instance_started(struct udkd *d, struct service *inst);
 /* The instance's process is gone or it is being stopped. */
 void power_instance_gone(struct udkd *d, struct service *inst);
 /* Messages from drivers: OP_DRV_POWER_REQUEST, OP_DRV_POWER_BUSY. */
-void power_handle_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m);
+void power_handle_request(struct udkd *d, struct driver_proc *p, struct wire_msg *m,
+			  const struct proto_drv_power_request_req *req);
+void power_handle_busy(struct udkd *d, struct driver_proc *p, struct wire_msg *m,
+		       const struct proto_drv_power_busy_req *req);
 /* An app opens a user client: an idled service wakes first. */
 void power_activity(struct udkd *d, struct service *inst);
 /* udkctl power / system sleep|wake. */
@@ -729,7 +737,8 @@ void models_fini(struct udkd *d);
 /* ---- broker.c ---- */
 
 /* A driver opens its provider (OP_DRV_OPEN_PROVIDER): the provider's family answers. */
-void broker_open_provider(struct udkd *d, struct driver_proc *p, struct wire_msg *m);
+void broker_open_provider(struct udkd *d, struct driver_proc *p, struct wire_msg *m,
+			  const struct proto_drv_open_provider_req *req);
 
 /* ---- control.c ---- */
 
