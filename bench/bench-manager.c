@@ -14,7 +14,6 @@
  *
  * Prints a table and a JSON line (for the closing notes of issues).
  */
-#include <ftw.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <spawn.h>
@@ -132,16 +131,6 @@ spawn_driver_to_hello(int n)
 	return cmp_median(t, n);
 }
 
-static int
-remove_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
 /* a pass leaves its bundle behind in the test's one directory: the next starts without it */
 static void
 remove_bundle(const struct fixture *f, const char *dirname)
@@ -149,7 +138,7 @@ remove_bundle(const struct fixture *f, const char *dirname)
 	char path[600];
 
 	snprintf(path, sizeof(path), "%s/%s", f->bundles, dirname);
-	nftw(path, remove_cb, 16, FTW_DEPTH | FTW_PHYS);
+	test_remove_tree(path);
 }
 
 struct pass {

@@ -110,6 +110,12 @@ rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 	return 0;
 }
 
+void
+test_remove_tree(const char *path)
+{
+	nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 int
 test_count_dir(const char *path)
 {
@@ -143,7 +149,7 @@ run_child(const struct udk_test *t)
 	t->fn();
 	after = count_fds();
 	if (tmpdir_path[0])
-		nftw(tmpdir_path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+		test_remove_tree(tmpdir_path);
 	if (before >= 0 && after > before) {
 		fprintf(stderr, "# %s leaked %d file descriptor(s)\n", t->name, after - before);
 		_exit(3);

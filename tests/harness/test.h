@@ -52,6 +52,8 @@ const char *test_build_root(void);
 const char *test_source_root(void);
 /* Entries of a directory (without . and ..), or -1. */
 int test_count_dir(const char *path);
+/* remove @path and everything under it (no symlink is followed) */
+void test_remove_tree(const char *path);
 /* A fresh temporary directory, removed when the test ends. */
 const char *test_tmpdir(void);
 
