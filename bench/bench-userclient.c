@@ -23,7 +23,8 @@
  *     app, against the same records over a SOCK_SEQPACKET pair
  *
  * Environment: UDK_BENCH_CALLS (default 20000 per repetition; sd-bus makes
- * a fifth of them), UDK_BENCH_REPS (default 5).
+ * a fifth of them), UDK_BENCH_REPS (default 5), UDK_BENCH_SANDBOX=0 (the
+ * driver unconfined: what the sandbox costs a call).
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -79,48 +80,74 @@ summarize(uint64_t *v, int n)
 	return s;
 }
 
-/* (a) raw SOCK_SEQPACKET */
-static struct stats
-bench_seqpacket(int n, uint64_t *t)
+/* UDK_BENCH_SANDBOX=0: the driver unconfined (udkd --no-sandbox), to see what its seccomp filter costs a call */
+static bool
+sandboxed(void)
 {
-	int sv[2];
-	char buf[MSG] = { 1 };
-	pid_t pid;
+	const char *e = getenv("UDK_BENCH_SANDBOX");
 
-	ASSERT_OK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv));
-	pid = fork();
-	if (pid == 0) {
-		close(sv[0]);
-		for (;;) {
-			ssize_t k = recv(sv[1], buf, sizeof(buf), 0);
-			if (k <= 0)
-				_exit(0);
-			send(sv[1], buf, (size_t)k, 0);
-		}
+	return !(e && streq(e, "0"));
+}
+
+/* (a): the server receives and sends back, nothing else */
+static void __attribute__((noreturn))
+serve_plain(int sock)
+{
+	char buf[MSG];
+
+	for (;;) {
+		ssize_t k = recv(sock, buf, sizeof(buf), 0);
+		if (k <= 0)
+			_exit(0);
+		send(sock, buf, (size_t)k, 0);
 	}
-	close(sv[1]);
-	for (int i = 0; i < n + 1000; i++) {
-		uint64_t t0 = ns();
-		send(sv[0], buf, MSG, 0);
-		recv(sv[0], buf, sizeof(buf), 0);
-		if (i >= 1000)
-			t[i - 1000] = ns() - t0;
-	}
-	close(sv[0]);
-	waitpid(pid, NULL, 0);
-	return summarize(t, n);
 }
 
 /*
- * (d) the same round trip served the way a driver's user-client queue
- * serves a call: the server sleeps in epoll_wait on the socket and an
- * eventfd (the queue's wakeup for posted work and timers), then recvmsg
- * with room for descriptors, sendmsg; the client sendmsg, recvmsg.  What
- * udk adds beyond this is udk's own code; what this adds beyond (a) is
- * the price of a queue that serves more than one socket.
+ * (d): served the way a driver's user-client queue serves a call: the
+ * server sleeps in epoll_wait on the socket and an eventfd (the queue's
+ * wakeup for posted work and timers), then recvmsg with room for
+ * descriptors, sendmsg.  What udk adds beyond this is udk's own code; what
+ * this adds beyond (a) is the price of a queue that serves more than one
+ * socket.
  */
+static void __attribute__((noreturn))
+serve_like_a_queue(int sock)
+{
+	int ep = epoll_create1(EPOLL_CLOEXEC), wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = sock }, evs[32];
+	char rbuf[4096];
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * 8)];
+	} control;
+
+	if (ep < 0 || wake < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, sock, &ev) < 0)
+		_exit(1);
+	ev.data.fd = wake;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, wake, &ev) < 0)
+		_exit(1);
+	for (;;) {
+		struct iovec iov = { rbuf, sizeof(rbuf) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t k;
+
+		if (epoll_wait(ep, evs, 32, -1) < 0)
+			continue;
+		mh.msg_control = control.buf;
+		mh.msg_controllen = sizeof(control.buf);
+		k = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+		if (k <= 0)
+			_exit(0);
+		iov.iov_len = (size_t)k;
+		mh = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1 };
+		sendmsg(sock, &mh, MSG_NOSIGNAL);
+	}
+}
+
+/* (a) raw SOCK_SEQPACKET round trip; (d) with @like_a_queue, the client using sendmsg/recvmsg as udk's does */
 static struct stats
-bench_seqpacket_epoll(int n, uint64_t *t)
+bench_seqpacket(int n, uint64_t *t, bool like_a_queue)
 {
 	int sv[2];
 	char buf[MSG] = { 1 };
@@ -129,36 +156,10 @@ bench_seqpacket_epoll(int n, uint64_t *t)
 	ASSERT_OK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv));
 	pid = fork();
 	if (pid == 0) {
-		int ep = epoll_create1(EPOLL_CLOEXEC), wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		struct epoll_event ev = { .events = EPOLLIN, .data.fd = sv[1] }, evs[32];
-		char rbuf[4096];
-		union {
-			struct cmsghdr align;
-			char buf[CMSG_SPACE(sizeof(int) * 8)];
-		} control;
-
 		close(sv[0]);
-		if (ep < 0 || wake < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, sv[1], &ev) < 0)
-			_exit(1);
-		ev.data.fd = wake;
-		if (epoll_ctl(ep, EPOLL_CTL_ADD, wake, &ev) < 0)
-			_exit(1);
-		for (;;) {
-			struct iovec iov = { rbuf, sizeof(rbuf) };
-			struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-			ssize_t k;
-
-			if (epoll_wait(ep, evs, 32, -1) < 0)
-				continue;
-			mh.msg_control = control.buf;
-			mh.msg_controllen = sizeof(control.buf);
-			k = recvmsg(sv[1], &mh, MSG_CMSG_CLOEXEC);
-			if (k <= 0)
-				_exit(0);
-			iov.iov_len = (size_t)k;
-			mh = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1 };
-			sendmsg(sv[1], &mh, MSG_NOSIGNAL);
-		}
+		if (like_a_queue)
+			serve_like_a_queue(sv[1]);
+		serve_plain(sv[1]);
 	}
 	close(sv[1]);
 	for (int i = 0; i < n + 1000; i++) {
@@ -166,9 +167,13 @@ bench_seqpacket_epoll(int n, uint64_t *t)
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 		uint64_t t0 = ns();
 
-		sendmsg(sv[0], &mh, MSG_NOSIGNAL);
-		iov.iov_len = sizeof(buf);
-		recvmsg(sv[0], &mh, MSG_CMSG_CLOEXEC);
+		if (like_a_queue) {
+			sendmsg(sv[0], &mh, MSG_NOSIGNAL);
+			recvmsg(sv[0], &mh, MSG_CMSG_CLOEXEC);
+		} else {
+			send(sv[0], buf, MSG, 0);
+			recv(sv[0], buf, sizeof(buf), 0);
+		}
 		if (i >= 1000)
 			t[i - 1000] = ns() - t0;
 	}
@@ -536,14 +541,14 @@ run_mode(bool pinned, const cpu_set_t *all, int n, int reps, uint64_t *t, struct
 	fixture_add_bundle(&f, "B.dext", "org.udk.bench",
 			   TEST_PERSONALITY("B", "org.udk.bench", "IOUserResources",
 					    "<key>IOMatchCategory</key><string>B</string>"));
-	fixture_start(&f, "--log-level", "notice", NULL);
+	fixture_start(&f, "--log-level", "notice", sandboxed() ? NULL : "--no-sandbox", NULL);
 	id = fixture_wait_class(&f, "TestDriver", 10000);
 	ASSERT_OK(udk_client_open(f.client, id, 0, &conn));
 	for (int r = 0; r < reps; r++) {
-		s = bench_seqpacket(n, t);
+		s = bench_seqpacket(n, t, false);
 		m->raw.med[r] = s.median_us;
 		m->raw.p99[r] = s.p99_us;
-		s = bench_seqpacket_epoll(n, t);
+		s = bench_seqpacket(n, t, true);
 		m->loop.med[r] = s.median_us;
 		m->loop.p99[r] = s.p99_us;
 		if (have_dbus()) {
@@ -567,8 +572,8 @@ static void
 print_calls(const struct mode_result *modes, const char *const *mode_names, int n, int reps, bool bus_ok)
 {
 	printf("# user client benchmark, %d calls of %d bytes in and out (sd-bus %d), %d repetitions; "
-	       "median of the repetitions' medians (lowest-highest)\n",
-	       n, MSG, n / 5, reps);
+	       "median of the repetitions' medians (lowest-highest)%s\n",
+	       n, MSG, n / 5, reps, sandboxed() ? "" : "; the driver NOT sandboxed (udkd --no-sandbox)");
 	for (int m = 0; m < 2; m++) {
 		const struct mode_result *r = &modes[m];
 		double raw = pick(r->raw.med, reps, 1), udk = pick(r->udk.med, reps, 1), bus = pick(r->bus.med, reps, 1);
@@ -617,7 +622,7 @@ TEST_FULL(bench, 1800)
 		fixture_add_bundle(&f, "B.dext", "org.udk.bench",
 				   TEST_PERSONALITY("B", "org.udk.bench", "IOUserResources",
 						    "<key>IOMatchCategory</key><string>B</string>"));
-		fixture_start(&f, "--log-level", "notice", NULL);
+		fixture_start(&f, "--log-level", "notice", sandboxed() ? NULL : "--no-sandbox", NULL);
 		id = fixture_wait_class(&f, "TestDriver", 10000);
 		ASSERT_OK(udk_client_open(f.client, id, 0, &conn));
 		ASSERT_OK(udk_connection_set_spin(conn, true));
@@ -647,7 +652,7 @@ TEST_FULL(bench, 1800)
 	fixture_add_bundle(&f, "B.dext", "org.udk.bench",
 			   TEST_PERSONALITY("B", "org.udk.bench", "IOUserResources",
 					    "<key>IOMatchCategory</key><string>B</string>"));
-	fixture_start(&f, "--log-level", "notice", NULL);
+	fixture_start(&f, "--log-level", "notice", sandboxed() ? NULL : "--no-sandbox", NULL);
 	id = fixture_wait_class(&f, "TestDriver", 10000);
 	ASSERT_OK(udk_client_open(f.client, id, 0, &conn));
 	if (udk_connection_set_spin(conn, true) == 0) {
@@ -695,7 +700,8 @@ TEST_FULL(bench, 1800)
 		size_t jlen = 0;
 		FILE *j = open_memstream(&js, &jlen);
 
-		fprintf(j, "{\"bench\":\"userclient\",\"calls\":%d,\"reps\":%d", n, reps);
+		fprintf(j, "{\"bench\":\"userclient\",\"sandboxed\":%s,\"calls\":%d,\"reps\":%d",
+			sandboxed() ? "true" : "false", n, reps);
 		for (int m = 0; m < 2; m++) {
 			struct mode_result *r = &modes[m];
 			const char *mn = mode_names[m];
