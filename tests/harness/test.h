@@ -22,6 +22,18 @@
 
 #include <udk/udk.h>
 
+/* UNDER_ASAN: 1 when built with AddressSanitizer (gcc says so one way, clang another), else 0 */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
 struct udk_test {
 	const char *name;
 	void (*fn)(void);

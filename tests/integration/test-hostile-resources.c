@@ -37,17 +37,6 @@
 #include "test.h"
 #include "wire.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
-
 /* An account with no business with udkd: not root, not udkd's, not a driver's. */
 #define SPARE_UID 61234u
 #ifndef MIN
