@@ -708,6 +708,21 @@ start_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, int st
 
 /* The instance of @p cannot start (@status, @reason): Start() returned an error, or (@before_start) udkd
  * saw that it cannot. Not a crash: the personality is excluded on this provider and the next one tried. */
+/* @personality is not tried on @prov again (until a restart or rescan), for @reason */
+static void
+exclude_personality(struct service *prov, struct personality *personality, const char *reason, bool before_start)
+{
+	struct exclusion *n = reallocarray(prov->excluded, prov->n_excluded + 1, sizeof(*n));
+
+	if (!n)
+		return;
+	prov->excluded = n;
+	prov->excluded[prov->n_excluded] = (struct exclusion){ .personality = personality,
+							       .reason = strdup(reason ? reason : ""),
+							       .before_start = before_start };
+	prov->n_excluded++;
+}
+
 static void
 start_refused(struct udkd *d, struct driver_proc *p, int status, const char *reason, bool before_start)
 {
@@ -731,15 +746,12 @@ start_refused(struct udkd *d, struct driver_proc *p, int status, const char *rea
 		free(why);
 		lifecycle_start_failed(d, p->bundle);
 	}
-	{
-		struct service *prov = p->provider;
-		struct exclusion *n = reallocarray(prov->excluded, prov->n_excluded + 1, sizeof(*n));
-		if (n) {
-			prov->excluded = n;
-			prov->excluded[prov->n_excluded].personality = p->personality;
-			prov->excluded[prov->n_excluded].reason = strdup(inst->fail_reason ? inst->fail_reason : "");
-			prov->n_excluded++;
-		}
+	if (before_start) {
+		char *why = strdup_printf("%s: %s", udk_error_name(status), reason ? reason : udk_strerror(status));
+		exclude_personality(p->provider, p->personality, why, true);
+		free(why);
+	} else {
+		exclude_personality(p->provider, p->personality, inst->fail_reason, false);
 	}
 	inst->istate = INST_FAILED;
 	p->state = PROC_STOPPING;
@@ -831,16 +843,8 @@ guest_start_done(struct udkd *d, struct driver_proc *p, struct wire_msg *reply, 
 		free(why);
 		lifecycle_start_failed(d, p->bundle);
 	}
-	if (inst->provider) {
-		struct service *prov = inst->provider;
-		struct exclusion *n = reallocarray(prov->excluded, prov->n_excluded + 1, sizeof(*n));
-		if (n) {
-			prov->excluded = n;
-			prov->excluded[prov->n_excluded].personality = inst->personality;
-			prov->excluded[prov->n_excluded].reason = strdup(inst->fail_reason ? inst->fail_reason : "");
-			prov->n_excluded++;
-		}
-	}
+	if (inst->provider)
+		exclude_personality(inst->provider, inst->personality, inst->fail_reason, false);
 	inst->istate = INST_FAILED;
 	if (guest_remove(p, inst))
 		service_unref(inst);

@@ -512,11 +512,11 @@ explain_personality(struct udkd *d, struct personality *p, struct service *s)
 	} else {
 		struct service *holder = category_holder(s, category_of(p));
 		const struct exclusion *ex = excluded(s, p);
-		if (ex && strncmp(ex->reason, "not started: ", 13) == 0) {
-			/* refused before Start() (a class the executable lacks ...): the reason says what to fix */
+		if (ex && ex->before_start) {
+			/* the reason says what to fix */
 			verdict = strdup_printf("matches with score %lld but udkd did not start it on this service: %s; "
 						"`udkctl restart %s` tries again",
-						(long long)score, ex->reason + 13, b->identifier);
+						(long long)score, ex->reason, b->identifier);
 		} else if (ex) {
 			verdict = strdup_printf("matches with score %lld but its Start() failed on this service (%s); "
 						"`udkctl restart %s` tries again",

@@ -79,7 +79,8 @@ enum instance_state {
 
 struct exclusion {
 	struct personality *personality;
-	char *reason;			/* what Start() said */
+	char *reason;			/* what Start() said, or why udkd did not start it */
+	bool before_start;		/* udkd refused it before Start() (a class the executable lacks ...) */
 };
 
 struct rematch;
