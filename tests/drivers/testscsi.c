@@ -134,6 +134,9 @@ flood(struct udk_service *uc, void *ref, struct udk_method_args *a)
 	struct flood f = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0 };
 	struct udk_scsi_request rq;
 	uint64_t n = a->scalar_input[0];
+	/* the first `first` tasks use the CDB's timeout, the rest `rest_timeout_ms` (0: the same) */
+	uint64_t first = a->scalar_input[1] ? a->scalar_input[1] : n;
+	uint32_t rest_timeout_ms = a->scalar_input[2] ? (uint32_t)a->scalar_input[2] : in->timeout_ms;
 
 	(void)uc;
 	(void)ref;
@@ -142,6 +145,8 @@ flood(struct udk_service *uc, void *ref, struct udk_method_args *a)
 	rq.cdb_length = in->cdb_length;
 	rq.timeout_ms = in->timeout_ms;
 	for (uint64_t i = 0; i < n; i++) {
+		if (i == first)
+			rq.timeout_ms = rest_timeout_ms;
 		pthread_mutex_lock(&f.lock);
 		f.left++;
 		pthread_mutex_unlock(&f.lock);
@@ -165,7 +170,7 @@ flood(struct udk_service *uc, void *ref, struct udk_method_args *a)
 
 static const struct udk_method_dispatch methods[] = {
 	{ send_cdb, "SendCDB", 0, 0, sizeof(struct testscsi_cdb), 0, sizeof(struct testscsi_result) },
-	{ flood, "Flood", 0, 1, sizeof(struct testscsi_cdb), 4, 0 },
+	{ flood, "Flood", 0, 3, sizeof(struct testscsi_cdb), 4, 0 },
 };
 
 static const struct udk_class periph_class = {

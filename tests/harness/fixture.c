@@ -333,6 +333,23 @@ fixture_wait_output(struct fixture *f, const char *args, const char *needle, int
 	}
 }
 
+bool
+fixture_wait_log(struct fixture *f, const char *needle, int timeout_ms)
+{
+	for (int waited = 0;; waited += 50) {
+		char *log = fixture_log(f);
+		bool hit = strstr(log, needle) != NULL;
+		if (hit || waited >= timeout_ms) {
+			if (!hit)
+				test_log("udkd's log never said \"%s\"; the log:\n%s", needle, log);
+			free(log);
+			return hit;
+		}
+		free(log);
+		usleep(50000);
+	}
+}
+
 char *
 test_sh(int *ret_status, const char *fmt, ...)
 {

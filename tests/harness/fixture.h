@@ -69,6 +69,9 @@ void fixture_stop(struct fixture *f);
 char *fixture_udkctl(struct fixture *f, int *ret_status, const char *args);
 /* udkd's log so far (malloc'ed). */
 char *fixture_log(struct fixture *f);
+/* True when udkd's log contains @needle within @timeout_ms (polled): a driver's log lines reach
+ * udkd's log after its replies do, so a test that looks for one waits for it. */
+bool fixture_wait_log(struct fixture *f, const char *needle, int timeout_ms);
 /* Wait until a registered service of @class exists; returns its id. */
 uint64_t fixture_wait_class(struct fixture *f, const char *class_name, int timeout_ms);
 /* Poll @cond every 20 ms until true or @timeout_ms passes. */

@@ -297,20 +297,6 @@ TEST(async_completion_is_typed)
 	env_down(&e);
 }
 
-static bool
-log_has(struct fixture *f, const char *needle)
-{
-	for (int i = 0; i < 100; i++) {
-		char *log = fixture_log(f);
-		bool found = strstr(log, needle) != NULL;
-		free(log);
-		if (found)
-			return true;
-		usleep(50000);
-	}
-	return false;
-}
-
 TEST(errors_declared_and_undeclared)
 {
 	struct env e;
@@ -325,8 +311,10 @@ TEST(errors_declared_and_undeclared)
 	 * log says the definition is out of date, once */
 	ASSERT_ERR(iigt_fail(e.conn, -EIO), -EIO);
 	ASSERT_ERR(iigt_fail(e.conn, -EIO), -EIO);
-	ASSERT_TRUE(log_has(&e.f, "Fail returned EIO, which iigt.xml does not list among its errors; add <error "
-				  "code=\"EIO\" summary=\"...\"/> to the method, or return a listed code"));
+	ASSERT_TRUE(fixture_wait_log(&e.f,
+				     "Fail returned EIO, which iigt.xml does not list among its errors; add <error "
+				     "code=\"EIO\" summary=\"...\"/> to the method, or return a listed code",
+				     5000));
 	log = fixture_log(&e.f);
 	ASSERT_TRUE(strstr(strstr(log, "Fail returned EIO") + 1, "Fail returned EIO") == NULL);
 	ASSERT_TRUE(strstr(log, "returned ENOENT") == NULL);

@@ -361,7 +361,6 @@ TEST_FULL(tgtd_killed_then_restarted, 180)
 	struct testscsi_result res;
 	struct env e;
 	bool back = false;
-	char *log;
 
 	env_up(&e, true);
 	ASSERT_OK(send(&e, tur, 6, UDK_SCSI_DATA_NONE, 0, 0, NULL, &res));
@@ -384,11 +383,9 @@ TEST_FULL(tgtd_killed_then_restarted, 180)
 	ASSERT_TRUE(back);
 	ASSERT_OK(send(&e, read10, 10, UDK_SCSI_DATA_FROM_TARGET, 512, 512, NULL, &res));
 	ASSERT_OK(res.result);
-	log = fixture_log(&e.f);
-	ASSERT_CONTAINS(log, "went away");
-	ASSERT_CONTAINS(log, "logged in to " IQN);
-	ASSERT_CONTAINS(log, "again");
-	free(log);
+	ASSERT_TRUE(fixture_wait_log(&e.f, "went away", 5000));
+	ASSERT_TRUE(fixture_wait_log(&e.f, "logged in to " IQN, 5000));
+	ASSERT_TRUE(fixture_wait_log(&e.f, "again", 5000));
 	env_down(&e);
 }
 
@@ -396,8 +393,6 @@ TEST_FULL(a_portal_the_entitlement_does_not_list, 120)
 {
 	char pers[2048];
 	struct env e;
-	char *log;
-	bool said = false;
 
 	memset(&e, 0, sizeof(e));
 	need_tgt();
@@ -408,13 +403,6 @@ TEST_FULL(a_portal_the_entitlement_does_not_list, 120)
 	fixture_add_bundle_exe(&e.f, "iSCSI.dext", "org.udk.test.iscsi", "drivers/iscsi-driver", pers);
 	write_entitlements(&e, "iSCSI.dext", "127.0.0.1:1");
 	fixture_start(&e.f, NULL);
-	for (int i = 0; i < 100 && !said; i++) {
-		log = fixture_log(&e.f);
-		said = strstr(log, "is not in the driver's family.scsicontroller entitlement (iSCSIPortals)") != NULL;
-		free(log);
-		if (!said)
-			usleep(50000);
-	}
-	ASSERT_TRUE(said);
+	ASSERT_TRUE(fixture_wait_log(&e.f, "is not in the driver's family.scsicontroller entitlement (iSCSIPortals)", 5000));
 	env_down(&e);
 }
