@@ -17,7 +17,6 @@
 . "$UDK_SOURCE_ROOT/tests/guest/lib/common.sh"
 . "$UDK_SOURCE_ROOT/tests/guest/lib/usb.sh"
 # killed at the timeout: say what udkd saw
-trap 'cleanup; exit 124' TERM
 
 # the sysfs name of the device with vendor:product $1
 find_dev() {

@@ -15,7 +15,6 @@
 # timeout: 180
 . "$UDK_SOURCE_ROOT/tests/guest/lib/common.sh"
 . "$UDK_SOURCE_ROOT/tests/guest/lib/usb.sh"
-trap 'cleanup; exit 124' TERM
 
 plan 7
 check "QEMU's keyboard enumerates, bound to usbhid" wait_for 30 sh -c \

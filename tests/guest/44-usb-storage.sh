@@ -18,7 +18,6 @@
 # timeout: 240
 . "$UDK_SOURCE_ROOT/tests/guest/lib/common.sh"
 . "$UDK_SOURCE_ROOT/tests/guest/lib/usb.sh"
-trap 'cleanup; exit 124' TERM
 
 app() { "$B/examples/usb-storage-app" --runtime-dir "$T/run" "$@"; }
 udkctl() { "$B/tools/udkctl" --runtime-dir "$T/run" "$@"; }

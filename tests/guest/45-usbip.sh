@@ -17,7 +17,6 @@
 # timeout: 240
 . "$UDK_SOURCE_ROOT/tests/guest/lib/common.sh"
 . "$UDK_SOURCE_ROOT/tests/guest/lib/usb.sh"
-trap 'cleanup; exit 124' TERM
 
 cat >"$T/machine.plist" <<'PLIST'
 <?xml version="1.0" encoding="UTF-8"?>

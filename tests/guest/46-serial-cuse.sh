@@ -12,7 +12,6 @@
 # modules: cuse
 # timeout: 300
 . "$UDK_SOURCE_ROOT/tests/guest/lib/common.sh"
-trap 'cleanup; exit 124' TERM
 
 tty=/dev/tty.udkuart-0
 cu=/dev/cu.udkuart-0

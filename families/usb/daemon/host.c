@@ -407,7 +407,8 @@ enum job_kind {
 	JOB_RELEASE,			/* (reset,) attach kernel drivers again */
 };
 
-struct job {
+struct usb_job {
+	struct usb_job *next;		/* an open parked while the port resets (usb_device.parked) */
 	struct udkd *d;
 	enum job_kind kind;
 	char *node;			/* /dev/bus/usb/BBB/DDD */
@@ -431,7 +432,7 @@ struct job {
 };
 
 static void
-job_free(struct job *j)
+job_free(struct usb_job *j)
 {
 	if (j->fd >= 0)
 		close(j->fd);
@@ -450,11 +451,12 @@ usbfs_ifioctl(int fd, unsigned ifno, unsigned long code)
 }
 
 static void job_done(struct loop *l, void *data);
+static void start_open(struct udkd *d, struct usb_device *dev, struct usb_job *j);
 
 static void *
 job_thread(void *data)
 {
-	struct job *j = data;
+	struct usb_job *j = data;
 	struct usb_state *st = usb_state(j->d);
 
 	if (j->kind == JOB_OPEN) {
@@ -523,7 +525,7 @@ job_thread(void *data)
 }
 
 static int
-run_job(struct job *j)
+run_job(struct usb_job *j)
 {
 	struct usb_state *st = usb_state(j->d);
 	pthread_attr_t attr;
@@ -541,7 +543,7 @@ run_job(struct job *j)
 }
 
 static void
-open_done(struct udkd *d, struct job *j)
+open_done(struct udkd *d, struct usb_job *j)
 {
 	struct service *s = service_by_id(d, j->nub);
 	struct usb_device *dev = s ? usb_device_of(d, s) : NULL;
@@ -553,7 +555,7 @@ open_done(struct udkd *d, struct job *j)
 				   j->error < 0 ? j->why : "the device is gone", NULL, NULL, 0);
 		if (dev && j->detached) {
 			/* nobody took them: give them back */
-			struct job *r = calloc(1, sizeof(*r));
+			struct usb_job *r = calloc(1, sizeof(*r));
 			if (r) {
 				r->d = d;
 				r->kind = JOB_RELEASE;
@@ -590,7 +592,7 @@ open_done(struct udkd *d, struct job *j)
 }
 
 static void
-release_done(struct udkd *d, struct job *j)
+release_done(struct udkd *d, struct usb_job *j)
 {
 	struct service *s = service_by_id(d, j->nub);
 	struct usb_device *dev = s ? usb_device_of(d, s) : NULL;
@@ -605,13 +607,20 @@ release_done(struct udkd *d, struct job *j)
 		service_set_properties(d, dev->nub, p);
 		udk_value_unref(p);
 		refresh_kernel_drivers(d, dev);
+		/* the opens that came while the port reset: now the kernel drivers are known again */
+		while (dev->parked && !dev->reattaching) {
+			struct usb_job *o = dev->parked;
+			dev->parked = o->next;
+			o->next = NULL;
+			start_open(d, dev, o);
+		}
 	}
 }
 
 static void
 job_done(struct loop *l, void *data)
 {
-	struct job *j = data;
+	struct usb_job *j = data;
 
 	(void)l;
 	if (j->kind == JOB_OPEN)
@@ -621,11 +630,25 @@ job_done(struct loop *l, void *data)
 	job_free(j);
 }
 
+/* Run an open job: the interfaces a kernel driver has are read now, not when the open came. */
+static void
+start_open(struct udkd *d, struct usb_device *dev, struct usb_job *j)
+{
+	j->kernel_bound = 0;
+	for (unsigned i = 0; i < 32; i++)
+		if (dev->kernel_drivers[i] && !streq(dev->kernel_drivers[i], "usbfs"))
+			j->kernel_bound |= 1u << i;
+	if (run_job(j) < 0) {
+		proc_reply(j->proc, &j->req, -ENOMEM, "cannot start a thread to open the device", NULL, NULL, 0);
+		job_free(j);
+	}
+}
+
 void
 usb_host_open(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct usb_device *dev, int iface)
 {
 	struct usb_state *st = usb_state(d);
-	struct job *j = calloc(1, sizeof(*j));
+	struct usb_job *j = calloc(1, sizeof(*j));
 
 	if (!j) {
 		proc_reply(p, m, -ENOMEM, NULL, NULL, NULL, 0);
@@ -641,11 +664,36 @@ usb_host_open(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct 
 	j->req.h = m->h;
 	j->iface = iface;
 	j->config = (uint8_t)udk_dict_get_int(dev->nub->props, "UDKActiveConfiguration", 0);
-	for (unsigned i = 0; i < 32; i++)
-		if (dev->kernel_drivers[i] && !streq(dev->kernel_drivers[i], "usbfs"))
-			j->kernel_bound |= 1u << i;
-	if (!j->node || run_job(j) < 0) {
-		proc_reply(p, m, -ENOMEM, "cannot start a thread to open the device", NULL, NULL, 0);
+	if (!j->node) {
+		proc_reply(p, m, -ENOMEM, NULL, NULL, NULL, 0);
+		job_free(j);
+		return;
+	}
+	if (dev->reattaching) {
+		/* The port is being reset and its interfaces given back to their kernel drivers after the
+		 * last driver died.  Opening now would race that: the interfaces this open takes from their
+		 * kernel drivers could be given back to them behind it.  It runs when the reset is done. */
+		struct usb_job **tail = &dev->parked;
+		while (*tail)
+			tail = &(*tail)->next;
+		*tail = j;
+		log_info(d, "USB device %s: %s (pid %d) opens it once the port reset is done", dev->sysname,
+			 usb_who(p), p->pid);
+		return;
+	}
+	start_open(d, dev, j);
+}
+
+/* The device went away with opens still parked: each is answered. */
+void
+usb_host_drop_parked(struct usb_device *dev)
+{
+	while (dev->parked) {
+		struct usb_job *j = dev->parked;
+		dev->parked = j->next;
+		if (j->proc->state != PROC_DEAD)
+			proc_reply(j->proc, &j->req, -UDK_E_HARDWARE_GONE, "the device went away while its port was reset",
+				   NULL, NULL, 0);
 		job_free(j);
 	}
 }
@@ -654,7 +702,7 @@ void
 usb_host_released(struct udkd *d, struct usb_device *dev, bool crashed)
 {
 	struct usb_state *st = usb_state(d);
-	struct job *j;
+	struct usb_job *j;
 
 	/* only a driver that holds a usbfs descriptor leaves something to undo */
 	if (!dev->users)

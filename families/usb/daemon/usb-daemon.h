@@ -24,6 +24,8 @@ enum usb_backend {
 };
 
 /* One IOUSBHostDevice nub. */
+struct usb_job;
+
 struct usb_device {
 	struct usb_device *next;
 	struct service *nub;		/* reference */
@@ -41,7 +43,8 @@ struct usb_device {
 	char *kernel_drivers[32];	/* by interface number, as udkd last saw them */
 	uint32_t detached;		/* interfaces udkd took from their kernel driver */
 	unsigned users;			/* udk drivers holding a usbfs descriptor */
-	bool reattaching;
+	bool reattaching;		/* a port reset / give-back is running on a thread */
+	struct usb_job *parked;		/* opens that wait for it (host.c) */
 
 	/* configuration */
 	uint8_t config;			/* whose interfaces are published (0: none) */
@@ -104,6 +107,8 @@ void usb_host_fini(struct udkd *d);
 void usb_host_open(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct usb_device *dev, int iface);
 /* A driver holding a usbfs device ended (@crashed: not by request). */
 void usb_host_released(struct udkd *d, struct usb_device *dev, bool crashed);
+/* Answer and free the opens parked on a device that goes away. */
+void usb_host_drop_parked(struct usb_device *dev);
 /* Attach simulated device @m's function to vhci-hcd. */
 void usb_export_model(struct udkd *d, struct device_model *m, struct service *nub, enum udk_usb_speed speed);
 

@@ -173,6 +173,7 @@ usb_device_free(struct usb_device *dev)
 {
 	if (!dev)
 		return;
+	usb_host_drop_parked(dev);
 	for (size_t i = 0; i < dev->n_ifaces; i++)
 		service_unref(dev->ifaces[i]);
 	free(dev->ifaces);

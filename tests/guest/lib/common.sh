@@ -40,6 +40,16 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
+# killed at the timeout (runner.sh's timeout signals the whole process group):
+# say what udkd logged before anything else, since the KILL follows in 5 s and
+# stopping udkd may take longer; then the EXIT trap cleans up
+killed_at_timeout() {
+	echo "# killed at the timeout; udkd log:" >&2
+	[ -f "$T/udkd.log" ] && sed 's/^/udkd: /' "$T/udkd.log" >&2
+	rm -f "$T/udkd.log"
+	exit 124
+}
+trap killed_at_timeout TERM INT
 
 # udkd_start ARGS...: a private udkd with its own runtime and state
 # directories, developer mode on (the build's bundles are not signed), the

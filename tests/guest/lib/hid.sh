@@ -12,8 +12,6 @@
 #   qemu: -device usb-kbd,bus=xhci.0,id=kbd0,display=vid0
 #   modules: xhci_pci usbhid hid_generic evdev uhid uinput
 QMP="python3 $S/tests/guest/lib/qmp.py"
-# killed at the timeout: say what udkd logged first, then clean up (common.sh's EXIT trap)
-trap 'echo "# killed at the timeout; udkd log:" >&2; sed "s/^/udkd: /" "$T/udkd.log" >&2; rm -f "$T/udkd.log"; exit 143' TERM INT
 # progress on stderr, with the time
 step() { echo "# $(date +%T.%N | cut -c1-12) $*" >&2; }
 # all TEXT... in FILE
