@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * remapctl - the guest tests' handle on the remapper's test hooks:
- *   remapctl stats | hang | crash
- * (its user client, RemapUserClient, with RemapTestHooks set).
+ *   remapctl stats | hang | crash [REMAPPER-PATH]
+ * (its user client, RemapUserClient, with RemapTestHooks set).  Without a
+ * path, the first Remapper the registry lists; with several keyboards, name
+ * the one (e.g. /USBHost/.../IOHIDInterface/Remapper).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -19,14 +21,15 @@ main(int argc, char **argv)
 	uint32_t n = 3;
 	int sel, r;
 
-	if (argc != 2 || (strcmp(argv[1], "stats") && strcmp(argv[1], "hang") && strcmp(argv[1], "crash"))) {
-		fprintf(stderr, "usage: remapctl stats|hang|crash\n");
+	if (argc < 2 || argc > 3 ||
+	    (strcmp(argv[1], "stats") && strcmp(argv[1], "hang") && strcmp(argv[1], "crash"))) {
+		fprintf(stderr, "usage: remapctl stats|hang|crash [REMAPPER-PATH]\n");
 		return 2;
 	}
 	sel = !strcmp(argv[1], "stats") ? 0 : !strcmp(argv[1], "hang") ? 1 : 2;
 	r = udk_client_new(NULL, &c);
 	if (r >= 0)
-		r = udk_client_find_service(c, "Remapper", &id);
+		r = argc == 3 ? udk_client_lookup_path(c, argv[2], &id) : udk_client_find_service(c, "Remapper", &id);
 	if (r >= 0)
 		r = udk_client_open(c, id, 0, &conn);
 	if (r >= 0)
