@@ -488,8 +488,8 @@ pin_identify(void *data)
 	struct pin_job *j = data;
 	struct app_pin *pin = j->pin;
 	char proc[64];
-	dev_t dev;
-	ino_t ino;
+	dev_t dev = 0;
+	ino_t ino = 0;
 	int fd;
 
 	/* the same inode, opened for reading now (on this thread: it may be slow) */
@@ -625,8 +625,8 @@ pin_check(struct app_pin *pin, const struct wire_msg *m, struct app_identity *sc
 {
 	const char *why = NULL;
 	char buf[256];
-	dev_t dev;
-	ino_t ino;
+	dev_t dev = 0;
+	ino_t ino = 0;
 
 	if (pin->ident.error < 0)
 		return &pin->ident;
@@ -1222,8 +1222,12 @@ cut_unpermitted(struct udkd *d, const char *driver, const char *why)
 			continue;
 		}
 		struct udk_value *body = udk_value_new_dict();
-		char *reason = strdup_printf("access of %s to %s was revoked: %s", l->app.path ? l->app.path : "?",
-					     l->driver, why);
+		/* the app's reason names the command that gives the access back, with both names */
+		char *reason = l->app.path ? strdup_printf("access of %s to %s was revoked: %s. Reopening is refused "
+							   "until an administrator grants it again: `udkctl access "
+							   "grant %s %s`",
+							   l->app.path, l->driver, why, l->driver, l->app.path)
+					   : strdup_printf("access of this app to %s was revoked: %s", l->driver, why);
 		udk_dict_set_uint(body, "object", l->object);
 		udk_dict_set_string(body, "reason", reason ? reason : why);
 		proc_send(d, l->proc, OP_DRV_REVOKE_USER_CLIENT, WIRE_F_ONEWAY, 0, 0, body, NULL, 0);

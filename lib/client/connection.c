@@ -86,7 +86,7 @@ struct conn_peer {
 	pthread_mutex_t lock;
 	struct udk_connection *conn;	/* NULL once the connection is freed */
 	int status;			/* then: why it ended */
-	char reason[256];
+	char reason[1024];
 };
 
 struct udk_connection {
@@ -512,7 +512,7 @@ static int
 peer_gone(void *data)
 {
 	struct conn_peer *p = data;
-	char why[256];
+	char why[sizeof(p->reason)];
 	int status;
 
 	pthread_mutex_lock(&p->lock);

@@ -40,7 +40,7 @@ struct rpc {
 	bool reader_busy;
 	bool dead;
 	int dead_status;	/* returned by every call after death */
-	char dead_reason[256];
+	char dead_reason[1024];		/* as long as a reason can be (error.c) */
 	struct rpc_pending *pending;
 	uint32_t next_serial;
 	rpc_unsolicited_fn unsolicited;

@@ -809,9 +809,9 @@ revoke_hint(int code, const char *reason)
 	default: /* UDK_E_REVOKED */
 		if (reason && strstr(reason, "udkctl access grant"))
 			return NULL;
-		return "Reopening is refused until access is granted again: ask an administrator to run "
-		       "`udkctl access grant <driver> <app>` (`udkctl access explain <driver> <app>` "
-		       "says what decides)";
+		return "Reopening is refused until access is granted again: an administrator grants it with "
+		       "`udkctl access grant` (the driver's bundle identifier, then the app's path); "
+		       "`udkctl access list` shows who has access";
 	}
 }
 

@@ -436,7 +436,8 @@ TEST(user_clients_need_a_grant_and_a_revoke_cuts_the_open_connection)
 	ASSERT_EQ(r, -UDK_E_REVOKED);
 	ASSERT_CONTAINS(udk_error_reason(), "revoked");
 	/* ... and what reopening takes */
-	ASSERT_CONTAINS(udk_error_reason(), "udkctl access grant");
+	snprintf(args, sizeof(args), "`udkctl access grant %s %s`", ID_BAD, self_exe());
+	ASSERT_CONTAINS(udk_error_reason(), args);
 	test_log("after revoke: %s: %s", udk_error_name(r), udk_error_reason());
 	udk_connection_unref(conn);
 	conn = NULL;
