@@ -266,10 +266,8 @@ TEST_FULL(raid5_writes_degrades_rebuilds_and_fails_with_every_byte_checked, 900)
 	out = fixture_udkctl(&e.f, NULL, "props /IOUserResources/RAID5");
 	ASSERT_CONTAINS(out, "\"UDKRAIDRebuildProgress\" = 100");
 	free(out);
-	out = fixture_log(&e.f);
-	ASSERT_CONTAINS(out, "rebuilding member 3 onto R-SPARE");
-	ASSERT_CONTAINS(out, "member 3 (R-SPARE) rebuilt");
-	free(out);
+	ASSERT_TRUE(fixture_wait_log(&e.f, "rebuilding member 3 onto R-SPARE", 5000));
+	ASSERT_TRUE(fixture_wait_log(&e.f, "member 3 (R-SPARE) rebuilt", 5000));
 	verify_all(&e, "rebuilt");
 	verify_parity(&e, after_rebuild);
 
