@@ -453,7 +453,8 @@ service_terminate(struct udkd *d, struct service *s, const char *why)
 	udkd_emit(d, UDKD_EV_SERVICE_TERMINATED, s);
 	index_remove(&d->reg, s);
 	detach_from_provider(s);
-	service_unref(s);	/* the tree's reference */
+	/* the tree's reference goes; ours (taken above) is still held, so this cannot be the last */
+	s->refcount--;
 	service_unref(s);
 }
 

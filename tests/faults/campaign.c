@@ -142,7 +142,7 @@ violation(const char *fmt, ...)
 static void
 count_error(int r)
 {
-	const char *name = udk_error_name(r);
+	const char *name = udk_error_name(r) ? udk_error_name(r) : "?";
 
 	pthread_mutex_lock(&viol_lock);
 	for (size_t i = 0; i < 64; i++) {

@@ -196,7 +196,10 @@ raw_connect(const char *runtime, bool nonblock)
 
 	if (fd < 0)
 		return -errno;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/udkd.sock", runtime);
+	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/udkd.sock", runtime) >= sizeof(sa.sun_path)) {
+		close(fd);
+		return -ENAMETOOLONG;
+	}
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int r = -errno;
 		close(fd);
