@@ -1898,6 +1898,7 @@ access_device_grant(struct udkd *d, const char *family, const char *what, const 
 		return r;
 	udkd_log(d, UDK_LOG_NOTICE, "access", "granted %s %s to %s", f->name, norm, id);
 	f->grant_changed(d, id, norm, true);
+	udkd_protected_grant_changed(d, f, id, true);
 	*ret = udk_value_new_dict();
 	udk_dict_set_string(*ret, "family", f->name);
 	udk_dict_set_string(*ret, "what", norm);
@@ -1946,6 +1947,7 @@ access_device_revoke(struct udkd *d, const char *family, const char *what, const
 		return r;
 	udkd_log(d, UDK_LOG_NOTICE, "access", "revoked %s %s of %s", f->name, norm ? norm : "grants", id);
 	f->grant_changed(d, id, norm ? norm : "*", false);
+	udkd_protected_grant_changed(d, f, id, false);
 	*ret = udk_value_new_dict();
 	udk_dict_set_string(*ret, "family", f->name);
 	udk_dict_set_string(*ret, "what", norm ? norm : "*");

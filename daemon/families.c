@@ -114,10 +114,18 @@ check_one(const struct udkd_family *f, size_t index)
 	if (f->op_count && f->op_base < 1000)
 		return udk_set_reason(-EINVAL, "family %s: op ranges start at 1000; below is udk's own protocol",
 				      f->name);
+	if (FAMILY_HAS(f, protects) && (!FAMILY_HAS(f, protected_check) || !FAMILY_HAS(f, grant_check)))
+		return udk_set_reason(-EINVAL,
+				      "family %s protects \"%s\" devices without a protected_check and grants: it must "
+				      "decide who may have them",
+				      f->name, f->protects);
 	for (size_t j = 0; j < index; j++) {
 		const struct udkd_family *g = udkd_families[j];
 		if (streq(g->name, f->name))
 			return udk_set_reason(-EINVAL, "family %s is registered twice", f->name);
+		if (FAMILY_HAS(f, protects) && FAMILY_HAS(g, protects) && streq(f->protects, g->protects))
+			return udk_set_reason(-EINVAL, "families %s and %s both protect \"%s\" devices", g->name, f->name,
+					      f->protects);
 		if (f->op_count && g->op_count && f->op_base < g->op_base + g->op_count &&
 		    g->op_base < f->op_base + f->op_count)
 			return udk_set_reason(-EINVAL, "families %s and %s have overlapping op ranges", g->name,
@@ -190,6 +198,8 @@ families_init(struct udkd *d)
 		d->family_state = calloc(udkd_n_families ? udkd_n_families : 1, sizeof(void *));
 	if (!d->family_state)
 		return -ENOMEM;
+	if (!d->protected_devices && (r = protected_init(d)) < 0)
+		return r;
 	for (size_t i = 0; i < udkd_n_families; i++) {
 		const struct udkd_family *f = udkd_families[i];
 		if (f->init && (r = f->init(d)) < 0)
@@ -217,6 +227,7 @@ families_fini(struct udkd *d)
 	for (size_t i = udkd_n_families; i-- > 0;)
 		if (udkd_families[i]->fini && d->family_state)
 			udkd_families[i]->fini(d);
+	protected_fini(d);
 	while (d->listeners) {
 		struct udkd_listener *l = d->listeners;
 		d->listeners = l->next;

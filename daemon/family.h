@@ -90,6 +90,16 @@ enum udkd_event {
 
 typedef void (*udkd_listener_fn)(struct udkd *d, enum udkd_event ev, void *data, void *ctx);
 
+/* A protected device one family hands a driver and another family guards (udkd_protected_check). */
+struct udkd_protected_device {
+	const char *kind;			/* "keyboard" */
+	const char *key;			/* its identity for a per-device grant, e.g. "usb:0627:0001:SERIAL" */
+	const char *product;			/* what the user calls it */
+	const char *transport;			/* "USB" */
+	bool built_in;
+	struct service *service;		/* the nub the driver opens */
+};
+
 struct udkd_family {
 	uint32_t struct_size;			/* sizeof(struct udkd_family) as the family was built */
 	uint32_t abi;				/* UDKD_FAMILY_ABI it was written for */
@@ -188,6 +198,24 @@ struct udkd_family {
 	const char *grant_help;
 	int (*grant_check)(struct udkd *d, const char *what, char **ret_normalized);
 	void (*grant_changed)(struct udkd *d, const char *driver, const char *what, bool granted);
+
+	/* ---- protected devices reached through another family ---- */
+	/*
+	 * The kind of protected device this family guards (e.g. "keyboard"),
+	 * so that one reached through another family's transport (a USB boot
+	 * keyboard a driver opens over usbfs) follows the same rule: that
+	 * family calls udkd_protected_check() before it hands the device over,
+	 * and udkd asks @protected_check of the family that @protects the
+	 * kind.  It returns 0, or -UDK_E_NOT_PERMITTED with udk_set_reason()
+	 * saying how to grant it (@record: remember the refusal as a request
+	 * `udkctl access list` shows).  udkd remembers what it allowed; when a
+	 * grant of this family is revoked it asks again, and kills a driver
+	 * that may no longer hold the device (the descriptor it was given
+	 * cannot be taken back otherwise).
+	 */
+	const char *protects;
+	int (*protected_check)(struct udkd *d, const struct bundle *b, const struct udkd_protected_device *dev,
+			       bool record);
 };
 
 /* Whether family @f (built against an older family.h) has callback @field. */
@@ -239,6 +267,20 @@ int model_set_family_data(struct device_model *m, const struct udkd_family *f, v
  * does the same (daemon/models.c).
  */
 void udkd_service_hardware_gone(struct udkd *d, struct service *s, const char *why);
+
+/*
+ * Driver @p is about to be handed @dev, a device of a protected kind: 0 when
+ * no family guards the kind or the guarding family allows it (udkd then
+ * remembers the hold until @p ends), else that family's refusal
+ * (-UDK_E_NOT_PERMITTED with the reason set), which the caller answers the
+ * driver with.
+ */
+int udkd_protected_check(struct udkd *d, struct driver_proc *p, const struct udkd_protected_device *dev);
+/* families_init / families_fini (protected.c). */
+int protected_init(struct udkd *d);
+void protected_fini(struct udkd *d);
+/* access.c: a grant of family @f for @driver was given or revoked. */
+void udkd_protected_grant_changed(struct udkd *d, const struct udkd_family *f, const char *driver, bool granted);
 
 /* Subscribe to an event; @fn runs on the loop after udkd's own handling. */
 int udkd_listen(struct udkd *d, enum udkd_event ev, udkd_listener_fn fn, void *ctx);

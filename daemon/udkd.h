@@ -41,6 +41,7 @@ struct personality;
 struct driver_proc;
 struct client;
 struct udkd_listener;
+struct protected_state;
 struct quota;
 
 /* ---- log.c ---- */
@@ -189,7 +190,7 @@ struct crash_record {
 	char last_lines[CRASH_LAST_LINES][160];	/* its last lines of output, oldest first */
 	unsigned n_last_lines;
 	int code;			/* -UDK_E_* (or -errno): why it ended (issue 20) */
-	char reason[352];		/* the cause in words: which call, how long, which signal */
+	char reason[1024];		/* the cause in words: which call, how long, which signal */
 };
 
 #define CRASH_HISTORY 8
@@ -810,6 +811,7 @@ struct udkd {
 	char **model_dirs;
 	size_t n_model_dirs;
 	void **family_state;		/* one per registered family (family.h) */
+	struct protected_state *protected_devices;	/* protected.c */
 	struct udkd_listener *listeners;
 	struct trust trust;
 	struct access *access;

@@ -3,7 +3,9 @@
 # (IOUSBHostInterface, class 3/1/1); udkd takes just that interface from
 # usbhid.  With SET_IDLE the keyboard reports every 100 ms even with no key
 # pressed (QEMU gives the guest no way to press one), so the driver reads
-# real interrupt reports.  After udk, usbhid has the keyboard again.
+# real interrupt reports, once the user granted it the keyboard (the HID
+# family's rule, whichever family reaches a keyboard).  After udk, usbhid
+# has the keyboard again.
 # qemu: -device qemu-xhci,id=xhci,addr=06.0
 # qemu: -device bochs-display,id=vid0,addr=0b.0
 # qemu: -device usb-kbd,bus=xhci.0,id=kbd0,display=vid0
@@ -16,11 +18,16 @@
 . "$UDK_SOURCE_ROOT/tests/guest/lib/common.sh"
 . "$UDK_SOURCE_ROOT/tests/guest/lib/usb.sh"
 
-plan 7
+plan 9
 check "QEMU's keyboard enumerates, bound to usbhid" wait_for 30 sh -c \
 	". $S/tests/guest/lib/usb.sh; d=\$(usb_find 0627:0001) && [ \"\$(usb_kernel_driver \$d 0)\" = usbhid ]"
 kbd=$(usb_find 0627:0001)
 check "udkd starts with the keyboard driver" usb_udkd_start UsbKbd.dext -- --usb-sysfs
+# a keyboard is the user's whichever family reaches it: the HID family's grant
+check "without the keyboard grant the driver is refused the keyboard" wait_for 60 sh -c \
+	"$B/tools/udkctl --runtime-dir $T/run drivers org.udk.example.usb-kbd | grep -qF 'may not read the keyboard'"
+check "... and usbhid keeps it" sh -c ". $S/tests/guest/lib/usb.sh; [ \"\$(usb_kernel_driver $kbd 0)\" = usbhid ]"
+udkctl access grant --hid keyboard org.udk.example.usb-kbd >/dev/null
 check "the keyboard driver matches the interface udkd published" wait_for 60 tree_has KbdDriver
 "$B/examples/usb-kbd-app" --runtime-dir "$T/run" --reports 5 --timeout 5000 >"$T/kbd" 2>&1
 sed 's/^/# /' "$T/kbd"

@@ -117,3 +117,39 @@ TEST(overlaps_between_families_are_refused)
 	ASSERT_ERR(families_check(), -EINVAL);
 	ASSERT_CONTAINS(udk_error_reason(), "both claim device models of kind");
 }
+
+static int
+allow_all(struct udkd *d, const struct bundle *b, const struct udkd_protected_device *dev, bool record)
+{
+	(void)d;
+	(void)b;
+	(void)dev;
+	(void)record;
+	return 0;
+}
+
+static int
+any_grant(struct udkd *d, const char *what, char **ret_normalized)
+{
+	(void)d;
+	*ret_normalized = strdup(what);
+	return 0;
+}
+
+TEST(a_protected_kind_needs_a_check_and_one_guardian)
+{
+	reset();
+	/* a family that protects a kind must decide who may have it, with grants */
+	fam_a.protects = "keyboard";
+	ASSERT_ERR(families_check(), -EINVAL);
+	ASSERT_CONTAINS(udk_error_reason(), "family foo protects \"keyboard\" devices without a protected_check");
+	fam_a.protected_check = allow_all;
+	fam_a.grant_check = any_grant;
+	ASSERT_OK(families_check());
+	/* and one family guards a kind */
+	fam_b.protects = "keyboard";
+	fam_b.protected_check = allow_all;
+	fam_b.grant_check = any_grant;
+	ASSERT_ERR(families_check(), -EINVAL);
+	ASSERT_CONTAINS(udk_error_reason(), "families foo and bar both protect \"keyboard\" devices");
+}

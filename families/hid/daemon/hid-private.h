@@ -270,6 +270,7 @@ bool hid_policy_allows(struct udkd *d, const struct bundle *b, const struct hid_
 void hid_policy_proc_died(struct udkd *d, struct driver_proc *p);
 int hid_grant_check(struct udkd *d, const char *what, char **ret_normalized);
 void hid_grant_changed(struct udkd *d, const char *driver, const char *what, bool granted);
+int hid_protected_check(struct udkd *d, const struct bundle *b, const struct udkd_protected_device *pd, bool record);
 
 /* ---- evdev.c, hidraw.c ---- */
 

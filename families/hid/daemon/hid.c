@@ -447,4 +447,6 @@ const struct udkd_family udkd_family_hid = {
 	.grant_help = "keyboard (every keyboard and keypad) or device:KEY (one device)",
 	.grant_check = hid_grant_check,
 	.grant_changed = hid_grant_changed,
+	.protects = "keyboard",
+	.protected_check = hid_protected_check,
 };

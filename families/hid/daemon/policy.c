@@ -84,6 +84,39 @@ decide(struct udkd *d, const struct bundle *b, const struct hid_dev *dev, bool s
 	return r;
 }
 
+/*
+ * A keyboard another family hands a driver (family.h, protected_check): a
+ * USB boot keyboard opened over usbfs, say.  The vendor's entitlement there
+ * is that family's (transport.usb names the device), so what this adds is
+ * the user's grant, the same "keyboard" or "device:KEY" grant as for a
+ * keyboard this family opens.
+ */
+int
+hid_protected_check(struct udkd *d, const struct bundle *b, const struct udkd_protected_device *pd, bool record)
+{
+	const char *id = b && b->identifier ? b->identifier : "?";
+	char what_dev[300];
+	const char *whats[3] = { "keyboard", what_dev, NULL };
+	char *path;
+	int r;
+
+	snprintf(what_dev, sizeof(what_dev), "device:%s", pd->key);
+	if (access_device_granted(d, &udkd_family_hid, b, whats))
+		return 0;
+	if (record)
+		access_device_refused(d, &udkd_family_hid, b, "keyboard", pd->key);
+	path = pd->service ? service_path(pd->service) : NULL;
+	r = udk_set_reason(-UDK_E_NOT_PERMITTED,
+			   "%s: %s may not read the keyboard \"%s\" (%s, %s, %s): keyboards are protected devices "
+			   "whichever family's transport reaches them, and no access grant lets this driver read "
+			   "them. To allow it: `udkctl access grant --hid keyboard %s` (every keyboard) or "
+			   "`udkctl access grant --hid device:%s %s` (only this one)",
+			   POLICY, id, pd->product, pd->built_in ? "built-in" : "external", pd->transport,
+			   path ? path : "?", id, pd->key, id);
+	free(path);
+	return r;
+}
+
 int
 hid_policy_check(struct udkd *d, const struct bundle *b, const struct hid_dev *dev, bool seize)
 {

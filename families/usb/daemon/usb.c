@@ -594,6 +594,65 @@ usb_describe_model(struct udkd *d, const struct device_model *m, struct udk_valu
 
 /* ---- the broker ---- */
 
+static bool
+alt_is_boot_keyboard(const struct usb_alt *a)
+{
+	/* HID class, boot interface subclass, keyboard protocol */
+	return a->d.bInterfaceClass == 3 && a->d.bInterfaceSubClass == 1 && a->d.bInterfaceProtocol == 1;
+}
+
+/* Whether opening @dev (its interface @iface when @is_iface) hands a driver a boot keyboard. */
+static bool
+opens_keyboard(const struct usb_device *dev, bool is_iface, uint8_t iface)
+{
+	for (unsigned c = 0; c < dev->descs->n_configs; c++) {
+		const struct usb_config *cfg = &dev->descs->configs[c];
+		for (unsigned i = 0; i < cfg->n_ifaces; i++) {
+			const struct usb_iface *it = &cfg->ifaces[i];
+			/* an interface: that number in any configuration (erring on the user's side) */
+			if (is_iface && it->number != iface)
+				continue;
+			for (unsigned a = 0; a < it->n_alts; a++)
+				if (alt_is_boot_keyboard(&it->alts[a]))
+					return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * A keyboard is the user's however a driver reaches it: the family that
+ * guards keyboards decides (udkd_protected_check), with the same grant as
+ * for a keyboard it opens itself.  0, or the refusal with its reason.
+ */
+static int
+keyboard_check(struct udkd *d, struct driver_proc *p, struct usb_device *dev, struct service *s)
+{
+	const char *product = udk_dict_get_string(dev->nub->props, "USB Product Name");
+	const char *serial = udk_dict_get_string(dev->nub->props, "USB Serial Number");
+	char *key, *name = NULL;
+	int r;
+
+	if (serial && *serial)
+		key = strdup_printf("usb:%04x:%04x:%s", dev->descs->dev.idVendor, dev->descs->dev.idProduct, serial);
+	else
+		key = strdup_printf("usb:%04x:%04x:%s", dev->descs->dev.idVendor, dev->descs->dev.idProduct,
+				    dev->sysname ? dev->sysname : dev->nub->name);
+	if (!product || !*product)
+		product = name = strdup_printf("USB keyboard %04x:%04x", dev->descs->dev.idVendor,
+					       dev->descs->dev.idProduct);
+	if (!key || !product) {
+		free(key);
+		free(name);
+		return udk_set_reason(-ENOMEM, "out of memory");
+	}
+	struct udkd_protected_device pd = { "keyboard", key, product, "USB", false, s };
+	r = udkd_protected_check(d, p, &pd);
+	free(key);
+	free(name);
+	return r;
+}
+
 static void
 usb_open_provider(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct service *s)
 {
@@ -619,6 +678,14 @@ usb_open_provider(struct udkd *d, struct driver_proc *p, struct wire_msg *m, str
 		proc_reply(p, m, -UDK_E_BUSY, why, NULL, NULL, 0);
 		free(why);
 		return;
+	}
+	if (opens_keyboard(dev, is_iface, iface)) {
+		int r = keyboard_check(d, p, dev, s);
+		if (r < 0) {
+			proc_reply(p, m, r, udk_error_reason(), NULL, NULL, 0);
+			udk_clear_reason();
+			return;
+		}
 	}
 	if (!is_iface) {
 		dev->opener = p;

@@ -1033,10 +1033,37 @@ TEST_FULL(mass_storage_bulk_only_driver_is_a_scsi_controller, 120)
 	fixture_stop(&f);
 }
 
-TEST(boot_keyboard_driver_reads_interrupt_reports)
+/* How many times udkd's log says @needle. */
+static unsigned
+log_count(struct fixture *f, const char *needle)
+{
+	char *log = fixture_log(f);
+	unsigned n = 0;
+
+	for (const char *p = log; (p = strstr(p, needle)); p++)
+		n++;
+	free(log);
+	return n;
+}
+
+struct log_more {
+	struct fixture *f;
+	const char *needle;
+	unsigned than;
+};
+
+static bool
+log_says_more(void *data)
+{
+	struct log_more *m = data;
+	return log_count(m->f, m->needle) > m->than;
+}
+
+TEST(boot_keyboard_driver_reads_interrupt_reports_once_granted)
 {
 	struct fixture f;
 	char *out;
+	int st;
 
 	fixture_init(&f);
 	fixture_set_machine_devices(&f, "",
@@ -1052,10 +1079,36 @@ TEST(boot_keyboard_driver_reads_interrupt_reports)
 			       "<key>UserClientProperties</key><dict><key>IOUserClass</key><string>KbdUserClient</string>"
 			       "</dict></dict>");
 	fixture_start(&f, NULL);
+	/* a keyboard is the user's whichever family reaches it: without the HID grant the open is refused */
+	ASSERT_TRUE(fixture_wait_output(&f, "drivers org.udk.example.usb-kbd", "UDK_E_NOT_PERMITTED", 10000));
+	out = fixture_udkctl(&f, NULL, "drivers org.udk.example.usb-kbd");
+	ASSERT_CONTAINS(out, "may not read the keyboard");
+	ASSERT_CONTAINS(out, "`udkctl access grant --hid keyboard org.udk.example.usb-kbd`");
+	free(out);
+	/* the refusal is a request the user sees */
+	ASSERT_TRUE(fixture_wait_output(&f, "access list", "usb:1209:0003:", 5000));
+	/* granted: the driver that failed for want of it starts again, and reads */
+	out = fixture_udkctl(&f, &st, "access grant --hid keyboard org.udk.example.usb-kbd");
+	ASSERT_EQ(st, 0);
+	free(out);
 	fixture_wait_class(&f, "KbdDriver", 10000);
 	out = app(&f, "examples/usb-kbd-app", "--reports 18 --timeout 3000");
 	ASSERT_CONTAINS(out, "keyboard 1209:0003, interface 0 (sim backend)");
 	ASSERT_CONTAINS(out, "18 reports; keys pressed: \"hello usb\"");
+	free(out);
+	ASSERT_TRUE(fixture_wait_log(&f, "handed to org.udk.example.usb-kbd", 5000));
+	/* revoked: the driver holds a descriptor udkd cannot take back, so it is stopped; started again,
+	 * it is refused again */
+	static const char refusal[] = "Start() failed: UDK_E_NOT_PERMITTED";
+	struct log_more refused = { &f, refusal, log_count(&f, refusal) };
+	ASSERT_GE(refused.than, 1);
+	out = fixture_udkctl(&f, &st, "access revoke --hid keyboard org.udk.example.usb-kbd");
+	ASSERT_EQ(st, 0);
+	free(out);
+	ASSERT_TRUE(fixture_wait_log(&f, "org.udk.example.usb-kbd loses it: the grant was revoked; its driver (pid", 5000));
+	ASSERT_TRUE(fixture_poll(10000, log_says_more, &refused));
+	out = app(&f, "examples/usb-kbd-app", "--reports 1 --timeout 1000");
+	ASSERT_FALSE(strstr(out, "1 reports") != NULL);
 	free(out);
 	fixture_stop(&f);
 }
