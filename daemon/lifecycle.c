@@ -21,9 +21,10 @@
  *              connections to close (at most the stop deadline) -> rename
  *              the old version to PATH.previous and the copy to PATH ->
  *              "swapped" -> rescan: the old instances stop, the new start.
- *              The first Start() that returns activates the new version
- *              (PATH.previous is removed); a crash loop (udkd --crash-limit)
- *              or a Start() that fails before that rolls back: PATH goes,
+ *              When every instance of the new version has returned from
+ *              Start() it is activated (PATH.previous is removed); a crash
+ *              loop (udkd --crash-limit) or a Start() that fails before
+ *              that, on any of its devices, rolls back: PATH goes,
  *              PATH.previous comes back, with the reason in the state.
  *   uninstall  apps told, connections drained -> rename PATH into a
  *              .udk-trash-XXXXXX directory -> rescan (its instances stop)
@@ -1270,8 +1271,10 @@ check_upgrades(struct loop *l, void *data)
 			rollback(d, e, b->last_failure.reason);
 			continue;
 		}
+		/* every instance of the new version runs: one that still starts (or restarts after a
+		 * crash) may yet fail, and a failure rolls back, so activation waits for all of them */
 		registry_walk(d, count_instances, &cc);
-		if (cc.running || (!cc.any && !e->running_before))
+		if ((cc.any && cc.running == cc.any) || (!cc.any && !e->running_before))
 			activate(d, e);
 	}
 }

@@ -6,6 +6,8 @@
  *   normal        start, set Started=true, register
  *   crash-start   abort() inside start
  *   fail-start    return an error with a reason from start
+ *   fail-start-on:NAME  fail-start on the provider named NAME, after
+ *                 TestStartMs (default 300 ms); normal on the others
  *   hang-start    never return from start
  *   exit-start    exit(3) inside start
  *   garbage       write junk on the udkd socket, then wait
@@ -221,6 +223,13 @@ drv_start(struct udk_service *self, struct udk_service *provider)
 		exit(3);
 	if (strcmp(b, "fail-start") == 0)
 		return udk_error_set(-ENODEV, "the test device is not there (fail-start)");
+	if (strncmp(b, "fail-start-on:", 14) == 0) {
+		if (strcmp(b + 14, udk_service_get_name(provider)) == 0) {
+			usleep((useconds_t)udk_service_get_int_property(self, "TestStartMs", 300) * 1000);
+			return udk_error_set(-ENODEV, "the test device %s is not there (fail-start-on)", b + 14);
+		}
+		b = "normal";
+	}
 	if (strcmp(b, "hang-start") == 0)
 		for (;;)
 			pause();

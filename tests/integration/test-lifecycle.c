@@ -64,7 +64,7 @@ count_all(const char *path)
 
 /* Bundle Lc.dext of testdrv in DIR/@src with @version and TestBehavior @behavior. */
 static void
-make_src(struct fixture *f, const char *src, const char *version, const char *behavior)
+make_src_on(struct fixture *f, const char *src, const char *version, const char *behavior, const char *provider)
 {
 	char *out;
 	int st;
@@ -85,16 +85,22 @@ make_src(struct fixture *f, const char *src, const char *version, const char *be
 			     "<key>CFBundleExecutable</key><string>testdrv</string>\n"
 			     "<key>CFBundleVersion</key><string>%s</string>\n"
 			     "<key>CFBundlePackageType</key><string>DEXT</string>\n"
-			     "<key>IOKitPersonalities</key><dict>" TEST_PERSONALITY("L", ID, "IOUserResources",
+			     "<key>IOKitPersonalities</key><dict>" TEST_PERSONALITY("L", ID, "%s",
 										   "<key>TestBehavior</key><string>%s</string>")
 			     "</dict>\n</dict></plist>\n",
-			     version, behavior) < 0)
+			     version, provider, behavior) < 0)
 			FAIL("oom");
 		write_text(file, info);
 		free(info);
 	}
 	snprintf(file, sizeof(file), "%s/Entitlements.plist", path);
 	write_text(file, FIXTURE_ENTITLEMENTS);
+}
+
+static void
+make_src(struct fixture *f, const char *src, const char *version, const char *behavior)
+{
+	make_src_on(f, src, version, behavior, "IOUserResources");
 }
 
 static void
@@ -485,6 +491,39 @@ TEST_FULL(rollback_when_the_new_version_cannot_start, 240)
 	out = udkctl(&f, &st, "drivers " ID);
 	ASSERT_NOT_CONTAINS(out, "rolled-back");
 	free(out);
+	fixture_stop(&f);
+}
+
+/* A version that starts on one device and fails on the other is rolled back, not activated by the first. */
+TEST_FULL(rollback_when_the_new_version_fails_on_one_of_its_devices, 240)
+{
+	struct fixture f;
+	char *out;
+	int st;
+
+	fixture_init(&f);
+	fixture_set_machine(&f, "<dict><key>Name</key><string>widget0</string>"
+				"<key>Class</key><string>UDKTestDevice</string></dict>"
+				"<dict><key>Name</key><string>widget1</string>"
+				"<key>Class</key><string>UDKTestDevice</string></dict>");
+	make_src_on(&f, "src1", "1.0", "normal", "UDKTestDevice");
+	/* on widget1 Start() fails 300 ms after widget0's returned */
+	make_src_on(&f, "src2", "2.0", "fail-start-on:widget1", "UDKTestDevice");
+	start(&f, true, NULL);
+	install_ok(&f, "src1", "activated");
+	ASSERT_TRUE(fixture_wait_output(&f, "drivers " ID, "instance /widget0/TestDriver: running", 10000));
+	ASSERT_TRUE(fixture_wait_output(&f, "drivers " ID, "instance /widget1/TestDriver: running", 10000));
+
+	out = udkctl(&f, &st, "upgrade %s/src2/Lc.dext", f.dir);
+	ASSERT_NE(st, 0);
+	ASSERT_CONTAINS(out, "rolled-back");
+	ASSERT_CONTAINS(out, "version 2.0 failed to start");
+	ASSERT_CONTAINS(out, "the test device widget1 is not there");
+	ASSERT_CONTAINS(out, "version 1.0 was restored");
+	free(out);
+	ASSERT_TRUE(installed_version(&f, "1.0"));
+	ASSERT_TRUE(fixture_wait_output(&f, "drivers " ID, "instance /widget0/TestDriver: running", 10000));
+	ASSERT_TRUE(fixture_wait_output(&f, "drivers " ID, "instance /widget1/TestDriver: running", 10000));
 	fixture_stop(&f);
 }
 
