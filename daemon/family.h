@@ -93,9 +93,9 @@ typedef void (*udkd_listener_fn)(struct udkd *d, enum udkd_event ev, void *data,
 /* A protected device one family hands a driver and another family guards (udkd_protected_check). */
 struct udkd_protected_device {
 	const char *kind;			/* "keyboard" */
-	const char *key;			/* its identity for a per-device grant, e.g. "usb:0627:0001:SERIAL" */
+	const char *key;			/* its identity for a per-device grant: stable, e.g. bus, ids, serial */
 	const char *product;			/* what the user calls it */
-	const char *transport;			/* "USB" */
+	const char *transport;			/* the bus it is on, as the user calls it */
 	bool built_in;
 	struct service *service;		/* the nub the driver opens */
 };
@@ -202,11 +202,11 @@ struct udkd_family {
 	/* ---- protected devices reached through another family ---- */
 	/*
 	 * The kind of protected device this family guards (e.g. "keyboard"),
-	 * so that one reached through another family's transport (a USB boot
-	 * keyboard a driver opens over usbfs) follows the same rule: that
-	 * family calls udkd_protected_check() before it hands the device over,
-	 * and udkd asks @protected_check of the family that @protects the
-	 * kind.  It returns 0, or -UDK_E_NOT_PERMITTED with udk_set_reason()
+	 * so that one reached through another family's transport (a boot
+	 * keyboard a driver opens raw through its bus family) follows the
+	 * same rule: that family calls udkd_protected_check() before it
+	 * hands the device over, and udkd asks @protected_check of the family
+	 * that @protects the kind.  It returns 0, or -UDK_E_NOT_PERMITTED with udk_set_reason()
 	 * saying how to grant it (@record: remember the refusal as a request
 	 * `udkctl access list` shows).  udkd remembers what it allowed; when a
 	 * grant of this family is revoked it asks again, and kills a driver

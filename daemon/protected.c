@@ -2,13 +2,14 @@
 /*
  * protected.c - protected devices reached through another family.
  *
- * A family guards a kind of device the user must grant a driver (the HID
- * family guards keyboards: `udkctl access grant --hid keyboard DRIVER`).
+ * A family guards a kind of device the user must grant a driver (the input
+ * family guards keyboards: `udkctl access grant --NAME keyboard DRIVER`).
  * The same keyboard can reach a driver through another family's transport:
- * a USB boot keyboard opened over usbfs never passes the HID family.  That
- * family calls udkd_protected_check() before it hands the device over;
- * udkd asks the family that protects the kind (family.h, @protects), so
- * one rule covers the keyboard however a driver reaches it.
+ * a boot keyboard a driver opens raw through its bus family never passes
+ * the input family.  That bus family calls udkd_protected_check() before it
+ * hands the device over; udkd asks the family that protects the kind
+ * (family.h, @protects), so one rule covers the keyboard however a driver
+ * reaches it.
  *
  * udkd remembers what it allowed (a hold, until the driver ends) and what
  * it refused (until the service goes): when a grant is revoked, a driver
@@ -247,8 +248,9 @@ udkd_protected_grant_changed(struct udkd *d, const struct udkd_family *f, const 
 			continue;
 		}
 		*pp = h->next;
-		udkd_log(d, UDK_LOG_NOTICE, "access", "%s \"%s\" (%s): %s loses it: the grant was revoked; its driver (pid %d) is stopped",
-			 h->kind, h->product, h->transport, driver, p->pid);
+		udkd_log(d, UDK_LOG_NOTICE, "access",
+			 "%s \"%s\" (%s): %s loses it: the grant was revoked; its driver (pid %d) is stopped", h->kind,
+			 h->product, h->transport, driver, p->pid);
 		proc_kill_code(d, p, -UDK_E_REVOKED,
 			       "access to the %s \"%s\" (%s) was revoked (`udkctl access revoke --%s`); the descriptor "
 			       "it holds cannot be taken back, so the driver is stopped",

@@ -69,7 +69,7 @@ static const struct error_entry udk_errors[UDK_E_LAST - UDK_E_FIRST] = {
 	[UDK_E_NOT_PERMITTED - UDK_E_FIRST] = {
 		"UDK_E_NOT_PERMITTED", "access not permitted",
 		"udkd refused access: an app to a user client (the driver's access rules do not allow the app, or an administrator has not granted it), or a driver to a protected device such as a keyboard (no access grant lets the driver have it).",
-		"The reason names who was refused and the rule. An app: `udkctl access explain DRIVER APP` shows what would allow it, `udkctl access grant DRIVER APP` grants it. A driver and a keyboard: `udkctl access grant --hid keyboard DRIVER`, as the reason says." },
+		"The reason names who was refused and the rule. An app: `udkctl access explain DRIVER APP` shows what would allow it, `udkctl access grant DRIVER APP` grants it. A driver and a protected device such as a keyboard: the `udkctl access grant --FAMILY ...` command the reason gives." },
 	[UDK_E_ENTITLEMENT - UDK_E_FIRST] = {
 		"UDK_E_ENTITLEMENT", "entitlement missing or does not cover this",
 		"The bundle, or the app, lacks the entitlement the family or udkd requires for this (for example com.apple.developer.driverkit or a family's transport entitlement), or its value does not cover the device.",
