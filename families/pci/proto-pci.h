@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * proto-pci.h - the PCI family's messages (internal): the channel between
- * a driver and the device model of a simulated function, in the family's
- * op range (lib/common/proto.h, OP_FAMILY_FIRST).
+ * a driver and the device model of a simulated function, and one request a
+ * driver sends udkd, in the family's op range (lib/common/proto.h,
+ * OP_FAMILY_FIRST).
  */
 #ifndef UDK_PCI_PROTO_H
 #define UDK_PCI_PROTO_H
@@ -23,6 +24,9 @@ enum pci_op {
 	OP_PCI_RESET,		/* {} -> {} */
 	/* interrupts, DMA mappings and IOMMU faults are the device-model
 	 * runtime's, for every kind: OP_DM_* in lib/common/proto.h */
+
+	/* driver -> udkd (the family's message handler, daemon/pci.c) */
+	OP_PCI_RELEASE_REQUESTED = PCI_OP_BASE + 50,	/* {device} -> {}: the kernel wants the VFIO function back */
 };
 
 /* Config and register access on the PCI channel.  space 0 is config

@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 
 #include "family.h"
+#include "proto-pci.h"
 #include "udkd.h"
 #include "util.h"
 
@@ -592,6 +593,58 @@ static const struct udkd_family_entitlement pci_entitlements[] = {
 	{ NULL, NULL, NULL },
 };
 
+/*
+ * A driver says the kernel wants its VFIO function back (the function is
+ * being removed, hot unplugged or unbound; VFIO's request interrupt, see
+ * families/pci/driver/vfio.c).  The kernel waits until every descriptor of
+ * the device is closed, so udkd treats the function as gone: the apps are
+ * told UDK_E_HARDWARE_GONE, the nub is terminated and the driver stopped.
+ */
+static void
+release_requested(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
+{
+	const char *want = udk_dict_get_string(m->body, "device");
+	struct service *s = NULL;
+	char *why;
+
+	if (!want) {
+		proc_reply(p, m, -EINVAL, "the request names no device", NULL, NULL, 0);
+		return;
+	}
+	/* one of the functions this process drives, by its location */
+	for (size_t i = 0; i <= p->n_guests && !s; i++) {
+		struct service *inst = i == 0 ? p->instance : p->guests[i - 1];
+		struct service *prov = inst ? inst->provider : NULL;
+		if (prov && prov->state != SVC_TERMINATED &&
+		    streq(udk_dict_get_string(prov->props, "UDKBackend"), "vfio") &&
+		    streq(udk_dict_get_string(prov->props, "pci-location"), want))
+			s = prov;
+	}
+	if (!s) {
+		proc_reply(p, m, -ENOENT, "no VFIO function this driver has open is at that location", NULL, NULL, 0);
+		return;
+	}
+	proc_reply(p, m, 0, NULL, NULL, NULL, 0);
+	why = strdup_printf("the kernel asked for PCI function %s back (it is being removed, unplugged or unbound from "
+			    "vfio-pci); udk stops its driver so the kernel can finish",
+			    want);
+	log_notice(d, "device %s: %s", want, why ? why : "the kernel asked for it back");
+	udkd_service_hardware_gone(d, s, why ? why : "the kernel asked for the PCI function back");
+	free(why);
+}
+
+static void
+pci_message(struct udkd *d, struct driver_proc *p, struct wire_msg *m)
+{
+	if (m->h.op == OP_PCI_RELEASE_REQUESTED && p->kind == PROC_KIND_DRIVER) {
+		release_requested(d, p, m);
+		return;
+	}
+	proc_reply(p, m, -EOPNOTSUPP,
+		   "udkd does not take this PCI request (the device-model channel's requests go to the model)", NULL,
+		   NULL, 0);
+}
+
 const struct udkd_family udkd_family_pci = {
 	UDKD_FAMILY_INIT,
 	.name = "pci",
@@ -606,6 +659,9 @@ const struct udkd_family udkd_family_pci = {
 	.options = pci_options,
 	.set_option = pci_set_option,
 	.open_provider = pci_open_provider,
+	.op_base = PCI_OP_BASE,
+	.op_count = PCI_OP_COUNT,
+	.message = pci_message,
 	.model_kind = "pci",
 	.model_function = pci_model_function,
 	.model_configure = pci_model_configure,

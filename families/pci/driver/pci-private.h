@@ -90,6 +90,8 @@ struct vfio_sys {
 	ssize_t (*pwrite)(int fd, const void *buf, size_t len, off_t off);
 	void *(*mmap)(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 	int (*munmap)(void *addr, size_t len);
+	/* The kernel asked for the device back (VFIO's request interrupt): tell udkd. */
+	int (*release_requested)(const char *device_name);
 };
 void pci_vfio_set_sys(const struct vfio_sys *sys);
 /* Set up @dev on a VFIO container and group (both fds taken). */

@@ -16,14 +16,29 @@
  * VFIO_DEVICE_SET_IRQS, DMA is VFIO_IOMMU_MAP_DMA of the memory mapped in
  * this process, and reset is VFIO_DEVICE_RESET.
  *
+ * When the kernel wants the function back (it is being removed, hot
+ * unplugged or unbound from vfio-pci), it waits until every descriptor of
+ * the device is closed and signals VFIO's request interrupt meanwhile.  The
+ * backend routes that interrupt to an eventfd watched by a thread of its
+ * own, which tells udkd (OP_PCI_RELEASE_REQUESTED); udkd treats the function
+ * as gone: apps are told UDK_E_HARDWARE_GONE, the driver is stopped, its
+ * descriptors close and the kernel finishes.  Without this the removal
+ * would wait for as long as the driver runs.
+ *
  * This machine's kernel has no VFIO, so the sequence is tested against a
- * recording fake (families/pci/tests/test-vfio.c) through struct vfio_sys.
+ * recording fake (families/pci/tests/test-vfio.c) through struct vfio_sys;
+ * the guest rig runs it on QEMU's edu (tests/guest/21-vfio-remove.sh).
  */
 #include <linux/vfio.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
 #include "pci-private.h"
+#include "private.h"
+#include "proto-pci.h"
 #include "util.h"
 
 static int
@@ -32,12 +47,25 @@ real_ioctl(int fd, unsigned long request, void *arg)
 	return ioctl(fd, request, arg);
 }
 
+static int
+real_release_requested(const char *device_name)
+{
+	struct udk_value *body = udk_value_new_dict();
+	int r;
+
+	udk_dict_set_string(body, "device", device_name);
+	r = rt_call(OP_PCI_RELEASE_REQUESTED, body, NULL);
+	udk_value_unref(body);
+	return r;
+}
+
 static const struct vfio_sys real_sys = {
 	.ioctl = real_ioctl,
 	.pread = pread,
 	.pwrite = pwrite,
 	.mmap = mmap,
 	.munmap = munmap,
+	.release_requested = real_release_requested,
 };
 
 static const struct vfio_sys *sys = &real_sys;
@@ -67,7 +95,97 @@ struct vfio_state {
 	size_t n_dma;
 	uint32_t device_flags;		/* VFIO_DEVICE_FLAGS_* */
 	char name[32];			/* 0000:00:02.0 */
+	/* the kernel's request for the device (VFIO_PCI_REQ_IRQ_INDEX) */
+	int req_efd, stop_efd;
+	pthread_t req_thread;
+	bool req_watching;
 };
+
+/* The request interrupt's watcher: each signal goes to udkd (the kernel repeats it while it waits). */
+static void *
+req_watch(void *data)
+{
+	struct vfio_state *st = data;
+	struct pollfd pf[2] = { { st->req_efd, POLLIN, 0 }, { st->stop_efd, POLLIN, 0 } };
+	uint64_t n;
+
+	for (;;) {
+		if (poll(pf, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pf[1].revents)
+			break;
+		if ((pf[0].revents & POLLIN) && read(st->req_efd, &n, sizeof(n)) == (ssize_t)sizeof(n)) {
+			udk_log_notice("VFIO: the kernel asks for %s back (it is being removed or unbound); telling udkd",
+				       st->name);
+			if (sys->release_requested && sys->release_requested(st->name) < 0)
+				udk_log_warning("VFIO: udkd was not told: %s",
+						udk_error_reason() ? udk_error_reason() : "?");
+		}
+	}
+	return NULL;
+}
+
+/* Route the request interrupt to an eventfd and watch it.  A kernel without it: nothing to do. */
+static void
+req_start(struct vfio_state *st, int fd)
+{
+	struct vfio_irq_info ii = { .argsz = sizeof(ii), .index = VFIO_PCI_REQ_IRQ_INDEX };
+	char buf[sizeof(struct vfio_irq_set) + sizeof(int32_t)];
+	struct vfio_irq_set *is = (struct vfio_irq_set *)buf;
+	int32_t efd;
+
+	if (sys->ioctl(fd, VFIO_DEVICE_GET_IRQ_INFO, &ii) < 0 || ii.count < 1)
+		return;
+	st->req_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	st->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (st->req_efd < 0 || st->stop_efd < 0)
+		goto fail;
+	memset(buf, 0, sizeof(buf));
+	is->argsz = sizeof(buf);
+	is->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+	is->index = VFIO_PCI_REQ_IRQ_INDEX;
+	is->start = 0;
+	is->count = 1;
+	efd = st->req_efd;
+	memcpy(is->data, &efd, sizeof(efd));
+	if (sys->ioctl(fd, VFIO_DEVICE_SET_IRQS, is) < 0) {
+		udk_log_warning("VFIO: %s: cannot route the kernel's request interrupt (%s); a removal of the function "
+				"waits until the driver ends",
+				st->name, strerror(errno));
+		goto fail;
+	}
+	if (pthread_create(&st->req_thread, NULL, req_watch, st) != 0)
+		goto fail;
+	st->req_watching = true;
+	return;
+fail:
+	if (st->req_efd >= 0)
+		close(st->req_efd);
+	if (st->stop_efd >= 0)
+		close(st->stop_efd);
+	st->req_efd = st->stop_efd = -1;
+}
+
+static void
+req_stop(struct vfio_state *st)
+{
+	uint64_t one = 1;
+
+	if (st->req_watching) {
+		if (write(st->stop_efd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+			udk_log_warning("VFIO: cannot stop the request watcher: %s", strerror(errno));
+		pthread_join(st->req_thread, NULL);
+		st->req_watching = false;
+	}
+	if (st->req_efd >= 0)
+		close(st->req_efd);
+	if (st->stop_efd >= 0)
+		close(st->stop_efd);
+	st->req_efd = st->stop_efd = -1;
+}
 
 static int
 fail(int r, const char *what)
@@ -98,6 +216,7 @@ pci_vfio_attach(struct udk_pci_device *dev, int container, int group, const char
 	}
 	st->container = container;
 	st->group = group;
+	st->req_efd = st->stop_efd = -1;
 	dev->backend_data = st;
 	version = sys->ioctl(container, VFIO_GET_API_VERSION, NULL);
 	if (version != VFIO_API_VERSION)
@@ -148,6 +267,7 @@ pci_vfio_attach(struct udk_pci_device *dev, int container, int group, const char
 		if (idx == VFIO_PCI_MSI_IRQ_INDEX)
 			break;
 	}
+	req_start(st, fd);
 	return 0;
 }
 
@@ -330,6 +450,7 @@ vfio_close(struct udk_pci_device *dev)
 
 	if (!st)
 		return;
+	req_stop(st);
 	for (size_t i = 0; i < st->n_dma; i++) {
 		struct vfio_iommu_type1_dma_unmap u = { .argsz = sizeof(u), .iova = st->dma[i].iova,
 							.size = st->dma[i].len };

@@ -11,6 +11,8 @@
 #include <fcntl.h>
 #include <linux/vfio.h>
 #include <stdio.h>
+#include <poll.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -35,6 +37,10 @@ static struct {
 	unsigned last_irq_index, last_irq_start;
 	int container, group;
 	int maps, unmaps;
+	bool no_req;			/* a kernel without the request interrupt */
+	int req_fd;			/* the eventfd routed to VFIO_PCI_REQ_IRQ_INDEX */
+	atomic_int released;		/* release_requested calls (the watcher's thread) */
+	char released_name[32];
 } k;
 
 static void
@@ -106,6 +112,7 @@ fake_ioctl(int fd, unsigned long req, void *arg)
 		record("DEVICE_GET_IRQ_INFO");
 		i->count = i->index == VFIO_PCI_MSIX_IRQ_INDEX ? (k.no_msix ? 0 : 8)
 			   : i->index == VFIO_PCI_MSI_IRQ_INDEX ? 1
+			   : i->index == VFIO_PCI_REQ_IRQ_INDEX ? (k.no_req ? 0 : 1)
 								   : 0;
 		return 0;
 	}
@@ -115,6 +122,10 @@ fake_ioctl(int fd, unsigned long req, void *arg)
 		if (s->argsz < sizeof(*s) + sizeof(int32_t) || s->count != 1 ||
 		    s->flags != (VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER))
 			return errno = EINVAL, -1;
+		if (s->index == VFIO_PCI_REQ_IRQ_INDEX) {
+			memcpy(&k.req_fd, s->data, sizeof(int32_t));
+			return 0;
+		}
 		memcpy(&k.last_irq_fd, s->data, sizeof(int32_t));
 		k.last_irq_index = s->index;
 		k.last_irq_start = s->start;
@@ -192,12 +203,21 @@ fake_munmap(void *addr, size_t len)
 	return munmap(addr, len);
 }
 
+static int
+fake_release_requested(const char *name)
+{
+	snprintf(k.released_name, sizeof(k.released_name), "%s", name);
+	atomic_fetch_add(&k.released, 1);
+	return 0;
+}
+
 static const struct vfio_sys fake = {
 	.ioctl = fake_ioctl,
 	.pread = fake_pread,
 	.pwrite = fake_pwrite,
 	.mmap = fake_mmap,
 	.munmap = fake_munmap,
+	.release_requested = fake_release_requested,
 };
 
 static void
@@ -208,6 +228,7 @@ fake_reset(void)
 	k.config[0] = 0xf4;
 	k.config[1] = 0x1a; /* 1af4: virtio */
 	k.last_irq_fd = -2;
+	k.req_fd = -1;
 }
 
 static int
@@ -252,6 +273,8 @@ TEST(attach_follows_the_documented_sequence)
 		"DEVICE_GET_REGION_INFO", "DEVICE_GET_REGION_INFO", "DEVICE_GET_REGION_INFO",
 		"DEVICE_GET_REGION_INFO", "DEVICE_GET_REGION_INFO",
 		"DEVICE_GET_IRQ_INFO",
+		/* the kernel's request for the device, routed to an eventfd */
+		"DEVICE_GET_IRQ_INFO", "DEVICE_SET_IRQS",
 		NULL,
 	};
 
@@ -425,5 +448,38 @@ TEST(a_device_outside_the_group_is_explained)
 	fake_reset();
 	ASSERT_ERR(open_dev(&dev, "0000:04:00.0"), -ENODEV);
 	ASSERT_CONTAINS(udk_error_reason(), "getting the device from its group");
+	pci_vfio_backend.close(&dev);
+}
+
+TEST(the_kernels_request_for_the_device_is_passed_to_udkd)
+{
+	struct udk_pci_device dev;
+	uint64_t one = 1;
+
+	fake_reset();
+	ASSERT_OK(open_dev(&dev, "0000:03:00.0"));
+	ASSERT_GE(k.req_fd, 0);
+	ASSERT_EQ(atomic_load(&k.released), 0);
+	/* the kernel signals it (vfio_pci_core_request), and again while it waits */
+	ASSERT_EQ(write(k.req_fd, &one, sizeof(one)), (ssize_t)sizeof(one));
+	for (int i = 0; i < 500 && atomic_load(&k.released) < 1; i++)
+		poll(NULL, 0, 10);
+	ASSERT_EQ(atomic_load(&k.released), 1);
+	ASSERT_STREQ(k.released_name, "0000:03:00.0");
+	ASSERT_EQ(write(k.req_fd, &one, sizeof(one)), (ssize_t)sizeof(one));
+	for (int i = 0; i < 500 && atomic_load(&k.released) < 2; i++)
+		poll(NULL, 0, 10);
+	ASSERT_EQ(atomic_load(&k.released), 2);
+	/* closing stops the watcher (joined) and closes its eventfd */
+	dev.fd = -1;
+	pci_vfio_backend.close(&dev);
+	ASSERT_EQ(fcntl(k.req_fd, F_GETFD), -1);
+
+	/* a kernel without the request interrupt: nothing routed, the device works */
+	fake_reset();
+	k.no_req = true;
+	ASSERT_OK(open_dev(&dev, "0000:03:00.0"));
+	ASSERT_EQ(k.req_fd, -1);
+	dev.fd = -1;
 	pci_vfio_backend.close(&dev);
 }
