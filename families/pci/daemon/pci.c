@@ -25,9 +25,11 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/netlink.h>
 #include <linux/vfio.h>
 #include <pthread.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "family.h"
@@ -46,6 +48,10 @@ struct pci_state {
 	bool sysfs;			/* publish the real PCI functions */
 	char *sysfs_dir;		/* /sys/bus/pci/devices, or a copy for tests */
 	char *vfio_dir;			/* /dev/vfio */
+	struct service *host;		/* PCIHost (reference), made with the first real function */
+	int uevent_fd;			/* the kernel's uevents: functions come, go, change driver */
+	struct loop_source *uevent_src;
+	struct loop_timer *reconcile;	/* a pass over sysfs after a burst of uevents */
 };
 
 /* Per simulated device: its slot on PCI0. */
@@ -412,77 +418,246 @@ link_target(const char *dir, const char *name)
 	return strdup(slash ? slash + 1 : buf);
 }
 
+/* PCIHost, the parent of the real functions, made on first use. */
+static struct service *
+host_nub(struct udkd *d)
+{
+	struct pci_state *st = state(d);
+	struct udk_value *hp;
+	struct service *host = NULL;
+
+	if (st->host)
+		return st->host;
+	hp = udk_value_new_dict();
+	udk_dict_set_string(hp, "UDKBackend", "sysfs");
+	if (service_new(d, d->reg.root, "PCIHost", class_chain_for("IOPCIBridge"), hp, &host) == 0) {
+		service_register(d, host);
+		st->host = service_ref(host);
+	}
+	udk_value_unref(hp);
+	return st->host;
+}
+
+/* What the kernel says of function @name now: its driver and IOMMU group (malloc'ed, or NULL). */
+static bool
+function_now(struct udkd *d, const char *name, char **ret_driver, char **ret_group)
+{
+	char *fdir = strdup_printf("%s/%s", state(d)->sysfs_dir, name);
+	struct stat sb;
+	bool there = fdir && stat(fdir, &sb) == 0;
+
+	*ret_driver = there ? link_target(fdir, "driver") : NULL;
+	*ret_group = there ? link_target(fdir, "iommu_group") : NULL;
+	free(fdir);
+	return there;
+}
+
+/* Publish the real function @name as the kernel has it now; 1 when it is bound to vfio-pci. */
+static int
+publish_function(struct udkd *d, const char *name)
+{
+	char *path, *driver, *group;
+	uint8_t c[64];
+	int fd;
+	struct udk_value *props;
+	struct service *s = NULL, *host;
+	bool vfio;
+
+	path = strdup_printf("%s/%s/config", state(d)->sysfs_dir, name);
+	fd = path ? open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK) : -1;
+	free(path);
+	if (fd < 0)
+		return -ENOENT;
+	if (pread(fd, c, sizeof(c), 0) != (ssize_t)sizeof(c)) {
+		close(fd);
+		return -EIO;
+	}
+	close(fd);
+	if (!(host = host_nub(d)) || !function_now(d, name, &driver, &group))
+		return -ENOENT;
+	vfio = driver && group && streq(driver, "vfio-pci");
+	props = pci_props(c, name, vfio ? "vfio" : "sysfs");
+	if (driver)
+		udk_dict_set_string(props, "UDKKernelDriver", driver);
+	if (group)
+		udk_dict_set_int(props, "UDKIOMMUGroup", strtol(group, NULL, 10));
+	if (!vfio) {
+		/* what the sysfs backend's refusals tell a driver (driver/pci.c) */
+		char *how = sysfs_how_to_drive(name, driver, group != NULL);
+		if (how)
+			udk_dict_set_string(props, "UDKHowToDrive", how);
+		free(how);
+	}
+	free(driver);
+	free(group);
+	if (service_new(d, host, name, class_chain_for("IOPCIDevice"), props, &s) < 0) {
+		udk_value_unref(props);
+		return -ENOMEM;
+	}
+	udk_value_unref(props);
+	service_register(d, s);
+	return vfio;
+}
+
 static int
 scan_sysfs(struct udkd *d)
 {
 	const char *root = state(d)->sysfs_dir;
 	DIR *dir = opendir(root);
-	struct service *host = NULL;
 	struct dirent *e;
 	unsigned n = 0, n_vfio = 0;
 
 	if (!dir)
 		return udk_set_reason(-errno, "cannot read %s: %s", root, strerror(errno));
 	while ((e = readdir(dir))) {
-		char *path, *fdir, *driver, *group;
-		uint8_t c[64];
-		int fd;
-		struct udk_value *props;
-		struct service *s = NULL;
-		bool vfio;
-
+		int r;
 		if (e->d_name[0] == '.')
 			continue;
-		path = strdup_printf("%s/%s/config", root, e->d_name);
-		fd = path ? open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK) : -1;
-		free(path);
-		if (fd < 0)
-			continue;
-		if (pread(fd, c, sizeof(c), 0) != (ssize_t)sizeof(c)) {
-			close(fd);
-			continue;
-		}
-		close(fd);
-		if (!host) {
-			struct udk_value *hp = udk_value_new_dict();
-			udk_dict_set_string(hp, "UDKBackend", "sysfs");
-			if (service_new(d, d->reg.root, "PCIHost", class_chain_for("IOPCIBridge"), hp, &host) < 0) {
-				udk_value_unref(hp);
-				break;
-			}
-			udk_value_unref(hp);
-			service_register(d, host);
-		}
-		fdir = strdup_printf("%s/%s", root, e->d_name);
-		driver = fdir ? link_target(fdir, "driver") : NULL;
-		group = fdir ? link_target(fdir, "iommu_group") : NULL;
-		vfio = driver && group && streq(driver, "vfio-pci");
-		props = pci_props(c, e->d_name, vfio ? "vfio" : "sysfs");
-		if (driver)
-			udk_dict_set_string(props, "UDKKernelDriver", driver);
-		if (group)
-			udk_dict_set_int(props, "UDKIOMMUGroup", strtol(group, NULL, 10));
-		if (!vfio) {
-			/* what the sysfs backend's refusals tell a driver (driver/pci.c) */
-			char *how = sysfs_how_to_drive(e->d_name, driver, group != NULL);
-			if (how)
-				udk_dict_set_string(props, "UDKHowToDrive", how);
-			free(how);
-		}
-		n_vfio += vfio;
-		free(fdir);
-		free(driver);
-		free(group);
-		if (service_new(d, host, e->d_name, class_chain_for("IOPCIDevice"), props, &s) == 0) {
-			service_register(d, s);
+		r = publish_function(d, e->d_name);
+		if (r >= 0) {
 			n++;
+			n_vfio += (unsigned)r;
 		}
-		udk_value_unref(props);
 	}
 	closedir(dir);
 	log_info(d, "published %u real PCI functions from %s: %u bound to vfio-pci, the rest read-only", n, root,
 		 n_vfio);
 	return 0;
+}
+
+/* The live nub of real function @name, or NULL. */
+static struct service *
+function_nub(struct udkd *d, const char *name)
+{
+	struct service *host = state(d)->host;
+
+	for (size_t i = 0; host && i < host->n_children; i++)
+		if (host->children[i]->state != SVC_TERMINATED && streq(host->children[i]->name, name))
+			return host->children[i];
+	return NULL;
+}
+
+/*
+ * After uevents of the pci subsystem: bring the registry in line with sysfs.
+ * A function that went is gone (its apps told UDK_E_HARDWARE_GONE, its
+ * driver stopped); one whose kernel driver changed (bound to vfio-pci, or
+ * taken from it) is published again as it is now, so drivers match it
+ * without udkd restarting; a new one is published.  Bounded by the
+ * functions the kernel has.
+ */
+static void
+reconcile(struct loop *l, void *data)
+{
+	struct udkd *d = data;
+	struct pci_state *st = state(d);
+	struct service *host = st->host;
+	char **names = NULL;
+	size_t n = 0;
+	DIR *dir;
+	struct dirent *e;
+
+	(void)l;
+	st->reconcile = NULL;
+	if (d->shutting_down)
+		return;
+	/* the nubs first: terminating one changes the host's children */
+	if (host && host->n_children && (names = calloc(host->n_children, sizeof(*names))))
+		for (size_t i = 0; i < host->n_children; i++)
+			if (host->children[i]->state != SVC_TERMINATED && (names[n] = strdup(host->children[i]->name)))
+				n++;
+	for (size_t i = 0; i < n; i++) {
+		struct service *s = function_nub(d, names[i]);
+		char *driver = NULL, *group = NULL, *why = NULL;
+		bool there = function_now(d, names[i], &driver, &group);
+		const char *had = s ? udk_dict_get_string(s->props, "UDKKernelDriver") : NULL;
+
+		if (!s) {
+			/* gone meanwhile */
+		} else if (!there) {
+			why = strdup_printf("the PCI function %s was removed", names[i]);
+			log_notice(d, "device %s: %s", names[i], why ? why : "removed");
+			udkd_service_hardware_gone(d, s, why ? why : "the PCI function was removed");
+		} else if (!streq(had ? had : "", driver ? driver : "")) {
+			why = strdup_printf("the PCI function %s changed kernel driver (%s -> %s); udk publishes it again as "
+					    "it is now",
+					    names[i], had ? had : "none", driver ? driver : "none");
+			log_notice(d, "device %s: %s", names[i], why ? why : "rebound");
+			udkd_service_hardware_gone(d, s, why ? why : "the PCI function changed kernel driver");
+		}
+		free(why);
+		free(driver);
+		free(group);
+		free(names[i]);
+	}
+	free(names);
+	/* then every function without a nub: new, back, or rebound */
+	dir = opendir(st->sysfs_dir);
+	while (dir && (e = readdir(dir))) {
+		int r;
+		if (e->d_name[0] == '.' || function_nub(d, e->d_name))
+			continue;
+		r = publish_function(d, e->d_name);
+		if (r >= 0)
+			log_info(d, "device %s: published (%s)", e->d_name, r ? "bound to vfio-pci" : "read-only");
+	}
+	if (dir)
+		closedir(dir);
+}
+
+/* A uevent: only the kernel's (sender port 0) of the pci subsystem count; a burst makes one pass. */
+static void
+on_uevent(struct loop *l, int fd, uint32_t events, void *data)
+{
+	struct udkd *d = data;
+	struct pci_state *st = state(d);
+
+	(void)l;
+	(void)events;
+	for (int i = 0; i < 64; i++) {
+		char buf[8192];
+		struct sockaddr_nl sa;
+		struct iovec iov = { buf, sizeof(buf) - 1 };
+		struct msghdr mh = { .msg_name = &sa, .msg_namelen = sizeof(sa), .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
+		bool pci = false;
+
+		if (n < 0) {
+			/* ENOBUFS: a burst overflowed the socket; a pass over sysfs catches up */
+			if (errno == ENOBUFS && !st->reconcile)
+				loop_add_timer(d->loop, now_ns() + 100 * 1000000ull, reconcile, d, &st->reconcile);
+			return;
+		}
+		if (mh.msg_namelen != sizeof(sa) || sa.nl_pid != 0 || (mh.msg_flags & MSG_TRUNC))
+			continue;
+		buf[n] = 0;
+		for (size_t off = 0; off < (size_t)n; off += strlen(buf + off) + 1)
+			if (streq(buf + off, "SUBSYSTEM=pci"))
+				pci = true;
+		if (pci && !st->reconcile)
+			loop_add_timer(d->loop, now_ns() + 100 * 1000000ull, reconcile, d, &st->reconcile);
+	}
+}
+
+static void
+start_uevents(struct udkd *d)
+{
+	struct pci_state *st = state(d);
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = 1 };
+	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_KOBJECT_UEVENT);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		log_warning(d, "cannot listen to kernel uevents (%s): PCI functions that come, go or change driver "
+			       "later are seen at udkd's next start",
+			    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	st->uevent_fd = fd;
+	if (loop_add_fd(d->loop, fd, EPOLLIN, on_uevent, d, &st->uevent_src) < 0) {
+		close(fd);
+		st->uevent_fd = -1;
+	}
 }
 
 /* ---- lifecycle ---- */
@@ -501,6 +676,7 @@ pci_init(struct udkd *d)
 			return -ENOMEM;
 		udkd_family_set_state(d, &udkd_family_pci, st);
 	}
+	st->uevent_fd = -1;
 	if (!st->sysfs_dir)
 		st->sysfs_dir = strdup("/sys/bus/pci/devices");
 	if (!st->vfio_dir)
@@ -514,7 +690,10 @@ pci_init(struct udkd *d)
 static int
 pci_start(struct udkd *d)
 {
-	return state(d)->sysfs ? scan_sysfs(d) : 0;
+	if (!state(d)->sysfs)
+		return 0;
+	start_uevents(d);
+	return scan_sysfs(d);
 }
 
 static void
@@ -524,6 +703,13 @@ pci_fini(struct udkd *d)
 
 	if (!st)
 		return;
+	if (st->uevent_fd >= 0) {
+		loop_source_remove(st->uevent_src);
+		close(st->uevent_fd);
+	}
+	if (st->reconcile)
+		loop_timer_cancel(d->loop, st->reconcile);
+	service_unref(st->host);
 	vfio_fini();
 	service_unref(st->sim_bus);
 	free(st->sysfs_dir);
@@ -684,11 +870,11 @@ sysfs_how_to_drive(const char *loc, const char *driver, bool has_group)
 		return strdup_printf("%s is bound to the kernel driver %s; to drive it with udk, give it to vfio-pci: "
 				     "modprobe vfio-pci; echo vfio-pci > /sys/bus/pci/devices/%s/driver_override; "
 				     "echo %s > /sys/bus/pci/devices/%s/driver/unbind; echo %s > "
-				     "/sys/bus/pci/drivers_probe; then restart udkd (it reads sysfs when it starts)",
+				     "/sys/bus/pci/drivers_probe; udkd publishes it again, bound to vfio-pci, when the kernel has done it",
 				     loc, driver, loc, loc, loc, loc);
 	return strdup_printf("%s is bound to no kernel driver; to drive it with udk, give it to vfio-pci: modprobe "
 			     "vfio-pci; echo vfio-pci > /sys/bus/pci/devices/%s/driver_override; echo %s > "
-			     "/sys/bus/pci/drivers_probe; then restart udkd (it reads sysfs when it starts)",
+			     "/sys/bus/pci/drivers_probe; udkd publishes it again, bound to vfio-pci, when the kernel has done it",
 			     loc, loc, loc);
 }
 
