@@ -14,7 +14,11 @@
  * and hands both over (driver/vfio.c does the rest, so the driver process
  * needs no access to /dev/vfio of its own).  Every other function gets
  * backend "sysfs": its config space, read-only, so personalities can be
- * checked against real ids with `udkctl explain`.
+ * checked against real ids with `udkctl explain`.  The kernel's pci uevents
+ * keep the nubs in line with sysfs (reconcile()): functions that go, come
+ * or change kernel driver.  A VFIO function the kernel wants back (removed,
+ * unbound) is taken from its driver when the driver says so
+ * (release_requested()).
  *
  * The entitlement is transport.pci: an array of dicts with
  * IOPCIPrimaryMatch, IOPCISecondaryMatch or IOPCIClassMatch (the
