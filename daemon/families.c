@@ -227,6 +227,7 @@ families_fini(struct udkd *d)
 	for (size_t i = udkd_n_families; i-- > 0;)
 		if (udkd_families[i]->fini && d->family_state)
 			udkd_families[i]->fini(d);
+	uevents_fini(d);
 	protected_fini(d);
 	while (d->listeners) {
 		struct udkd_listener *l = d->listeners;

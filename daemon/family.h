@@ -282,6 +282,19 @@ void protected_fini(struct udkd *d);
 /* access.c: a grant of family @f for @driver was given or revoked. */
 void udkd_protected_grant_changed(struct udkd *d, const struct udkd_family *f, const char *driver, bool granted);
 
+/*
+ * The kernel's device events (uevent.c): @fn gets each message the kernel
+ * sends ("ACTION@DEVPATH" then "KEY=VALUE" strings, NUL-separated and
+ * NUL-terminated, @len bytes), on the loop; messages from anyone but the
+ * kernel are dropped before.  (NULL, 0): events were lost in a burst, read
+ * sysfs again.  One socket serves every family that listens.  -errno with a
+ * reason when the kernel's uevents cannot be had (udkd runs on without).
+ */
+typedef void (*udkd_uevent_fn)(struct udkd *d, const char *msg, size_t len, void *ctx);
+int udkd_uevents_listen(struct udkd *d, udkd_uevent_fn fn, void *ctx);
+/* families_fini (uevent.c). */
+void uevents_fini(struct udkd *d);
+
 /* Subscribe to an event; @fn runs on the loop after udkd's own handling. */
 int udkd_listen(struct udkd *d, enum udkd_event ev, udkd_listener_fn fn, void *ctx);
 void udkd_emit(struct udkd *d, enum udkd_event ev, void *data);

@@ -42,6 +42,7 @@ struct driver_proc;
 struct client;
 struct udkd_listener;
 struct protected_state;
+struct udkd_uevents;
 struct quota;
 
 /* ---- log.c ---- */
@@ -812,6 +813,7 @@ struct udkd {
 	size_t n_model_dirs;
 	void **family_state;		/* one per registered family (family.h) */
 	struct protected_state *protected_devices;	/* protected.c */
+	struct udkd_uevents *uevents;	/* uevent.c: the kernel's device events, for families */
 	struct udkd_listener *listeners;
 	struct trust trust;
 	struct access *access;

@@ -29,11 +29,9 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <linux/netlink.h>
 #include <linux/vfio.h>
 #include <pthread.h>
 #include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "family.h"
@@ -53,8 +51,6 @@ struct pci_state {
 	char *sysfs_dir;		/* /sys/bus/pci/devices, or a copy for tests */
 	char *vfio_dir;			/* /dev/vfio */
 	struct service *host;		/* PCIHost (reference), made with the first real function */
-	int uevent_fd;			/* the kernel's uevents: functions come, go, change driver */
-	struct loop_source *uevent_src;
 	struct loop_timer *reconcile;	/* a pass over sysfs after a burst of uevents */
 };
 
@@ -608,60 +604,27 @@ reconcile(struct loop *l, void *data)
 		closedir(dir);
 }
 
-/* A uevent: only the kernel's (sender port 0) of the pci subsystem count; a burst makes one pass. */
+/* A uevent of the pci subsystem (udkd's uevent service hands over only the kernel's), or lost
+ * events: one pass over sysfs, 100 ms later, for a whole burst. */
 static void
-on_uevent(struct loop *l, int fd, uint32_t events, void *data)
+on_uevent(struct udkd *d, const char *msg, size_t len, void *ctx)
 {
-	struct udkd *d = data;
 	struct pci_state *st = state(d);
+	bool pci = !msg;
 
-	(void)l;
-	(void)events;
-	for (int i = 0; i < 64; i++) {
-		char buf[8192];
-		struct sockaddr_nl sa;
-		struct iovec iov = { buf, sizeof(buf) - 1 };
-		struct msghdr mh = { .msg_name = &sa, .msg_namelen = sizeof(sa), .msg_iov = &iov, .msg_iovlen = 1 };
-		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
-		bool pci = false;
-
-		if (n < 0) {
-			/* ENOBUFS: a burst overflowed the socket; a pass over sysfs catches up */
-			if (errno == ENOBUFS && !st->reconcile)
-				loop_add_timer(d->loop, now_ns() + 100 * 1000000ull, reconcile, d, &st->reconcile);
-			return;
-		}
-		if (mh.msg_namelen != sizeof(sa) || sa.nl_pid != 0 || (mh.msg_flags & MSG_TRUNC))
-			continue;
-		buf[n] = 0;
-		for (size_t off = 0; off < (size_t)n; off += strlen(buf + off) + 1)
-			if (streq(buf + off, "SUBSYSTEM=pci"))
-				pci = true;
-		if (pci && !st->reconcile)
-			loop_add_timer(d->loop, now_ns() + 100 * 1000000ull, reconcile, d, &st->reconcile);
-	}
+	(void)ctx;
+	for (size_t off = 0; msg && off < len && !pci; off += strlen(msg + off) + 1)
+		pci = streq(msg + off, "SUBSYSTEM=pci");
+	if (pci && !st->reconcile)
+		loop_add_timer(d->loop, now_ns() + 100 * 1000000ull, reconcile, d, &st->reconcile);
 }
 
 static void
 start_uevents(struct udkd *d)
 {
-	struct pci_state *st = state(d);
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = 1 };
-	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_KOBJECT_UEVENT);
-
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		log_warning(d, "cannot listen to kernel uevents (%s): PCI functions that come, go or change driver "
-			       "later are seen at udkd's next start",
-			    strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	st->uevent_fd = fd;
-	if (loop_add_fd(d->loop, fd, EPOLLIN, on_uevent, d, &st->uevent_src) < 0) {
-		close(fd);
-		st->uevent_fd = -1;
-	}
+	if (udkd_uevents_listen(d, on_uevent, NULL) < 0)
+		log_warning(d, "%s: PCI functions that come, go or change driver later are seen at udkd's next start",
+			    udk_error_reason() ? udk_error_reason() : "no kernel uevents");
 }
 
 /* ---- lifecycle ---- */
@@ -680,7 +643,6 @@ pci_init(struct udkd *d)
 			return -ENOMEM;
 		udkd_family_set_state(d, &udkd_family_pci, st);
 	}
-	st->uevent_fd = -1;
 	if (!st->sysfs_dir)
 		st->sysfs_dir = strdup("/sys/bus/pci/devices");
 	if (!st->vfio_dir)
@@ -707,10 +669,6 @@ pci_fini(struct udkd *d)
 
 	if (!st)
 		return;
-	if (st->uevent_fd >= 0) {
-		loop_source_remove(st->uevent_src);
-		close(st->uevent_fd);
-	}
 	if (st->reconcile)
 		loop_timer_cancel(d->loop, st->reconcile);
 	service_unref(st->host);

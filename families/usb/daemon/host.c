@@ -41,7 +41,6 @@
 #include "usb-daemon.h"
 #include "util.h"
 
-#define UEVENT_BUF 8192
 
 /* ---- reading sysfs ---- */
 
@@ -332,49 +331,27 @@ handle_uevent(struct udkd *d, const char *buf, size_t len)
 	}
 }
 
+/* udkd's uevent service (daemon/uevent.c) hands over only the kernel's messages. */
 static void
-on_uevent(struct loop *l, int fd, uint32_t events, void *data)
+on_uevent(struct udkd *d, const char *msg, size_t len, void *ctx)
 {
-	struct udkd *d = data;
-
-	(void)l;
-	(void)events;
-	for (int i = 0; i < 64; i++) {
-		char buf[UEVENT_BUF];
-		struct sockaddr_nl sa;
-		struct iovec iov = { buf, sizeof(buf) - 1 };
-		struct msghdr mh = { .msg_name = &sa, .msg_namelen = sizeof(sa), .msg_iov = &iov, .msg_iovlen = 1 };
-		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
-
-		if (n < 0)
-			return; /* EAGAIN, or ENOBUFS: a burst overflowed; a rescan would catch up */
-		/* only the kernel speaks for devices, never a local process */
-		if (mh.msg_namelen != sizeof(sa) || sa.nl_pid != 0 || (mh.msg_flags & MSG_TRUNC))
-			continue;
-		buf[n] = 0;
-		handle_uevent(d, buf, (size_t)n);
-	}
+	(void)ctx;
+	/* NULL: a burst overflowed the socket; the devices seen stay as they are */
+	if (msg)
+		handle_uevent(d, msg, len);
 }
 
 static void
 start_uevents(struct udkd *d)
 {
 	struct usb_state *st = usb_state(d);
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = 1 };
-	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_KOBJECT_UEVENT);
 
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		log_warning(d, "cannot listen to kernel uevents (%s): USB devices plugged in later are not seen",
-			    strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	if (udkd_uevents_listen(d, on_uevent, NULL) < 0) {
+		log_warning(d, "%s: USB devices plugged in later are not seen",
+			    udk_error_reason() ? udk_error_reason() : "no kernel uevents");
 		return;
 	}
-	st->uevent_fd = fd;
-	if (loop_add_fd(d->loop, fd, EPOLLIN, on_uevent, d, &st->uevent_src) < 0) {
-		close(fd);
-		st->uevent_fd = -1;
-	}
+	st->hotplug = true;
 }
 
 int
@@ -390,11 +367,6 @@ usb_host_fini(struct udkd *d)
 {
 	struct usb_state *st = usb_state(d);
 
-	if (st->uevent_fd >= 0) {
-		loop_source_remove(st->uevent_src);
-		close(st->uevent_fd);
-		st->uevent_fd = -1;
-	}
 	/* jobs still on their threads finish by themselves; give them a moment */
 	for (int i = 0; i < 250 && __atomic_load_n(&st->jobs, __ATOMIC_ACQUIRE); i++)
 		usleep(20000);

@@ -67,8 +67,7 @@ struct usb_state {
 	char *sysfs_dir;		/* /sys/bus/usb/devices */
 	char *dev_dir;			/* /dev/bus/usb */
 	char *vhci_dir;			/* /sys/devices/platform/vhci_hcd.0 */
-	int uevent_fd;
-	struct loop_source *uevent_src;
+	bool hotplug;			/* the kernel's uevents reach it (udkd_uevents_listen) */
 	unsigned jobs;			/* usbfs jobs on threads */
 };
 

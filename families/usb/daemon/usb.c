@@ -908,7 +908,6 @@ state_get_or_new(struct udkd *d)
 		st = calloc(1, sizeof(*st));
 		if (!st)
 			return NULL;
-		st->uevent_fd = -1;
 		udkd_family_set_state(d, &udkd_family_usb, st);
 	}
 	return st;
@@ -1017,7 +1016,7 @@ usb_describe(struct udkd *d)
 	if (st && st->host) {
 		udk_dict_set_string(v, "sysfs_dir", st->sysfs_dir);
 		udk_dict_set_string(v, "dev_dir", st->dev_dir);
-		udk_dict_set_bool(v, "hotplug", st->uevent_fd >= 0);
+		udk_dict_set_bool(v, "hotplug", st->hotplug);
 	}
 	udk_dict_set_int(v, "simulated_devices", n_sim);
 	udk_dict_set_int(v, "real_devices", n_real);
