@@ -374,6 +374,9 @@ usb_host_fini(struct udkd *d)
 
 /* ---- usbfs jobs, on threads ---- */
 
+#define USB_MAX_JOBS 64			/* opens and releases on threads at once */
+#define USB_MAX_PARKED 8		/* opens waiting for one device's reset */
+
 enum job_kind {
 	JOB_OPEN,			/* open, detach kernel drivers */
 	JOB_RELEASE,			/* (reset,) attach kernel drivers again */
@@ -620,8 +623,22 @@ void
 usb_host_open(struct udkd *d, struct driver_proc *p, struct wire_msg *m, struct usb_device *dev, int iface)
 {
 	struct usb_state *st = usb_state(d);
-	struct usb_job *j = calloc(1, sizeof(*j));
+	struct usb_job *j;
+	unsigned parked = 0;
 
+	/* bounded: each open is a thread for a moment, and opens wait during a reset */
+	for (struct usb_job *q = dev->parked; q; q = q->next)
+		parked++;
+	if (__atomic_load_n(&st->jobs, __ATOMIC_ACQUIRE) >= USB_MAX_JOBS || parked >= USB_MAX_PARKED) {
+		proc_reply(p, m, -UDK_E_BUSY,
+			   parked >= USB_MAX_PARKED ? "the device's port is being reset and other opens already wait for "
+						      "it; open it again in a moment"
+						    : "udkd is opening or releasing many USB devices at once; open it again "
+						      "in a moment",
+			   NULL, NULL, 0);
+		return;
+	}
+	j = calloc(1, sizeof(*j));
 	if (!j) {
 		proc_reply(p, m, -ENOMEM, NULL, NULL, NULL, 0);
 		return;
